@@ -1,0 +1,81 @@
+"""Per-frame features: the RGB stream (ResNet-18 trunk, 512-d) and the pose encoder (102-d).
+
+Both see single frames only; the sequence models in models.py see the 614-d concatenation over time.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from .pose import MAX_PEOPLE, NUM_KEYPOINTS
+
+RGB_DIM = 512
+POSE_DIM = 3 * 2 * NUM_KEYPOINTS  # 102: three conv channels over the (2, 17) grid
+RGB_SIZE = 256  # the paper resizes frames to 256 x 256
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+STREAM_DIMS = {"rgb": RGB_DIM, "pose": POSE_DIM}
+
+
+def feature_dim(streams: tuple[str, ...]) -> int:
+    """Width of the per-frame feature vector for the given streams (614 for both)."""
+    return sum(STREAM_DIMS[stream] for stream in streams)
+
+
+class RGBBackbone(nn.Module):
+    """ImageNet ResNet-18 with the final fc replaced by identity: (N, H, W, 3) uint8 frames -> (N, 512)."""
+
+    def __init__(self, state_dict: dict[str, torch.Tensor] | None = None) -> None:
+        super().__init__()
+        from torchvision.models import resnet18
+
+        self.trunk = resnet18(weights=None)
+        if state_dict is not None:
+            self.trunk.load_state_dict(state_dict, strict=True)
+        self.trunk.fc = nn.Identity()
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+
+    def preprocess(self, images: list[np.ndarray]) -> torch.Tensor:
+        """Resize each frame to 256 x 256 and normalise with ImageNet's mean and std."""
+        device = self.mean.device
+        batch = []
+        for image in images:
+            tensor = torch.from_numpy(np.ascontiguousarray(image)).to(device).permute(2, 0, 1).unsqueeze(0)
+            tensor = nn.functional.interpolate(tensor.float(), size=(RGB_SIZE, RGB_SIZE), mode="bilinear",
+                                               antialias=True, align_corners=False)
+            batch.append(tensor)
+        return (torch.cat(batch) / 255 - self.mean) / self.std
+
+    @torch.inference_mode()
+    def forward(self, images: list[np.ndarray]) -> torch.Tensor:
+        return self.trunk(self.preprocess(images))
+
+
+class PoseEncoder(nn.Module):
+    """Per-frame pose CNN (after Khalid & Yu 2018): 20 people as channels over a (2, 17) grid of (x, y).
+
+    conv(20->3) -> conv(3->3) -> flatten (102) -> ReLU is the pose feature; `head` (102 -> classes) is used
+    only to pre-train the encoder frame by frame, then dropped.
+    """
+
+    def __init__(self, num_classes: int = 10, people: int = MAX_PEOPLE) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(people, 3, kernel_size=3, padding=1)
+        self.conv2 = nn.Conv2d(3, 3, kernel_size=3, padding=1)
+        self.head = nn.Linear(POSE_DIM, num_classes)
+        for layer in (self.conv1, self.conv2, self.head):
+            nn.init.xavier_uniform_(layer.weight)
+            nn.init.zeros_(layer.bias)
+
+    def forward(self, poses: torch.Tensor) -> torch.Tensor:
+        """poses: (..., 20, 2, 17) normalised skeletons -> (..., 102) features."""
+        leading = poses.shape[:-3]
+        x = self.conv2(self.conv1(poses.reshape(-1, *poses.shape[-3:])))
+        return torch.relu(x.flatten(1)).reshape(*leading, POSE_DIM)
+
+    def classify(self, poses: torch.Tensor) -> torch.Tensor:
+        """Frame-level class scores, for pre-training the encoder."""
+        return self.head(self(poses))

@@ -1,0 +1,229 @@
+"""From a video file to a dance style: load the streams and a classifier, then classify videos.
+
+    pipeline = load_model("lstm")            # weights: --weights, newest local run, or the model's Hub repo
+    prediction = pipeline.classify("clip.mp4")
+    prediction.label, prediction.score       # ("waltz", 0.81)
+
+A video longer than the training clips (10 s) is cut into consecutive 10 s windows; each is classified and
+the video's probabilities are the mean over windows, weighted by how many frames each window holds.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import __version__
+from .errors import UsageError, WeightsError
+from .features import RGB_SIZE, RGBBackbone
+from .models import DEFAULT_MODEL, DanceClassifier, config_from_dict, default_config
+from .pose import DEFAULT_DETECTOR_SIZE, KeypointRCNNEstimator, PoseEstimator, pose_array
+from .video import BASE_FPS, WINDOW_SECONDS, SampledFrame, iter_sampled_frames, iter_windows, sample_interval
+from .weights import RESNET18, fetch_checkpoint, load_resnet18_state_dict, newest_run, parse_weights_ref, read_checkpoint
+
+POSE_BATCH = 8  # frames per Keypoint R-CNN call: bounds memory for long windows (TCN samples 60 per window)
+
+
+@dataclass
+class Prediction:
+    """The result for one video. `timings` splits `seconds` into decode / pose / rgb / model."""
+
+    path: str
+    label: str
+    score: float
+    top_k: list[dict]
+    model: str
+    frames: int
+    people_max: int
+    seconds: float
+    random_weights: bool
+    windows: int = 1
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        """The documented JSON Lines record (README: "JSON output")."""
+        record = asdict(self)
+        del record["windows"], record["timings"]
+        return record
+
+
+def resolve_device(device: str = "auto") -> str:
+    """auto = CUDA when present, else CPU."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise UsageError("--device cuda was asked for, but PyTorch sees no CUDA device.",
+                         "Use --device cpu (or auto), or install a CUDA build of PyTorch.")
+    if device not in ("cpu", "cuda"):
+        raise UsageError(f"Unknown device {device!r}.", "Use auto, cpu or cuda.")
+    return device
+
+
+def checkpoint_config(model_config_dict: dict, detector_size: int = DEFAULT_DETECTOR_SIZE) -> dict:
+    """The config.json of a checkpoint: the model's config plus how its features were made."""
+    return {
+        "dancestyle_version": __version__,
+        "model": model_config_dict,
+        "base_fps": BASE_FPS,
+        "window_seconds": WINDOW_SECONDS,
+        "features": {
+            "rgb": {"backbone": "resnet18", "weights": f"{RESNET18.repo}@{RESNET18.revision}", "size": RGB_SIZE},
+            "pose": {"estimator": "keypointrcnn_resnet50_fpn.COCO_V1", "detector_size": detector_size,
+                     "people": 20, "keypoints": 17, "normalisation": "per-skeleton bounding box to [-1, 1]"},
+        },
+    }
+
+
+def _classifier_source(model: str, weights: str | None) -> tuple[Path, str]:
+    """Find the checkpoint directory: --weights, else the newest local run, else the model's Hub repo."""
+    from .models import model_spec
+
+    if weights:
+        directory, repo, revision = parse_weights_ref(weights)
+        if directory is not None:
+            return directory, str(directory)
+        return fetch_checkpoint(repo, revision), weights
+    local = newest_run(model)
+    if local is not None:
+        return local, str(local)
+    repo = model_spec(model).hub_repo
+    try:
+        return fetch_checkpoint(repo), repo
+    except WeightsError as e:
+        raise WeightsError(f"No {model} weights: no local training run and {repo} could not be used "
+                           f"({e.message})", "Run once online, pass --weights DIR|ORG/NAME, train one with "
+                           f"`dancestyle train --model {model}`, or try the pipeline with --random-weights.") from e
+
+
+class DanceStylePipeline:
+    """Loaded streams and classifier, ready to classify videos."""
+
+    def __init__(self, classifier: DanceClassifier, device: str, rgb: RGBBackbone | None,
+                 pose: PoseEstimator | None, random_weights: bool = False, source: str = "") -> None:
+        self.classifier = classifier.eval().to(device)
+        self.config = classifier.config
+        self.device = device
+        self.rgb = rgb
+        self.pose = pose
+        self.random_weights = random_weights
+        self.source = source
+        self.interval = sample_interval(self.config.stride)
+
+    def _window_scores(self, window: list[SampledFrame], timings: dict[str, float]) -> tuple[np.ndarray, int]:
+        """Class probabilities for one window, and the most people seen in any of its frames."""
+        images = [frame.image for frame in window]
+        rgb = poses = None
+        people_max = 0
+        if self.rgb is not None:
+            started = time.perf_counter()
+            rgb = self.rgb(images).unsqueeze(0)
+            timings["rgb"] += time.perf_counter() - started
+        if self.pose is not None:
+            started = time.perf_counter()
+            skeletons = [people for i in range(0, len(images), POSE_BATCH)
+                         for people in self.pose.estimate(images[i:i + POSE_BATCH])]
+            people_max = max(len(people) for people in skeletons)
+            poses = torch.from_numpy(np.stack([pose_array(people) for people in skeletons])).to(self.device)
+            poses = poses.unsqueeze(0)
+            timings["pose"] += time.perf_counter() - started
+        started = time.perf_counter()
+        with torch.inference_mode():
+            probabilities = torch.softmax(self.classifier(rgb, poses), dim=-1)[0].float().cpu().numpy()
+        timings["model"] += time.perf_counter() - started
+        return probabilities, people_max
+
+    def classify(self, path: str | Path, top_k: int = 3) -> Prediction:
+        """Classify one video file. Raises InputError / MediaError for files that cannot be used."""
+        started = time.perf_counter()
+        timings = {"decode": 0.0, "pose": 0.0, "rgb": 0.0, "model": 0.0}
+        max_side = getattr(self.pose, "min_size", None) or RGB_SIZE
+        frames = _timed(iter_sampled_frames(path, self.interval, max_short_side=max_side), timings)
+        total = np.zeros(len(self.config.classes))
+        frames_used = people_max = windows = 0
+        for window in iter_windows(frames, self.interval):
+            probabilities, people = self._window_scores(window, timings)
+            total += probabilities * len(window)
+            frames_used += len(window)
+            people_max = max(people_max, people)
+            windows += 1
+        mean = total / frames_used
+        order = np.argsort(-mean)[: max(1, top_k)]
+        ranked = [{"label": self.config.classes[i], "score": round(float(mean[i]), 4)} for i in order]
+        return Prediction(path=str(path), label=ranked[0]["label"], score=ranked[0]["score"], top_k=ranked,
+                          model=self.config.name, frames=frames_used, people_max=people_max,
+                          seconds=round(time.perf_counter() - started, 3), random_weights=self.random_weights,
+                          windows=windows, timings={k: round(v, 3) for k, v in timings.items()})
+
+
+def _timed(frames: Iterator[SampledFrame], timings: dict[str, float]) -> Iterator[SampledFrame]:
+    """Pass frames through, adding the time spent decoding them to timings['decode']."""
+    while True:
+        started = time.perf_counter()
+        try:
+            frame = next(frames)
+        except StopIteration:
+            return
+        finally:
+            timings["decode"] += time.perf_counter() - started
+        yield frame
+
+
+def load_model(model: str = DEFAULT_MODEL, weights: str | None = None, device: str = "auto",
+               random_weights: bool = False, detector_size: int = DEFAULT_DETECTOR_SIZE) -> DanceStylePipeline:
+    """Build the pipeline for `model`.
+
+    weights: a checkpoint directory or Hub repo id `org/name[@revision]`; None picks the newest local training
+    run, else the model's default Hub repo. random_weights: every network random, nothing downloaded
+    (smoke tests and speed measurements only; predictions are meaningless).
+    """
+    device = resolve_device(device)
+    if random_weights:
+        torch.manual_seed(0)
+        classifier, source = DanceClassifier(default_config(model)), "random"
+    else:
+        directory, source = _classifier_source(model, weights)
+        config, state_dict = read_checkpoint(directory)
+        classifier = DanceClassifier(config_from_dict(config["model"]))
+        try:
+            classifier.load_state_dict(state_dict, strict=True)
+        except RuntimeError as e:
+            raise WeightsError(f"The checkpoint in {directory} does not fit its own config.json ({e}).",
+                               "Re-download or re-train it.") from e
+    streams = classifier.config.streams
+    rgb = RGBBackbone(None if random_weights else load_resnet18_state_dict()) if "rgb" in streams else None
+    pose = None
+    if "pose" in streams:
+        pose = KeypointRCNNEstimator(device, min_size=detector_size, random_weights=random_weights)
+    return DanceStylePipeline(classifier, device, rgb.eval().to(device) if rgb else None, pose,
+                              random_weights=random_weights, source=source)
+
+
+def classify(path: str | Path, model: str = DEFAULT_MODEL, **load_options) -> Prediction:
+    """One-call convenience: load `model` and classify one video (load once with load_model() for many)."""
+    return load_model(model, **load_options).classify(path)
+
+
+def describe_models() -> list[dict]:
+    """One row per registered model: streams, stride, parameter count, weight source, whether cached."""
+    from huggingface_hub import try_to_load_from_cache
+
+    from .models import MODELS, parameter_count
+    from .weights import WEIGHTS_FILE
+
+    rows = []
+    for name, spec in MODELS.items():
+        config = spec.config()
+        local = newest_run(name)
+        cached = local is not None or isinstance(try_to_load_from_cache(spec.hub_repo, WEIGHTS_FILE), str)
+        rows.append({
+            "name": name, "streams": list(config.streams), "stride": config.stride,
+            "frames_per_window": int(WINDOW_SECONDS / sample_interval(config.stride)),
+            "parameters": parameter_count(DanceClassifier(config)),
+            "weights": str(local) if local else spec.hub_repo, "cached": cached, "summary": spec.summary,
+        })
+    return rows

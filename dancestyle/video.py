@@ -1,0 +1,187 @@
+"""Video input: find video files, decode them with PyAV in one pass, sample frames at fixed instants.
+
+The paper's strides count frames of 30 fps video, so a stride is really a time interval (stride / 30 s).
+We sample the frame *on screen* at each instant k * interval, which picks the same moments in a 25, 30 or
+60 fps video. Only sampled frames are converted to RGB, and frames are yielded as they are decoded, so memory
+stays bounded whatever the video's length.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from .errors import InputError, MediaError
+
+BASE_FPS = 30  # the paper's strides are in frames of 30 fps video
+WINDOW_SECONDS = 10  # the training clips of Let's Dance are ~10 s long
+VIDEO_EXTENSIONS = frozenset(
+    ".mp4 .m4v .mov .mkv .webm .avi .mpg .mpeg .wmv .flv .3gp .ts .mts .m2ts .ogv .gif".split()
+)
+
+
+@dataclass
+class SampledFrame:
+    """One sampled frame: its sample number, the instant it was taken for, and the RGB image (H, W, 3) uint8."""
+
+    index: int
+    time: float
+    image: np.ndarray
+
+
+def sample_interval(stride: int, base_fps: int = BASE_FPS) -> Fraction:
+    """Seconds between samples for a stride given in frames of `base_fps` video."""
+    return Fraction(stride, base_fps)
+
+
+def find_videos(inputs: Iterable[str]) -> list[tuple[str, Path | None, InputError | None]]:
+    """Expand files, directories (recursively) and glob patterns into video files.
+
+    Returns one (input, path, error) row per video found, or one row with an error for an input that
+    yields nothing, so a bad input is reported in its place and never stops the others.
+    """
+    rows: list[tuple[str, Path | None, InputError | None]] = []
+    for given in inputs:
+        path = Path(given).expanduser()
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.suffix.lower() in VIDEO_EXTENSIONS and p.is_file())
+            if not found:
+                rows.append((given, None, InputError(
+                    f"{given}: no video files in this directory.",
+                    f"Expected files ending in one of: {', '.join(sorted(VIDEO_EXTENSIONS))}.")))
+            rows.extend((str(p), p, None) for p in found)
+        elif path.exists() or os.path.islink(path):
+            rows.append((given, path, None))
+        elif glob.has_magic(given):
+            matches = sorted(Path(m) for m in glob.glob(os.path.expanduser(given), recursive=True))
+            files = [m for m in matches if m.is_file()]
+            if not files:
+                rows.append((given, None, InputError(f"{given}: the pattern matches no files.",
+                                                     "Check the pattern and quote it if the shell expands it.")))
+            rows.extend((str(m), m, None) for m in files)
+        else:
+            rows.append((given, None, InputError(f"{given}: no such file or directory.",
+                                                 "Check the path.")))
+    return rows
+
+
+def _check_readable(path: Path) -> None:
+    if not path.exists():
+        raise InputError(f"{path}: no such file or directory.", "Check the path.")
+    if not path.is_file():
+        raise InputError(f"{path}: not a regular file.", "Pass a video file or a directory of videos.")
+    if not os.access(path, os.R_OK):
+        raise InputError(f"{path}: permission denied.", "Make the file readable (chmod +r) or copy it.")
+    if path.stat().st_size == 0:
+        raise MediaError(f"{path}: the file is empty (0 bytes).", "Re-download or re-export the video.")
+
+
+def _open(path: Path):
+    import av
+
+    _check_readable(path)
+    try:
+        container = av.open(str(path), mode="r")
+    except PermissionError as e:
+        raise InputError(f"{path}: permission denied.", "Make the file readable or copy it.") from e
+    except (av.FFmpegError, OSError, UnicodeDecodeError, ValueError) as e:
+        raise MediaError(f"{path}: not a video FFmpeg can read ({_reason(e)}).",
+                         "Check that it is a complete video file; re-export it if it was cut short.") from e
+    if not container.streams.video:
+        container.close()
+        raise MediaError(f"{path}: the file has no video stream (audio only?).",
+                         "Pass a file that contains video.")
+    return container
+
+
+def _reason(error: Exception) -> str:
+    text = getattr(error, "strerror", None) or str(error)
+    return text.split(":")[-1].strip() or type(error).__name__
+
+
+def _display_size(width: int, height: int, max_short_side: int | None) -> tuple[int, int]:
+    """Scale (width, height) down so the short side is at most max_short_side, keeping the aspect."""
+    short = min(width, height)
+    if not max_short_side or short <= max_short_side:
+        return width, height
+    scale = max_short_side / short
+    # even sizes keep swscale's chroma handling exact; never below 2 px
+    return max(2, round(width * scale / 2) * 2), max(2, round(height * scale / 2) * 2)
+
+
+def _to_rgb(frame, max_short_side: int | None) -> np.ndarray:
+    width, height = _display_size(frame.width, frame.height, max_short_side)
+    image = frame.to_ndarray(format="rgb24", width=width, height=height)
+    quarter_turns = round(getattr(frame, "rotation", 0) / 90) % 4
+    if quarter_turns:  # phone videos: turn the stored frame the way players show it
+        image = np.ascontiguousarray(np.rot90(image, k=quarter_turns))
+    return image
+
+
+def iter_sampled_frames(path: str | Path, interval: Fraction, max_short_side: int | None = None
+                        ) -> Iterator[SampledFrame]:
+    """Decode `path` once and yield the frame on screen at each instant 0, interval, 2*interval, ...
+
+    Instants run up to the end of the last frame. Times are exact fractions of the stream's time base,
+    measured from the first decoded frame.
+    """
+    import av
+
+    path = Path(path)
+    container = _open(path)
+    try:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"  # several times faster; frames still come out in order
+        rate = stream.average_rate or stream.guessed_rate
+        frame_duration = Fraction(1, 1) / Fraction(rate) if rate else Fraction(0)
+        first_pts = None
+        previous = None  # the last decoded frame: it is on screen until the next one starts
+        previous_time = Fraction(0)
+        target = 0
+        decoded = 0
+        try:
+            for frame in container.decode(stream):
+                if frame.pts is not None and frame.time_base is not None:
+                    first_pts = frame.pts if first_pts is None else first_pts
+                    time = (frame.pts - first_pts) * Fraction(frame.time_base)
+                else:
+                    time = decoded * frame_duration
+                decoded += 1
+                while previous is not None and target * interval < time:
+                    yield SampledFrame(target, float(target * interval), _to_rgb(previous, max_short_side))
+                    target += 1
+                previous, previous_time = frame, time
+        except av.FFmpegError as e:
+            if previous is None:
+                raise MediaError(f"{path}: no frame could be decoded ({_reason(e)}).",
+                                 "The video is corrupt or truncated; re-export or re-download it.") from e
+            # a truncated tail: keep what decoded, like a player would
+        if previous is None:
+            raise MediaError(f"{path}: the video stream holds no decodable frames.",
+                             "The video is corrupt or truncated; re-export or re-download it.")
+        end = previous_time + frame_duration
+        while target == 0 or target * interval < end:
+            yield SampledFrame(target, float(target * interval), _to_rgb(previous, max_short_side))
+            target += 1
+    finally:
+        container.close()
+
+
+def iter_windows(frames: Iterable[SampledFrame], interval: Fraction,
+                 window_seconds: float = WINDOW_SECONDS) -> Iterator[list[SampledFrame]]:
+    """Group sampled frames into consecutive windows of `window_seconds` (the last one may be shorter)."""
+    per_window = max(1, int(Fraction(window_seconds) / interval))
+    window: list[SampledFrame] = []
+    for frame in frames:
+        window.append(frame)
+        if len(window) == per_window:
+            yield window
+            window = []
+    if window:
+        yield window

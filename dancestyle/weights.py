@@ -1,0 +1,206 @@
+"""Where weights come from, and how they are verified, saved and loaded. Nothing here ever unpickles.
+
+- The RGB backbone: a pinned file in a Hub repo, checked against its sha256 (`RESNET18`).
+- Classifier checkpoints: directories holding model.safetensors + config.json (+ metrics.json). config.json
+  records the sha256 of model.safetensors, so a checkpoint is verified wherever it comes from.
+  `--weights` takes such a directory or a Hub repo id `org/name[@revision]` whose files have that layout.
+- Downloads go through huggingface_hub: its cache, HF_HOME / HF_HUB_CACHE and HF_HUB_OFFLINE are honoured.
+- Our own files (training runs) live under `home()`: $DANCESTYLE_HOME or platformdirs' user data dir.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import ChecksumError, WeightsError
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+METRICS_FILE = "metrics.json"
+HUB_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+(@[\w./-]+)?$")
+
+
+@dataclass(frozen=True)
+class HubFile:
+    """One file in a Hub repo, pinned to a revision and a sha256."""
+
+    repo: str
+    filename: str
+    revision: str
+    sha256: str
+    license: str = ""
+
+
+# torchvision's IMAGENET1K_V1 ResNet-18 as published by timm; keys match torchvision.models.resnet18().
+# Pin and hash come from a third party and could not be checked offline: correct them here if they differ.
+RESNET18 = HubFile(
+    repo="timm/resnet18.tv_in1k",
+    filename="model.safetensors",
+    revision="bbd144b3e5565108aad885f145491d11bc6ce807",
+    sha256="694f673df6520a3158624e8a89af086f59923ee4cd7436fe5bc3bc71d295ad81",
+    license="BSD-3-Clause",
+)
+
+
+def home() -> Path:
+    """Root of dancestyle's own files: $DANCESTYLE_HOME, else the platform's user data dir."""
+    from platformdirs import user_data_dir
+
+    return Path(os.environ.get("DANCESTYLE_HOME") or user_data_dir("dancestyle")).expanduser()
+
+
+def runs_dir() -> Path:
+    return home() / "runs"
+
+
+def sha256_of(path: str | Path, chunk_size: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        while chunk := file.read(chunk_size):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write to a temp file beside `path`, then rename: a reader never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: Path, data: dict) -> None:
+    atomic_write_bytes(path, (json.dumps(data, indent=2) + "\n").encode())
+
+
+def _hub_error(repo: str, revision: str | None, filename: str, error: Exception) -> WeightsError:
+    from huggingface_hub import errors
+
+    where = f"{repo}@{revision or 'main'}/{filename}"
+    retry = "Run once with internet access, pass --weights DIR with a local checkpoint, or train one."
+    if isinstance(error, errors.RepositoryNotFoundError):
+        return WeightsError(f"The Hub repo {repo} does not exist or is private.", retry)
+    if isinstance(error, errors.RevisionNotFoundError):
+        return WeightsError(f"The Hub repo {repo} has no revision {revision!r}.", "Check the @revision.")
+    if isinstance(error, errors.GatedRepoError):
+        return WeightsError(f"The Hub repo {repo} is gated.", "Accept its terms on the Hub and log in (hf auth login).")
+    if isinstance(error, errors.LocalEntryNotFoundError):
+        return WeightsError(f"{where} is not in the Hugging Face cache and the Hub cannot be reached "
+                            "(offline, or HF_HUB_OFFLINE=1).", retry)
+    if isinstance(error, errors.EntryNotFoundError):
+        return WeightsError(f"The Hub repo {repo} has no file {filename} at {revision or 'main'}.", retry)
+    return WeightsError(f"Could not download {where}: {error}", retry)
+
+
+def hub_download(repo: str, filename: str, revision: str | None = None, sha256: str | None = None) -> Path:
+    """Download (or reuse from the cache) one Hub file; verify its sha256 when one is given.
+
+    Like whisper, a cached file that fails the check is downloaded once more before giving up.
+    """
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import HfHubHTTPError, HFValidationError, LocalEntryNotFoundError
+
+    for attempt in (1, 2):
+        try:
+            path = Path(hf_hub_download(repo, filename, revision=revision, force_download=attempt == 2,
+                                        library_name="dancestyle"))
+        except (HfHubHTTPError, LocalEntryNotFoundError, HFValidationError, OSError) as e:
+            if attempt == 2:  # the re-download after a bad checksum failed: report the checksum
+                break
+            raise _hub_error(repo, revision, filename, e) from e
+        if sha256 is None or sha256_of(path) == sha256:
+            return path
+    raise ChecksumError(f"{repo}@{revision or 'main'}/{filename} does not match its pinned sha256 {sha256[:12]}….",
+                        "The file on the Hub changed or the download is corrupt: delete it from the Hugging Face "
+                        "cache and retry, or correct the pin in dancestyle/weights.py if the repo was updated.")
+
+
+def load_resnet18_state_dict() -> dict:
+    """The pinned ImageNet ResNet-18 weights, verified, as a state dict for torchvision's resnet18."""
+    from safetensors.torch import load_file
+
+    return load_file(hub_download(RESNET18.repo, RESNET18.filename, RESNET18.revision, RESNET18.sha256))
+
+
+def parse_weights_ref(ref: str) -> tuple[Path | None, str | None, str | None]:
+    """Split a --weights value into (local directory, hub repo, revision); exactly one side is set."""
+    path = Path(ref).expanduser()
+    if path.is_dir():
+        return path, None, None
+    if path.exists() or not HUB_REPO_ID.match(ref) or ref.startswith((".", "/", "~")):
+        raise WeightsError(f"--weights {ref}: not a checkpoint directory and not a Hub repo id.",
+                           "Pass a directory holding model.safetensors and config.json, or org/name[@revision].")
+    repo, _, revision = ref.partition("@")
+    return None, repo, revision or None
+
+
+def fetch_checkpoint(repo: str, revision: str | None = None) -> Path:
+    """Download a checkpoint from the Hub; returns the snapshot directory holding its files."""
+    config_path = hub_download(repo, CONFIG_FILE, revision)
+    hub_download(repo, WEIGHTS_FILE, revision)
+    return config_path.parent
+
+
+def newest_run(model_name: str) -> Path | None:
+    """The most recently written local training run of `model_name`, if any."""
+    candidates = []
+    for config_path in runs_dir().glob(f"*/{CONFIG_FILE}"):
+        try:
+            config = json.loads(config_path.read_text())
+        except (OSError, ValueError):
+            continue
+        if config.get("model", {}).get("name") == model_name and (config_path.parent / WEIGHTS_FILE).is_file():
+            candidates.append((config_path.stat().st_mtime, config_path.parent))
+    return max(candidates)[1] if candidates else None
+
+
+def save_checkpoint(directory: str | Path, state_dict: dict, config: dict, metrics: dict | None = None) -> Path:
+    """Write a checkpoint directory. config.json is written last and holds the weights' sha256, so a
+    directory with a config.json is complete and verifiable."""
+    from safetensors.torch import save
+
+    directory = Path(directory)
+    tensors = {name: tensor.detach().contiguous().cpu() for name, tensor in state_dict.items()}
+    data = save(tensors)
+    atomic_write_bytes(directory / WEIGHTS_FILE, data)
+    if metrics is not None:
+        atomic_write_json(directory / METRICS_FILE, metrics)
+    atomic_write_json(directory / CONFIG_FILE, {**config, "weights_sha256": hashlib.sha256(data).hexdigest()})
+    return directory
+
+
+def read_checkpoint(directory: str | Path) -> tuple[dict, dict]:
+    """Read and verify a checkpoint directory: (config, state dict)."""
+    from safetensors.torch import load_file
+
+    directory = Path(directory)
+    config_path, weights_path = directory / CONFIG_FILE, directory / WEIGHTS_FILE
+    if not config_path.is_file() or not weights_path.is_file():
+        raise WeightsError(f"{directory} is not a checkpoint: it needs {CONFIG_FILE} and {WEIGHTS_FILE}.",
+                           "Pass the output directory of `dancestyle train`, or a Hub repo id.")
+    try:
+        config = json.loads(config_path.read_text())
+    except ValueError as e:
+        raise WeightsError(f"{config_path} is not valid JSON ({e}).", "Re-download or re-train it.") from e
+    expected = config.get("weights_sha256")
+    if expected and sha256_of(weights_path) != expected:
+        raise ChecksumError(f"{weights_path} does not match the sha256 recorded in its config.json.",
+                            "The file is corrupt or was replaced: re-download or re-train it.")
+    try:
+        state_dict = load_file(weights_path)
+    except Exception as e:  # safetensors raises its own error types for malformed files
+        raise WeightsError(f"{weights_path} is not a valid safetensors file ({e}).", "Re-download it.") from e
+    return config, state_dict
