@@ -129,7 +129,8 @@ def iter_sampled_frames(path: str | Path, interval: Fraction, max_short_side: in
     """Decode `path` once and yield the frame on screen at each instant 0, interval, 2*interval, ...
 
     Instants run up to the end of the last frame. Times are exact fractions of the stream's time base,
-    measured from the first decoded frame.
+    measured from the first decoded frame; a frame starting within an eighth of a frame after an instant
+    counts as on screen at it.
     """
     import av
 
@@ -140,6 +141,9 @@ def iter_sampled_frames(path: str | Path, interval: Fraction, max_short_side: in
         stream.thread_type = "AUTO"  # several times faster; frames still come out in order
         rate = stream.average_rate or stream.guessed_rate
         frame_duration = Fraction(1, 1) / Fraction(rate) if rate else Fraction(0)
+        # Containers such as Matroska round timestamps to milliseconds: allow an eighth of a frame of slack
+        # so an instant that falls exactly on a frame's start picks that frame.
+        slack = frame_duration / 8 if rate else Fraction(1, 2000)
         first_pts = None
         previous = None  # the last decoded frame: it is on screen until the next one starts
         previous_time = Fraction(0)
@@ -153,7 +157,7 @@ def iter_sampled_frames(path: str | Path, interval: Fraction, max_short_side: in
                 else:
                     time = decoded * frame_duration
                 decoded += 1
-                while previous is not None and target * interval < time:
+                while previous is not None and target * interval + slack < time:
                     yield SampledFrame(target, float(target * interval), _to_rgb(previous, max_short_side))
                     target += 1
                 previous, previous_time = frame, time
@@ -166,7 +170,7 @@ def iter_sampled_frames(path: str | Path, interval: Fraction, max_short_side: in
             raise MediaError(f"{path}: the video stream holds no decodable frames.",
                              "The video is corrupt or truncated; re-export or re-download it.")
         end = previous_time + frame_duration
-        while target == 0 or target * interval < end:
+        while target == 0 or target * interval + slack < end:
             yield SampledFrame(target, float(target * interval), _to_rgb(previous, max_short_side))
             target += 1
     finally:

@@ -1,0 +1,40 @@
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))  # tests/media.py and friends
+
+
+class FakePoseEstimator:
+    """Stands in for Keypoint R-CNN where a test is about the pipeline, not the detector: two people in a
+    bright frame, nobody in a dark one (so the 'no person found' path is reachable)."""
+
+    def __init__(self, device="cpu", min_size=512, random_weights=False, **_):
+        self.min_size = min_size
+        self.calls = 0
+
+    def estimate(self, images):
+        self.calls += 1
+        rng = np.random.default_rng(len(images))
+        return [rng.uniform(0, 50, (2, 17, 2)).astype(np.float32) if image.mean() > 10
+                else np.zeros((0, 17, 2), np.float32) for image in images]
+
+
+@pytest.fixture
+def fake_pose(monkeypatch):
+    monkeypatch.setattr("dancestyle.pipeline.KeypointRCNNEstimator", FakePoseEstimator)
+    return FakePoseEstimator
+
+
+@pytest.fixture
+def isolated_home(tmp_path, monkeypatch):
+    """DANCESTYLE_HOME and the Hugging Face cache in tmp, Hub offline: no test touches ~ or the network."""
+    import huggingface_hub.constants as hub
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("DANCESTYLE_HOME", str(home))
+    monkeypatch.setattr(hub, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(hub, "HF_HUB_CACHE", str(tmp_path / "hf-cache"))
+    return home

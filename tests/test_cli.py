@@ -1,0 +1,149 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from dancestyle.cli import app
+from dancestyle.models import DanceClassifier, default_config
+from dancestyle.pipeline import checkpoint_config
+from dancestyle.weights import save_checkpoint
+
+from media import make_video
+
+runner = CliRunner()
+RECORD_KEYS = {"path", "label", "score", "top_k", "model", "frames", "people_max", "seconds", "random_weights"}
+
+
+def run(*args):
+    return runner.invoke(app, [str(a) for a in args], env={"COLUMNS": "250"})  # no folded paths in tables
+
+
+def lines(result):
+    return [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+
+
+def pose_checkpoint(directory, model="lstm", seed=0):
+    """A real checkpoint of a pose-only classifier with random weights (no RGB backbone download needed)."""
+    torch.manual_seed(seed)
+    classifier = DanceClassifier(default_config(model, streams=["pose"]))
+    return save_checkpoint(directory, classifier.state_dict(), checkpoint_config(classifier.config.to_dict()))
+
+
+@pytest.fixture
+def videos(tmp_path):
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    make_video(folder / "short.mp4", frames=90)  # 3 s
+    make_video(folder / "long.mkv", frames=12 * 25, fps=25, size=(32, 48))  # 12 s: two windows
+    dark = [np.zeros((48, 32, 3), np.uint8)] * 30
+    make_video(folder / "dark.mp4", frames=30, size=(32, 48), images=dark)
+    return folder
+
+
+def test_json_lines_for_a_folder_with_bad_inputs_mixed_in(videos, tmp_path, fake_pose, isolated_home):
+    (videos / "notes.mp4").write_text("not a video")
+    (videos / "empty.mp4").write_bytes(b"")
+    result = run("classify", videos, tmp_path / "missing.mp4", "--random-weights", "--json", "--top-k", "2")
+    assert result.exit_code == 1
+    records = {record["path"].rsplit("/", 1)[-1]: record for record in lines(result)}
+    assert set(records) == {"short.mp4", "long.mkv", "dark.mp4", "notes.mp4", "empty.mp4", "missing.mp4"}
+    for name in ("short.mp4", "long.mkv", "dark.mp4"):
+        record = records[name]
+        assert set(record) == RECORD_KEYS
+        assert record["random_weights"] is True and record["model"] == "lstm"
+        assert len(record["top_k"]) == 2 and record["top_k"][0]["label"] == record["label"]
+        assert record["top_k"][0]["score"] >= record["top_k"][1]["score"]
+    assert records["short.mp4"]["frames"] == 2  # instants 0 s and 2 s of a 3 s clip
+    assert records["long.mkv"]["frames"] == 6  # 0, 2, ..., 10 s: windows of 5 + 1 frames
+    assert records["dark.mp4"]["people_max"] == 0 and records["short.mp4"]["people_max"] == 2
+    for name, words in (("notes.mp4", "not a video"), ("empty.mp4", "empty"), ("missing.mp4", "no such file")):
+        assert set(records[name]) == {"path", "error"}
+        assert records[name]["error"]["type"] in ("MediaError", "InputError")
+        assert words in records[name]["error"]["message"]
+    assert "Traceback" not in result.stderr and "random" in result.stderr
+    assert "3 of 6 input(s) failed" in result.stderr
+
+
+def test_table_output_and_exit_code_zero(videos, fake_pose, isolated_home):
+    result = run("classify", videos / "short.mp4", videos / "dark.mp4", "--random-weights")
+    assert result.exit_code == 0, result.output
+    assert "Dance style" in result.stdout and "short.mp4" in result.stdout
+    assert "no person found" in result.stdout
+    assert "warning" in result.stderr and "warning" not in result.stdout
+
+
+def test_debug_shows_the_traceback_only_when_asked(tmp_path, fake_pose, isolated_home):
+    bad = tmp_path / "bad.mp4"
+    bad.write_text("nope")
+    quiet = run("classify", bad, "--random-weights")
+    loud = run("classify", bad, "--random-weights", "--debug")
+    assert quiet.exit_code == loud.exit_code == 1
+    assert "Traceback" not in quiet.stderr and "not a video" in quiet.stderr
+    assert "Traceback" in loud.stderr
+
+
+@pytest.mark.parametrize("args", [["--model", "transformer"], ["--top-k", "0"], []])
+def test_usage_errors_exit_with_two(videos, args):
+    result = run("classify", *( [videos / "short.mp4"] if args else []), *args)
+    assert result.exit_code == 2
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_asking_for_cuda_without_cuda_is_a_usage_error(videos, fake_pose, isolated_home):
+    result = run("classify", videos / "short.mp4", "--device", "cuda", "--random-weights")
+    assert result.exit_code == 2 and "no CUDA device" in result.stderr
+
+
+def test_missing_weights_say_what_to_do_and_fail_every_input(videos, isolated_home):
+    result = run("classify", videos / "short.mp4", videos / "dark.mp4", "--json")
+    assert result.exit_code == 1
+    records = lines(result)
+    assert len(records) == 2 and all(record["error"]["type"] == "WeightsError" for record in records)
+    assert "dancestyle/letsdance-lstm" in records[0]["error"]["message"]
+    assert "--weights" in result.stderr and "dancestyle train" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_weights_directory_and_newest_local_run(videos, tmp_path, fake_pose, isolated_home):
+    checkpoint = pose_checkpoint(tmp_path / "ckpt", model="attention")
+    given = lines(run("classify", videos / "short.mp4", "--weights", checkpoint, "--json"))[0]
+    assert given["model"] == "attention" and given["random_weights"] is False
+    assert given["frames"] == 3  # attention samples every second
+
+    pose_checkpoint(isolated_home / "runs" / "lstm-1", model="lstm", seed=1)
+    newest = lines(run("classify", videos / "short.mp4", "--json"))[0]
+    assert newest["model"] == "lstm" and "error" not in newest
+    models = {row["name"]: row for row in lines(run("models", "--json"))}
+    assert models["lstm"]["cached"] is True and models["lstm"]["weights"].endswith("lstm-1")
+    assert models["tcn"]["cached"] is False and models["tcn"]["weights"] == "dancestyle/letsdance-tcn"
+
+
+def test_tampered_checkpoint_is_refused(videos, tmp_path, fake_pose, isolated_home):
+    checkpoint = pose_checkpoint(tmp_path / "ckpt")
+    weights = checkpoint / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    result = run("classify", videos / "short.mp4", "--weights", checkpoint, "--json")
+    assert result.exit_code == 1
+    assert lines(result)[0]["error"]["type"] == "ChecksumError"
+
+
+def test_models_lists_every_model(isolated_home):
+    result = run("models", "--json")
+    rows = lines(result)
+    assert result.exit_code == 0 and [row["name"] for row in rows] == ["lstm", "attention", "tcn"]
+    assert [row["frames_per_window"] for row in rows] == [5, 10, 60]
+    assert all(row["parameters"] > 10_000 and row["streams"] == ["rgb", "pose"] for row in rows)
+    assert "Models" in run("models").stdout
+
+
+def test_end_to_end_with_the_real_detector_and_random_weights(tmp_path, isolated_home):
+    video = make_video(tmp_path / "clip.webm", frames=30, codec="libvpx-vp9", size=(96, 64))
+    result = run("classify", video, "--random-weights", "--json", "--model", "tcn")
+    assert result.exit_code == 0, result.output
+    record = lines(result)[0]
+    assert record["model"] == "tcn" and record["frames"] == 6 and 0 <= record["people_max"] <= 20
+    assert sum(entry["score"] for entry in record["top_k"]) <= 1.0001

@@ -1,0 +1,137 @@
+import math
+import os
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from dancestyle.errors import InputError, MediaError
+from dancestyle.video import find_videos, iter_sampled_frames, iter_windows, sample_interval
+
+from media import make_audio_only, make_video, read_index
+
+
+def expected_indices(frames: int, fps: Fraction, interval: Fraction) -> list[int]:
+    """The frame on screen at each instant k * interval (with an eighth of a frame of slack for rounded
+    timestamps), for instants before the video ends."""
+    duration = frames / fps
+    count = math.ceil(duration / interval)
+    return [math.floor(k * interval * fps + Fraction(1, 8)) for k in range(count)]
+
+
+@pytest.mark.parametrize("fps", [24, 25, Fraction(30000, 1001), 30, 60])
+@pytest.mark.parametrize("stride", [60, 5])
+def test_sampler_picks_the_frame_on_screen_at_each_instant(tmp_path, fps, stride):
+    frames = int(3 * fps)  # 3 s
+    video = make_video(tmp_path / "clip.mp4", frames=frames, fps=fps)
+    interval = sample_interval(stride)
+    sampled = list(iter_sampled_frames(video, interval))
+    assert [read_index(s.image) for s in sampled] == expected_indices(frames, Fraction(fps), interval)
+    assert [s.index for s in sampled] == list(range(len(sampled)))
+    assert sampled[1].time == pytest.approx(float(interval))
+
+
+@pytest.mark.parametrize("codec,suffix,pix_fmt,size", [
+    ("libx264", ".mp4", "yuv420p", (64, 96)),
+    ("mpeg4", ".avi", "yuv420p", (64, 96)),
+    ("libvpx-vp9", ".webm", "yuv420p", (64, 96)),
+    ("libsvtav1", ".mkv", "yuv420p", (64, 96)),
+    ("libx264", ".mov", "yuv444p", (65, 97)),  # odd size
+])
+def test_codecs_and_containers_sample_the_same_instants(tmp_path, codec, suffix, pix_fmt, size):
+    video = make_video(tmp_path / f"clip{suffix}", frames=50, fps=25, codec=codec, pix_fmt=pix_fmt, size=size)
+    sampled = list(iter_sampled_frames(video, sample_interval(15)))  # every 0.5 s
+    assert [read_index(s.image) for s in sampled] == [0, 12, 25, 37]
+    assert sampled[0].image.shape == (size[1], size[0], 3)
+
+
+@pytest.mark.parametrize("codec,suffix,pix_fmt", [("ffv1", ".mkv", "bgr0"), ("png", ".mov", "rgb24")])
+def test_lossless_frames_decode_to_exactly_what_was_written(tmp_path, codec, suffix, pix_fmt):
+    rng = np.random.default_rng(0)
+    images = [rng.integers(0, 256, (47, 65, 3), dtype=np.uint8) for _ in range(4)]
+    video = make_video(tmp_path / f"noise{suffix}", frames=4, fps=30, codec=codec, pix_fmt=pix_fmt, size=(65, 47),
+                       images=images)
+    sampled = list(iter_sampled_frames(video, Fraction(1, 30)))
+    assert len(sampled) == 4
+    for written, decoded in zip(images, sampled):
+        np.testing.assert_array_equal(decoded.image, written)
+
+
+def test_one_frame_video_gives_one_sample(tmp_path):
+    video = make_video(tmp_path / "one.mp4", frames=1)
+    sampled = list(iter_sampled_frames(video, sample_interval(60)))
+    assert len(sampled) == 1 and read_index(sampled[0].image) == 0
+
+
+def test_long_video_is_cut_into_ten_second_windows(tmp_path):
+    video = make_video(tmp_path / "long.mp4", frames=25 * 30, fps=30, size=(32, 48))
+    interval = sample_interval(60)
+    windows = list(iter_windows(iter_sampled_frames(video, interval), interval))
+    assert [len(w) for w in windows] == [5, 5, 3]
+    assert [read_index(f.image) for f in windows[2]] == [600, 660, 720]
+
+
+def test_frames_are_downscaled_to_the_short_side_keeping_aspect(tmp_path):
+    video = make_video(tmp_path / "big.mp4", frames=2, size=(320, 192))
+    sampled = next(iter_sampled_frames(video, sample_interval(60), max_short_side=96))
+    assert sampled.image.shape == (96, 160, 3)
+
+
+def test_find_videos_expands_directories_and_globs_and_reports_bad_inputs(tmp_path):
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    (tmp_path / "empty").mkdir()
+    make_video(tmp_path / "a" / "one.mp4", frames=1)
+    make_video(tmp_path / "a" / "b" / "two.MKV", frames=1)
+    (tmp_path / "a" / "notes.txt").write_text("not a video")
+    rows = find_videos([str(tmp_path / "a"), str(tmp_path / "a" / "*.mp4"), str(tmp_path / "missing.mp4"),
+                        str(tmp_path / "empty"), str(tmp_path / "nothing*.mp4")])
+    found = [path.name for _, path, error in rows if error is None]
+    assert found == ["two.MKV", "one.mp4", "one.mp4"]  # sorted by path: a/b/ before a/one
+    errors = [(given, error) for given, _, error in rows if error is not None]
+    assert [type(e) for _, e in errors] == [InputError] * 3
+    assert "no such file" in errors[0][1].message
+    assert "no video files" in errors[1][1].message
+    assert "matches no files" in errors[2][1].message
+
+
+def bad_file(tmp_path, kind):
+    path = tmp_path / "bad.mp4"
+    if kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "text":
+        path.write_text("this is not a video\n" * 20)
+    elif kind == "truncated":
+        data = make_video(tmp_path / "whole.mp4", frames=60).read_bytes()
+        path.write_bytes(data[: len(data) // 2])
+    elif kind == "audio":
+        path = make_audio_only(tmp_path / "audio.m4a")
+    elif kind == "undecodable":  # a valid Matroska header followed by garbage where the frames should be
+        data = bytearray(make_video(tmp_path / "whole.mkv", frames=60).read_bytes())
+        start = data.find(bytes.fromhex("1F43B675")) + 40  # Matroska Cluster element
+        data[start:] = np.random.default_rng(0).integers(0, 256, len(data) - start, dtype=np.uint8).tobytes()
+        path = tmp_path / "bad.mkv"
+        path.write_bytes(bytes(data))
+    elif kind == "directory":
+        path.mkdir()
+    return path
+
+
+@pytest.mark.parametrize("kind,words", [
+    ("empty", "empty"), ("text", "not a video"), ("truncated", "not a video"), ("audio", "no video stream"),
+    ("undecodable", "no frame could be decoded"), ("directory", "not a regular file"),
+])
+def test_bad_media_gives_a_clear_error(tmp_path, kind, words):
+    with pytest.raises(InputError) as caught:
+        list(iter_sampled_frames(bad_file(tmp_path, kind), sample_interval(60)))
+    assert words in caught.value.message
+    assert caught.value.hint
+    if kind not in ("directory",):
+        assert isinstance(caught.value, MediaError)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
+def test_unreadable_file_says_permission_denied(tmp_path):
+    video = make_video(tmp_path / "locked.mp4", frames=1)
+    video.chmod(0)
+    with pytest.raises(InputError, match="permission denied"):
+        list(iter_sampled_frames(video, sample_interval(60)))
