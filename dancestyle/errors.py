@@ -40,3 +40,11 @@ class ChecksumError(WeightsError):
 
 class UnknownModelError(UsageError):
     """A model name that is not in the registry."""
+
+
+class DownloadError(DanceStyleError):
+    """A download that failed: unreachable host, HTTP error, dropped connection, wrong checksum."""
+
+
+class UnsafeArchiveError(InputError):
+    """A zip archive with a member that could write outside the destination or expand without bound."""

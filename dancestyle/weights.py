@@ -117,7 +117,8 @@ def hub_download(repo: str, filename: str, revision: str | None = None, sha256: 
         try:
             path = Path(hf_hub_download(repo, filename, revision=revision, force_download=attempt == 2,
                                         library_name="dancestyle"))
-        except (HfHubHTTPError, LocalEntryNotFoundError, HFValidationError, OSError) as e:
+        # ValueError: force_download=True cannot reach the Hub (offline or unreachable) on the re-download
+        except (HfHubHTTPError, LocalEntryNotFoundError, HFValidationError, OSError, ValueError) as e:
             if attempt == 2:  # the re-download after a bad checksum failed: report the checksum
                 break
             raise _hub_error(repo, revision, filename, e) from e

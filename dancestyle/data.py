@@ -1,0 +1,322 @@
+"""Datasets: index a dataset folder, split it by YouTube id, and fetch it (via fetch.py) into place.
+
+Two layouts are recognised (see shared/letsdance.md for the first):
+- Let's Dance: rgb/<class>/<youtube id>_<segment>_<NNNN>.jpg and densepose/txt/<class>/<same>.json, at any depth.
+- Users' own data: <root>/<style>/<clip>.<video ext>; each file is a clip and its own YouTube-id group.
+The split is written once (atomically) into the dataset folder and reused by train and evaluate.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import urllib.parse
+import zipfile
+from collections import Counter, defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+
+from .errors import InputError, UsageError
+from .fetch import LETSDANCE_ARCHIVES, SPLITS_FILE, archive_name, download, safe_extract
+from .models import CLASSES
+from .video import VIDEO_EXTENSIONS
+from .weights import atomic_write_json, home
+
+log = logging.getLogger(__name__)
+
+CLASSES_16 = (*CLASSES, "cha", "jive", "pasodoble", "rumba", "samba", "tap")
+SIDES = ("train", "val", "test")
+FRAME_SUFFIXES = frozenset({".jpg", ".jpeg", ".png"})
+
+
+# -- index --------------------------------------------------------------------------------------------------------
+
+@dataclass
+class Clip:
+    """One clip: Let's Dance frames (sorted) with their pose files aligned (None where missing), or one video."""
+
+    label: str
+    youtube_id: str
+    clip_id: str
+    frames: list[Path] = field(default_factory=list)
+    poses: list[Path | None] = field(default_factory=list)
+    frame_numbers: list[int] = field(default_factory=list)
+    video: Path | None = None
+    missing_frames: int = 0  # gaps in the numbering 1..last (last seen among frames and pose files)
+    empty_poses: int = 0  # pose files holding [] (nobody found)
+
+    @property
+    def key(self) -> str:
+        """Unique within a dataset; what splits.json lists."""
+        return f"{self.label}/{self.clip_id}"
+
+
+@dataclass
+class DatasetIndex:
+    root: Path
+    layout: str  # "letsdance" or "videos"
+    classes: list[str]  # the classes that have clips, in the order asked for
+    clips: list[Clip]
+    skipped_files: int = 0  # frame or pose files whose names do not parse
+
+    @property
+    def frames(self) -> int:
+        return sum(len(clip.frames) for clip in self.clips)
+
+    @property
+    def missing_frames(self) -> int:
+        return sum(clip.missing_frames for clip in self.clips)
+
+    @property
+    def missing_pose(self) -> int:
+        return sum(clip.poses.count(None) for clip in self.clips)
+
+    @property
+    def empty_pose_frames(self) -> int:
+        return sum(clip.empty_poses for clip in self.clips)
+
+
+def parse_frame_name(stem: str) -> tuple[str, str, int] | None:
+    """'-2W1PfHleRM_033_0001' -> ('-2W1PfHleRM', '033', 1). From the right: YouTube ids contain '_' and '-'."""
+    parts = stem.rsplit("_", 2)
+    if len(parts) != 3 or not parts[0] or not parts[1].isdigit() or not parts[2].isdigit():
+        return None
+    return parts[0], parts[1], int(parts[2])
+
+
+def index_dataset(root: str | Path, classes: Sequence[str] | None = CLASSES) -> DatasetIndex:
+    """Index a Let's Dance tree or a <style>/<video> folder under `root` (detected automatically).
+
+    `classes` picks the class folders to use; None takes all 16 Let's Dance classes, or every style folder.
+    Nothing is decoded: frames and pose files are only listed (pose files of a few bytes are read to spot []).
+    """
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        raise InputError(f"{root} is not a folder.", "Pass the folder the dataset was extracted into.")
+    frame_dirs, pose_dirs = _class_dirs(root, classes or CLASSES_16)
+    if frame_dirs:
+        index = _index_letsdance(root, frame_dirs, pose_dirs, classes or CLASSES_16)
+    elif pose_dirs:
+        raise InputError(f"{root} holds Let's Dance skeleton files but no rgb frame folders.",
+                         "Fetch the rgb archive too: clips are indexed by their frames.")
+    else:
+        index = _index_videos(root, classes)
+    if not index.clips:
+        raise InputError(f"No dataset found in {root}: no Let's Dance class folders (rgb/<class>/…) and no "
+                         "<style>/<clip> video files with a known style name.",
+                         "Run `dancestyle fetch-dataset`, or arrange videos as ROOT/<style>/<clip>.mp4.")
+    return index
+
+
+def _class_dirs(root: Path, classes: Sequence[str]) -> tuple[dict[str, list[Path]], dict[str, list[Path]]]:
+    """Class folders at any depth: frames under an 'rgb' folder, skeletons under 'densepose' or 'txt'."""
+    wanted = {label.lower(): label for label in classes}
+    frames, poses = defaultdict(list), defaultdict(list)
+    for here, dirs, _ in os.walk(root):
+        chain = {part.lower() for part in (root.name, *Path(here).relative_to(root).parts)}
+        descend = []
+        for name in sorted(d for d in dirs if not d.startswith(".")):  # skips .extract-* temp folders
+            label = wanted.get(name.lower())
+            if label is None:
+                descend.append(name)
+            elif chain & {"densepose", "txt"}:  # densepose/rgb/<class> holds PNGs: only .json is taken later
+                poses[label].append(Path(here, name))
+            elif "rgb" in chain:
+                frames[label].append(Path(here, name))
+        dirs[:] = descend  # class folders are listed once, by _scan
+    return frames, poses
+
+
+def _scan(dirs: list[Path], suffixes: frozenset[str]) -> tuple[dict[tuple[str, str], dict[int, Path]], int]:
+    """{(youtube id, segment): {frame number: path}} of the files in `dirs`, and how many names did not parse."""
+    clips: dict[tuple[str, str], dict[int, Path]] = defaultdict(dict)
+    skipped = 0
+    for directory in dirs:
+        for entry in os.scandir(directory):
+            name = PurePosixPath(entry.name)
+            if name.suffix.lower() not in suffixes or name.name.startswith(".") or not entry.is_file():
+                continue
+            parsed = parse_frame_name(name.stem)
+            if parsed is None:
+                skipped += 1
+                continue
+            youtube_id, segment, number = parsed
+            clips[(youtube_id, segment)].setdefault(number, Path(entry.path))
+    return clips, skipped
+
+
+def _index_letsdance(root: Path, frame_dirs: dict, pose_dirs: dict, classes: Sequence[str]) -> DatasetIndex:
+    index = DatasetIndex(root, "letsdance", [], [])
+    for label in classes:
+        frames, skipped_frames = _scan(frame_dirs.get(label, []), FRAME_SUFFIXES)
+        poses, skipped_poses = _scan(pose_dirs.get(label, []), frozenset({".json"}))
+        index.skipped_files += skipped_frames + skipped_poses
+        if frames:
+            index.classes.append(label)
+        for (youtube_id, segment), numbered in sorted(frames.items()):
+            pose_files = poses.get((youtube_id, segment), {})
+            index.clips.append(_letsdance_clip(label, youtube_id, segment, numbered, pose_files))
+    return index
+
+
+def _letsdance_clip(label: str, youtube_id: str, segment: str, frames: dict[int, Path],
+                    poses: dict[int, Path]) -> Clip:
+    numbers = sorted(frames)
+    pose_paths = [poses.get(number) for number in numbers]
+    last = max([*numbers, *poses])
+    return Clip(label, youtube_id, f"{youtube_id}_{segment}", [frames[n] for n in numbers], pose_paths, numbers,
+                missing_frames=last - sum(1 for n in numbers if n >= 1),
+                empty_poses=sum(_is_empty_pose(path) for path in pose_paths if path))
+
+
+def _is_empty_pose(path: Path) -> bool:
+    """True for a file holding [] (or nothing). Files with people are hundreds of bytes, so only tiny ones are read."""
+    if path.stat().st_size > 16:
+        return False
+    try:
+        return json.loads(path.read_text() or "[]") == []
+    except (OSError, ValueError):
+        return False
+
+
+def _index_videos(root: Path, classes: Sequence[str] | None) -> DatasetIndex:
+    wanted = None if classes is None else {label.lower(): label for label in classes}
+    found: dict[str, list[Clip]] = {}
+    for style_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        label = style_dir.name if wanted is None else wanted.get(style_dir.name.lower())
+        videos = sorted(p for p in style_dir.rglob("*")
+                        if p.suffix.lower() in VIDEO_EXTENSIONS and not p.name.startswith(".") and p.is_file())
+        if label is not None and videos:  # the file stem stands in for the YouTube id: splits group by file
+            found[label] = [Clip(label, video.stem, video.relative_to(style_dir).with_suffix("").as_posix(),
+                                 video=video) for video in videos]
+    order = list(found) if classes is None else [label for label in classes if label in found]
+    return DatasetIndex(root, "videos", order, [clip for label in order for clip in found[label]])
+
+
+# -- splits -------------------------------------------------------------------------------------------------------
+
+def make_splits(index: DatasetIndex, seed: int = 0,
+                fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)) -> dict[str, list[str]]:
+    """{"train", "val", "test"} -> sorted clip keys. Whole YouTube ids go to one side, stratified by the id's
+    majority class; each class's ids are shuffled with a seeded generator and at least one stays in train."""
+    if len(fractions) != 3 or min(fractions) < 0 or not math.isclose(sum(fractions), 1.0, abs_tol=1e-6):
+        raise UsageError(f"Split fractions {fractions} must be three non-negative numbers that sum to 1.",
+                         "Use e.g. (0.8, 0.1, 0.1) for train, val and test.")
+    order = {label: i for i, label in enumerate(index.classes)}
+    labels_of: dict[str, Counter] = defaultdict(Counter)
+    for clip in index.clips:
+        labels_of[clip.youtube_id][clip.label] += 1
+    ids_of_class: dict[str, list[str]] = defaultdict(list)
+    for youtube_id, counts in sorted(labels_of.items()):
+        majority = min(counts, key=lambda label: (-counts[label], order.get(label, len(order)), label))
+        ids_of_class[majority].append(youtube_id)
+    rng = np.random.default_rng(seed)
+    side_of: dict[str, str] = {}
+    for label in sorted(ids_of_class, key=lambda label: (order.get(label, len(order)), label)):
+        ids = ids_of_class[label]
+        n_val, n_test = _allocate(len(ids), fractions)
+        for rank, position in enumerate(rng.permutation(len(ids))):
+            side_of[ids[position]] = "val" if rank < n_val else "test" if rank < n_val + n_test else "train"
+    splits: dict[str, list[str]] = {side: [] for side in SIDES}
+    for clip in index.clips:
+        splits[side_of[clip.youtube_id]].append(clip.key)
+    return {side: sorted(keys) for side, keys in splits.items()}
+
+
+def _allocate(n: int, fractions: tuple[float, float, float]) -> tuple[int, int]:
+    """How many of n ids go to val and to test: rounded half up, trimmed (test first) to keep one for train."""
+    n_val, n_test = (math.floor(n * fraction + 0.5) for fraction in fractions[1:])
+    excess = max(0, n_val + n_test - (n - 1))
+    from_test = min(excess, n_test)
+    return n_val - (excess - from_test), n_test - from_test
+
+
+def load_or_make_splits(root: str | Path, index: DatasetIndex, seed: int = 0,
+                        fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)) -> dict[str, list[str]]:
+    """The split in root/splits.json, made once (atomically) and reused on every later run.
+
+    Clips the file does not list join their video's side if it has one, else train (counted in a warning);
+    clips the file lists but the index lacks are left out.
+    """
+    path = Path(root) / SPLITS_FILE
+    if path.is_file():
+        return _reuse_splits(path, index, seed)
+    splits = make_splits(index, seed, fractions)
+    try:
+        atomic_write_json(path, {"seed": seed, "fractions": list(fractions), "group_by": "youtube_id", **splits})
+    except OSError as e:
+        raise InputError(f"Cannot write {path} ({e}).", "Make the dataset folder writable: the split is kept "
+                                                        "there so every run uses the same one.") from e
+    return splits
+
+
+def _reuse_splits(path: Path, index: DatasetIndex, seed: int) -> dict[str, list[str]]:
+    try:
+        saved = json.loads(path.read_text())
+        side_of_key = {key: side for side in SIDES for key in saved[side]}
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise InputError(f"{path} is not a valid split file ({e}).",
+                         "Delete it to make a new split (this changes which clips are held out).") from e
+    if saved.get("seed", seed) != seed:
+        log.warning("%s was made with seed %s; using it as it is (delete it to re-split)", path, saved.get("seed"))
+    side_of_video: dict[str, str] = {}
+    for clip in index.clips:
+        if clip.key in side_of_key:
+            side_of_video.setdefault(clip.youtube_id, side_of_key[clip.key])
+    splits: dict[str, list[str]] = {side: [] for side in SIDES}
+    added = 0
+    for clip in index.clips:
+        side = side_of_key.get(clip.key)
+        if side is None:
+            added += 1
+            side = side_of_video.get(clip.youtube_id, "train")  # never put one video on two sides
+        splits[side].append(clip.key)
+    if added:
+        log.warning("%d clips are not in %s: added to train (or to their video's side)", added, path)
+    return {side: sorted(keys) for side, keys in splits.items()}
+
+
+# -- fetch --------------------------------------------------------------------------------------------------------
+
+def fetch_dataset(sources: list[str] | None = None, dest: Path | None = None, classes: int = 10,
+                  progress: Callable[[str, int, int | None], None] | None = None, seed: int = 0) -> dict:
+    """Download/extract (or use in place) the dataset, index it, make or reuse its split; return a summary.
+
+    sources: http(s) .zip URLs, local .zip files or extracted folders (default: LETSDANCE_ARCHIVES).
+    progress(archive name, bytes done, total) is called while downloading.
+    """
+    if classes not in (10, 16):
+        raise UsageError(f"--classes {classes}: Let's Dance has 10 or 16 classes.", "Pass 10 (the paper's) or 16.")
+    dest = Path(dest).expanduser() if dest else home() / "datasets" / "letsdance"
+    sources = sources or [archive.url for archive in LETSDANCE_ARCHIVES.values()]
+    roots = {_fetch_source(source, dest, progress) for source in sources}
+    if len(roots) > 1:
+        raise UsageError("The sources do not end up in one folder: " + ", ".join(sorted(map(str, roots))) + ".",
+                         "Pass one extracted folder, or archives only (they are extracted together).")
+    (root,) = roots
+    index = index_dataset(root, CLASSES if classes == 10 else CLASSES_16)
+    splits = load_or_make_splits(root, index, seed)
+    return {"root": str(root), "classes": index.classes, "clips": len(index.clips), "frames": index.frames,
+            "missing_frames": index.missing_frames, "empty_pose_frames": index.empty_pose_frames,
+            "splits": {side: len(keys) for side, keys in splits.items()}}
+
+
+def _fetch_source(source: str, dest: Path, progress: Callable[[str, int, int | None], None] | None) -> Path:
+    """The folder a source's data ends up in: dest for archives, the folder itself for an extracted folder."""
+    if urllib.parse.urlparse(source).scheme in ("http", "https"):
+        name = archive_name(source)
+        pinned = next((archive.sha256 for archive in LETSDANCE_ARCHIVES.values() if archive.url == source), None)
+        report = (lambda done, total: progress(name, done, total)) if progress else None
+        return safe_extract(download(source, dest, report, sha256=pinned), dest)
+    path = Path(source).expanduser()
+    if path.is_dir():
+        return path  # used in place: no copy
+    if path.is_file() and zipfile.is_zipfile(path):
+        return safe_extract(path, dest)
+    raise InputError(f"{source}: not an http(s) URL, a readable .zip archive or a folder.",
+                     "Pass an archive's URL, a downloaded .zip, or the folder it was extracted into.")

@@ -1,0 +1,249 @@
+"""Fetching datasets: resumable, verified downloads and archive extraction that cannot escape its destination.
+
+A `manifest.json` in the destination records each archive's source, size and sha256 (checked on reuse) and which
+archives were extracted, so a re-run skips finished work. Whatever is written lands by rename, so an interrupted
+run never leaves a half file that later looks whole.
+"""
+
+from __future__ import annotations
+
+import glob
+import http.client
+import json
+import logging
+import os
+import re
+import shutil
+import stat
+import tempfile
+import urllib.error
+import urllib.parse
+import urllib.request
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from .errors import DownloadError, InputError, UnsafeArchiveError, UsageError
+from .weights import atomic_write_json, sha256_of
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Archive:
+    url: str
+    sha256: str | None = None  # None: not pinned yet; the manifest still records what was downloaded
+
+
+# UNVERIFIED: best guesses under the project page, written without network access. Correct them here;
+# users can always pass another URL, a local .zip or an extracted folder instead.
+LETSDANCE_ARCHIVES: dict[str, Archive] = {
+    "rgb": Archive("https://www.cc.gatech.edu/cpl/projects/dance/rgb.zip"),
+    "densepose": Archive("https://www.cc.gatech.edu/cpl/projects/dance/densepose.zip"),
+}
+TERMS_NOTE = ("Let's Dance is research data derived from YouTube videos: read the terms on "
+              "https://www.cc.gatech.edu/cpl/projects/dance/ before using it.")
+MANIFEST = "manifest.json"
+SPLITS_FILE = "splits.json"
+MAX_MEMBER_BYTES = 64 << 20
+MAX_RATIO = 100
+RATIO_FLOOR = 1 << 20  # below 1 MiB a high ratio is harmless (a small run of zeros), so only bigger members count
+CHUNK = 1 << 20
+TIMEOUT_S = 60
+
+Progress = Callable[[int, "int | None"], None]  # (bytes done, total bytes or None when the server gives none)
+
+
+# -- manifest -----------------------------------------------------------------------------------------------------
+
+def _read_manifest(dest: Path) -> dict:
+    try:
+        manifest = json.loads((dest / MANIFEST).read_text())
+    except FileNotFoundError:
+        manifest = {}
+    except (OSError, ValueError) as e:  # a damaged manifest only costs a re-download
+        log.warning("%s is unreadable (%s): starting a fresh one", dest / MANIFEST, e)
+        manifest = {}
+    if not isinstance(manifest, dict):
+        manifest = {}
+    return {"archives": manifest.get("archives", {}), "extracted": manifest.get("extracted", {})}
+
+
+def _record(dest: Path, section: str, name: str, entry: dict) -> None:
+    manifest = _read_manifest(dest)
+    manifest[section][name] = entry
+    if section == "archives":  # new archive content: its old extraction no longer counts as done
+        manifest["extracted"].pop(name, None)
+    atomic_write_json(dest / MANIFEST, manifest)
+
+
+# -- download -----------------------------------------------------------------------------------------------------
+
+def archive_name(url: str) -> str:
+    name = PurePosixPath(urllib.parse.unquote(urllib.parse.urlparse(url).path)).name
+    if not name or name in (MANIFEST, SPLITS_FILE):
+        raise UsageError(f"{url} does not name an archive file.", "Pass the URL of a .zip archive.")
+    return name
+
+
+def download(url: str, dest_dir: str | Path, progress: Progress | None = None, sha256: str | None = None) -> Path:
+    """Download `url` into `dest_dir` (resuming a `<name>.part` left by an earlier try) and return its path.
+
+    A file recorded in dest_dir/manifest.json is reused when its sha256 still matches, else fetched again.
+    `sha256`, when given, is the expected digest of the finished file.
+    """
+    dest_dir = Path(dest_dir)
+    name = archive_name(url)
+    target, part = dest_dir / name, dest_dir / f"{name}.part"
+    if _reusable(dest_dir, name, url, target, sha256):
+        return target
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    target.unlink(missing_ok=True)
+    _fetch_into(url, part, progress)
+    digest = sha256_of(part)
+    if sha256 and digest != sha256:
+        part.unlink()
+        raise DownloadError(f"{url} downloaded, but its sha256 {digest[:12]}… is not the expected {sha256[:12]}….",
+                            "The file on the server changed or the transfer was corrupted: run again, or correct "
+                            "the pin in dancestyle/data.py if the archive was updated on purpose.")
+    os.replace(part, target)
+    _record(dest_dir, "archives", name, {"source": url, "size": target.stat().st_size, "sha256": digest})
+    return target
+
+
+def _reusable(dest_dir: Path, name: str, url: str, target: Path, pinned: str | None) -> bool:
+    entry = _read_manifest(dest_dir)["archives"].get(name)
+    if not entry or entry.get("source") != url or not target.is_file() or pinned not in (None, entry.get("sha256")):
+        return False
+    if target.stat().st_size == entry.get("size") and sha256_of(target) == entry.get("sha256"):
+        return True
+    log.warning("%s does not match the sha256 in %s: downloading it again", target, MANIFEST)
+    return False
+
+
+def _fetch_into(url: str, part: Path, progress: Progress | None) -> None:
+    """Append the rest of `url` to `part`; raise DownloadError unless the body arrived whole."""
+    done = part.stat().st_size if part.exists() else 0
+    headers = {"User-Agent": "dancestyle", **({"Range": f"bytes={done}-"} if done else {})}
+    retry = f"Check the network and run the same command again: it resumes from {part.name}."
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=TIMEOUT_S) as response:
+            if response.status != 206:  # the server ignored the Range: the body starts at byte 0
+                done = 0
+            elif not response.headers.get("Content-Range", "").startswith(f"bytes {done}-"):
+                part.unlink()
+                raise DownloadError(f"{url}: the server resumed at the wrong offset.", "Run again to start over.")
+            length = response.headers.get("Content-Length")
+            total = done + int(length) if length is not None else None
+            with open(part, "ab" if done else "wb") as file:
+                while chunk := response.read(CHUNK):
+                    file.write(chunk)
+                    done += len(chunk)
+                    if progress:
+                        progress(done, total)
+    except urllib.error.HTTPError as e:
+        if e.code == 416 and done:  # our .part is no prefix the server can continue: start from zero
+            part.unlink()
+            return _fetch_into(url, part, progress)
+        raise DownloadError(f"{url}: the server answered HTTP {e.code} {e.reason}.",
+                            "Check the URL (the built-in Let's Dance URLs are unverified), or download the archive "
+                            "yourself and pass its path or extracted folder.") from e
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as e:
+        reason = getattr(e, "reason", None) or e
+        raise DownloadError(f"Downloading {url} failed: {reason}.", retry) from e
+    if total is not None and done != total:  # http.client reads a short body as a clean end of file
+        raise DownloadError(f"The connection closed after {done:,} of {total:,} bytes of {url}.", retry)
+
+
+# -- safe extraction ----------------------------------------------------------------------------------------------
+
+def safe_extract(zip_path: str | Path, dest: str | Path) -> Path:
+    """Extract `zip_path` into `dest`, merging with what is there; return dest.
+
+    Every member is checked before anything is written; extraction goes to a temp folder inside dest that is
+    then renamed into place. Completion is recorded in dest/manifest.json, so a re-run skips the work.
+    """
+    zip_path, dest = Path(zip_path), Path(dest)
+    size = zip_path.stat().st_size
+    done = _read_manifest(dest)["extracted"].get(zip_path.name)
+    if done and done.get("size") == size and all((dest / top).exists() for top in done.get("top", [])):
+        return dest
+    try:
+        archive = zipfile.ZipFile(zip_path)
+    except (zipfile.BadZipFile, OSError) as e:
+        raise InputError(f"{zip_path} is not a readable zip archive ({e}).", "Delete it and download it again.") from e
+    with archive:
+        members = [(info, _safe_parts(info, zip_path)) for info in archive.infolist()]
+        _check_total_ratio(archive.infolist(), zip_path)
+        dest.mkdir(parents=True, exist_ok=True)
+        for stale in dest.glob(f".extract-{glob.escape(zip_path.name)}-*"):  # left by an interrupted run
+            shutil.rmtree(stale, ignore_errors=True)
+        temp = Path(tempfile.mkdtemp(dir=dest, prefix=f".extract-{zip_path.name}-"))
+        try:
+            for info, parts in members:
+                if parts:
+                    _extract_member(archive, info, temp.joinpath(*parts), zip_path)
+            tops = sorted(path.name for path in temp.iterdir())
+            for top in tops:
+                _merge_into(temp / top, dest / top)
+        finally:
+            shutil.rmtree(temp, ignore_errors=True)
+    _record(dest, "extracted", zip_path.name, {"source": str(zip_path), "size": size, "top": tops})
+    return dest
+
+
+def _unsafe(zip_path: Path, member: str, why: str) -> UnsafeArchiveError:
+    return UnsafeArchiveError(f"{zip_path}: member {member!r} {why}; nothing was extracted.",
+                              "The archive is damaged or hostile: delete it and get it again from the project page.")
+
+
+def _safe_parts(info: zipfile.ZipInfo, zip_path: Path) -> tuple[str, ...]:
+    """The member's path components, or UnsafeArchiveError if extracting it could escape or explode."""
+    name = info.filename
+    parts = tuple(part for part in name.replace("\\", "/").split("/") if part not in ("", "."))
+    problems = (
+        (name.startswith(("/", "\\")), "has an absolute path"),
+        (re.match(r"^[A-Za-z]:", name) is not None, "starts with a drive letter"),
+        (".." in parts, "has a '..' component"),
+        (parts[:1] in ((MANIFEST,), (SPLITS_FILE,)), "would overwrite dancestyle's own bookkeeping"),
+        (stat.S_ISLNK(info.external_attr >> 16), "is a symbolic link"),
+        (info.file_size > MAX_MEMBER_BYTES, f"is {info.file_size:,} bytes uncompressed (limit 64 MiB)"),
+        (info.file_size >= RATIO_FLOOR and info.file_size > MAX_RATIO * max(info.compress_size, 1),
+         f"is compressed more than {MAX_RATIO}:1"),
+    )
+    for found, why in problems:
+        if found:
+            raise _unsafe(zip_path, name, why)
+    return parts
+
+
+def _check_total_ratio(infos: list[zipfile.ZipInfo], zip_path: Path) -> None:
+    """Many small members can add up to a bomb that no single member reveals."""
+    expanded, packed = sum(i.file_size for i in infos), sum(i.compress_size for i in infos)
+    if expanded >= RATIO_FLOOR and expanded > MAX_RATIO * max(packed, 1):
+        raise _unsafe(zip_path, "(all members)", f"together are compressed more than {MAX_RATIO}:1")
+
+
+def _extract_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, zip_path: Path) -> None:
+    try:
+        if info.is_dir():
+            target.mkdir(parents=True, exist_ok=True)
+            return
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with archive.open(info) as source, open(target, "wb") as out:  # zipfile stops at the declared size
+            shutil.copyfileobj(source, out, CHUNK)
+    except (OSError, zipfile.BadZipFile) as e:
+        raise InputError(f"Extracting {info.filename} from {zip_path} failed ({e}).",
+                         "Check the free disk space; if the archive is corrupt, delete it and fetch it again.") from e
+
+
+def _merge_into(source: Path, target: Path) -> None:
+    """Rename `source` onto `target`, merging folders, so two archives can share a top folder (densepose/)."""
+    if source.is_dir() and target.is_dir():
+        for child in list(source.iterdir()):
+            _merge_into(child, target / child.name)
+        return
+    if target.is_dir():
+        shutil.rmtree(target)
+    os.replace(source, target)
