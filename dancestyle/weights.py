@@ -105,7 +105,9 @@ def _hub_error(repo: str, revision: str | None, filename: str, error: Exception)
     return WeightsError(f"Could not download {where}: {error}", retry)
 
 
-def hub_download(repo: str, filename: str, revision: str | None = None, sha256: str | None = None) -> Path:
+def hub_download(repo: str, filename: str, revision: str | None = None, sha256: str | None = None,
+                 mismatch_hint: str = "The file on the Hub changed or the download is corrupt: delete it from the "
+                                      "Hugging Face cache and retry.") -> Path:
     """Download (or reuse from the cache) one Hub file; verify its sha256 when one is given.
 
     Like whisper, a cached file that fails the check is downloaded once more before giving up.
@@ -124,16 +126,17 @@ def hub_download(repo: str, filename: str, revision: str | None = None, sha256: 
             raise _hub_error(repo, revision, filename, e) from e
         if sha256 is None or sha256_of(path) == sha256:
             return path
-    raise ChecksumError(f"{repo}@{revision or 'main'}/{filename} does not match its pinned sha256 {sha256[:12]}….",
-                        "The file on the Hub changed or the download is corrupt: delete it from the Hugging Face "
-                        "cache and retry, or correct the pin in dancestyle/weights.py if the repo was updated.")
+    raise ChecksumError(f"{repo}@{revision or 'main'}/{filename} does not match its expected sha256 "
+                        f"{sha256[:12]}….", mismatch_hint)
 
 
 def load_resnet18_state_dict() -> dict:
     """The pinned ImageNet ResNet-18 weights, verified, as a state dict for torchvision's resnet18."""
     from safetensors.torch import load_file
 
-    return load_file(hub_download(RESNET18.repo, RESNET18.filename, RESNET18.revision, RESNET18.sha256))
+    hint = ("The file on the Hub changed or the download is corrupt: delete it from the Hugging Face cache and "
+            "retry, or correct the pin in dancestyle/weights.py if the repo was updated.")
+    return load_file(hub_download(RESNET18.repo, RESNET18.filename, RESNET18.revision, RESNET18.sha256, hint))
 
 
 def parse_weights_ref(ref: str) -> tuple[Path | None, str | None, str | None]:
@@ -149,9 +152,16 @@ def parse_weights_ref(ref: str) -> tuple[Path | None, str | None, str | None]:
 
 
 def fetch_checkpoint(repo: str, revision: str | None = None) -> Path:
-    """Download a checkpoint from the Hub; returns the snapshot directory holding its files."""
+    """Download a checkpoint from the Hub; returns the snapshot directory holding its files.
+
+    The weights are fetched at the commit config.json came from (so a branch that moves in between cannot
+    mix two checkpoints) and checked against the sha256 that config.json records.
+    """
     config_path = hub_download(repo, CONFIG_FILE, revision)
-    hub_download(repo, WEIGHTS_FILE, revision)
+    commit = config_path.parent.name  # the cache keeps files under snapshots/<commit>/
+    hub_download(repo, WEIGHTS_FILE, commit, _read_config(config_path).get("weights_sha256"),
+                 "The checkpoint's weights do not match its config.json: the download is corrupt or the repo is "
+                 "broken. Delete it from the Hugging Face cache and retry, or use another --weights.")
     return config_path.parent
 
 
@@ -183,6 +193,16 @@ def save_checkpoint(directory: str | Path, state_dict: dict, config: dict, metri
     return directory
 
 
+def _read_config(config_path: Path) -> dict:
+    try:
+        config = json.loads(config_path.read_text())
+    except (OSError, ValueError) as e:
+        raise WeightsError(f"{config_path} is not a readable JSON file ({e}).", "Re-download or re-train it.") from e
+    if not isinstance(config, dict) or not isinstance(config.get("model"), dict):
+        raise WeightsError(f"{config_path} is not a dancestyle checkpoint config.", "Re-download or re-train it.")
+    return config
+
+
 def read_checkpoint(directory: str | Path) -> tuple[dict, dict]:
     """Read and verify a checkpoint directory: (config, state dict)."""
     from safetensors.torch import load_file
@@ -192,12 +212,12 @@ def read_checkpoint(directory: str | Path) -> tuple[dict, dict]:
     if not config_path.is_file() or not weights_path.is_file():
         raise WeightsError(f"{directory} is not a checkpoint: it needs {CONFIG_FILE} and {WEIGHTS_FILE}.",
                            "Pass the output directory of `dancestyle train`, or a Hub repo id.")
-    try:
-        config = json.loads(config_path.read_text())
-    except ValueError as e:
-        raise WeightsError(f"{config_path} is not valid JSON ({e}).", "Re-download or re-train it.") from e
+    config = _read_config(config_path)
     expected = config.get("weights_sha256")
-    if expected and sha256_of(weights_path) != expected:
+    if not expected:
+        raise WeightsError(f"{config_path} records no weights_sha256, so {WEIGHTS_FILE} cannot be verified.",
+                           "Use a checkpoint written by `dancestyle train` (or save_checkpoint).")
+    if sha256_of(weights_path) != expected:
         raise ChecksumError(f"{weights_path} does not match the sha256 recorded in its config.json.",
                             "The file is corrupt or was replaced: re-download or re-train it.")
     try:
