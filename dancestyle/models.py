@@ -82,6 +82,17 @@ class TCNConfig(ModelConfig):
     weight_decay: float = 0.0
 
 
+def _pack(x: torch.Tensor, lengths: torch.Tensor | None):
+    """Batches of unequal lengths (zero-padded at the end) go through the LSTM packed, so padding is never read."""
+    if lengths is None:
+        return x
+    return nn.utils.rnn.pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+
+
+def _padding_mask(lengths: torch.Tensor, steps: int) -> torch.Tensor:
+    return torch.arange(steps, device=lengths.device).unsqueeze(0) >= lengths.unsqueeze(1)
+
+
 class LSTMModel(nn.Module):
     """dropout -> LSTM -> Linear on the last hidden state."""
 
@@ -91,8 +102,8 @@ class LSTMModel(nn.Module):
         self.lstm = nn.LSTM(input_dim, config.hidden, batch_first=True)
         self.out = nn.Linear(config.hidden, len(config.classes))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _, (hidden, _) = self.lstm(self.dropout(x))
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        _, (hidden, _) = self.lstm(_pack(self.dropout(x), lengths))
         return self.out(hidden[-1])
 
 
@@ -105,15 +116,19 @@ class AttentionLSTMModel(nn.Module):
         self.lstm = nn.LSTM(input_dim, config.hidden, batch_first=True)
         self.out = nn.Linear(config.hidden, len(config.classes))
 
-    def attend(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Return (context (B, hidden), attention weights alpha (B, T)); alpha sums to 1 over T."""
-        outputs, (_, cell) = self.lstm(self.dropout(x))
+    def attend(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return (context (B, hidden), attention weights alpha (B, T)); alpha sums to 1 over the valid steps."""
+        outputs, (_, cell) = self.lstm(_pack(self.dropout(x), lengths))
+        if lengths is not None:
+            outputs, _ = nn.utils.rnn.pad_packed_sequence(outputs, batch_first=True, total_length=x.shape[1])
         scores = torch.einsum("bth,bh->bt", outputs, cell[-1]) / math.sqrt(outputs.shape[-1])
+        if lengths is not None:  # padding steps get no attention
+            scores = scores.masked_fill(_padding_mask(lengths, x.shape[1]), float("-inf"))
         alpha = torch.softmax(scores, dim=1)
         return torch.einsum("bt,bth->bh", alpha, outputs), alpha
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.out(self.attend(x)[0])
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        return self.out(self.attend(x, lengths)[0])
 
 
 class CausalConvBlock(nn.Module):
@@ -152,9 +167,13 @@ class TCNModel(nn.Module):
         self.out = nn.Linear(config.channels, len(config.classes))
         self.receptive_field = (config.kernel_size - 1) * (2**config.levels - 1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         y = self.blocks(x.transpose(1, 2))  # (B, C, T)
-        return self.out(y[:, :, -1])
+        if lengths is None:
+            return self.out(y[:, :, -1])
+        # causal: the output at the last real step has not seen the padding after it
+        last = (lengths.to(y.device) - 1).view(-1, 1, 1).expand(-1, y.shape[1], 1)
+        return self.out(y.gather(2, last).squeeze(2))
 
 
 @dataclass(frozen=True)
@@ -218,8 +237,10 @@ class DanceClassifier(nn.Module):
                 parts.append(self.pose_encoder(poses))
         return torch.cat(parts, dim=-1)
 
-    def forward(self, rgb: torch.Tensor | None, poses: torch.Tensor | None) -> torch.Tensor:
-        return self.sequence(self.frame_features(rgb, poses))
+    def forward(self, rgb: torch.Tensor | None, poses: torch.Tensor | None,
+                lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """lengths: real steps per sequence when a batch is zero-padded at the end (None: all full)."""
+        return self.sequence(self.frame_features(rgb, poses), lengths)
 
 
 def parameter_count(module: nn.Module) -> int:

@@ -72,3 +72,14 @@ def test_config_round_trips_and_unknown_names_list_the_valid_ones():
     with pytest.raises(UnknownModelError) as caught:
         model_spec("transformer")
     assert "lstm, attention, tcn" in caught.value.hint
+
+
+@pytest.mark.parametrize("name", available_models())
+def test_padded_batches_give_the_same_scores_as_unpadded_sequences(name):
+    model = DanceClassifier(default_config(name, streams=["rgb"])).eval()
+    short, long = torch.randn(1, 3, RGB_DIM), torch.randn(1, 6, RGB_DIM)
+    padded = torch.zeros(2, 6, RGB_DIM)
+    padded[0, :3], padded[1] = short[0], long[0]
+    batch = model(padded, None, lengths=torch.tensor([3, 6]))
+    torch.testing.assert_close(batch[0], model(short, None)[0], atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(batch[1], model(long, None)[0], atol=1e-5, rtol=1e-4)
