@@ -130,3 +130,205 @@ def models(json_output: JsonOption = False) -> None:
 
 def main() -> None:
     app()
+
+
+def _fail(error: DanceStyleError, debug: bool) -> None:
+    """Report a command-level error and exit: 2 for usage errors, 1 otherwise."""
+    _show(error, debug)
+    raise typer.Exit(2 if isinstance(error, UsageError) else 1) from None
+
+
+@app.command("fetch-dataset")
+def fetch_dataset(
+    source: Annotated[list[str] | None, typer.Option(
+        help="A .zip archive (URL or path) or an extracted folder; repeatable. Default: the Let's Dance archives.",
+        show_default=False)] = None,
+    dest: Annotated[str | None, typer.Option(help="Destination folder. Default: under DANCESTYLE_HOME.",
+                                             show_default=False)] = None,
+    classes: Annotated[int, typer.Option(help="10 (the paper's) or 16 classes.")] = 10,
+    synthetic: Annotated[bool, typer.Option("--synthetic", help="Generate the procedural corpus instead "
+                                            "(offline; for demos and tests).")] = False,
+    clips_per_class: Annotated[int, typer.Option(min=3, help="With --synthetic: clips per style.")] = 30,
+    seed: Annotated[int, typer.Option(help="With --synthetic: the corpus seed.")] = 0,
+    json_output: JsonOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """Download, verify and extract a dataset (or generate the synthetic one), index it and write its split."""
+    from pathlib import Path
+
+    from . import data
+
+    try:
+        with render.progress() as progress:
+            task = progress.add_task("Fetching", total=None)
+
+            def report(what: str, done: int, total: int | None) -> None:
+                progress.update(task, description=what, completed=done, total=total)
+
+            if synthetic:
+                from .synthetic import generate_corpus
+
+                root = Path(dest).expanduser() if dest else data.default_root("synthetic")
+                generate_corpus(root, clips_per_class=clips_per_class, seed=seed,
+                                progress=lambda done, total: report("Generating synthetic clips", done, total))
+                summary = data.fetch_dataset([str(root)], root, classes)
+            else:
+                render.warning(data.TERMS_NOTE)
+                summary = data.fetch_dataset(source, Path(dest) if dest else None, classes, report)
+    except DanceStyleError as e:
+        _fail(e, debug)
+    if json_output:
+        render.json_line(summary)
+    else:
+        render.out.print(render.dataset_table(summary, synthetic))
+
+
+@app.command()
+def train(
+    model: Annotated[ModelName, typer.Option(help="Sequence model.")] = DEFAULT_MODEL,
+    data: Annotated[str | None, typer.Option(help="Dataset folder (Let's Dance layout or <style>/<video>). "
+                                             "Default: the fetched Let's Dance.", show_default=False)] = None,
+    out: Annotated[str | None, typer.Option(help="Output (checkpoint) folder. Default: DANCESTYLE_HOME/runs/"
+                                            "<model>-<time>.", show_default=False)] = None,
+    epochs: Annotated[int, typer.Option(min=1, help="Most epochs; early stopping may end sooner.")] = 60,
+    patience: Annotated[int, typer.Option(min=1, help="Stop after this many epochs without a better "
+                                          "validation accuracy.")] = 15,
+    streams: Annotated[str, typer.Option(help="Feature streams: rgb,pose | rgb | pose.")] = "rgb,pose",
+    seed: Annotated[int, typer.Option(help="Seed: the same seed gives the same weights on CPU.")] = 0,
+    device: Annotated[Device, typer.Option(help="auto = CUDA when present.")] = Device.auto,
+    pose_source: Annotated[str, typer.Option(help="dataset (the skeleton files) or estimator "
+                                             "(Keypoint R-CNN).")] = "dataset",
+    random_weights: Annotated[bool, typer.Option("--random-weights", help="Random RGB backbone (offline runs; "
+                                                 "the checkpoint records it).")] = False,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run (--out, or the newest "
+                                         "unfinished run of the model).")] = False,
+    push_to_hub: Annotated[str | None, typer.Option(help="Upload the checkpoint to this Hub repo (ORG/NAME) "
+                                                    "with a generated model card.", show_default=False)] = None,
+    json_output: JsonOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """Train a classifier on cached features; writes a checkpoint directory usable by classify --weights."""
+    from pathlib import Path
+
+    from .data import default_root
+    from .pipeline import resolve_device
+    from .train import TrainingInterrupted, TrainOptions, train as run_training
+
+    options = TrainOptions(model=model.value, data=Path(data).expanduser() if data else default_root("letsdance"),
+                           out=Path(out).expanduser() if out else None, epochs=epochs, patience=patience,
+                           streams=_streams(streams), seed=seed, random_weights=random_weights,
+                           pose_source=pose_source, resume=resume)
+    try:
+        options.device = resolve_device(device.value)
+        summary = _train_with_progress(run_training, options)
+        if push_to_hub:
+            from .weights import push_checkpoint
+
+            summary["pushed_to"] = push_checkpoint(summary["out"], push_to_hub)
+    except TrainingInterrupted as e:
+        _show(e, debug)
+        raise typer.Exit(130) from None
+    except DanceStyleError as e:
+        _fail(e, debug)
+    if json_output:
+        render.json_line(summary)
+    else:
+        render.out.print(render.training_table(summary))
+
+
+def _streams(value: str) -> list[str]:
+    streams = [s.strip() for s in value.split(",") if s.strip()]
+    if not streams or any(s not in ("rgb", "pose") for s in streams) or len(set(streams)) != len(streams):
+        raise typer.BadParameter("use rgb,pose | rgb | pose", param_hint="--streams")
+    return streams
+
+
+def _train_with_progress(run_training, options) -> dict:
+    with render.progress() as progress:
+        task = progress.add_task("Features", total=None)
+
+        def on_progress(what: str, done: int, total: int) -> None:
+            progress.update(task, description=what, completed=done, total=total)
+
+        def on_epoch(record: dict) -> None:
+            progress.update(task, description=f"Training {options.model}", completed=record["epoch"],
+                            total=options.epochs)
+            render.epoch_line(record, options.epochs)
+
+        return run_training(options, on_epoch=on_epoch, on_progress=on_progress)
+
+
+@app.command()
+def evaluate(
+    weights: Annotated[str | None, typer.Option(help="Checkpoint directory or Hub repo. Default: the newest "
+                                                "local run of --model.", show_default=False)] = None,
+    model: Annotated[ModelName, typer.Option(help="Model whose newest run to use without --weights.")] = DEFAULT_MODEL,
+    data: Annotated[str | None, typer.Option(help="Dataset folder. Default: the one the checkpoint was "
+                                             "trained on.", show_default=False)] = None,
+    split: Annotated[str, typer.Option(help="test or val.")] = "test",
+    device: Annotated[Device, typer.Option(help="auto = CUDA when present.")] = Device.auto,
+    json_output: JsonOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """Accuracy, macro-F1, per-class scores, the confusion matrix and the most confused pairs on a split."""
+    from .evaluate import evaluate_run
+    from .pipeline import resolve_device
+
+    try:
+        if split not in ("test", "val"):
+            raise UsageError(f"--split {split}: use test or val.")
+        result = evaluate_run(weights, model.value, data, split, resolve_device(device.value),
+                              on_progress=None)
+    except DanceStyleError as e:
+        _fail(e, debug)
+    if json_output:
+        render.json_line(result.metrics.to_json(split, len(result.predictions)))
+        return
+    render.show_evaluation(result, split)
+
+
+@app.command()
+def demo(
+    clips_per_class: Annotated[int, typer.Option(min=5, help="Synthetic clips per style.")] = 12,
+    epochs: Annotated[int, typer.Option(min=1, help="Most training epochs.")] = 40,
+    device: Annotated[Device, typer.Option(help="auto = CUDA when present.")] = Device.auto,
+    debug: DebugOption = False,
+) -> None:
+    """Offline tour in about two minutes: synthetic corpus -> train -> evaluate -> classify held-out clips."""
+    from .data import default_root, fetch_dataset
+    from .evaluate import evaluate_run
+    from .pipeline import resolve_device
+    from .synthetic import generate_corpus
+    from .train import TrainOptions, train as run_training
+    from .weights import home
+
+    render.banner("dancestyle demo — SYNTHETIC data", "Everything below runs offline on procedural stick-figure "
+                  "dancers (10 styles, pose stream only). The numbers show that the pipeline learns; they say "
+                  "nothing about real videos.")
+    try:
+        root = default_root("synthetic-demo")
+        with render.progress() as progress:
+            task = progress.add_task("Generating synthetic clips", total=None)
+            generate_corpus(root, clips_per_class=clips_per_class, seed=0,
+                            progress=lambda done, total: progress.update(task, completed=done, total=total))
+        render.step(1, "A synthetic corpus in the Let's Dance layout")
+        render.out.print(render.dataset_table(fetch_dataset([str(root)], root), synthetic=True))
+
+        render.step(2, "Train the default model (lstm) on the pose stream")
+        options = TrainOptions(model=DEFAULT_MODEL, data=root, out=home() / "demo" / "lstm", epochs=epochs,
+                               patience=10, streams=["pose"], device=resolve_device(device.value))
+        summary = _train_with_progress(run_training, options)
+        render.out.print(render.training_table(summary))
+
+        render.step(3, "Evaluate on the held-out test clips")
+        result = evaluate_run(summary["out"], DEFAULT_MODEL, str(root), "test", options.device)
+        render.show_evaluation(result, "test")
+
+        render.step(4, "Classify a few held-out clips, as `dancestyle classify` shows them")
+        render.out.print(render.predictions_table(result.predictions[::max(1, len(result.predictions) // 5)][:5], 3))
+    except DanceStyleError as e:
+        _fail(e, debug)
+    render.banner("What real use needs", "Real videos need trained weights: run `dancestyle fetch-dataset`, "
+                  "`dancestyle train --model lstm` and `dancestyle evaluate` on a machine with internet (Let's Dance "
+                  "and the ResNet-18 / Keypoint R-CNN weights are downloaded), then `dancestyle classify clip.mp4`. "
+                  f"The demo's files are in {home()} (its run is kept apart from your training runs).")

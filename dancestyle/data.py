@@ -81,6 +81,11 @@ class DatasetIndex:
         return sum(clip.empty_poses for clip in self.clips)
 
 
+def default_root(name: str) -> Path:
+    """Where `fetch-dataset` puts a dataset by default: DANCESTYLE_HOME/datasets/<name>."""
+    return home() / "datasets" / name
+
+
 def parse_frame_name(stem: str) -> tuple[str, str, int] | None:
     """'-2W1PfHleRM_033_0001' -> ('-2W1PfHleRM', '033', 1). From the right: YouTube ids contain '_' and '-'."""
     parts = stem.rsplit("_", 2)
@@ -292,7 +297,7 @@ def fetch_dataset(sources: list[str] | None = None, dest: Path | None = None, cl
     """
     if classes not in (10, 16):
         raise UsageError(f"--classes {classes}: Let's Dance has 10 or 16 classes.", "Pass 10 (the paper's) or 16.")
-    dest = Path(dest).expanduser() if dest else home() / "datasets" / "letsdance"
+    dest = Path(dest).expanduser() if dest else default_root("letsdance")
     sources = sources or [archive.url for archive in LETSDANCE_ARCHIVES.values()]
     roots = {_fetch_source(source, dest, progress) for source in sources}
     if len(roots) > 1:

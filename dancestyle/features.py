@@ -5,11 +5,17 @@ Both see single frames only; the sequence models in models.py see the 614-d conc
 
 from __future__ import annotations
 
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
 import numpy as np
 import torch
 from torch import nn
 
 from .pose import MAX_PEOPLE, NUM_KEYPOINTS
+from .weights import atomic_write_bytes, home
 
 RGB_DIM = 512
 POSE_DIM = 3 * 2 * NUM_KEYPOINTS  # 102: three conv channels over the (2, 17) grid
@@ -79,3 +85,53 @@ class PoseEncoder(nn.Module):
     def classify(self, poses: torch.Tensor) -> torch.Tensor:
         """Frame-level class scores, for pre-training the encoder."""
         return self.head(self(poses))
+
+
+# -- the per-clip feature cache ------------------------------------------------------------------------------------
+#
+# Training and evaluation read features from a cache, one safetensors file per clip and stream:
+#   <DANCESTYLE_HOME>/features/<dataset id>/<stream spec>/<class>/<clip id>.safetensors
+# holding "rgb" (T, 512) float16 or "pose" (T, 20, 2, 17) float32 (normalised skeletons: the pose encoder is
+# trained, so its input is what is cached). Samples are every CACHE_STRIDE-th frame of 30 fps video; every model's
+# stride is a multiple of it, so one cache serves all models. The folder name says what produced the features,
+# so features made another way are never mixed in.
+
+CACHE_STRIDE = 5  # the finest stride of any model (tcn)
+
+
+@dataclass(frozen=True)
+class StreamSpec:
+    """What produces one stream's cached features; its `name` keys the cache folder."""
+
+    stream: str  # "rgb" or "pose"
+    source: str  # rgb: the backbone weights id; pose: "dataset" or "estimator-<detector size>"
+    stride: int = CACHE_STRIDE
+
+    @property
+    def name(self) -> str:
+        readable = re.sub(r"[^A-Za-z0-9.-]+", "-", self.source)[:40]
+        digest = hashlib.sha256(f"{self.stream}|{self.source}|{self.stride}".encode()).hexdigest()[:8]
+        return f"{self.stream}-{readable}-s{self.stride}-{digest}"
+
+
+def cache_root(dataset_root: Path) -> Path:
+    """Where a dataset's features live: named after the folder, keyed by its absolute path."""
+    resolved = Path(dataset_root).expanduser().resolve()
+    digest = hashlib.sha256(str(resolved).encode()).hexdigest()[:8]
+    return home() / "features" / f"{resolved.name}-{digest}"
+
+
+def cache_path(dataset_root: Path, spec: StreamSpec, clip_key: str) -> Path:
+    return cache_root(dataset_root) / spec.name / f"{clip_key}.safetensors"
+
+
+def read_cached(path: Path) -> np.ndarray:
+    from safetensors.numpy import load_file
+
+    return load_file(path)["features"]
+
+
+def write_cached(path: Path, features: np.ndarray) -> None:
+    from safetensors.numpy import save
+
+    atomic_write_bytes(path, save({"features": np.ascontiguousarray(features)}))

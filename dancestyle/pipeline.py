@@ -20,11 +20,12 @@ import torch
 
 from . import __version__
 from .errors import UsageError, WeightsError
+from .extract import RANDOM_RGB, build_rgb_backbone, rgb_weights_id
 from .features import RGB_SIZE, RGBBackbone
 from .models import DEFAULT_MODEL, DanceClassifier, config_from_dict, default_config
 from .pose import DEFAULT_DETECTOR_SIZE, KeypointRCNNEstimator, PoseEstimator, pose_array
 from .video import BASE_FPS, WINDOW_SECONDS, SampledFrame, iter_sampled_frames, iter_windows, sample_interval
-from .weights import RESNET18, fetch_checkpoint, load_resnet18_state_dict, newest_run, parse_weights_ref, read_checkpoint
+from .weights import RESNET18, fetch_checkpoint, newest_run, parse_weights_ref, read_checkpoint
 
 POSE_BATCH = 8  # frames per Keypoint R-CNN call: bounds memory for long windows (TCN samples 60 per window)
 
@@ -64,22 +65,24 @@ def resolve_device(device: str = "auto") -> str:
     return device
 
 
-def checkpoint_config(model_config_dict: dict, detector_size: int = DEFAULT_DETECTOR_SIZE) -> dict:
+def checkpoint_config(model_config_dict: dict, detector_size: int = DEFAULT_DETECTOR_SIZE,
+                      rgb_weights: str | None = None) -> dict:
     """The config.json of a checkpoint: the model's config plus how its features were made."""
+    rgb_weights = rgb_weights or f"{RESNET18.repo}@{RESNET18.revision}"
     return {
         "dancestyle_version": __version__,
         "model": model_config_dict,
         "base_fps": BASE_FPS,
         "window_seconds": WINDOW_SECONDS,
         "features": {
-            "rgb": {"backbone": "resnet18", "weights": f"{RESNET18.repo}@{RESNET18.revision}", "size": RGB_SIZE},
+            "rgb": {"backbone": "resnet18", "weights": rgb_weights, "size": RGB_SIZE},
             "pose": {"estimator": "keypointrcnn_resnet50_fpn.COCO_V1", "detector_size": detector_size,
                      "people": 20, "keypoints": 17, "normalisation": "per-skeleton bounding box to [-1, 1]"},
         },
     }
 
 
-def _classifier_source(model: str, weights: str | None) -> tuple[Path, str]:
+def classifier_source(model: str, weights: str | None) -> tuple[Path, str]:
     """Find the checkpoint directory: --weights, else the newest local run, else the model's Hub repo."""
     from .models import model_spec
 
@@ -182,11 +185,12 @@ def load_model(model: str = DEFAULT_MODEL, weights: str | None = None, device: s
     (smoke tests and speed measurements only; predictions are meaningless).
     """
     device = resolve_device(device)
+    rgb_weights = RANDOM_RGB if random_weights else rgb_weights_id(False)
     if random_weights:
         torch.manual_seed(0)
         classifier, source = DanceClassifier(default_config(model)), "random"
     else:
-        directory, source = _classifier_source(model, weights)
+        directory, source = classifier_source(model, weights)
         config, state_dict = read_checkpoint(directory)
         classifier = DanceClassifier(config_from_dict(config["model"]))
         try:
@@ -194,12 +198,14 @@ def load_model(model: str = DEFAULT_MODEL, weights: str | None = None, device: s
         except RuntimeError as e:
             raise WeightsError(f"The checkpoint in {directory} does not fit its own config.json ({e}).",
                                "Re-download or re-train it.") from e
+        # the RGB trunk the classifier was trained on (a run made offline used the seeded random one)
+        rgb_weights = config.get("features", {}).get("rgb", {}).get("weights", rgb_weights)
     streams = classifier.config.streams
-    rgb = RGBBackbone(None if random_weights else load_resnet18_state_dict()) if "rgb" in streams else None
+    rgb = build_rgb_backbone(rgb_weights, device) if "rgb" in streams else None
     pose = None
     if "pose" in streams:
         pose = KeypointRCNNEstimator(device, min_size=detector_size, random_weights=random_weights)
-    return DanceStylePipeline(classifier, device, rgb.eval().to(device) if rgb else None, pose,
+    return DanceStylePipeline(classifier, device, rgb, pose,
                               random_weights=random_weights, source=source)
 
 

@@ -6,11 +6,16 @@ import json
 import sys
 from collections.abc import Iterable
 
+from rich.color import Color
 from rich.console import Console
+from rich.padding import Padding
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.style import Style
 from rich.table import Table
+from rich.text import Text
 
 from .errors import DanceStyleError
+from .evaluate import Metrics
 
 out = Console(highlight=False, soft_wrap=True)  # results
 err = Console(stderr=True, highlight=False)  # people: progress, warnings, errors
@@ -84,3 +89,143 @@ def models_table(rows: list[dict]) -> Table:
         table.add_row(row["name"], ",".join(row["streams"]), str(row["stride"]), str(row["frames_per_window"]),
                       f"{row['parameters']:,}", row["weights"], "yes" if row["cached"] else "no", row["summary"])
     return table
+
+
+def metrics_table(metrics: Metrics) -> Table:
+    """Per-class precision, recall, F1 and support, then the macro averages and the accuracy."""
+    evaluated = set(metrics.evaluated)
+    left_out = [style for style in metrics.classes if style not in evaluated]
+    table = Table(title="Scores", title_justify="left", caption_justify="left",
+                  caption="dim: not in this split and never predicted, so left out of the macro averages"
+                  if left_out else None)
+    table.add_column("style")
+    for column in ("precision", "recall", "F1", "support"):
+        table.add_column(column, justify="right")
+    for index, style in enumerate(metrics.classes):
+        scores = metrics.per_class[style]
+        table.add_row(style, f"{scores['precision']:.3f}", f"{scores['recall']:.3f}", f"{scores['f1']:.3f}",
+                      str(scores["support"]), style=None if style in evaluated else "dim",
+                      end_section=index == len(metrics.classes) - 1)
+    clips = str(sum(scores["support"] for scores in metrics.per_class.values()))
+    table.add_row("macro", f"{metrics.macro('precision'):.3f}", f"{metrics.macro('recall'):.3f}",
+                  f"{metrics.macro_f1:.3f}", clips, style="bold")
+    # sklearn's layout: accuracy under F1 (for one label per clip it equals micro precision, recall and F1)
+    table.add_row("accuracy", "", "", f"{metrics.accuracy:.3f}", clips, style="bold")
+    return table
+
+
+_RIGHT = ((229, 245, 224), (0, 109, 44))  # ColorBrewer Greens, pale to dark: the diagonal
+_WRONG = ((254, 224, 210), (165, 15, 21))  # ColorBrewer Reds: everything off the diagonal
+
+
+def _luminance(rgb: tuple[int, int, int]) -> float:
+    """WCAG relative luminance: 0 for black, 1 for white."""
+    red, green, blue = ((c / 255) / 12.92 if c <= 10 else ((c / 255 + 0.055) / 1.055) ** 2.4 for c in rgb)
+    return 0.2126 * red + 0.7152 * green + 0.0722 * blue
+
+
+def _shade(share: float, scale: tuple[tuple[int, int, int], tuple[int, int, int]]) -> Style:
+    """Background darker in proportion to `share`; black or white text, whichever contrasts more with it."""
+    background = tuple(round(low + (high - low) * share) for low, high in zip(*scale))
+    # above 0.179 black text contrasts more than white; with these scales the contrast never drops below 4.5:1
+    text = (0, 0, 0) if _luminance(background) > 0.179 else (255, 255, 255)
+    # both colours set explicitly so the cell reads the same on dark and light terminal themes
+    return Style(color=Color.from_rgb(*text), bgcolor=Color.from_rgb(*background))
+
+
+def _short_names(classes: list[str], length: int = 5) -> list[str]:
+    """The first `length` letters of each class, longer where two would read the same."""
+    while len({name[:length] for name in classes}) < len(classes) and length < max(map(len, classes)):
+        length += 1
+    return [name[:length] for name in classes]
+
+
+def confusion_heatmap(metrics: Metrics) -> Table:
+    """The confusion matrix, each cell shaded by its share of the true class's clips (green right, red wrong)."""
+    # no table padding: each cell pads itself, so a shade fills its cell edge to edge
+    table = Table(title="Confusion", title_justify="left", caption_justify="left", padding=0,
+                  caption="rows: true style, columns: predicted; shade: share of the row (green right, red wrong)")
+    # Text, not str, everywhere: a class name is never read as markup
+    table.add_column(Padding(Text("true \\ predicted"), (0, 1)), style="bold", no_wrap=True)
+    for short in _short_names(metrics.classes):
+        table.add_column(Padding(Text(short), (0, 1)), justify="right")
+    table.add_column(Padding(Text("total"), (0, 1)), justify="right", style="dim")
+    for i, (style, row) in enumerate(zip(metrics.classes, metrics.confusion)):
+        total = sum(row)
+        cells = [Padding(Text(str(count)), (0, 1), style=_shade(count / total, _RIGHT if i == j else _WRONG))
+                 if count else "" for j, count in enumerate(row)]
+        table.add_row(Padding(Text(style), (0, 1)), *cells, Padding(Text(str(total)), (0, 1)))
+    return table
+
+
+def confused_pairs_table(metrics: Metrics, k: int = 5) -> Table:
+    """The k most frequent mistakes: which true style was taken for which, how often, and its share."""
+    pairs = metrics.most_confused(k)
+    table = Table(title="Most confused", title_justify="left", caption_justify="left",
+                  caption=None if pairs else "no mistakes")
+    table.add_column("true")
+    table.add_column("predicted as")
+    table.add_column("clips", justify="right")
+    table.add_column("share of true", justify="right")
+    for true_style, predicted_style, count in pairs:
+        share = count / metrics.per_class[true_style]["support"]
+        table.add_row(true_style, predicted_style, str(count), f"{share:.0%}")
+    return table
+
+
+def banner(title: str, text: str) -> None:
+    from rich.panel import Panel
+
+    out.print(Panel(text, title=title, title_align="left", border_style="yellow"))
+
+
+def step(number: int, title: str) -> None:
+    out.print(f"\n[bold]{number}. {title}[/]")
+
+
+def dataset_table(summary: dict, synthetic: bool = False) -> Table:
+    table = Table(title="Dataset" + (" (SYNTHETIC)" if synthetic else ""), title_justify="left", show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    classes = summary["classes"]
+    table.add_row("root", str(summary["root"]))
+    table.add_row("classes", f"{len(classes)}: {', '.join(classes)}" if isinstance(classes, list) else str(classes))
+    table.add_row("clips / frames", f"{summary['clips']:,} / {summary['frames']:,}")
+    table.add_row("missing frames / empty pose frames", f"{summary['missing_frames']:,} / "
+                                                         f"{summary['empty_pose_frames']:,}")
+    splits = summary["splits"]
+    table.add_row("split (clips)", f"train {splits['train']}, val {splits['val']}, test {splits['test']}")
+    return table
+
+
+def epoch_line(record: dict, epochs: int) -> None:
+    """One line per epoch on stderr: live progress that stays in the scroll-back."""
+    err.print(f"epoch {record['epoch']:>3}/{epochs}  loss {record['train_loss']:.3f}  "
+              f"acc {record['train_accuracy']:.3f}  val loss {record['val_loss']:.3f}  "
+              f"val acc {record['val_accuracy']:.3f}  ({record['seconds']:.1f} s)")
+
+
+def training_table(summary: dict) -> Table:
+    table = Table(title="Training" + (" (SYNTHETIC data)" if summary.get("synthetic") else ""),
+                  title_justify="left", show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row("checkpoint", summary["out"])
+    table.add_row("model", summary["model"])
+    table.add_row("clips", f"train {summary['clips']['train']}, val {summary['clips']['val']}")
+    table.add_row("epochs", f"{summary['epochs_run']} (best: {summary['best_epoch']})")
+    table.add_row("best val accuracy", f"{summary['best_val_accuracy']:.3f}")
+    if summary.get("pushed_to"):
+        table.add_row("pushed to", summary["pushed_to"])
+    return table
+
+
+def show_evaluation(result, split: str) -> None:
+    """Scores, per-class table, confusion heat-map and most confused pairs."""
+    metrics = result.metrics
+    out.print(f"[bold]{split}[/]: {len(result.predictions)} clips of {result.dataset}  "
+              f"accuracy [bold]{metrics.accuracy:.3f}[/]  macro-F1 [bold]{metrics.macro_f1:.3f}[/]  "
+              f"(weights: {result.checkpoint})")
+    out.print(metrics_table(metrics))
+    out.print(confusion_heatmap(metrics))
+    out.print(confused_pairs_table(metrics))

@@ -225,3 +225,49 @@ def read_checkpoint(directory: str | Path) -> tuple[dict, dict]:
     except Exception as e:  # safetensors raises its own error types for malformed files
         raise WeightsError(f"{weights_path} is not a valid safetensors file ({e}).", "Re-download it.") from e
     return config, state_dict
+
+
+def model_card(directory: Path, repo: str) -> str:
+    """A README.md for a checkpoint on the Hub, written from its config.json and metrics.json."""
+    config = json.loads((directory / CONFIG_FILE).read_text())
+    metrics_path = directory / METRICS_FILE
+    metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
+    model, training = config["model"], config.get("training", {})
+    synthetic = training.get("synthetic") or metrics.get("synthetic")
+    lines = [
+        "---", "library_name: dancestyle", "tags: [video-classification, dance]", "---", "",
+        f"# {repo}", "",
+        f"A `{model['name']}` dance-style classifier made with [dancestyle](https://pypi.org/project/dancestyle/) "
+        f"{config.get('dancestyle_version', '')}: streams {', '.join(model['streams'])}, one frame every "
+        f"{model['stride']} frames of 30 fps video, classes {', '.join(model['classes'])}.", "",
+        f"Use it: `dancestyle classify clip.mp4 --weights {repo}`", "",
+        "## Training", "",
+        f"- data: `{training.get('dataset', 'unknown')}`" + (" — **a synthetic corpus: these numbers say nothing "
+                                                              "about real videos**" if synthetic else ""),
+        f"- RGB backbone: `{config['features']['rgb']['weights']}`; pose: `{training.get('pose_source')}`",
+        f"- hyper-parameters: `{json.dumps({k: v for k, v in model.items() if k not in ('classes', 'streams')})}`",
+    ]
+    if metrics:
+        lines += [f"- best validation accuracy {metrics.get('best_val_accuracy')} at epoch "
+                  f"{metrics.get('best_epoch')} of {metrics.get('epochs_run')}"]
+    return "\n".join(lines) + "\n"
+
+
+def push_checkpoint(directory: str | Path, repo: str) -> str:
+    """Upload a checkpoint directory (not its resume state) with a generated model card; returns the repo URL."""
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import HfHubHTTPError
+
+    directory = Path(directory)
+    read_checkpoint(directory)  # never upload something that does not verify
+    api = HfApi()
+    try:
+        url = api.create_repo(repo, exist_ok=True)
+        api.upload_file(path_or_fileobj=model_card(directory, repo).encode(), path_in_repo="README.md", repo_id=repo)
+        api.upload_folder(folder_path=str(directory), repo_id=repo,
+                          allow_patterns=[CONFIG_FILE, WEIGHTS_FILE, METRICS_FILE])
+    except (HfHubHTTPError, OSError) as e:
+        raise WeightsError(f"Could not push {directory} to the Hub repo {repo} ({e}).",
+                           "Log in with `hf auth login` (a token with write access) and check the network; the "
+                           "checkpoint itself is saved locally.") from e
+    return str(url)

@@ -1,0 +1,169 @@
+"""Features for a whole dataset: read each clip's frames, run the streams, cache the result per clip.
+
+Resumable (a clip whose cache file exists is skipped; files land by rename), batched, on any device. Pose comes
+from the dataset's skeleton files (Let's Dance) or from the pose estimator (`pose_source="estimator"`, and always
+for the <style>/<video> layout, which has no skeleton files).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .data import Clip, DatasetIndex
+from .errors import UsageError
+from .features import CACHE_STRIDE, RGB_SIZE, RGBBackbone, StreamSpec, cache_path, read_cached, write_cached
+from .pose import DEFAULT_DETECTOR_SIZE, KeypointRCNNEstimator, pose_array, read_letsdance_pose
+from .video import iter_sampled_frames, sample_interval
+from .weights import RESNET18, load_resnet18_state_dict
+
+RANDOM_RGB = "random-seed-0"  # a random but reproducible ResNet-18, for offline runs
+RGB_BATCH = 32
+POSE_BATCH = 8
+
+Progress = Callable[[str, int, int], None]  # (what, done, total)
+
+
+def rgb_weights_id(random_weights: bool) -> str:
+    return RANDOM_RGB if random_weights else f"{RESNET18.repo}@{RESNET18.revision}"
+
+
+def build_rgb_backbone(weights_id: str, device: str) -> RGBBackbone:
+    """The RGB trunk a weights id names: the pinned ImageNet ResNet-18, or the seeded random one."""
+    if weights_id == RANDOM_RGB:
+        generator_state = torch.random.get_rng_state()
+        torch.manual_seed(0)
+        backbone = RGBBackbone(None)
+        torch.random.set_rng_state(generator_state)  # do not disturb the caller's random stream
+    else:
+        backbone = RGBBackbone(load_resnet18_state_dict())
+    return backbone.eval().to(device)
+
+
+@dataclass
+class FeatureSet:
+    """Which cached streams a run reads, and how to get one clip's features."""
+
+    root: Path
+    specs: dict[str, StreamSpec]
+
+    def load(self, clip: Clip) -> dict[str, np.ndarray]:
+        return {stream: read_cached(cache_path(self.root, spec, clip.key)) for stream, spec in self.specs.items()}
+
+
+def feature_specs(index: DatasetIndex, streams: list[str], rgb_weights: str, pose_source: str,
+                  detector_size: int = DEFAULT_DETECTOR_SIZE) -> dict[str, StreamSpec]:
+    if pose_source not in ("dataset", "estimator"):
+        raise UsageError(f"--pose-source {pose_source}: use dataset or estimator.")
+    if index.layout == "videos":
+        pose_source = "estimator"  # videos come without skeleton files
+    specs = {}
+    if "rgb" in streams:
+        specs["rgb"] = StreamSpec("rgb", rgb_weights)
+    if "pose" in streams:
+        specs["pose"] = StreamSpec("pose", "dataset" if pose_source == "dataset" else f"estimator-{detector_size}")
+    return specs
+
+
+def sample_positions(frame_numbers: list[int], stride: int = CACHE_STRIDE) -> list[int]:
+    """Positions in a clip's frame list of the frames on screen at frame numbers first, first + stride, ...
+
+    Let's Dance frames are numbered from 1 at the video's own rate (stored nowhere), so the paper's strides are
+    applied in frames. A missing frame is stood in for by the last one before it.
+    """
+    positions, position = [], 0
+    for target in range(frame_numbers[0], frame_numbers[-1] + 1, stride):
+        while position + 1 < len(frame_numbers) and frame_numbers[position + 1] <= target:
+            position += 1
+        positions.append(position)
+    return positions
+
+
+def load_frame(path: Path, max_short_side: int) -> np.ndarray:
+    """Decode a JPEG at reduced size when it is much larger than needed (JPEG's draft mode), as RGB."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        image.draft("RGB", (max_short_side, max_short_side))  # scale by 1/2, 1/4 or 1/8 while decoding
+        image = image.convert("RGB")
+        short = min(image.size)
+        if short > max_short_side:
+            scale = max_short_side / short
+            image = image.resize((round(image.width * scale), round(image.height * scale)), Image.BILINEAR)
+        return np.asarray(image)
+
+
+def clip_images(clip: Clip, max_short_side: int) -> Iterator[np.ndarray]:
+    if clip.video is not None:
+        for frame in iter_sampled_frames(clip.video, sample_interval(CACHE_STRIDE), max_short_side):
+            yield frame.image
+    else:
+        for position in sample_positions(clip.frame_numbers):
+            yield load_frame(clip.frames[position], max_short_side)
+
+
+def dataset_poses(clip: Clip) -> np.ndarray:
+    """(T, 20, 2, 17) from the clip's skeleton files; a missing file counts as an empty frame."""
+    arrays = []
+    for position in sample_positions(clip.frame_numbers):
+        path = clip.poses[position]
+        people = read_letsdance_pose(path) if path is not None else np.zeros((0, 17, 2), np.float32)
+        arrays.append(pose_array(people))
+    return np.stack(arrays)
+
+
+def _batches(items: Iterator[np.ndarray], size: int) -> Iterator[list[np.ndarray]]:
+    batch = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+class Extractor:
+    """Builds each network once, on first need."""
+
+    def __init__(self, device: str, rgb_weights: str, detector_size: int, random_weights: bool) -> None:
+        self.device, self.rgb_weights = device, rgb_weights
+        self.detector_size, self.random_weights = detector_size, random_weights
+        self._rgb: RGBBackbone | None = None
+        self._pose: KeypointRCNNEstimator | None = None
+
+    def rgb(self, clip: Clip) -> np.ndarray:
+        if self._rgb is None:
+            self._rgb = build_rgb_backbone(self.rgb_weights, self.device)
+        chunks = [self._rgb(batch).cpu().numpy() for batch in _batches(clip_images(clip, RGB_SIZE), RGB_BATCH)]
+        return np.concatenate(chunks).astype(np.float16)
+
+    def pose(self, clip: Clip, spec: StreamSpec) -> np.ndarray:
+        if spec.source == "dataset":
+            return dataset_poses(clip)
+        if self._pose is None:
+            self._pose = KeypointRCNNEstimator(self.device, min_size=self.detector_size,
+                                               random_weights=self.random_weights)
+        people = [p for batch in _batches(clip_images(clip, self.detector_size), POSE_BATCH)
+                  for p in self._pose.estimate(batch)]
+        return np.stack([pose_array(p) for p in people])
+
+
+def extract_features(index: DatasetIndex, specs: dict[str, StreamSpec], device: str = "cpu",
+                     random_weights: bool = False, detector_size: int = DEFAULT_DETECTOR_SIZE,
+                     progress: Progress | None = None) -> FeatureSet:
+    """Make sure every clip of `index` has cached features for every stream in `specs`; skip those done."""
+    extractor = Extractor(device, specs["rgb"].source if "rgb" in specs else "", detector_size, random_weights)
+    for stream, spec in specs.items():
+        todo = [clip for clip in index.clips if not cache_path(index.root, spec, clip.key).is_file()]
+        for done, clip in enumerate(todo, 1):
+            with torch.inference_mode():
+                features = extractor.rgb(clip) if stream == "rgb" else extractor.pose(clip, spec)
+            write_cached(cache_path(index.root, spec, clip.key), features)
+            if progress:
+                progress(f"{stream} features", done, len(todo))
+    return FeatureSet(index.root, specs)

@@ -1,0 +1,315 @@
+"""Training: cached features -> pose-encoder pre-training -> sequence model with early stopping, resumable.
+
+    summary = train(TrainOptions(model="lstm", data=Path("~/.local/share/dancestyle/datasets/letsdance")))
+
+1. Features are extracted once per clip and cached (extract.py).
+2. With the pose stream, the pose encoder is first trained frame by frame as a classifier (paper.md), then the
+   whole classifier (encoder included) is trained on sequences with SGD + Nesterov and the paper's settings.
+3. Each epoch ends with a validation pass; the best epoch's weights are the checkpoint (model.safetensors +
+   config.json + metrics.json). The full training state is saved after every epoch under resume/, so Ctrl-C loses
+   at most the epoch in progress and `resume=True` continues exactly: every epoch seeds its own random streams
+   from (seed, epoch), so an interrupted-then-resumed run ends with the same weights as an uninterrupted one.
+
+Training windows: a clip's cache holds every 5th frame; a model with stride s reads every (s/5)-th of those,
+starting at a random offset (a free augmentation: stride 60 gives 12 distinct sequences per clip), in windows of
+10 s. Evaluation uses offset 0 and averages all windows of a clip, like `classify` does with a video.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from .data import DatasetIndex, index_dataset, load_or_make_splits
+from .errors import DanceStyleError, UsageError
+from .extract import FeatureSet, extract_features, feature_specs, rgb_weights_id
+from .features import CACHE_STRIDE
+from .models import DanceClassifier, ModelConfig, default_config
+from .pose import DEFAULT_DETECTOR_SIZE
+from .video import BASE_FPS, WINDOW_SECONDS
+from .weights import atomic_write_bytes, atomic_write_json, runs_dir, save_checkpoint
+
+RESUME_DIR = "resume"
+POSE_PRETRAIN = {"epochs": 3, "batch_size": 100, "lr": 0.01}  # paper.md: per-frame, SGD Nesterov, batch 100
+
+
+class TrainingInterrupted(DanceStyleError):
+    """Ctrl-C during training: the last finished epoch is saved and can be resumed."""
+
+
+@dataclass
+class TrainOptions:
+    model: str = "lstm"
+    data: Path | None = None
+    out: Path | None = None
+    epochs: int = 60
+    patience: int = 15  # epochs without a better validation accuracy before stopping
+    streams: list[str] = field(default_factory=lambda: ["rgb", "pose"])
+    seed: int = 0
+    device: str = "cpu"
+    random_weights: bool = False  # random (seeded) RGB backbone: offline runs
+    pose_source: str = "dataset"
+    detector_size: int = DEFAULT_DETECTOR_SIZE
+    resume: bool = False
+    overrides: dict = field(default_factory=dict)  # model hyper-parameters, e.g. {"hidden": 64}
+
+
+@dataclass
+class Sequences:
+    """One split's clips in memory: per-clip features (T_all samples at the cache stride) and labels."""
+
+    features: list[dict[str, np.ndarray]]
+    labels: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+def load_split(index: DatasetIndex, features: FeatureSet, keys: list[str], classes: list[str]) -> Sequences:
+    by_key = {clip.key: clip for clip in index.clips}
+    clips = [by_key[key] for key in keys if key in by_key]
+    return Sequences([features.load(clip) for clip in clips], np.array([classes.index(c.label) for c in clips]))
+
+
+def window_steps(config: ModelConfig) -> tuple[int, int]:
+    """(cache samples between model steps, model steps per 10 s window)."""
+    if config.stride % CACHE_STRIDE:
+        raise UsageError(f"Stride {config.stride} is not a multiple of the feature cache's {CACHE_STRIDE}.")
+    every = config.stride // CACHE_STRIDE
+    return every, max(1, int(WINDOW_SECONDS * BASE_FPS / config.stride))
+
+
+def _batch(windows: list[dict[str, np.ndarray]], device: str) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """Zero-pad windows of unequal length at the end; return tensors per stream and the real lengths."""
+    lengths = torch.tensor([len(next(iter(w.values()))) for w in windows])
+    tensors = {}
+    for stream in windows[0]:
+        padded = np.zeros((len(windows), int(lengths.max()), *windows[0][stream].shape[1:]), np.float32)
+        for i, window in enumerate(windows):
+            padded[i, : len(window[stream])] = window[stream]
+        tensors[stream] = torch.from_numpy(padded).to(device)
+    return tensors, lengths
+
+
+def _forward(model: DanceClassifier, windows: list[dict[str, np.ndarray]], device: str) -> torch.Tensor:
+    tensors, lengths = _batch(windows, device)
+    return model(tensors.get("rgb"), tensors.get("pose"), lengths)
+
+
+def clip_windows(features: dict[str, np.ndarray], every: int, per_window: int, offset: int = 0
+                 ) -> list[dict[str, np.ndarray]]:
+    """A clip's consecutive 10 s windows at the model's stride, starting `offset` cache samples in."""
+    sampled = {stream: array[offset::every] for stream, array in features.items()}
+    steps = len(next(iter(sampled.values())))
+    return [{stream: array[start:start + per_window] for stream, array in sampled.items()}
+            for start in range(0, max(steps, 1), per_window)]
+
+
+@torch.inference_mode()
+def clip_probabilities(model: DanceClassifier, sequences: Sequences, device: str) -> np.ndarray:
+    """Class probabilities per clip: all windows, offset 0, mean weighted by window length (as classify)."""
+    model.eval()
+    every, per_window = window_steps(model.config)
+    result = np.zeros((len(sequences), len(model.config.classes)))
+    for i, features in enumerate(sequences.features):
+        windows = clip_windows(features, every, per_window)
+        probabilities = torch.softmax(_forward(model, windows, device), dim=-1).cpu().numpy()
+        weights = np.array([len(next(iter(w.values()))) for w in windows], dtype=float)
+        result[i] = weights @ probabilities / weights.sum()
+    return result
+
+
+def _training_windows(sequences: Sequences, config: ModelConfig, generator: torch.Generator
+                      ) -> list[dict[str, np.ndarray]]:
+    """One random window per clip: random offset within the stride, random start among the windows."""
+    every, per_window = window_steps(config)
+    chosen = []
+    for features in sequences.features:
+        total = len(next(iter(features.values())))
+        offset = int(torch.randint(min(every, total), (1,), generator=generator))
+        windows = clip_windows(features, every, per_window, offset)
+        chosen.append(windows[int(torch.randint(len(windows), (1,), generator=generator))])
+    return chosen
+
+
+def _optimizer(parameters, lr: float, weight_decay: float, momentum: float = 0.9) -> torch.optim.SGD:
+    return torch.optim.SGD(parameters, lr=lr, momentum=momentum, nesterov=True, weight_decay=weight_decay)
+
+
+def pretrain_pose_encoder(model: DanceClassifier, train: Sequences, seed: int, device: str) -> None:
+    """Per-frame pose classification (paper.md); the encoder keeps what it learned, its head is then unused."""
+    frames = np.concatenate([features["pose"] for features in train.features])
+    labels = np.concatenate([np.full(len(features["pose"]), label)
+                             for features, label in zip(train.features, train.labels)])
+    encoder = model.pose_encoder.train()
+    optimizer = _optimizer(encoder.parameters(), POSE_PRETRAIN["lr"], 0.0)
+    generator = torch.Generator().manual_seed(seed)
+    for _ in range(POSE_PRETRAIN["epochs"]):
+        for batch in torch.randperm(len(frames), generator=generator).split(POSE_PRETRAIN["batch_size"]):
+            scores = encoder.classify(torch.from_numpy(frames[batch.numpy()]).to(device))
+            loss = nn.functional.cross_entropy(scores, torch.from_numpy(labels[batch.numpy()]).to(device))
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+
+
+def _epoch(model: DanceClassifier, optimizer, train: Sequences, seed: int, epoch: int, device: str
+           ) -> tuple[float, float]:
+    """One pass over the training clips; returns (mean loss, accuracy). Seeded by (seed, epoch) alone."""
+    generator = torch.Generator().manual_seed(seed * 100_003 + epoch)
+    torch.manual_seed(seed * 100_003 + epoch)  # dropout
+    model.train()
+    windows = _training_windows(train, model.config, generator)
+    order = torch.randperm(len(train), generator=generator)
+    total_loss = correct = 0.0
+    for batch in order.split(model.config.batch_size):
+        indices = batch.tolist()
+        labels = torch.from_numpy(train.labels[indices]).to(device)
+        scores = _forward(model, [windows[i] for i in indices], device)
+        loss = nn.functional.cross_entropy(scores, labels)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        total_loss += loss.item() * len(indices)
+        correct += int((scores.argmax(1) == labels).sum())
+    return total_loss / len(train), correct / len(train)
+
+
+def _validate(model: DanceClassifier, val: Sequences, device: str) -> tuple[float, float]:
+    probabilities = clip_probabilities(model, val, device)
+    loss = float(-np.log(probabilities[np.arange(len(val)), val.labels] + 1e-12).mean())
+    return loss, float((probabilities.argmax(1) == val.labels).mean())
+
+
+# -- the run: checkpoint, resume state, early stopping ------------------------------------------------------------
+
+def _save_state(out: Path, model: DanceClassifier, optimizer, state: dict) -> None:
+    """Everything needed to continue after `state["epoch"]`: weights, momentum buffers, counters, history."""
+    from safetensors.torch import save
+
+    tensors = {f"model.{name}": tensor for name, tensor in model.state_dict().items()}
+    for index, buffers in optimizer.state_dict()["state"].items():
+        for name, tensor in buffers.items():
+            if isinstance(tensor, torch.Tensor):
+                tensors[f"optimizer.{index}.{name}"] = tensor
+    atomic_write_bytes(out / RESUME_DIR / "state.safetensors",
+                       save({k: v.detach().contiguous().cpu() for k, v in tensors.items()}))
+    atomic_write_json(out / RESUME_DIR / "state.json", state)  # last: its presence means the pair is complete
+
+
+def _load_state(out: Path, model: DanceClassifier, optimizer) -> dict:
+    from safetensors.torch import load_file
+
+    state = json.loads((out / RESUME_DIR / "state.json").read_text())
+    tensors = load_file(out / RESUME_DIR / "state.safetensors")
+    model.load_state_dict({k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")})
+    buffers: dict[int, dict] = {}
+    for key, tensor in tensors.items():
+        if key.startswith("optimizer."):
+            _, index, name = key.split(".", 2)
+            buffers.setdefault(int(index), {})[name] = tensor
+    optimizer.load_state_dict({"state": buffers, "param_groups": optimizer.state_dict()["param_groups"]})
+    return state
+
+
+def _resume_dir(options: TrainOptions) -> Path:
+    if options.out is not None:
+        return Path(options.out).expanduser()
+    candidates = [p.parent.parent for p in runs_dir().glob(f"{options.model}-*/{RESUME_DIR}/state.json")
+                  if not json.loads(p.read_text()).get("finished")]
+    if not candidates:
+        raise UsageError(f"No unfinished {options.model} run to resume under {runs_dir()}.",
+                         "Pass --out DIR of the run to resume, or start a new run without --resume.")
+    return max(candidates, key=lambda p: (p / RESUME_DIR / "state.json").stat().st_mtime)
+
+
+def _checkpoint_config(config: ModelConfig, options: TrainOptions, index: DatasetIndex, features: FeatureSet) -> dict:
+    from .pipeline import checkpoint_config
+
+    result = checkpoint_config(config.to_dict(), options.detector_size,
+                               rgb_weights=features.specs["rgb"].source if "rgb" in features.specs else None)
+    result["training"] = {"dataset": str(index.root), "layout": index.layout, "seed": options.seed,
+                          "pose_source": features.specs["pose"].source if "pose" in features.specs else None,
+                          "synthetic": (index.root / "synthetic.json").is_file()}
+    return result
+
+
+def train(options: TrainOptions, on_epoch: Callable[[dict], None] | None = None,
+          on_progress: Callable[[str, int, int], None] | None = None) -> dict:
+    """Train one model; returns a summary (also written to metrics.json in the output directory)."""
+    if options.data is None:
+        raise UsageError("No dataset given.", "Pass --data DIR (see `dancestyle fetch-dataset`).")
+    out = _resume_dir(options) if options.resume else Path(
+        options.out or runs_dir() / f"{options.model}-{datetime.now():%Y%m%d-%H%M%S}").expanduser()
+    if options.resume and (out / RESUME_DIR / "state.json").is_file():
+        saved = json.loads((out / RESUME_DIR / "state.json").read_text())
+        options = TrainOptions(**{**saved["options"], "data": Path(saved["options"]["data"]), "out": out,
+                                  "resume": True, "device": options.device})
+    elif options.resume:
+        raise UsageError(f"{out} holds no saved training state to resume.", "Start a new run without --resume.")
+
+    index = index_dataset(options.data)
+    splits = load_or_make_splits(index.root, index)
+    specs = feature_specs(index, options.streams, rgb_weights_id(options.random_weights), options.pose_source,
+                          options.detector_size)
+    features = extract_features(index, specs, options.device, options.random_weights, options.detector_size,
+                                on_progress)
+    config = default_config(options.model, classes=list(index.classes), streams=list(options.streams),
+                            **options.overrides)
+    train_set, val_set = (load_split(index, features, splits[side], config.classes) for side in ("train", "val"))
+    if not len(train_set) or not len(val_set):
+        raise UsageError(f"The split of {index.root} leaves train or val empty ({len(train_set)}/{len(val_set)} clips).",
+                         "Use a dataset with more clips per class.")
+
+    torch.manual_seed(options.seed)
+    model = DanceClassifier(config).to(options.device)
+    optimizer = _optimizer(model.parameters(), config.lr, config.weight_decay, config.momentum)
+    if options.resume:
+        state = _load_state(out, model, optimizer)
+    else:
+        if model.pose_encoder is not None:
+            pretrain_pose_encoder(model, train_set, options.seed, options.device)
+        state = {"epoch": 0, "best_epoch": 0, "best_val_accuracy": -1.0, "history": [], "finished": False,
+                 "options": {**asdict(options), "data": str(options.data), "out": str(out)}}
+    checkpoint_config = _checkpoint_config(config, options, index, features)
+
+    try:
+        while state["epoch"] < options.epochs and state["epoch"] - state["best_epoch"] < options.patience:
+            epoch, started = state["epoch"] + 1, time.perf_counter()
+            train_loss, train_accuracy = _epoch(model, optimizer, train_set, options.seed, epoch, options.device)
+            val_loss, val_accuracy = _validate(model, val_set, options.device)
+            record = {"epoch": epoch, "train_loss": round(train_loss, 4), "train_accuracy": round(train_accuracy, 4),
+                      "val_loss": round(val_loss, 4), "val_accuracy": round(val_accuracy, 4),
+                      "seconds": round(time.perf_counter() - started, 2)}
+            state["history"].append(record)
+            state["epoch"] = epoch
+            if val_accuracy > state["best_val_accuracy"]:
+                state["best_epoch"], state["best_val_accuracy"] = epoch, val_accuracy
+                save_checkpoint(out, model.state_dict(), checkpoint_config, _metrics(state, index, train_set, val_set))
+            _save_state(out, model, optimizer, state)
+            if on_epoch:
+                on_epoch(record)
+    except KeyboardInterrupt:
+        raise TrainingInterrupted(f"Training interrupted after epoch {state['epoch']}; its state is saved in {out}.",
+                                  f"Continue with: dancestyle train --resume --out {out}") from None
+    state["finished"] = True
+    _save_state(out, model, optimizer, state)
+    metrics = _metrics(state, index, train_set, val_set)
+    atomic_write_json(out / "metrics.json", metrics)
+    return {"out": str(out), **metrics}
+
+
+def _metrics(state: dict, index: DatasetIndex, train_set: Sequences, val_set: Sequences) -> dict:
+    return {"model": state["options"]["model"], "dataset": str(index.root),
+            "synthetic": (index.root / "synthetic.json").is_file(), "clips": {"train": len(train_set),
+                                                                               "val": len(val_set)},
+            "epochs_run": state["epoch"], "best_epoch": state["best_epoch"],
+            "best_val_accuracy": round(state["best_val_accuracy"], 4), "history": state["history"]}

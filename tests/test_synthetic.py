@@ -1,0 +1,187 @@
+"""The synthetic corpus: Let's Dance layout and JSON, determinism, resuming, and motion that carries the style."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+
+import numpy as np
+import pytest
+
+from dancestyle.errors import InputError, UsageError
+from dancestyle.models import CLASSES
+from dancestyle.pose import KEYPOINT_NAMES, MAX_PEOPLE, normalise_skeletons, read_letsdance_pose
+from dancestyle.synthetic import MARKER, STYLES, corpus_clips, dance_skeletons, generate_corpus
+
+FRAMES, SIZE = 6, (64, 48)
+YTID = re.compile(r"^[A-Za-z0-9_-]{11}$")
+BALLROOM = ("foxtrot", "quickstep", "tango", "waltz")
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    root = tmp_path_factory.mktemp("synthetic")
+    summary = generate_corpus(root, clips_per_class=3, seed=0, frames_per_clip=FRAMES, size=SIZE)
+    return root, summary
+
+
+def digest(root, names):
+    return {name: hashlib.sha256((root / name).read_bytes()).hexdigest() for name in names}
+
+
+def sample_files(root):
+    files = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.suffix in (".jpg", ".json"))
+    return [name for name in files if name != MARKER][::37]
+
+
+def test_every_style_has_a_program_and_the_corpus_every_class(corpus):
+    root, summary = corpus
+    assert set(STYLES) == set(CLASSES)
+    assert summary["synthetic"] is True and summary["classes"] == list(CLASSES)
+    assert summary["clips"] == 3 * len(CLASSES) and summary["frames"] == 3 * len(CLASSES) * FRAMES
+    for style in CLASSES:
+        assert len(list((root / "rgb" / style).glob("*.jpg"))) == 3 * FRAMES
+        assert len(list((root / "densepose" / "txt" / style).glob("*.json"))) == 3 * FRAMES
+    marker = json.loads((root / MARKER).read_text())
+    assert marker["synthetic"] is True and marker["complete"] is True and marker["seed"] == 0
+
+
+def test_file_names_parse_from_the_right(corpus):
+    root, _ = corpus
+    ids, clips_per_id = set(), {}
+    for path in (root / "densepose" / "txt").rglob("*.json"):
+        ytid, segment, frame = path.stem.rsplit("_", 2)
+        assert YTID.match(ytid) and re.fullmatch(r"\d{3}", segment) and re.fullmatch(r"\d{4}", frame)
+        assert 1 <= int(frame) <= FRAMES
+        assert (root / "rgb" / path.parent.name / f"{path.stem}.jpg").is_file()
+        ids.add(ytid)
+        clips_per_id.setdefault(ytid, set()).add(segment)
+    assert any(ytid[0] in "-_" for ytid in ids), "some ids must start with - or _ like real YouTube ids"
+    assert any(len(segments) > 1 for segments in clips_per_id.values()), "a video should give several clips"
+
+
+def test_json_is_lets_dance_format_and_reads_back(corpus):
+    root, _ = corpus
+    clip = corpus_clips(["waltz"], 1, seed=0)[0]
+    expected = dance_skeletons(clip.style, clip.rng(), FRAMES, SIZE)
+    for frame in range(FRAMES):
+        path = root / "densepose" / "txt" / "waltz" / f"{clip.name}_{frame + 1:04d}.json"
+        raw = json.loads(path.read_text())
+        read = read_letsdance_pose(path)
+        assert read.shape == (len(raw), 17, 2) and len(raw) <= expected.shape[1]
+        for index, person in enumerate(raw):
+            assert person[0] == f"person{index}"
+            assert [entry[0] for entry in person[1:]] == list(KEYPOINT_NAMES)
+            written = np.array([entry[1] for entry in person[1:]], dtype=np.float32)
+            np.testing.assert_allclose(read[index], written, atol=1e-3)
+            # each written person is one of the clip's dancers, in pixels inside the frame
+            assert np.abs(expected[frame] - written).max(axis=(1, 2)).min() < 0.01
+            assert (written >= 0).all() and (written[:, 0] < SIZE[0]).all() and (written[:, 1] < SIZE[1]).all()
+
+
+def test_same_seed_same_files_other_seed_other_files(corpus, tmp_path):
+    root, _ = corpus
+    names = sample_files(root)
+    assert len(names) > 5
+    again = generate_corpus(tmp_path / "again", clips_per_class=3, seed=0, frames_per_clip=FRAMES, size=SIZE)
+    assert again["skipped"] == 0
+    assert digest(tmp_path / "again", names) == digest(root, names)
+    other = tmp_path / "other"
+    generate_corpus(other, clips_per_class=3, seed=1, frames_per_clip=FRAMES, size=SIZE)
+    assert sorted(p.name for p in other.rglob("*.json")) != sorted(p.name for p in root.rglob("*.json"))
+    moves = [dance_skeletons("tango", np.random.default_rng(seed), 30) for seed in (0, 0, 1)]
+    np.testing.assert_array_equal(moves[0], moves[1])
+    assert moves[0].shape != moves[2].shape or not np.allclose(moves[0], moves[2])
+
+
+def test_rerun_skips_complete_clips_and_refuses_other_settings(tmp_path):
+    root = tmp_path / "corpus"
+    options = {"clips_per_class": 2, "frames_per_clip": 4, "size": (32, 24), "classes": ["tango", "break"]}
+    first = generate_corpus(root, **options)
+    one = root / "densepose" / "txt" / "tango" / f"{corpus_clips(['tango'], 1)[0].name}_0004.json"
+    stamp = one.stat().st_mtime_ns
+    assert generate_corpus(root, **options)["skipped"] == first["clips"] == 4
+    # an interrupted run: the marker says incomplete, one clip is gone; only that clip is written again
+    marker = json.loads((root / MARKER).read_text())
+    (root / MARKER).write_text(json.dumps({**marker, "complete": False}))
+    missing = root / "densepose" / "txt" / "break" / f"{corpus_clips(['break'], 1)[0].name}_0004.json"
+    missing.unlink()
+    calls = []
+    resumed = generate_corpus(root, **options, progress=lambda done, total: calls.append((done, total)))
+    assert resumed["skipped"] == 3 and missing.is_file() and one.stat().st_mtime_ns == stamp
+    assert calls[-1] == (4, 4)
+    with pytest.raises(InputError):
+        generate_corpus(root, **{**options, "frames_per_clip": 5})
+    with pytest.raises(UsageError):
+        generate_corpus(tmp_path / "x", classes=["polka"])
+    with pytest.raises(UsageError):
+        dance_skeletons("polka", np.random.default_rng(0))
+    (tmp_path / "real" / "rgb").mkdir(parents=True)
+    with pytest.raises(InputError):
+        generate_corpus(tmp_path / "real", **options)
+
+
+@pytest.mark.parametrize("style", CLASSES)
+def test_skeletons_are_finite_in_frame_and_the_right_crowd(style):
+    counts = set()
+    for seed in range(6):
+        points = dance_skeletons(style, np.random.default_rng(seed), 40, size=(160, 120))
+        assert points.shape[0] == 40 and points.shape[2:] == (17, 2) and np.isfinite(points).all()
+        assert (points >= 0).all() and (points[..., 0] <= 159).all() and (points[..., 1] <= 119).all()
+        assert 1 <= points.shape[1] <= MAX_PEOPLE
+        counts.add(points.shape[1])
+    if style in (*BALLROOM, "latin", "swing"):
+        assert all(count % 2 == 0 for count in counts), "couples"
+    if style == "square":
+        assert counts == {8}, "four couples"
+
+
+def normalised(style, seeds, frames=300):
+    clips = []
+    for seed in seeds:
+        points = dance_skeletons(style, np.random.default_rng(seed), frames)
+        clips.append(normalise_skeletons(points.reshape(-1, 17, 2)).reshape(frames, -1, 17, 2))
+    return clips
+
+
+def nearest_distance(poses, reference):
+    """Mean distance from each pose to its nearest pose in `reference` (normalised coordinates, 34-d)."""
+    a, b = poses.reshape(-1, 34)[::5], reference.reshape(-1, 34)
+    return np.sqrt(((a[:, None] - b[None]) ** 2).sum(-1).min(1)).mean()
+
+
+def test_ballroom_styles_share_the_static_hold():
+    waltz = np.concatenate([c.reshape(-1, 34) for c in normalised("waltz", range(10, 13))])
+    distance = {style: nearest_distance(np.concatenate([c.reshape(-1, 34) for c in normalised(style, range(3))]), waltz)
+                for style in ("waltz", "quickstep", "foxtrot", "tango", "ballet", "break", "flamenco")}
+    for style in ("quickstep", "foxtrot", "tango"):  # their frames look like waltz frames ...
+        assert distance[style] < 1.3 * distance["waltz"], distance
+    for style in ("ballet", "break", "flamenco"):  # ... unlike other styles'
+        assert distance[style] > 2 * distance["waltz"], distance
+
+
+def dominant_frequency(clip, fps=30):
+    """Strongest frequency (Hz, above 0.2) of the vertical motion of hips, knees and ankles."""
+    y = clip[:, :, 11:17, 1]
+    power = (np.abs(np.fft.rfft(y - y.mean(0), axis=0)) ** 2).sum(axis=(1, 2))
+    frequencies = np.fft.rfftfreq(len(y), 1 / fps)
+    keep = frequencies >= 0.2
+    return frequencies[keep][power[keep].argmax()]
+
+
+def test_ballroom_styles_differ_in_how_they_move():
+    waltz = np.median([dominant_frequency(c) for c in normalised("waltz", range(5))])
+    quickstep = np.median([dominant_frequency(c) for c in normalised("quickstep", range(5))])
+    assert 0.4 <= waltz <= 1.0  # the rise and fall and the steps of a 3/4 bar at ~90 bpm
+    assert quickstep >= 1.4 * waltz  # the same hold, danced about twice as fast
+
+
+def test_break_goes_upside_down_and_flamenco_raises_its_arms():
+    breaks = [dance_skeletons("break", np.random.default_rng(seed), 300) for seed in range(5)]
+    inverted = np.mean([(p[:, 0, 0, 1] > p[:, 0, 15:17, 1].max(-1)).mean() for p in breaks])  # nose below feet
+    flamenco = [dance_skeletons("flamenco", np.random.default_rng(seed), 300) for seed in range(5)]
+    raised = np.mean([(p[:, :, 9:11, 1].max(-1) < p[:, :, 0, 1]).mean() for p in flamenco])  # wrists above nose
+    waltz = [dance_skeletons("waltz", np.random.default_rng(seed), 300) for seed in range(5)]
+    assert inverted > 0.2 and raised > 0.3
+    assert max((p[:, :, 0, 1] > p[:, :, 15:17, 1].max(-1)).mean() for p in waltz) == 0
