@@ -245,8 +245,6 @@ def _checkpoint_config(config: ModelConfig, options: TrainOptions, index: Datase
 def train(options: TrainOptions, on_epoch: Callable[[dict], None] | None = None,
           on_progress: Callable[[str, int, int], None] | None = None) -> dict:
     """Train one model; returns a summary (also written to metrics.json in the output directory)."""
-    if options.data is None:
-        raise UsageError("No dataset given.", "Pass --data DIR (see `dancestyle fetch-dataset`).")
     out = _resume_dir(options) if options.resume else Path(
         options.out or runs_dir() / f"{options.model}-{datetime.now():%Y%m%d-%H%M%S}").expanduser()
     if options.resume and (out / RESUME_DIR / "state.json").is_file():
@@ -255,6 +253,8 @@ def train(options: TrainOptions, on_epoch: Callable[[dict], None] | None = None,
                                   "resume": True, "device": options.device})
     elif options.resume:
         raise UsageError(f"{out} holds no saved training state to resume.", "Start a new run without --resume.")
+    if options.data is None:
+        raise UsageError("No dataset given.", "Pass --data DIR (see `dancestyle fetch-dataset`).")
 
     index = index_dataset(options.data)
     splits = load_or_make_splits(index.root, index)

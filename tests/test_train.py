@@ -1,0 +1,116 @@
+import json
+
+import numpy as np
+import pytest
+from safetensors.torch import load_file
+from typer.testing import CliRunner
+
+from dancestyle.cli import app
+from dancestyle.errors import UsageError
+from dancestyle.evaluate import evaluate_run
+from dancestyle.extract import sample_positions
+from dancestyle.synthetic import generate_corpus
+from dancestyle.train import TrainingInterrupted, TrainOptions, train
+
+STYLES = ("ballet", "break", "flamenco", "waltz")
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    root = tmp_path_factory.mktemp("corpus") / "synthetic"
+    generate_corpus(root, clips_per_class=8, seed=1, frames_per_clip=120, size=(64, 48), classes=STYLES)
+    return root
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("DANCESTYLE_HOME", str(tmp_path / "home"))
+    return tmp_path / "home"
+
+
+def options(corpus, out, **changes):
+    base = dict(model="attention", data=corpus, out=out, epochs=40, patience=40, streams=["pose"], seed=3)
+    return TrainOptions(**{**base, **changes})
+
+
+def test_sample_positions_stand_in_for_missing_frames():
+    assert sample_positions([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11], stride=5) == [0, 5, 10]
+    assert sample_positions([1, 2, 3, 4, 7, 8, 9, 10, 11], stride=5) == [0, 3, 8]  # frame 6 missing: 4 on screen
+    assert sample_positions([3, 4, 5, 8], stride=5) == [0, 3]  # starts at the first frame there is
+
+
+def test_training_learns_a_tiny_synthetic_set(corpus, home):
+    summary = train(options(corpus, home / "run"))
+    history = summary["history"]
+    assert summary["synthetic"] is True and summary["epochs_run"] == 40
+    assert history[-1]["train_loss"] < 0.5 * history[0]["train_loss"]
+    assert max(record["train_accuracy"] for record in history[-5:]) >= 0.85  # 4 styles: chance is 0.25
+    config = json.loads((home / "run" / "config.json").read_text())
+    assert config["model"]["name"] == "attention" and config["model"]["classes"] == list(STYLES)
+    assert config["training"]["pose_source"] == "dataset" and config["training"]["synthetic"] is True
+    metrics = json.loads((home / "run" / "metrics.json").read_text())
+    assert len(metrics["history"]) == 40 and metrics["best_epoch"] == summary["best_epoch"]
+
+    result = evaluate_run(str(home / "run"), "attention", None, "test")
+    assert 0 <= result.metrics.accuracy <= 1 and len(result.predictions) == sum(
+        row for row in np.asarray(result.metrics.confusion).sum(axis=1))
+    assert result.dataset == str(corpus) and result.predictions[0].label in STYLES
+
+
+def test_interrupted_then_resumed_run_ends_with_the_same_weights(corpus, home):
+    train(options(corpus, home / "whole", epochs=6, model="lstm", overrides={"hidden": 16}))
+
+    def stop_after_three(record):
+        if record["epoch"] == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(TrainingInterrupted, match="after epoch 3"):
+        train(options(corpus, home / "cut", epochs=6, model="lstm", overrides={"hidden": 16}),
+              on_epoch=stop_after_three)
+    state = json.loads((home / "cut" / "resume" / "state.json").read_text())
+    assert state["epoch"] == 3 and not state["finished"]
+    resumed = train(TrainOptions(model="lstm", out=home / "cut", resume=True))
+    assert resumed["epochs_run"] == 6
+    for name in ("model.safetensors", "resume/state.safetensors"):
+        whole, cut = load_file(home / "whole" / name), load_file(home / "cut" / name)
+        assert whole.keys() == cut.keys()
+        for key in whole:
+            assert (whole[key] == cut[key]).all(), key
+    assert json.loads((home / "whole" / "metrics.json").read_text())["history"] == \
+        json.loads((home / "cut" / "metrics.json").read_text())["history"]
+
+
+def test_resume_without_saved_state_says_what_to_do(home, tmp_path):
+    with pytest.raises(UsageError, match="no saved training state"):
+        train(TrainOptions(model="lstm", data=tmp_path, out=tmp_path / "nothing", resume=True))
+
+
+def test_cli_train_evaluate_and_classify_with_the_run(corpus, home):
+    runner = CliRunner()
+    trained = runner.invoke(app, ["train", "--model", "lstm", "--data", str(corpus), "--streams", "pose",
+                                  "--epochs", "3", "--json"])
+    assert trained.exit_code == 0, trained.output
+    summary = json.loads(trained.stdout)
+    assert summary["out"].startswith(str(home / "runs" / "lstm-")) and "epoch   3/3" in trained.stderr
+
+    evaluated = runner.invoke(app, ["evaluate", "--model", "lstm", "--json"])
+    assert evaluated.exit_code == 0, evaluated.output
+    report = json.loads(evaluated.stdout)
+    assert set(report) == {"accuracy", "macro_f1", "per_class", "confusion", "classes", "split", "clips"}
+    assert report["split"] == "test" and report["classes"] == list(STYLES)
+    assert sum(map(sum, report["confusion"])) == report["clips"] > 0
+
+    shown = runner.invoke(app, ["evaluate", "--model", "lstm", "--split", "val"], env={"COLUMNS": "200"})
+    assert shown.exit_code == 0 and "macro" in shown.stdout and "ballet" in shown.stdout
+
+    bad = runner.invoke(app, ["train", "--data", str(corpus), "--streams", "depth"])
+    assert bad.exit_code == 2
+
+
+def test_fetch_dataset_synthetic_prints_the_summary(home):
+    result = CliRunner().invoke(app, ["fetch-dataset", "--synthetic", "--clips-per-class", "3", "--json"],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["clips"] == 30 and summary["root"] == str(home / "datasets" / "synthetic")
+    assert sum(summary["splits"].values()) == 30
