@@ -11,6 +11,7 @@ import typer
 from . import __version__, render
 from .errors import DanceStyleError, UsageError
 from .models import DEFAULT_MODEL, available_models
+from .train import TrainOptions
 
 app = typer.Typer(
     help="Tell which dance style a video shows (ballet, break, flamenco, foxtrot, latin, quickstep, square, "
@@ -88,6 +89,9 @@ def classify(
                 render.json_line(render.error_record(str(path or given), e))
         raise typer.Exit(1) from None
 
+    render.err.print(f"[dim]weights: {pipeline.source}[/]")
+    for caution in pipeline.cautions:
+        render.warning(caution)
     predictions, failed = [], 0
     with render.progress() as progress:
         task = progress.add_task("Classifying", total=len(inputs))
@@ -190,9 +194,9 @@ def train(
                                              "Default: the fetched Let's Dance.", show_default=False)] = None,
     out: Annotated[str | None, typer.Option(help="Output (checkpoint) folder. Default: DANCESTYLE_HOME/runs/"
                                             "<model>-<time>.", show_default=False)] = None,
-    epochs: Annotated[int, typer.Option(min=1, help="Most epochs; early stopping may end sooner.")] = 60,
+    epochs: Annotated[int, typer.Option(min=1, help="Most epochs; early stopping may end sooner.")] = TrainOptions.epochs,
     patience: Annotated[int, typer.Option(min=1, help="Stop after this many epochs without a better "
-                                          "validation accuracy.")] = 15,
+                                          "validation accuracy.")] = TrainOptions.patience,
     streams: Annotated[str, typer.Option(help="Feature streams: rgb,pose | rgb | pose.")] = "rgb,pose",
     seed: Annotated[int, typer.Option(help="Seed: the same seed gives the same weights on CPU.")] = 0,
     device: Annotated[Device, typer.Option(help="auto = CUDA when present.")] = Device.auto,
@@ -202,6 +206,9 @@ def train(
                                                  "the checkpoint records it).")] = False,
     resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run (--out, or the newest "
                                          "unfinished run of the model).")] = False,
+    shuffle_frames: Annotated[bool, typer.Option("--shuffle-frames", help="Control experiment: shuffle the "
+                                                 "frames of every clip in time (shows how much motion is used).")
+                              ] = False,
     push_to_hub: Annotated[str | None, typer.Option(help="Upload the checkpoint to this Hub repo (ORG/NAME) "
                                                     "with a generated model card.", show_default=False)] = None,
     json_output: JsonOption = False,
@@ -212,12 +219,12 @@ def train(
 
     from .data import default_root
     from .pipeline import resolve_device
-    from .train import TrainingInterrupted, TrainOptions, train as run_training
+    from .train import TrainingInterrupted, train as run_training
 
     options = TrainOptions(model=model.value, data=Path(data).expanduser() if data else default_root("letsdance"),
                            out=Path(out).expanduser() if out else None, epochs=epochs, patience=patience,
                            streams=_streams(streams), seed=seed, random_weights=random_weights,
-                           pose_source=pose_source, resume=resume)
+                           pose_source=pose_source, resume=resume, shuffle_frames=shuffle_frames)
     try:
         options.device = resolve_device(device.value)
         summary = _train_with_progress(run_training, options)
@@ -299,7 +306,7 @@ def demo(
     from .evaluate import evaluate_run
     from .pipeline import resolve_device
     from .synthetic import generate_corpus
-    from .train import TrainOptions, train as run_training
+    from .train import train as run_training
     from .weights import home
 
     render.banner("dancestyle demo — SYNTHETIC data", "Everything below runs offline on procedural stick-figure "

@@ -234,8 +234,9 @@ def make_splits(index: DatasetIndex, seed: int = 0,
 
 
 def _allocate(n: int, fractions: tuple[float, float, float]) -> tuple[int, int]:
-    """How many of n ids go to val and to test: rounded half up, trimmed (test first) to keep one for train."""
-    n_val, n_test = (math.floor(n * fraction + 0.5) for fraction in fractions[1:])
+    """How many of n ids go to val and to test: rounded half up, at least one each once a class has three ids
+    (small datasets would otherwise have nothing to validate on), trimmed (test first) to keep one for train."""
+    n_val, n_test = (max(math.floor(n * fraction + 0.5), int(n >= 3 and fraction > 0)) for fraction in fractions[1:])
     excess = max(0, n_val + n_test - (n - 1))
     from_test = min(excess, n_test)
     return n_val - (excess - from_test), n_test - from_test

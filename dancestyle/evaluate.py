@@ -159,7 +159,7 @@ def evaluate_run(weights: str | None, model: str, data: str | None, split: str =
     specs = feature_specs(index, classifier.config.streams, rgb_weights, pose_source, detector_size)
     features = extract_features(index, specs, device, random_weights=rgb_weights.startswith("random"),
                                 detector_size=detector_size, progress=on_progress)
-    sequences = load_split(index, features, keys, classes)
+    sequences = load_split(index, features, keys, classes, training.get("shuffle_frames", False))
     started = time.perf_counter()
     probabilities = clip_probabilities(classifier, sequences, device)
     seconds = (time.perf_counter() - started) / max(1, len(sequences))

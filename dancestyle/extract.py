@@ -18,12 +18,12 @@ from .data import Clip, DatasetIndex
 from .errors import UsageError
 from .features import CACHE_STRIDE, RGB_SIZE, RGBBackbone, StreamSpec, cache_path, read_cached, write_cached
 from .pose import DEFAULT_DETECTOR_SIZE, KeypointRCNNEstimator, pose_array, read_letsdance_pose
-from .video import iter_sampled_frames, sample_interval
+from .video import chunked, iter_sampled_frames, sample_interval
 from .weights import RESNET18, load_resnet18_state_dict
 
 RANDOM_RGB = "random-seed-0"  # a random but reproducible ResNet-18, for offline runs
 RGB_BATCH = 32
-POSE_BATCH = 8
+POSE_BATCH = 8  # frames per Keypoint R-CNN call: bounds memory (TCN samples 60 frames per window)
 
 Progress = Callable[[str, int, int], None]  # (what, done, total)
 
@@ -116,17 +116,6 @@ def dataset_poses(clip: Clip) -> np.ndarray:
     return np.stack(arrays)
 
 
-def _batches(items: Iterator[np.ndarray], size: int) -> Iterator[list[np.ndarray]]:
-    batch = []
-    for item in items:
-        batch.append(item)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
 class Extractor:
     """Builds each network once, on first need."""
 
@@ -139,7 +128,7 @@ class Extractor:
     def rgb(self, clip: Clip) -> np.ndarray:
         if self._rgb is None:
             self._rgb = build_rgb_backbone(self.rgb_weights, self.device)
-        chunks = [self._rgb(batch).cpu().numpy() for batch in _batches(clip_images(clip, RGB_SIZE), RGB_BATCH)]
+        chunks = [self._rgb(batch).cpu().numpy() for batch in chunked(clip_images(clip, RGB_SIZE), RGB_BATCH)]
         return np.concatenate(chunks).astype(np.float16)
 
     def pose(self, clip: Clip, spec: StreamSpec) -> np.ndarray:
@@ -148,7 +137,7 @@ class Extractor:
         if self._pose is None:
             self._pose = KeypointRCNNEstimator(self.device, min_size=self.detector_size,
                                                random_weights=self.random_weights)
-        people = [p for batch in _batches(clip_images(clip, self.detector_size), POSE_BATCH)
+        people = [p for batch in chunked(clip_images(clip, self.detector_size), POSE_BATCH)
                   for p in self._pose.estimate(batch)]
         return np.stack([pose_array(p) for p in people])
 

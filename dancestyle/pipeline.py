@@ -20,14 +20,12 @@ import torch
 
 from . import __version__
 from .errors import UsageError, WeightsError
-from .extract import RANDOM_RGB, build_rgb_backbone, rgb_weights_id
+from .extract import POSE_BATCH, RANDOM_RGB, build_rgb_backbone, rgb_weights_id
 from .features import RGB_SIZE, RGBBackbone
 from .models import DEFAULT_MODEL, DanceClassifier, config_from_dict, default_config
 from .pose import DEFAULT_DETECTOR_SIZE, KeypointRCNNEstimator, PoseEstimator, pose_array
-from .video import BASE_FPS, WINDOW_SECONDS, SampledFrame, iter_sampled_frames, iter_windows, sample_interval
+from .video import BASE_FPS, WINDOW_SECONDS, SampledFrame, chunked, iter_sampled_frames, iter_windows, sample_interval
 from .weights import RESNET18, fetch_checkpoint, newest_run, parse_weights_ref, read_checkpoint
-
-POSE_BATCH = 8  # frames per Keypoint R-CNN call: bounds memory for long windows (TCN samples 60 per window)
 
 
 @dataclass
@@ -107,7 +105,8 @@ class DanceStylePipeline:
     """Loaded streams and classifier, ready to classify videos."""
 
     def __init__(self, classifier: DanceClassifier, device: str, rgb: RGBBackbone | None,
-                 pose: PoseEstimator | None, random_weights: bool = False, source: str = "") -> None:
+                 pose: PoseEstimator | None, random_weights: bool = False, source: str = "",
+                 cautions: list[str] | None = None) -> None:
         self.classifier = classifier.eval().to(device)
         self.config = classifier.config
         self.device = device
@@ -115,6 +114,7 @@ class DanceStylePipeline:
         self.pose = pose
         self.random_weights = random_weights
         self.source = source
+        self.cautions = cautions or []  # what a user should know about these weights before trusting them
         self.interval = sample_interval(self.config.stride)
 
     def _window_scores(self, window: list[SampledFrame], timings: dict[str, float]) -> tuple[np.ndarray, int]:
@@ -128,8 +128,7 @@ class DanceStylePipeline:
             timings["rgb"] += time.perf_counter() - started
         if self.pose is not None:
             started = time.perf_counter()
-            skeletons = [people for i in range(0, len(images), POSE_BATCH)
-                         for people in self.pose.estimate(images[i:i + POSE_BATCH])]
+            skeletons = [people for batch in chunked(images, POSE_BATCH) for people in self.pose.estimate(batch)]
             people_max = max(len(people) for people in skeletons)
             poses = torch.from_numpy(np.stack([pose_array(people) for people in skeletons])).to(self.device)
             poses = poses.unsqueeze(0)
@@ -186,6 +185,7 @@ def load_model(model: str = DEFAULT_MODEL, weights: str | None = None, device: s
     """
     device = resolve_device(device)
     rgb_weights = RANDOM_RGB if random_weights else rgb_weights_id(False)
+    cautions = []
     if random_weights:
         torch.manual_seed(0)
         classifier, source = DanceClassifier(default_config(model)), "random"
@@ -200,13 +200,26 @@ def load_model(model: str = DEFAULT_MODEL, weights: str | None = None, device: s
                                "Re-download or re-train it.") from e
         # the RGB trunk the classifier was trained on (a run made offline used the seeded random one)
         rgb_weights = config.get("features", {}).get("rgb", {}).get("weights", rgb_weights)
+        cautions = _cautions(config, rgb_weights)
     streams = classifier.config.streams
     rgb = build_rgb_backbone(rgb_weights, device) if "rgb" in streams else None
     pose = None
     if "pose" in streams:
         pose = KeypointRCNNEstimator(device, min_size=detector_size, random_weights=random_weights)
-    return DanceStylePipeline(classifier, device, rgb, pose,
-                              random_weights=random_weights, source=source)
+    return DanceStylePipeline(classifier, device, rgb, pose, random_weights=random_weights, source=source,
+                              cautions=cautions)
+
+
+def _cautions(config: dict, rgb_weights: str) -> list[str]:
+    training = config.get("training", {})
+    cautions = []
+    if training.get("synthetic"):
+        cautions.append("these weights were trained on the synthetic corpus: on real videos they mean little.")
+    if rgb_weights == RANDOM_RGB and "rgb" in config["model"].get("streams", []):
+        cautions.append("these weights were trained with a random RGB backbone (an offline run).")
+    if training.get("shuffle_frames"):
+        cautions.append("these weights come from the shuffled-frames control experiment.")
+    return cautions
 
 
 def classify(path: str | Path, model: str = DEFAULT_MODEL, **load_options) -> Prediction:

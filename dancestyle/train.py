@@ -38,7 +38,9 @@ from .video import BASE_FPS, WINDOW_SECONDS
 from .weights import atomic_write_bytes, atomic_write_json, runs_dir, save_checkpoint
 
 RESUME_DIR = "resume"
-POSE_PRETRAIN = {"epochs": 3, "batch_size": 100, "lr": 0.01}  # paper.md: per-frame, SGD Nesterov, batch 100
+POSE_PRETRAIN = {"epochs": 10, "batch_size": 100, "lr": 0.01}  # paper.md: per-frame, SGD Nesterov, batch 100
+# a mirrored dancer dances the same style: swap left and right keypoints and negate x (COCO order, pose.py)
+MIRROR = [0, 2, 1, 4, 3, 6, 5, 8, 7, 10, 9, 12, 11, 14, 13, 16, 15]
 
 
 class TrainingInterrupted(DanceStyleError):
@@ -50,8 +52,8 @@ class TrainOptions:
     model: str = "lstm"
     data: Path | None = None
     out: Path | None = None
-    epochs: int = 60
-    patience: int = 15  # epochs without a better validation accuracy before stopping
+    epochs: int = 200
+    patience: int = 40  # epochs without a better validation accuracy before stopping
     streams: list[str] = field(default_factory=lambda: ["rgb", "pose"])
     seed: int = 0
     device: str = "cpu"
@@ -59,6 +61,7 @@ class TrainOptions:
     pose_source: str = "dataset"
     detector_size: int = DEFAULT_DETECTOR_SIZE
     resume: bool = False
+    shuffle_frames: bool = False  # control experiment: destroy the order of each clip's frames
     overrides: dict = field(default_factory=dict)  # model hyper-parameters, e.g. {"hidden": 64}
 
 
@@ -73,10 +76,21 @@ class Sequences:
         return len(self.labels)
 
 
-def load_split(index: DatasetIndex, features: FeatureSet, keys: list[str], classes: list[str]) -> Sequences:
+def load_split(index: DatasetIndex, features: FeatureSet, keys: list[str], classes: list[str],
+               shuffle_frames: bool = False) -> Sequences:
+    """A split's clips in memory. shuffle_frames: permute each clip's samples in time (same permutation for
+    every stream, fixed per clip), the control that shows how much a model uses motion."""
     by_key = {clip.key: clip for clip in index.clips}
     clips = [by_key[key] for key in keys if key in by_key]
-    return Sequences([features.load(clip) for clip in clips], np.array([classes.index(c.label) for c in clips]))
+    loaded = [features.load(clip) for clip in clips]
+    if shuffle_frames:
+        for features_of_clip, clip in zip(loaded, clips):
+            steps = len(next(iter(features_of_clip.values())))
+            seed = int.from_bytes(clip.key.encode()[-8:].rjust(8, b"\0"), "little")
+            order = np.random.default_rng(seed).permutation(steps)
+            for stream in features_of_clip:
+                features_of_clip[stream] = features_of_clip[stream][order]
+    return Sequences(loaded, np.array([classes.index(clip.label) for clip in clips]))
 
 
 def window_steps(config: ModelConfig) -> tuple[int, int]:
@@ -136,8 +150,18 @@ def _training_windows(sequences: Sequences, config: ModelConfig, generator: torc
         total = len(next(iter(features.values())))
         offset = int(torch.randint(min(every, total), (1,), generator=generator))
         windows = clip_windows(features, every, per_window, offset)
-        chosen.append(windows[int(torch.randint(len(windows), (1,), generator=generator))])
+        window = windows[int(torch.randint(len(windows), (1,), generator=generator))]
+        if "pose" in window and bool(torch.rand(1, generator=generator) < 0.5):
+            window = {**window, "pose": mirror(window["pose"])}
+        chosen.append(window)
     return chosen
+
+
+def mirror(poses: np.ndarray) -> np.ndarray:
+    """Left-right mirror of normalised skeletons (..., people, 2, 17): x negated, sides swapped."""
+    mirrored = poses[..., MIRROR].copy()
+    mirrored[..., 0, :] *= -1
+    return mirrored
 
 
 def _optimizer(parameters, lr: float, weight_decay: float, momentum: float = 0.9) -> torch.optim.SGD:
@@ -237,6 +261,7 @@ def _checkpoint_config(config: ModelConfig, options: TrainOptions, index: Datase
     result = checkpoint_config(config.to_dict(), options.detector_size,
                                rgb_weights=features.specs["rgb"].source if "rgb" in features.specs else None)
     result["training"] = {"dataset": str(index.root), "layout": index.layout, "seed": options.seed,
+                          "shuffle_frames": options.shuffle_frames,
                           "pose_source": features.specs["pose"].source if "pose" in features.specs else None,
                           "synthetic": (index.root / "synthetic.json").is_file()}
     return result
@@ -264,7 +289,8 @@ def train(options: TrainOptions, on_epoch: Callable[[dict], None] | None = None,
                                 on_progress)
     config = default_config(options.model, classes=list(index.classes), streams=list(options.streams),
                             **options.overrides)
-    train_set, val_set = (load_split(index, features, splits[side], config.classes) for side in ("train", "val"))
+    train_set, val_set = (load_split(index, features, splits[side], config.classes, options.shuffle_frames)
+                          for side in ("train", "val"))
     if not len(train_set) or not len(val_set):
         raise UsageError(f"The split of {index.root} leaves train or val empty ({len(train_set)}/{len(val_set)} clips).",
                          "Use a dataset with more clips per class.")
@@ -291,8 +317,9 @@ def train(options: TrainOptions, on_epoch: Callable[[dict], None] | None = None,
                       "seconds": round(time.perf_counter() - started, 2)}
             state["history"].append(record)
             state["epoch"] = epoch
-            if val_accuracy > state["best_val_accuracy"]:
-                state["best_epoch"], state["best_val_accuracy"] = epoch, val_accuracy
+            # better accuracy, or the same with a lower loss (small validation sets tie often)
+            if (val_accuracy, -val_loss) > (state["best_val_accuracy"], -state.get("best_val_loss", np.inf)):
+                state["best_epoch"], state["best_val_accuracy"], state["best_val_loss"] = epoch, val_accuracy, val_loss
                 save_checkpoint(out, model.state_dict(), checkpoint_config, _metrics(state, index, train_set, val_set))
             _save_state(out, model, optimizer, state)
             if on_epoch:

@@ -180,12 +180,16 @@ def iter_sampled_frames(path: str | Path, interval: Fraction, max_short_side: in
 def iter_windows(frames: Iterable[SampledFrame], interval: Fraction,
                  window_seconds: float = WINDOW_SECONDS) -> Iterator[list[SampledFrame]]:
     """Group sampled frames into consecutive windows of `window_seconds` (the last one may be shorter)."""
-    per_window = max(1, int(Fraction(window_seconds) / interval))
-    window: list[SampledFrame] = []
-    for frame in frames:
-        window.append(frame)
-        if len(window) == per_window:
-            yield window
-            window = []
-    if window:
-        yield window
+    return chunked(frames, max(1, int(Fraction(window_seconds) / interval)))
+
+
+def chunked(items: Iterable, size: int) -> Iterator[list]:
+    """Consecutive lists of `size` items (the last may be shorter), without holding more than one list."""
+    chunk: list = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
