@@ -161,6 +161,7 @@ def fetch_dataset(
     from pathlib import Path
 
     from . import data
+    from .fetch import TERMS_NOTE
 
     try:
         with render.progress() as progress:
@@ -177,7 +178,7 @@ def fetch_dataset(
                                 progress=lambda done, total: report("Generating synthetic clips", done, total))
                 summary = data.fetch_dataset([str(root)], root, classes)
             else:
-                render.warning(data.TERMS_NOTE)
+                render.warning(TERMS_NOTE)
                 summary = data.fetch_dataset(source, Path(dest) if dest else None, classes, report)
     except DanceStyleError as e:
         _fail(e, debug)

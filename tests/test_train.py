@@ -157,3 +157,11 @@ def test_demo_runs_offline_end_to_end_and_says_it_is_synthetic(home):
     assert "accuracy" in text and "Dance style" in text  # evaluation, then the classify table
     assert (home / "demo" / "lstm" / "model.safetensors").is_file()
     assert not (home / "runs").exists()  # the demo's run never becomes `classify`'s default weights
+
+
+def test_fetch_dataset_uses_an_extracted_folder_in_place(corpus, home):
+    result = CliRunner().invoke(app, ["fetch-dataset", "--source", str(corpus)], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert str(corpus) in result.stdout and "train" in result.stdout
+    assert "terms" in result.stderr  # Let's Dance terms are pointed out
+    assert not (home / "datasets").exists()  # nothing copied
