@@ -4,8 +4,8 @@
     prediction = pipeline.classify("clip.mp4")
     prediction.label, prediction.score       # ("waltz", 0.81)
 
-A video longer than the training clips (10 s) is cut into consecutive 10 s windows; each is classified and
-the video's probabilities are the mean over windows, weighted by how many frames each window holds.
+A video longer than the training clips (10 s) is cut into consecutive 10 s windows (the last one ending at the
+video's end, overlapping the one before); each is classified and the video's probabilities are their mean.
 """
 
 from __future__ import annotations
@@ -117,43 +117,54 @@ class DanceStylePipeline:
         self.cautions = cautions or []  # what a user should know about these weights before trusting them
         self.interval = sample_interval(self.config.stride)
 
-    def _window_scores(self, window: list[SampledFrame], timings: dict[str, float]) -> tuple[np.ndarray, int]:
-        """Class probabilities for one window, and the most people seen in any of its frames."""
+    def _frame_features(self, window: list[SampledFrame], timings: dict[str, float]) -> tuple[dict, int]:
+        """Per-frame inputs of one window ({"rgb": (T, 512), "pose": (T, 20, 2, 17)}) and the most people seen."""
         images = [frame.image for frame in window]
-        rgb = poses = None
-        people_max = 0
+        features, people_max = {}, 0
         if self.rgb is not None:
             started = time.perf_counter()
-            rgb = self.rgb(images).unsqueeze(0)
+            features["rgb"] = self.rgb(images)
             timings["rgb"] += time.perf_counter() - started
         if self.pose is not None:
             started = time.perf_counter()
             skeletons = [people for batch in chunked(images, POSE_BATCH) for people in self.pose.estimate(batch)]
             people_max = max(len(people) for people in skeletons)
-            poses = torch.from_numpy(np.stack([pose_array(people) for people in skeletons])).to(self.device)
-            poses = poses.unsqueeze(0)
+            features["pose"] = torch.from_numpy(np.stack([pose_array(people) for people in skeletons])).to(self.device)
             timings["pose"] += time.perf_counter() - started
+        return features, people_max
+
+    def _probabilities(self, features: dict, timings: dict[str, float]) -> np.ndarray:
         started = time.perf_counter()
         with torch.inference_mode():
-            probabilities = torch.softmax(self.classifier(rgb, poses), dim=-1)[0].float().cpu().numpy()
+            scores = self.classifier(*(features[s].unsqueeze(0) if s in features else None for s in ("rgb", "pose")))
         timings["model"] += time.perf_counter() - started
-        return probabilities, people_max
+        return torch.softmax(scores, dim=-1)[0].float().cpu().numpy()
 
     def classify(self, path: str | Path, top_k: int = 3) -> Prediction:
-        """Classify one video file. Raises InputError / MediaError for files that cannot be used."""
+        """Classify one video file. Raises InputError / MediaError for files that cannot be used.
+
+        Windows are consecutive 10 s; a shorter last window is completed with the end of the one before it (the
+        features are reused, not recomputed), so every window is a full one like those the model was trained on.
+        """
         started = time.perf_counter()
         timings = {"decode": 0.0, "pose": 0.0, "rgb": 0.0, "model": 0.0}
         max_side = getattr(self.pose, "min_size", None) or RGB_SIZE
         frames = _timed(iter_sampled_frames(path, self.interval, max_short_side=max_side), timings)
+        per_window = max(1, int(WINDOW_SECONDS / self.interval))
         total = np.zeros(len(self.config.classes))
         frames_used = people_max = windows = 0
+        previous: dict = {}
         for window in iter_windows(frames, self.interval):
-            probabilities, people = self._window_scores(window, timings)
-            total += probabilities * len(window)
+            features, people = self._frame_features(window, timings)
+            missing = per_window - len(window)
+            if missing > 0 and previous:
+                features = {s: torch.cat([previous[s][-missing:], features[s]]) for s in features}
+            total += self._probabilities(features, timings)
             frames_used += len(window)
             people_max = max(people_max, people)
             windows += 1
-        mean = total / frames_used
+            previous = features
+        mean = total / windows
         order = np.argsort(-mean)[: max(1, top_k)]
         ranked = [{"label": self.config.classes[i], "score": round(float(mean[i]), 4)} for i in order]
         return Prediction(path=str(path), label=ranked[0]["label"], score=ranked[0]["score"], top_k=ranked,

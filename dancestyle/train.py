@@ -120,37 +120,38 @@ def _forward(model: DanceClassifier, windows: list[dict[str, np.ndarray]], devic
 
 def clip_windows(features: dict[str, np.ndarray], every: int, per_window: int, offset: int = 0
                  ) -> list[dict[str, np.ndarray]]:
-    """A clip's consecutive 10 s windows at the model's stride, starting `offset` cache samples in."""
+    """A clip's consecutive 10 s windows at the model's stride, starting `offset` cache samples in; a shorter
+    last window ends at the clip's end instead, overlapping the one before (as `classify` does)."""
     sampled = {stream: array[offset::every] for stream, array in features.items()}
     steps = len(next(iter(sampled.values())))
-    return [{stream: array[start:start + per_window] for stream, array in sampled.items()}
-            for start in range(0, max(steps, 1), per_window)]
+    starts = [min(start, max(0, steps - per_window)) for start in range(0, max(steps, 1), per_window)]
+    return [{stream: array[start:start + per_window] for stream, array in sampled.items()} for start in starts]
 
 
 @torch.inference_mode()
 def clip_probabilities(model: DanceClassifier, sequences: Sequences, device: str) -> np.ndarray:
-    """Class probabilities per clip: all windows, offset 0, mean weighted by window length (as classify)."""
+    """Class probabilities per clip: the mean over all its windows at offset 0 (as classify)."""
     model.eval()
     every, per_window = window_steps(model.config)
     result = np.zeros((len(sequences), len(model.config.classes)))
     for i, features in enumerate(sequences.features):
         windows = clip_windows(features, every, per_window)
-        probabilities = torch.softmax(_forward(model, windows, device), dim=-1).cpu().numpy()
-        weights = np.array([len(next(iter(w.values()))) for w in windows], dtype=float)
-        result[i] = weights @ probabilities / weights.sum()
+        result[i] = torch.softmax(_forward(model, windows, device), dim=-1).mean(0).cpu().numpy()
     return result
 
 
 def _training_windows(sequences: Sequences, config: ModelConfig, generator: torch.Generator
                       ) -> list[dict[str, np.ndarray]]:
-    """One random window per clip: random offset within the stride, random start among the windows."""
+    """One random full window per clip: a random offset within the stride, then a random start. (Only a clip
+    shorter than a window gives a shorter one; a 1-step tail is never picked on its own.)"""
     every, per_window = window_steps(config)
     chosen = []
     for features in sequences.features:
         total = len(next(iter(features.values())))
         offset = int(torch.randint(min(every, total), (1,), generator=generator))
-        windows = clip_windows(features, every, per_window, offset)
-        window = windows[int(torch.randint(len(windows), (1,), generator=generator))]
+        steps = len(range(offset, total, every))
+        start = int(torch.randint(max(1, steps - per_window + 1), (1,), generator=generator))
+        window = {stream: array[offset::every][start:start + per_window] for stream, array in features.items()}
         if "pose" in window and bool(torch.rand(1, generator=generator) < 0.5):
             window = {**window, "pose": mirror(window["pose"])}
         chosen.append(window)

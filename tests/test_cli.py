@@ -147,3 +147,16 @@ def test_end_to_end_with_the_real_detector_and_random_weights(tmp_path, isolated
     record = lines(result)[0]
     assert record["model"] == "tcn" and record["frames"] == 6 and 0 <= record["people_max"] <= 20
     assert sum(entry["score"] for entry in record["top_k"]) <= 1.0001
+
+
+def test_a_short_last_window_is_completed_from_the_one_before(videos, fake_pose, isolated_home, monkeypatch):
+    from dancestyle.pipeline import load_model
+
+    pipeline = load_model("lstm", random_weights=True, device="cpu")
+    seen, original = [], pipeline._probabilities
+    monkeypatch.setattr(pipeline, "_probabilities",
+                        lambda features, timings: seen.append({s: len(f) for s, f in features.items()})
+                        or original(features, timings))
+    prediction = pipeline.classify(videos / "long.mkv")  # 12 s: samples at 0, 2, ..., 10 s
+    assert prediction.windows == 2 and prediction.frames == 6
+    assert seen == [{"rgb": 5, "pose": 5}, {"rgb": 5, "pose": 5}]

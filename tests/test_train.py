@@ -11,6 +11,7 @@ from dancestyle.evaluate import evaluate_run
 from dancestyle.extract import sample_positions
 from dancestyle.synthetic import generate_corpus
 from dancestyle.train import TrainingInterrupted, TrainOptions, train
+from dancestyle.weights import model_card
 
 STYLES = ("ballet", "break", "flamenco", "waltz")
 
@@ -50,6 +51,10 @@ def test_training_learns_a_tiny_synthetic_set(corpus, home):
     assert config["training"]["pose_source"] == "dataset" and config["training"]["synthetic"] is True
     metrics = json.loads((home / "run" / "metrics.json").read_text())
     assert len(metrics["history"]) == 40 and metrics["best_epoch"] == summary["best_epoch"]
+
+    card = model_card(home / "run", "someone/dance")
+    assert "# someone/dance" in card and "--weights someone/dance" in card and "synthetic corpus" in card
+    assert "attention" in card and f"best validation accuracy {summary['best_val_accuracy']}" in card
 
     result = evaluate_run(str(home / "run"), "attention", None, "test")
     assert 0 <= result.metrics.accuracy <= 1 and len(result.predictions) == sum(
@@ -165,3 +170,13 @@ def test_fetch_dataset_uses_an_extracted_folder_in_place(corpus, home):
     assert str(corpus) in result.stdout and "train" in result.stdout
     assert "terms" in result.stderr  # Let's Dance terms are pointed out
     assert not (home / "datasets").exists()  # nothing copied
+
+
+def test_clip_windows_end_the_last_window_at_the_clip_end():
+    from dancestyle.train import clip_windows
+
+    features = {"pose": np.arange(13)[:, None]}  # 13 cached samples
+    windows = clip_windows(features, every=2, per_window=5)  # 7 steps: 0, 2, ..., 12
+    assert [w["pose"][:, 0].tolist() for w in windows] == [[0, 2, 4, 6, 8], [4, 6, 8, 10, 12]]
+    short = clip_windows({"pose": np.arange(3)[:, None]}, every=1, per_window=5)
+    assert [w["pose"][:, 0].tolist() for w in short] == [[0, 1, 2]]
