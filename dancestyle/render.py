@@ -176,7 +176,7 @@ def confused_pairs_table(metrics: Metrics, k: int = 5) -> Table:
 def banner(title: str, text: str) -> None:
     from rich.panel import Panel
 
-    out.print(Panel(text, title=title, title_align="left", border_style="yellow"))
+    out.print(Panel(text, title=title, title_align="left", border_style="yellow"), soft_wrap=False)
 
 
 def step(number: int, title: str) -> None:
