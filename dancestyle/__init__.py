@@ -2,7 +2,7 @@
 
     import dancestyle
     pipeline = dancestyle.load_model("lstm")
-    print(pipeline.classify("clip.mp4").label)
+    label = pipeline.classify("clip.mp4").label
 
 The heavy parts (torch, torchvision, PyAV) load on first use, so `dancestyle --help` stays quick.
 """

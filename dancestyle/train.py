@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from .data import DatasetIndex, index_dataset, load_or_make_splits
-from .errors import DanceStyleError, UsageError
+from .errors import DanceStyleError, InputError, UsageError
 from .extract import FeatureSet, extract_features, feature_specs, rgb_weights_id
 from .features import CACHE_STRIDE
 from .models import DanceClassifier, ModelConfig, default_config
@@ -279,8 +279,9 @@ def train(options: TrainOptions, on_epoch: Callable[[dict], None] | None = None,
                                   "resume": True, "device": options.device})
     elif options.resume:
         raise UsageError(f"{out} holds no saved training state to resume.", "Start a new run without --resume.")
-    if options.data is None:
-        raise UsageError("No dataset given.", "Pass --data DIR (see `dancestyle fetch-dataset`).")
+    if options.data is None or not Path(options.data).is_dir():
+        raise InputError(f"No dataset at {options.data or '(none given)'}.",
+                         "Run `dancestyle fetch-dataset` first (`--synthetic` works offline), or pass --data DIR.")
 
     index = index_dataset(options.data)
     splits = load_or_make_splits(index.root, index)
