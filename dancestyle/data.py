@@ -81,6 +81,15 @@ class DatasetIndex:
         return sum(clip.empty_poses for clip in self.clips)
 
 
+def index_for_training(root: str | Path, letsdance_classes: Sequence[str] = CLASSES) -> DatasetIndex:
+    """Let's Dance: the given classes (the paper's 10 by default); your own <style>/<video> folders: every style."""
+    try:
+        index = index_dataset(root, letsdance_classes)
+    except InputError:  # e.g. only styles Let's Dance does not have: index every style folder
+        return index_dataset(root, None)
+    return index_dataset(root, None) if index.layout == "videos" else index
+
+
 def default_root(name: str) -> Path:
     """Where `fetch-dataset` puts a dataset by default: DANCESTYLE_HOME/datasets/<name>."""
     return home() / "datasets" / name
@@ -305,7 +314,7 @@ def fetch_dataset(sources: list[str] | None = None, dest: Path | None = None, cl
         raise UsageError("The sources do not end up in one folder: " + ", ".join(sorted(map(str, roots))) + ".",
                          "Pass one extracted folder, or archives only (they are extracted together).")
     (root,) = roots
-    index = index_dataset(root, CLASSES if classes == 10 else CLASSES_16)
+    index = index_for_training(root, CLASSES if classes == 10 else CLASSES_16)
     splits = load_or_make_splits(root, index, seed)
     return {"root": str(root), "classes": index.classes, "clips": len(index.clips), "frames": index.frames,
             "missing_frames": index.missing_frames, "empty_pose_frames": index.empty_pose_frames,

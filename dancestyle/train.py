@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .data import DatasetIndex, index_dataset, load_or_make_splits
+from .data import DatasetIndex, index_for_training, load_or_make_splits
 from .errors import DanceStyleError, InputError, UsageError
 from .extract import FeatureSet, extract_features, feature_specs, rgb_weights_id
 from .features import CACHE_STRIDE
@@ -283,7 +283,7 @@ def train(options: TrainOptions, on_epoch: Callable[[dict], None] | None = None,
         raise InputError(f"No dataset at {options.data or '(none given)'}.",
                          "Run `dancestyle fetch-dataset` first (`--synthetic` works offline), or pass --data DIR.")
 
-    index = index_dataset(options.data)
+    index = index_for_training(options.data)
     splits = load_or_make_splits(index.root, index)
     specs = feature_specs(index, options.streams, rgb_weights_id(options.random_weights), options.pose_source,
                           options.detector_size)

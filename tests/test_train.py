@@ -180,3 +180,18 @@ def test_clip_windows_end_the_last_window_at_the_clip_end():
     assert [w["pose"][:, 0].tolist() for w in windows] == [[0, 2, 4, 6, 8], [4, 6, 8, 10, 12]]
     short = clip_windows({"pose": np.arange(3)[:, None]}, every=1, per_window=5)
     assert [w["pose"][:, 0].tolist() for w in short] == [[0, 1, 2]]
+
+
+def test_own_video_folders_train_on_every_style_folder(tmp_path):
+    from dancestyle.data import index_for_training
+    from media import make_video
+
+    for style in ("salsa", "waltz", "zouk"):
+        (tmp_path / style).mkdir()
+        make_video(tmp_path / style / "a.mp4", frames=3)
+    index = index_for_training(tmp_path)
+    assert index.layout == "videos" and index.classes == ["salsa", "waltz", "zouk"]
+    only_new = tmp_path / "new"
+    (only_new / "kizomba").mkdir(parents=True)
+    make_video(only_new / "kizomba" / "b.mp4", frames=3)
+    assert index_for_training(only_new).classes == ["kizomba"]
