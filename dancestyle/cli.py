@@ -7,6 +7,7 @@ from enum import Enum
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from . import __version__, render
 from .errors import DanceStyleError, UsageError
@@ -89,7 +90,7 @@ def classify(
                 render.json_line(render.error_record(str(path or given), e))
         raise typer.Exit(1) from None
 
-    render.err.print(f"[dim]weights: {pipeline.source}[/]")
+    render.err.print(f"weights: {pipeline.source}", style="dim", markup=False)
     for caution in pipeline.cautions:
         render.warning(caution)
     predictions, failed = [], 0
@@ -97,7 +98,7 @@ def classify(
         task = progress.add_task("Classifying", total=len(inputs))
         for given, path, input_error in inputs:
             shown = str(path or given)
-            progress.update(task, description=f"Classifying {shown}")
+            progress.update(task, description=f"Classifying {escape(shown)}")
             try:
                 if input_error is not None:
                     raise input_error
@@ -314,7 +315,7 @@ def demo(
                   "dancers (10 styles, pose stream only). The numbers show that the pipeline learns; they say "
                   "nothing about real videos.")
     try:
-        root = default_root("synthetic-demo")
+        root = default_root(f"synthetic-demo-{clips_per_class}")  # a corpus per size: never a mismatch
         with render.progress() as progress:
             task = progress.add_task("Generating synthetic clips", total=None)
             generate_corpus(root, clips_per_class=clips_per_class, seed=0,

@@ -206,8 +206,9 @@ def _index_videos(root: Path, classes: Sequence[str] | None) -> DatasetIndex:
         videos = sorted(p for p in style_dir.rglob("*")
                         if p.suffix.lower() in VIDEO_EXTENSIONS and not p.name.startswith(".") and p.is_file())
         if label is not None and videos:  # the file stem stands in for the YouTube id: splits group by file
-            found[label] = [Clip(label, video.stem, video.relative_to(style_dir).with_suffix("").as_posix(),
-                                 video=video) for video in videos]
+            # the suffix stays in the id: a.mp4 and a.webm are two clips
+            found[label] = [Clip(label, video.stem, video.relative_to(style_dir).as_posix(), video=video)
+                            for video in videos]
     order = list(found) if classes is None else [label for label in classes if label in found]
     return DatasetIndex(root, "videos", order, [clip for label in order for clip in found[label]])
 

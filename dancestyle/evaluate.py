@@ -119,15 +119,6 @@ class EvaluationResult:
     checkpoint: str
 
 
-def _pose_source(recorded: str | None) -> tuple[str, int]:
-    """'estimator-512' -> ('estimator', 512); 'dataset' (or nothing) -> ('dataset', default size)."""
-    from .pose import DEFAULT_DETECTOR_SIZE
-
-    if recorded and recorded.startswith("estimator-"):
-        return "estimator", int(recorded.split("-", 1)[1])
-    return "dataset", DEFAULT_DETECTOR_SIZE
-
-
 def evaluate_run(weights: str | None, model: str, data: str | None, split: str = "test", device: str = "cpu",
                  on_progress=None) -> EvaluationResult:
     """Score a checkpoint on a split of a dataset, with features made the way its training made them."""
@@ -135,17 +126,15 @@ def evaluate_run(weights: str | None, model: str, data: str | None, split: str =
     from pathlib import Path
 
     from .data import index_dataset, load_or_make_splits
-    from .extract import extract_features, feature_specs
-    from .models import DanceClassifier, config_from_dict
-    from .pipeline import Prediction, classifier_source
-    from .train import clip_probabilities, load_split
+    from .extract import extract_features
+    from .features import StreamSpec
+    from .pipeline import Prediction, classifier_source, load_classifier
+    from .train import clip_probabilities, load_split, window_steps
     from .weights import read_checkpoint
 
     directory, source = classifier_source(model, weights)
     config, state_dict = read_checkpoint(directory)
-    classifier = DanceClassifier(config_from_dict(config["model"]))
-    classifier.load_state_dict(state_dict)
-    classifier.to(device)
+    classifier = load_classifier(config, state_dict, directory).to(device)
     training = config.get("training", {})
     root = Path(data or training.get("dataset") or "")
     if not str(root) or not root.is_dir():
@@ -154,11 +143,10 @@ def evaluate_run(weights: str | None, model: str, data: str | None, split: str =
     classes = classifier.config.classes
     index = index_dataset(root, classes)
     keys = load_or_make_splits(index.root, index)[split]
-    pose_source, detector_size = _pose_source(training.get("pose_source"))
-    rgb_weights = config["features"]["rgb"]["weights"]
-    specs = feature_specs(index, classifier.config.streams, rgb_weights, pose_source, detector_size)
-    features = extract_features(index, specs, device, random_weights=rgb_weights.startswith("random"),
-                                detector_size=detector_size, progress=on_progress)
+    # the features exactly as training made them (the specs name their sources)
+    sources = {"rgb": config["features"]["rgb"]["weights"], "pose": training.get("pose_source") or "dataset"}
+    specs = {stream: StreamSpec(stream, sources[stream]) for stream in classifier.config.streams}
+    features = extract_features(index, specs, device, progress=on_progress)
     sequences = load_split(index, features, keys, classes, training.get("shuffle_frames", False))
     started = time.perf_counter()
     probabilities = clip_probabilities(classifier, sequences, device)
@@ -166,7 +154,7 @@ def evaluate_run(weights: str | None, model: str, data: str | None, split: str =
     metrics = compute_metrics(sequences.labels.tolist(), probabilities.argmax(1).tolist(), classes)
     by_key = {clip.key: clip for clip in index.clips}
     clips = [by_key[key] for key in keys if key in by_key]
-    every = classifier.config.stride // 5
+    every, _ = window_steps(classifier.config)
     predictions = []
     for clip, scores, clip_features in zip(clips, probabilities, sequences.features):
         order = np.argsort(-scores)[:3]

@@ -56,7 +56,8 @@ class FeatureSet:
 
 
 def feature_specs(index: DatasetIndex, streams: list[str], rgb_weights: str, pose_source: str,
-                  detector_size: int = DEFAULT_DETECTOR_SIZE) -> dict[str, StreamSpec]:
+                  detector_size: int = DEFAULT_DETECTOR_SIZE, random_detector: bool = False) -> dict[str, StreamSpec]:
+    """What produces each stream. Pose sources: "dataset", "estimator-<size>" or "estimator-random-<size>"."""
     if pose_source not in ("dataset", "estimator"):
         raise UsageError(f"--pose-source {pose_source}: use dataset or estimator.")
     if index.layout == "videos":
@@ -65,7 +66,8 @@ def feature_specs(index: DatasetIndex, streams: list[str], rgb_weights: str, pos
     if "rgb" in streams:
         specs["rgb"] = StreamSpec("rgb", rgb_weights)
     if "pose" in streams:
-        specs["pose"] = StreamSpec("pose", "dataset" if pose_source == "dataset" else f"estimator-{detector_size}")
+        estimator = f"estimator-{'random-' if random_detector else ''}{detector_size}"
+        specs["pose"] = StreamSpec("pose", "dataset" if pose_source == "dataset" else estimator)
     return specs
 
 
@@ -119,9 +121,8 @@ def dataset_poses(clip: Clip) -> np.ndarray:
 class Extractor:
     """Builds each network once, on first need."""
 
-    def __init__(self, device: str, rgb_weights: str, detector_size: int, random_weights: bool) -> None:
+    def __init__(self, device: str, rgb_weights: str) -> None:
         self.device, self.rgb_weights = device, rgb_weights
-        self.detector_size, self.random_weights = detector_size, random_weights
         self._rgb: RGBBackbone | None = None
         self._pose: KeypointRCNNEstimator | None = None
 
@@ -134,19 +135,19 @@ class Extractor:
     def pose(self, clip: Clip, spec: StreamSpec) -> np.ndarray:
         if spec.source == "dataset":
             return dataset_poses(clip)
+        size = int(spec.source.rsplit("-", 1)[1])
         if self._pose is None:
-            self._pose = KeypointRCNNEstimator(self.device, min_size=self.detector_size,
-                                               random_weights=self.random_weights)
-        people = [p for batch in chunked(clip_images(clip, self.detector_size), POSE_BATCH)
-                  for p in self._pose.estimate(batch)]
+            self._pose = KeypointRCNNEstimator(self.device, min_size=size,
+                                               random_weights=spec.source.startswith("estimator-random-"))
+        people = [p for batch in chunked(clip_images(clip, size), POSE_BATCH) for p in self._pose.estimate(batch)]
         return np.stack([pose_array(p) for p in people])
 
 
 def extract_features(index: DatasetIndex, specs: dict[str, StreamSpec], device: str = "cpu",
-                     random_weights: bool = False, detector_size: int = DEFAULT_DETECTOR_SIZE,
                      progress: Progress | None = None) -> FeatureSet:
-    """Make sure every clip of `index` has cached features for every stream in `specs`; skip those done."""
-    extractor = Extractor(device, specs["rgb"].source if "rgb" in specs else "", detector_size, random_weights)
+    """Make sure every clip of `index` has cached features for every stream in `specs`; skip those done.
+    Each spec says how its stream is made, so features made another way are never reused."""
+    extractor = Extractor(device, specs["rgb"].source if "rgb" in specs else "")
     for stream, spec in specs.items():
         todo = [clip for clip in index.clips if not cache_path(index.root, spec, clip.key).is_file()]
         for done, clip in enumerate(todo, 1):

@@ -106,7 +106,7 @@ def download(url: str, dest_dir: str | Path, progress: Progress | None = None, s
         part.unlink()
         raise DownloadError(f"{url} downloaded, but its sha256 {digest[:12]}… is not the expected {sha256[:12]}….",
                             "The file on the server changed or the transfer was corrupted: run again, or correct "
-                            "the pin in dancestyle/data.py if the archive was updated on purpose.")
+                            "the pin in dancestyle/fetch.py if the archive was updated on purpose.")
     os.replace(part, target)
     _record(dest_dir, "archives", name, {"source": url, "size": target.stat().st_size, "sha256": digest})
     return target

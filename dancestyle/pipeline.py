@@ -203,12 +203,7 @@ def load_model(model: str = DEFAULT_MODEL, weights: str | None = None, device: s
     else:
         directory, source = classifier_source(model, weights)
         config, state_dict = read_checkpoint(directory)
-        classifier = DanceClassifier(config_from_dict(config["model"]))
-        try:
-            classifier.load_state_dict(state_dict, strict=True)
-        except RuntimeError as e:
-            raise WeightsError(f"The checkpoint in {directory} does not fit its own config.json ({e}).",
-                               "Re-download or re-train it.") from e
+        classifier = load_classifier(config, state_dict, directory)
         # the RGB trunk the classifier was trained on (a run made offline used the seeded random one)
         rgb_weights = config.get("features", {}).get("rgb", {}).get("weights", rgb_weights)
         cautions = _cautions(config, rgb_weights)
@@ -221,6 +216,17 @@ def load_model(model: str = DEFAULT_MODEL, weights: str | None = None, device: s
                               cautions=cautions)
 
 
+def load_classifier(config: dict, state_dict: dict, directory: Path) -> DanceClassifier:
+    """Rebuild a checkpoint's classifier from its config.json and load its weights strictly."""
+    classifier = DanceClassifier(config_from_dict(config["model"]))
+    try:
+        classifier.load_state_dict(state_dict, strict=True)
+    except RuntimeError as e:
+        raise WeightsError(f"The checkpoint in {directory} does not fit its own config.json ({e}).",
+                           "Re-download or re-train it.") from e
+    return classifier
+
+
 def _cautions(config: dict, rgb_weights: str) -> list[str]:
     training = config.get("training", {})
     cautions = []
@@ -228,6 +234,8 @@ def _cautions(config: dict, rgb_weights: str) -> list[str]:
         cautions.append("these weights were trained on the synthetic corpus: on real videos they mean little.")
     if rgb_weights == RANDOM_RGB and "rgb" in config["model"].get("streams", []):
         cautions.append("these weights were trained with a random RGB backbone (an offline run).")
+    if str(training.get("pose_source")).startswith("estimator-random-"):
+        cautions.append("these weights were trained on poses from a random pose detector (an offline run).")
     if training.get("shuffle_frames"):
         cautions.append("these weights come from the shuffled-frames control experiment.")
     return cautions

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 
 from rich.color import Color
 from rich.console import Console
+from rich.markup import escape
 from rich.padding import Padding
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.style import Style
@@ -41,11 +42,11 @@ def error_message(error: BaseException, path: str | None = None) -> None:
         text, hint = f"{type(error).__name__}: {error}", "Run again with --debug to see the traceback."
     if path and path not in text:
         text = f"{path}: {text}"
-    err.print(f"[bold red]error:[/] {text}" + (f" [dim]{hint}[/]" if hint else ""), markup=True)
+    err.print(f"[bold red]error:[/] {escape(text)}" + (f" [dim]{escape(hint)}[/]" if hint else ""), markup=True)
 
 
 def warning(text: str) -> None:
-    err.print(f"[yellow]warning:[/] {text}")
+    err.print(f"[yellow]warning:[/] {escape(text)}")
 
 
 def progress() -> Progress:
@@ -66,7 +67,7 @@ def predictions_table(predictions: Iterable, top_k: int) -> Table:
     table.add_column("seconds", justify="right")
     table.add_column("note", style="yellow")
     for prediction in predictions:
-        row = [prediction.path, prediction.label, f"{prediction.score:.2f}"]
+        row = [Text(prediction.path), prediction.label, f"{prediction.score:.2f}"]  # Text: "[id]" in names stays
         if top_k > 1:
             row.append(", ".join(f"{entry['label']} {entry['score']:.2f}" for entry in prediction.top_k[1:]))
         notes = []
@@ -188,7 +189,7 @@ def dataset_table(summary: dict, synthetic: bool = False) -> Table:
     table.add_column(style="bold")
     table.add_column()
     classes = summary["classes"]
-    table.add_row("root", str(summary["root"]))
+    table.add_row("root", Text(str(summary["root"])))
     table.add_row("classes", f"{len(classes)}: {', '.join(classes)}" if isinstance(classes, list) else str(classes))
     table.add_row("clips / frames", f"{summary['clips']:,} / {summary['frames']:,}")
     table.add_row("missing frames / empty pose frames", f"{summary['missing_frames']:,} / "
@@ -210,22 +211,22 @@ def training_table(summary: dict) -> Table:
                   title_justify="left", show_header=False)
     table.add_column(style="bold")
     table.add_column()
-    table.add_row("checkpoint", summary["out"])
+    table.add_row("checkpoint", Text(summary["out"]))
     table.add_row("model", summary["model"])
     table.add_row("clips", f"train {summary['clips']['train']}, val {summary['clips']['val']}")
     table.add_row("epochs", f"{summary['epochs_run']} (best: {summary['best_epoch']})")
     table.add_row("best val accuracy", f"{summary['best_val_accuracy']:.3f}")
     if summary.get("pushed_to"):
-        table.add_row("pushed to", summary["pushed_to"])
+        table.add_row("pushed to", Text(summary["pushed_to"]))
     return table
 
 
 def show_evaluation(result, split: str) -> None:
     """Scores, per-class table, confusion heat-map and most confused pairs."""
     metrics = result.metrics
-    out.print(f"[bold]{split}[/]: {len(result.predictions)} clips of {result.dataset}  "
+    out.print(f"[bold]{split}[/]: {len(result.predictions)} clips of {escape(result.dataset)}  "
               f"accuracy [bold]{metrics.accuracy:.3f}[/]  macro-F1 [bold]{metrics.macro_f1:.3f}[/]  "
-              f"(weights: {result.checkpoint})")
+              f"(weights: {escape(result.checkpoint)})")
     out.print(metrics_table(metrics))
     out.print(confusion_heatmap(metrics))
     out.print(confused_pairs_table(metrics))

@@ -148,7 +148,9 @@ def _training_windows(sequences: Sequences, config: ModelConfig, generator: torc
     chosen = []
     for features in sequences.features:
         total = len(next(iter(features.values())))
-        offset = int(torch.randint(min(every, total), (1,), generator=generator))
+        # offsets that still leave a full window (a 251-frame clip has fewer than a 301-frame one)
+        full = total - (per_window - 1) * every
+        offset = int(torch.randint(min(every, full if full > 0 else total), (1,), generator=generator))
         steps = len(range(offset, total, every))
         start = int(torch.randint(max(1, steps - per_window + 1), (1,), generator=generator))
         window = {stream: array[offset::every][start:start + per_window] for stream, array in features.items()}
@@ -225,16 +227,29 @@ def _save_state(out: Path, model: DanceClassifier, optimizer, state: dict) -> No
         for name, tensor in buffers.items():
             if isinstance(tensor, torch.Tensor):
                 tensors[f"optimizer.{index}.{name}"] = tensor
-    atomic_write_bytes(out / RESUME_DIR / "state.safetensors",
-                       save({k: v.detach().contiguous().cpu() for k, v in tensors.items()}))
-    atomic_write_json(out / RESUME_DIR / "state.json", state)  # last: its presence means the pair is complete
+    # one file holds tensors and counters (in its metadata), so an interrupted write can never pair the
+    # weights of one epoch with the counters of another
+    atomic_write_bytes(state_path(out), save({k: v.detach().contiguous().cpu() for k, v in tensors.items()},
+                                             metadata={"state": json.dumps(state)}))
+
+
+def state_path(out: Path) -> Path:
+    return out / RESUME_DIR / "state.safetensors"
+
+
+def read_state(out: Path) -> dict:
+    """The counters, history and options saved with a run's resume state."""
+    from safetensors import safe_open
+
+    with safe_open(state_path(out), framework="pt") as file:
+        return json.loads(file.metadata()["state"])
 
 
 def _load_state(out: Path, model: DanceClassifier, optimizer) -> dict:
     from safetensors.torch import load_file
 
-    state = json.loads((out / RESUME_DIR / "state.json").read_text())
-    tensors = load_file(out / RESUME_DIR / "state.safetensors")
+    state = read_state(out)
+    tensors = load_file(state_path(out))
     model.load_state_dict({k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")})
     buffers: dict[int, dict] = {}
     for key, tensor in tensors.items():
@@ -248,12 +263,12 @@ def _load_state(out: Path, model: DanceClassifier, optimizer) -> dict:
 def _resume_dir(options: TrainOptions) -> Path:
     if options.out is not None:
         return Path(options.out).expanduser()
-    candidates = [p.parent.parent for p in runs_dir().glob(f"{options.model}-*/{RESUME_DIR}/state.json")
-                  if not json.loads(p.read_text()).get("finished")]
+    candidates = [p.parent.parent for p in runs_dir().glob(f"{options.model}-*/{RESUME_DIR}/state.safetensors")
+                  if not read_state(p.parent.parent).get("finished")]
     if not candidates:
         raise UsageError(f"No unfinished {options.model} run to resume under {runs_dir()}.",
                          "Pass --out DIR of the run to resume, or start a new run without --resume.")
-    return max(candidates, key=lambda p: (p / RESUME_DIR / "state.json").stat().st_mtime)
+    return max(candidates, key=lambda p: state_path(p).stat().st_mtime)
 
 
 def _checkpoint_config(config: ModelConfig, options: TrainOptions, index: DatasetIndex, features: FeatureSet) -> dict:
@@ -273,8 +288,8 @@ def train(options: TrainOptions, on_epoch: Callable[[dict], None] | None = None,
     """Train one model; returns a summary (also written to metrics.json in the output directory)."""
     out = _resume_dir(options) if options.resume else Path(
         options.out or runs_dir() / f"{options.model}-{datetime.now():%Y%m%d-%H%M%S}").expanduser()
-    if options.resume and (out / RESUME_DIR / "state.json").is_file():
-        saved = json.loads((out / RESUME_DIR / "state.json").read_text())
+    if options.resume and state_path(out).is_file():
+        saved = read_state(out)
         options = TrainOptions(**{**saved["options"], "data": Path(saved["options"]["data"]), "out": out,
                                   "resume": True, "device": options.device})
     elif options.resume:
@@ -283,12 +298,19 @@ def train(options: TrainOptions, on_epoch: Callable[[dict], None] | None = None,
         raise InputError(f"No dataset at {options.data or '(none given)'}.",
                          "Run `dancestyle fetch-dataset` first (`--synthetic` works offline), or pass --data DIR.")
 
+    try:
+        return _train(options, out, on_epoch, on_progress)
+    except KeyboardInterrupt:  # before the first epoch: extraction keeps every finished clip in its cache
+        raise TrainingInterrupted("Training interrupted before its first epoch.",
+                                  "Run the same command again: cached features are reused.") from None
+
+
+def _train(options: TrainOptions, out: Path, on_epoch, on_progress) -> dict:
     index = index_for_training(options.data)
     splits = load_or_make_splits(index.root, index)
     specs = feature_specs(index, options.streams, rgb_weights_id(options.random_weights), options.pose_source,
-                          options.detector_size)
-    features = extract_features(index, specs, options.device, options.random_weights, options.detector_size,
-                                on_progress)
+                          options.detector_size, random_detector=options.random_weights)
+    features = extract_features(index, specs, options.device, on_progress)
     config = default_config(options.model, classes=list(index.classes), streams=list(options.streams),
                             **options.overrides)
     train_set, val_set = (load_split(index, features, splits[side], config.classes, options.shuffle_frames)

@@ -160,3 +160,14 @@ def test_a_short_last_window_is_completed_from_the_one_before(videos, fake_pose,
     prediction = pipeline.classify(videos / "long.mkv")  # 12 s: samples at 0, 2, ..., 10 s
     assert prediction.windows == 2 and prediction.frames == 6
     assert seen == [{"rgb": 5, "pose": 5}, {"rgb": 5, "pose": 5}]
+
+
+def test_file_names_with_brackets_are_shown_as_they_are(tmp_path, fake_pose, isolated_home):
+    odd = make_video(tmp_path / "Waltz [dQw4w9WgXcQ].mp4", frames=30)
+    (tmp_path / "odd[").mkdir()
+    broken = tmp_path / "odd[" / "bold].mp4"  # the path holds "[/bold]", a closing tag to rich
+    broken.write_text("not a video")
+    result = run("classify", odd, broken, "--random-weights")
+    assert result.exit_code == 1
+    assert "[dQw4w9WgXcQ]" in result.stdout  # yt-dlp's naming survives the table
+    assert "odd[/bold].mp4" in result.stderr.replace("\n", "") and "Traceback" not in result.stderr

@@ -272,7 +272,7 @@ def test_index_of_style_folders_of_videos(tmp_path):
     index = index_dataset(tmp_path)
     assert index.layout == "videos" and index.classes == ["tango", "waltz"]
     assert sorted((c.label, c.youtube_id, c.clip_id, c.video.name) for c in index.clips) == [
-        ("tango", "c", "c", "c.mp4"), ("waltz", "a", "a", "a.mp4"), ("waltz", "b", "sub/b", "b.MKV")]
+        ("tango", "c", "c.mp4", "c.mp4"), ("waltz", "a", "a.mp4", "a.mp4"), ("waltz", "b", "sub/b.MKV", "b.MKV")]
     assert index_dataset(tmp_path, classes=None).classes == ["salsa", "tango", "waltz"]
 
 

@@ -10,7 +10,7 @@ from dancestyle.errors import UsageError
 from dancestyle.evaluate import evaluate_run
 from dancestyle.extract import sample_positions
 from dancestyle.synthetic import generate_corpus
-from dancestyle.train import TrainingInterrupted, TrainOptions, train
+from dancestyle.train import TrainingInterrupted, TrainOptions, read_state, train
 from dancestyle.weights import model_card
 
 STYLES = ("ballet", "break", "flamenco", "waltz")
@@ -72,7 +72,7 @@ def test_interrupted_then_resumed_run_ends_with_the_same_weights(corpus, home):
     with pytest.raises(TrainingInterrupted, match="after epoch 3"):
         train(options(corpus, home / "cut", epochs=6, model="lstm", overrides={"hidden": 16}),
               on_epoch=stop_after_three)
-    state = json.loads((home / "cut" / "resume" / "state.json").read_text())
+    state = read_state(home / "cut")
     assert state["epoch"] == 3 and not state["finished"]
     resumed = train(TrainOptions(model="lstm", out=home / "cut", resume=True))
     assert resumed["epochs_run"] == 6
