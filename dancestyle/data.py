@@ -256,8 +256,9 @@ def load_or_make_splits(root: str | Path, index: DatasetIndex, seed: int = 0,
                         fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)) -> dict[str, list[str]]:
     """The split in root/splits.json, made once (atomically) and reused on every later run.
 
-    Clips the file does not list join their video's side if it has one, else train (counted in a warning);
-    clips the file lists but the index lacks are left out.
+    Clips the file does not list join their video's side if it has one; clips of new videos get a stratified
+    split of their own; either way the file is updated (with a warning). Clips it lists but the index lacks are
+    left out.
     """
     path = Path(root) / SPLITS_FILE
     if path.is_file():
@@ -284,17 +285,26 @@ def _reuse_splits(path: Path, index: DatasetIndex, seed: int) -> dict[str, list[
     for clip in index.clips:
         if clip.key in side_of_key:
             side_of_video.setdefault(clip.youtube_id, side_of_key[clip.key])
+    # clips of videos the file has never seen (new classes, say) get a stratified split of their own
+    unseen = [clip for clip in index.clips if clip.key not in side_of_key and clip.youtube_id not in side_of_video]
+    if unseen:
+        fresh = make_splits(DatasetIndex(index.root, index.layout, index.classes, unseen), seed)
+        side_of_key.update({key: side for side, keys in fresh.items() for key in keys})
     splits: dict[str, list[str]] = {side: [] for side in SIDES}
     added = 0
     for clip in index.clips:
         side = side_of_key.get(clip.key)
-        if side is None:
-            added += 1
-            side = side_of_video.get(clip.youtube_id, "train")  # never put one video on two sides
+        if side is None:  # a new clip of a known video joins its side: never one video on two sides
+            side = side_of_video[clip.youtube_id]
+        added += clip.key not in saved[side]
         splits[side].append(clip.key)
+    splits = {side: sorted(keys) for side, keys in splits.items()}
     if added:
-        log.warning("%d clips are not in %s: added to train (or to their video's side)", added, path)
-    return {side: sorted(keys) for side, keys in splits.items()}
+        log.warning("%d clips were not in %s: added (new videos split by class, others beside their video's "
+                    "clips) and the file updated", added, path)
+        kept = {side: sorted(set(saved[side]) | set(splits[side])) for side in SIDES}
+        atomic_write_json(path, {**{k: v for k, v in saved.items() if k not in SIDES}, **kept})
+    return splits
 
 
 # -- fetch --------------------------------------------------------------------------------------------------------

@@ -336,7 +336,19 @@ def test_splits_file_is_written_once_and_reused(tmp_path, caplog):
     assert f"ballet/{val_video}_999" in grown["val"]  # joins its video's side
     assert "break/brand_new_v_001" in grown["train"]
     assert "2 clips" in caplog.text
-    assert (tmp_path / SPLITS_FILE).read_bytes() == written
+    updated = json.loads((tmp_path / SPLITS_FILE).read_text())  # the file grows; no clip changes side
+    assert all(set(splits[side]) <= set(updated[side]) for side in ("train", "val", "test"))
+    assert {side: updated[side] for side in ("train", "val", "test")} == grown
+    assert load_or_make_splits(tmp_path, index) == grown
+
+
+def test_clips_of_new_classes_get_val_and_test_too(tmp_path):
+    index = synthetic_index()
+    load_or_make_splits(tmp_path, index)
+    index.clips += [Clip("tap", f"tapvideo{n:03d}", f"tapvideo{n:03d}_001") for n in range(10)]
+    grown = load_or_make_splits(tmp_path, index)
+    sides = {side for side, keys in grown.items() for key in keys if key.startswith("tap/")}
+    assert sides == {"train", "val", "test"}
 
 
 # -- fetch_dataset --------------------------------------------------------------------------------------------------
