@@ -155,11 +155,13 @@ def test_a_short_last_window_is_completed_from_the_one_before(videos, fake_pose,
     pipeline = load_model("lstm", random_weights=True, device="cpu")
     seen, original = [], pipeline._probabilities
     monkeypatch.setattr(pipeline, "_probabilities",
-                        lambda features, timings: seen.append({s: len(f) for s, f in features.items()})
-                        or original(features, timings))
+                        lambda features, timings: seen.append(features) or original(features, timings))
     prediction = pipeline.classify(videos / "long.mkv")  # 12 s: samples at 0, 2, ..., 10 s
     assert prediction.windows == 2 and prediction.frames == 6
-    assert seen == [{"rgb": 5, "pose": 5}, {"rgb": 5, "pose": 5}]
+    assert [{s: len(f) for s, f in window.items()} for window in seen] == [{"rgb": 5, "pose": 5}] * 2
+    for stream in ("rgb", "pose"):  # the second window is samples 2 s .. 10 s: four reused, one new
+        assert torch.equal(seen[1][stream][:4], seen[0][stream][1:])
+        assert not torch.equal(seen[1][stream][4], seen[0][stream][4])
 
 
 def test_file_names_with_brackets_are_shown_as_they_are(tmp_path, fake_pose, isolated_home):
