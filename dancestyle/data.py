@@ -64,6 +64,11 @@ class DatasetIndex:
     clips: list[Clip]
     skipped_files: int = 0  # frame or pose files whose names do not parse
 
+    def clips_for(self, keys: list[str]) -> list[Clip]:
+        """The clips a split lists, in its order; keys the index lacks are left out."""
+        by_key = {clip.key: clip for clip in self.clips}
+        return [by_key[key] for key in keys if key in by_key]
+
     @property
     def frames(self) -> int:
         return sum(len(clip.frames) for clip in self.clips)

@@ -128,7 +128,7 @@ def evaluate_run(weights: str | None, model: str, data: str | None, split: str =
     from .data import index_dataset, load_or_make_splits
     from .extract import extract_features
     from .features import StreamSpec
-    from .pipeline import Prediction, classifier_source, load_classifier
+    from .pipeline import Prediction, classifier_source, load_classifier, rank_styles
     from .train import clip_probabilities, load_split, window_steps
     from .weights import read_checkpoint
 
@@ -152,13 +152,11 @@ def evaluate_run(weights: str | None, model: str, data: str | None, split: str =
     probabilities = clip_probabilities(classifier, sequences, device)
     seconds = (time.perf_counter() - started) / max(1, len(sequences))
     metrics = compute_metrics(sequences.labels.tolist(), probabilities.argmax(1).tolist(), classes)
-    by_key = {clip.key: clip for clip in index.clips}
-    clips = [by_key[key] for key in keys if key in by_key]
+    clips = index.clips_for(keys)
     every, _ = window_steps(classifier.config)
     predictions = []
     for clip, scores, clip_features in zip(clips, probabilities, sequences.features):
-        order = np.argsort(-scores)[:3]
-        top = [{"label": classes[i], "score": round(float(scores[i]), 4)} for i in order]
+        top = rank_styles(scores, classes, 3)
         poses = clip_features.get("pose")
         people = int((np.abs(poses).sum(axis=(2, 3)) > 0).sum(axis=1).max()) if poses is not None else 0
         frames = len(next(iter(clip_features.values())))

@@ -25,7 +25,7 @@ from .features import RGB_SIZE, RGBBackbone
 from .models import DEFAULT_MODEL, DanceClassifier, config_from_dict, default_config
 from .pose import DEFAULT_DETECTOR_SIZE, KeypointRCNNEstimator, PoseEstimator, pose_array
 from .video import BASE_FPS, WINDOW_SECONDS, SampledFrame, chunked, iter_sampled_frames, iter_windows, sample_interval
-from .weights import RESNET18, fetch_checkpoint, newest_run, parse_weights_ref, read_checkpoint
+from .weights import fetch_checkpoint, newest_run, parse_weights_ref, read_checkpoint
 
 
 @dataclass
@@ -66,7 +66,7 @@ def resolve_device(device: str = "auto") -> str:
 def checkpoint_config(model_config_dict: dict, detector_size: int = DEFAULT_DETECTOR_SIZE,
                       rgb_weights: str | None = None) -> dict:
     """The config.json of a checkpoint: the model's config plus how its features were made."""
-    rgb_weights = rgb_weights or f"{RESNET18.repo}@{RESNET18.revision}"
+    rgb_weights = rgb_weights or rgb_weights_id(random_weights=False)
     return {
         "dancestyle_version": __version__,
         "model": model_config_dict,
@@ -164,13 +164,17 @@ class DanceStylePipeline:
             people_max = max(people_max, people)
             windows += 1
             previous = features
-        mean = total / windows
-        order = np.argsort(-mean)[: max(1, top_k)]
-        ranked = [{"label": self.config.classes[i], "score": round(float(mean[i]), 4)} for i in order]
+        ranked = rank_styles(total / windows, self.config.classes, top_k)
         return Prediction(path=str(path), label=ranked[0]["label"], score=ranked[0]["score"], top_k=ranked,
                           model=self.config.name, frames=frames_used, people_max=people_max,
                           seconds=round(time.perf_counter() - started, 3), random_weights=self.random_weights,
                           windows=windows, timings={k: round(v, 3) for k, v in timings.items()})
+
+
+def rank_styles(probabilities: np.ndarray, classes: list[str], top_k: int) -> list[dict]:
+    """The top_k styles, best first, as [{"label", "score"}] with scores rounded to 4 decimals."""
+    order = np.argsort(-probabilities)[: max(1, top_k)]
+    return [{"label": classes[i], "score": round(float(probabilities[i]), 4)} for i in order]
 
 
 def _timed(frames: Iterator[SampledFrame], timings: dict[str, float]) -> Iterator[SampledFrame]:
@@ -195,7 +199,7 @@ def load_model(model: str = DEFAULT_MODEL, weights: str | None = None, device: s
     (smoke tests and speed measurements only; predictions are meaningless).
     """
     device = resolve_device(device)
-    rgb_weights = RANDOM_RGB if random_weights else rgb_weights_id(False)
+    rgb_weights = rgb_weights_id(random_weights)
     cautions = []
     if random_weights:
         torch.manual_seed(0)

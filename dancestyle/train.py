@@ -80,8 +80,7 @@ def load_split(index: DatasetIndex, features: FeatureSet, keys: list[str], class
                shuffle_frames: bool = False) -> Sequences:
     """A split's clips in memory. shuffle_frames: permute each clip's samples in time (same permutation for
     every stream, fixed per clip), the control that shows how much a model uses motion."""
-    by_key = {clip.key: clip for clip in index.clips}
-    clips = [by_key[key] for key in keys if key in by_key]
+    clips = index.clips_for(keys)
     loaded = [features.load(clip) for clip in clips]
     if shuffle_frames:
         for features_of_clip, clip in zip(loaded, clips):
