@@ -15,7 +15,7 @@ from __future__ import annotations
 import io
 import json
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,19 +96,33 @@ def _background(rng, size: tuple[int, int], pad: int):
     return Image.fromarray(np.clip(image, 0, 255).astype(np.uint8))
 
 
+def detections(performance: Performance, rng: np.random.Generator) -> list[list[int]]:
+    """Who a detector reports in each frame, biggest first: now and then it misses someone, rarely everyone."""
+    frames, people = performance.points.shape[:2]
+    detected = rng.random((frames, people)) >= rng.uniform(0, 0.03)
+    detected[rng.random(frames) < 0.004] = False  # the file holds []
+    area = np.ptp(performance.points[..., 0], axis=-1) * np.ptp(performance.points[..., 1], axis=-1)
+    return [[int(p) for p in np.argsort(-area[frame], kind="stable") if detected[frame, p]] for frame in range(frames)]
+
+
+def clip_skeletons(clip: Clip, frames: int = 300, size: tuple[int, int] = (160, 120)) -> list[np.ndarray]:
+    """The skeletons the corpus's JSON files hold for `clip`, one (people, 17, 2) array per frame (unrounded)."""
+    rng = clip.rng()
+    performance = perform(clip.style, rng, frames, size, FPS)
+    return [performance.points[frame, seen] for frame, seen in enumerate(detections(performance, rng))]
+
+
 def _write_clip(clip: Clip, root: Path, frames: int, size: tuple[int, int]) -> None:
     from PIL import ImageDraw
 
     rng = clip.rng()
     performance = perform(clip.style, rng, frames, size, FPS)  # first, so dance_skeletons(clip.rng()) matches
+    seen_in = detections(performance, rng)  # second, so clip_skeletons(clip) matches
     points, people = performance.points, performance.points.shape[1]
     pad = int(np.ceil(np.abs(performance.pan).max())) + 1
     background = _background(rng, size, pad)
     costumes = [tuple(int(c) for c in rng.integers(0, 256, 3)) for _ in range(people)]
     skin = tuple(int(c) for c in rng.integers([150, 100, 70], [255, 200, 170]))
-    detected = rng.random((frames, people)) >= rng.uniform(0, 0.03)  # the detector misses someone now and then
-    detected[rng.random(frames) < 0.004] = False  # ... or everyone: the file holds []
-    area = np.ptp(points[..., 0], axis=-1) * np.ptp(points[..., 1], axis=-1)
     pixels, rounded = points.tolist(), np.round(points.astype(np.float64), 2).tolist()
     rgb_dir, pose_dir = root / "rgb" / clip.style, root / "densepose" / "txt" / clip.style
     rgb_dir.mkdir(parents=True, exist_ok=True)
@@ -128,20 +142,42 @@ def _write_clip(clip: Clip, root: Path, frames: int, size: tuple[int, int]) -> N
         image.save(buffer, "JPEG", quality=85)
         name = f"{clip.name}_{frame + 1:04d}"
         _write(rgb_dir / f"{name}.jpg", buffer.getvalue())
-        seen = [p for p in np.argsort(-area[frame], kind="stable") if detected[frame, p]]  # biggest first
         skeletons = [[f"person{k}", *map(list, zip(KEYPOINT_NAMES, rounded[frame][p], strict=True))]
-                     for k, p in enumerate(seen)]
+                     for k, p in enumerate(seen_in[frame])]
         _write(pose_dir / f"{name}.json", json.dumps(skeletons).encode())  # the clip's last file: it is complete
+
+
+def _write_clips(clips: list[Clip], root: Path, frames: int, size: tuple[int, int], workers: int | None
+                 ) -> Iterator[Clip]:
+    """Write each clip, in parallel processes when there are several cores; yield each clip once it is written.
+    Every clip has its own generator, so the corpus is the same whatever the order or number of workers."""
+    workers = min(workers or os.cpu_count() or 1, len(clips))
+    if workers <= 1:
+        for clip in clips:
+            _write_clip(clip, root, frames, size)
+            yield clip
+        return
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    with ProcessPoolExecutor(workers) as pool:
+        futures = {pool.submit(_write_clip, clip, root, frames, size): clip for clip in clips}
+        try:
+            for future in as_completed(futures):
+                future.result()
+                yield futures[future]
+        finally:  # on an error or Ctrl-C, start no more clips (each file lands by rename: none is half-written)
+            for future in futures:
+                future.cancel()
 
 
 def generate_corpus(root: str | Path, clips_per_class: int = 8, seed: int = 0, frames_per_clip: int = 300,
                     size: tuple[int, int] = (160, 120), classes: Iterable[str] = CLASSES,
-                    progress: Callable[[int, int], None] | None = None) -> dict:
+                    progress: Callable[[int, int], None] | None = None, workers: int | None = None) -> dict:
     """Write a synthetic corpus in the Let's Dance layout under `root`; returns its summary.
 
     Deterministic for a seed. Re-running with the same arguments skips complete clips (and returns at once once
     the corpus is complete); a folder holding another corpus, or real data, is refused. `progress(done, total)`
-    is called after every clip.
+    is called after every clip. Clips are written by `workers` processes (default: one per CPU core).
     """
     root, classes, size = Path(root), list(classes), (int(size[0]), int(size[1]))
     check_styles(classes)
@@ -167,13 +203,10 @@ def generate_corpus(root: str | Path, clips_per_class: int = 8, seed: int = 0, f
         raise InputError(f"{root} already holds rgb/ or densepose/ folders that are not a synthetic corpus.",
                          "Choose an empty folder.")
     atomic_write_json(marker, {**params, "complete": False})
-    skipped = 0
-    for done, clip in enumerate(clips, 1):
-        last = root / "densepose" / "txt" / clip.style / f"{clip.name}_{frames_per_clip:04d}.json"
-        if last.is_file():
-            skipped += 1
-        else:
-            _write_clip(clip, root, frames_per_clip, size)
+    todo = [clip for clip in clips
+            if not (root / "densepose" / "txt" / clip.style / f"{clip.name}_{frames_per_clip:04d}.json").is_file()]
+    skipped = len(clips) - len(todo)
+    for done, _ in enumerate(_write_clips(todo, root, frames_per_clip, size, workers), skipped + 1):
         if progress is not None:
             progress(done, len(clips))
     summary = {**params, "complete": True, "clips": len(clips), "videos": len({c.ytid for c in clips}),
@@ -184,5 +217,5 @@ def generate_corpus(root: str | Path, clips_per_class: int = 8, seed: int = 0, f
     return {**summary, "root": str(root), "skipped": skipped}
 
 
-__all__ = ["FPS", "MARKER", "STYLES", "Body", "Clip", "Performance", "corpus_clips", "dance_skeletons",
-           "generate_corpus"]
+__all__ = ["FPS", "MARKER", "STYLES", "Body", "Clip", "Performance", "clip_skeletons", "corpus_clips",
+           "dance_skeletons", "generate_corpus"]

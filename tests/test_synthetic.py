@@ -12,7 +12,8 @@ import pytest
 from dancestyle.errors import InputError, UsageError
 from dancestyle.models import CLASSES
 from dancestyle.pose import KEYPOINT_NAMES, MAX_PEOPLE, normalise_skeletons, read_letsdance_pose
-from dancestyle.synthetic import MARKER, STYLES, corpus_clips, dance_skeletons, generate_corpus
+from dancestyle.synthetic import (MARKER, STYLES, clip_skeletons, corpus_clips, dance_skeletons,
+                                  generate_corpus)
 
 FRAMES, SIZE = 6, (64, 48)
 YTID = re.compile(r"^[A-Za-z0-9_-]{11}$")
@@ -22,7 +23,7 @@ BALLROOM = ("foxtrot", "quickstep", "tango", "waltz")
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
     root = tmp_path_factory.mktemp("synthetic")
-    summary = generate_corpus(root, clips_per_class=3, seed=0, frames_per_clip=FRAMES, size=SIZE)
+    summary = generate_corpus(root, clips_per_class=3, seed=0, frames_per_clip=FRAMES, size=SIZE, workers=2)
     return root, summary
 
 
@@ -65,11 +66,13 @@ def test_json_is_lets_dance_format_and_reads_back(corpus):
     root, _ = corpus
     clip = corpus_clips(["waltz"], 1, seed=0)[0]
     expected = dance_skeletons(clip.style, clip.rng(), FRAMES, SIZE)
+    held = clip_skeletons(clip, FRAMES, SIZE)
     for frame in range(FRAMES):
         path = root / "densepose" / "txt" / "waltz" / f"{clip.name}_{frame + 1:04d}.json"
         raw = json.loads(path.read_text())
         read = read_letsdance_pose(path)
         assert read.shape == (len(raw), 17, 2) and len(raw) <= expected.shape[1]
+        np.testing.assert_allclose(read, held[frame], atol=0.006)  # what clip_skeletons says, to 2 decimals
         for index, person in enumerate(raw):
             assert person[0] == f"person{index}"
             assert [entry[0] for entry in person[1:]] == list(KEYPOINT_NAMES)
@@ -84,7 +87,9 @@ def test_same_seed_same_files_other_seed_other_files(corpus, tmp_path):
     root, _ = corpus
     names = sample_files(root)
     assert len(names) > 5
-    again = generate_corpus(tmp_path / "again", clips_per_class=3, seed=0, frames_per_clip=FRAMES, size=SIZE)
+    # one process here, two for the fixture: the same files
+    again = generate_corpus(tmp_path / "again", clips_per_class=3, seed=0, frames_per_clip=FRAMES, size=SIZE,
+                            workers=1)
     assert again["skipped"] == 0
     assert digest(tmp_path / "again", names) == digest(root, names)
     other = tmp_path / "other"
