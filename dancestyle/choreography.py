@@ -19,7 +19,7 @@ import numpy as np
 from .errors import UsageError
 
 FPS = 30
-VERSION = 1  # bump when the motion programs change: a corpus made by another version is not resumed
+VERSION = 2  # bump when the motion programs change: a corpus made by another version is not resumed
 
 # Body in units of its height. Body frame: x = the dancer's own left, y = up, z = the way they face.
 HIP_W, SHOULDER_W, TORSO, UPPER_ARM, FOREARM, THIGH, SHIN = 0.09, 0.17, 0.30, 0.16, 0.15, 0.25, 0.25
@@ -178,8 +178,8 @@ def _closed_hold(leader: Body, follower: Body) -> None:
     follower.pitch -= 0.12
 
 
-def _ballroom(rng, t, bpm, meter, onsets, cycle, stride, fall, turns, sway, bounce=0.0, knee=0.0, ease=_smooth,
-              pause=0.0) -> list[Body]:
+def _ballroom(rng, t, bpm, meter, onsets, cycle, stride, fall, turns, sway, bounce=0.0, knee=0.0, lift=0.25,
+              ease=_smooth, pause=0.0) -> list[Body]:
     """1-3 couples in closed hold. The ballroom styles differ only in these arguments: tempo and meter, the step
     rhythm (onsets within a cycle of beats), how deep the knees fall each bar (rise and fall), a bounce on every
     beat, the turn per bar, sway, and (tango) staccato easing and frozen pauses."""
@@ -202,9 +202,9 @@ def _ballroom(rng, t, bpm, meter, onsets, cycle, stride, fall, turns, sway, boun
         index, u = _steps(beats + lag, onsets, cycle)
         side_to_side = np.where(np.floor(bars) % 2, -1.0, 1.0)
         for body, backward in ((leader, False), (follower, True)):
-            _walk(body, index, u, stride, ease=ease, backward=backward)
+            _walk(body, index, u, stride, lift=lift, ease=ease, backward=backward)
             _bend(body, knee + fall * (1 - rise) + bounce * (0.5 + 0.5 * np.cos(2 * np.pi * beats)))
-            body.rise += 0.05 * rise * (fall > 0)  # heels lift with the rise
+            body.rise += 0.2 * fall * rise  # heels lift with the rise
             body.roll += sway * rise * side_to_side
         leader.head -= np.where(still, 0.6, 0)  # tango: heads snap to the other side in the freezes
         follower.head -= np.where(still, 1.4, 0)
@@ -213,31 +213,34 @@ def _ballroom(rng, t, bpm, meter, onsets, cycle, stride, fall, turns, sway, boun
 
 
 def _waltz(rng, t):
-    # 3/4 at ~90 bpm: one step on every beat (1 2 3), deep rise and fall each bar (down on 1, up on 2 and 3) with
-    # sway, and continuous rotation: two bars of natural turns (3/8 turn a bar), a change step, reverse turns.
-    return _ballroom(rng, t, 90, 3, (0, 1, 2), 3, stride=0.45, fall=0.35, turns=(3 / 8, 3 / 8, 0, -3 / 8, -3 / 8, 0),
-                     sway=0.1)
+    # 3/4 at ~90 bpm: one step on every beat (1 2 3), the deepest rise and fall of all (down on 1, up onto the toes
+    # on 2 and 3) with strong sway, side to side bar by bar, and continuous rotation: two bars of natural turns
+    # (3/8 turn a bar), a change step, reverse turns.
+    return _ballroom(rng, t, 90, 3, (0, 1, 2), 3, stride=0.45, fall=0.5, turns=(3 / 8, 3 / 8, 0, -3 / 8, -3 / 8, 0),
+                     sway=0.25)
 
 
 def _foxtrot(rng, t):
-    # Slow foxtrot, 4/4 at ~120 bpm: slow-quick-quick (steps on beats 1, 3, 4), long gliding strides, gentle
-    # rise and fall, mostly travelling straight (feather, three step) with an occasional gentle turn.
-    return _ballroom(rng, t, 120, 4, (0, 2, 3), 4, stride=0.5, fall=0.15, turns=(0, 1 / 8, 0, -1 / 8), sway=0.05)
+    # Slow foxtrot, 4/4 at ~120 bpm: slow-quick-quick (steps on beats 1, 3, 4), the longest strides, gliding low
+    # (feet barely lifted), tall with only a gentle rise and fall, mostly travelling straight (feather, three step)
+    # with an occasional gentle turn.
+    return _ballroom(rng, t, 120, 4, (0, 2, 3), 4, stride=0.55, fall=0.12, turns=(0, 1 / 8, 0, -1 / 8), sway=0.08,
+                     lift=0.1)
 
 
 def _quickstep(rng, t):
-    # 4/4 at ~200 bpm: the foxtrot's slow-quick-quick pattern but fast, short steps, a hop on every beat (lock
-    # steps, hops) on top of rise and fall each bar, and quarter turns.
-    return _ballroom(rng, t, 200, 4, (0, 2, 3), 4, stride=0.35, fall=0.25, turns=(1 / 4, 0, -1 / 4, 0), sway=0.04,
-                     bounce=0.15)
+    # 4/4 at ~200 bpm: the foxtrot's slow-quick-quick pattern but fast, short steps with high knees (runs, skips,
+    # lock steps), a hop on every beat on top of rise and fall each bar, and quarter turns.
+    return _ballroom(rng, t, 200, 4, (0, 2, 3), 4, stride=0.3, fall=0.2, turns=(1 / 4, 0, -1 / 4, 0), sway=0.04,
+                     bounce=0.2, lift=0.7)
 
 
 def _tango(rng, t):
-    # 4/4 at ~128 bpm: slow, slow, quick, quick, slow over two bars; no rise and fall but a low stance (knees
-    # always flexed); every move staccato — snapped into place then held — with sharp quarter turns, and a
-    # two-beat freeze after every figure in which the heads snap round.
+    # 4/4 at ~128 bpm: slow, slow, quick, quick, slow over two bars; no rise and fall but the lowest stance (knees
+    # always well flexed, feet kept low); every move staccato — snapped into place then held — with sharp quarter
+    # turns, and a two-beat freeze after every figure in which the heads snap round.
     return _ballroom(rng, t, 128, 4, (0, 2, 4, 5, 6), 8, stride=0.35, fall=0.0, turns=(1 / 4, 0, -1 / 4, 0, 0),
-                     sway=0.0, knee=0.25, ease=_sharp, pause=2.0)
+                     sway=0.0, knee=0.6, lift=0.15, ease=_sharp, pause=2.0)
 
 
 def _swing(rng, t):
