@@ -253,20 +253,42 @@ def model_card(directory: Path, repo: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _unreachable_errors() -> tuple[type[Exception], ...]:
+    """What huggingface_hub lets through when the Hub cannot be reached: OSError (requests, < 1.0; offline mode),
+    else the RequestError of httpx (1.x) or httpx2 (2.x), which are not OSErrors."""
+    import importlib
+
+    errors: list[type[Exception]] = [OSError]
+    for module in ("httpx2", "httpx"):
+        try:
+            errors.append(importlib.import_module(module).RequestError)
+        except ImportError:
+            pass
+    return tuple(errors)
+
+
 def push_checkpoint(directory: str | Path, repo: str) -> str:
-    """Upload a checkpoint directory (not its resume state) with a generated model card; returns the repo URL."""
-    from huggingface_hub import HfApi
+    """Upload a checkpoint directory with a generated model card, as one commit; returns the repo URL.
+
+    One commit, so the repo is never seen half-updated (a model card without its weights, new weights beside an
+    old config.json). Only the checkpoint's own files go up: never resume/ (training state, not a model).
+    """
+    from huggingface_hub import CommitOperationAdd, HfApi
     from huggingface_hub.errors import HfHubHTTPError
 
     directory = Path(directory)
-    read_checkpoint(directory)  # never upload something that does not verify
-    api = HfApi()
+    config, _ = read_checkpoint(directory)  # never upload something that does not verify
+    names = [name for name in (CONFIG_FILE, WEIGHTS_FILE, METRICS_FILE) if (directory / name).is_file()]
+    operations = [CommitOperationAdd(path_in_repo="README.md", path_or_fileobj=model_card(directory, repo).encode())]
+    # read once, right after verifying: the upload cannot pick up a file rewritten while it runs
+    operations += [CommitOperationAdd(path_in_repo=name, path_or_fileobj=(directory / name).read_bytes())
+                   for name in names]
+    api = HfApi(library_name="dancestyle")
     try:
         url = api.create_repo(repo, exist_ok=True)
-        api.upload_file(path_or_fileobj=model_card(directory, repo).encode(), path_in_repo="README.md", repo_id=repo)
-        api.upload_folder(folder_path=str(directory), repo_id=repo,
-                          allow_patterns=[CONFIG_FILE, WEIGHTS_FILE, METRICS_FILE])
-    except (HfHubHTTPError, OSError) as e:
+        api.create_commit(repo_id=repo, operations=operations,
+                          commit_message=f"Upload {config['model']['name']} checkpoint ({directory.name})")
+    except (HfHubHTTPError, *_unreachable_errors()) as e:
         raise WeightsError(f"Could not push {directory} to the Hub repo {repo} ({e}).",
                            "Log in with `hf auth login` (a token with write access) and check the network; the "
                            "checkpoint itself is saved locally.") from e

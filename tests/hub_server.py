@@ -14,11 +14,27 @@ What it answers (what huggingface_hub 0.26 … 2.4 needs; see shared/offline.md,
 - GET /api/models/{repo}[/revision/{revision}]: {"id", "sha", "siblings": [{"rfilename"}]} (snapshot_download).
 - GET /api/models/{repo}/tree/{revision}[/{path}]: the file listing, one page (snapshot_download in 1.x/2.x).
 
+Uploads (HfApi.create_repo + create_commit, as huggingface_hub 2.4 sends them); every POST but validate-yaml needs
+an `Authorization: Bearer …` header (any token), else 401, as the Hub answers a client that is not logged in:
+
+- POST /api/repos/create {"name", "organization", "type"?}: a model repo whose main holds one initial commit with
+  a .gitattributes, as on the Hub; {"url", "name"}. 409 {"error", "url"} when it exists (exist_ok=True reads
+  the url from it).
+- POST /api/validate-yaml {"content"}: the README's front matter must be a YAML mapping, else 400 {"errors"}.
+- POST /api/models/{repo}/preupload/{revision}: every file "regular" (inlined in the commit: no LFS or xet
+  upload), shouldIgnore false, and the git blob id of the file already at that path as `oid`, so the client
+  leaves out files that did not change.
+- POST /api/models/{repo}/commit/{revision}: the NDJSON commit (a header line, then `file` lines with base64
+  content and `deletedFile` lines) becomes one new commit on top of the branch: files not named carry over.
+  {"commitUrl", "commitOid", "pullRequestUrl": null}. 412 when the header's parentCommit is not the branch head;
+  400 for what it does not do (lfsFile, deletedFolder, create_pr).
+
 A revision is a branch or tag name, or a full commit id. Files are kept in memory; every commit is immutable.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import re
@@ -41,7 +57,7 @@ class StandInHub:
         self.commits: dict[str, dict[str, dict[str, bytes]]] = {}
         self.refs: dict[str, dict[str, str]] = {}
         self.requests: list[tuple[str, str]] = []  # (method, path) of every request, in order
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # re-entered: a commit reads the branch head and publishes atomically
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -140,6 +156,28 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         self._answer(body=True)
 
+    def do_POST(self) -> None:
+        url = urlsplit(self.path)
+        self.stand_in._record("POST", url.path)
+        data = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if url.path == "/api/validate-yaml":
+            self._validate_yaml(json.loads(data)["content"])
+        elif not self.headers.get("Authorization", "").startswith("Bearer "):
+            self._error(401, "", "Invalid username or password.", True)  # what the Hub says to no token
+        elif url.path == "/api/repos/create":
+            self._create_repo(json.loads(data))
+        elif match := re.fullmatch(r"/api/models/([^/]+/[^/]+)/(preupload|commit)/([^/]+)", url.path):
+            repo, action, revision = unquote(match[1]), match[2], unquote(match[3])
+            if "create_pr" in (url.query or ""):
+                self._error(400, "", "The stand-in Hub does not open pull requests", True)
+            elif (commit := self._commit_or_error(repo, revision, True)) is not None:
+                if action == "preupload":
+                    self._preupload(self.stand_in.commits[repo][commit], json.loads(data)["files"], commit)
+                else:
+                    self._commit(repo, revision, [json.loads(line) for line in data.splitlines() if line])
+        else:
+            self._send(404, b'{"error": "Not found"}', {"Content-Type": "application/json"}, True)
+
     # -- routing ----------------------------------------------------------------------------------------------------
 
     def _answer(self, body: bool) -> None:
@@ -216,6 +254,64 @@ class _Handler(BaseHTTPRequestHandler):
         entries += [{"type": "directory", "path": folder, "oid": "0" * 40} for folder in sorted(folders)]
         self._json(entries, body, commit)
 
+    # -- uploads ----------------------------------------------------------------------------------------------------
+
+    def _validate_yaml(self, readme: str) -> None:
+        import yaml  # a dependency of huggingface_hub
+
+        front = re.match(r"---\n(.*?)\n---\n", readme, re.DOTALL)
+        try:
+            ok = front is None or isinstance(yaml.safe_load(front[1]), dict)
+        except yaml.YAMLError:
+            ok = False
+        if ok:
+            self._send(200, b'{"errors": [], "warnings": []}', {"Content-Type": "application/json"}, True)
+        else:
+            self._send(400, json.dumps({"errors": [{"message": "the metadata is not a YAML mapping"}]}).encode(),
+                       {"Content-Type": "application/json"}, True)
+
+    def _create_repo(self, request: dict) -> None:
+        hub = self.stand_in
+        if not request.get("organization") or request.get("type", "model") != "model":
+            self._error(400, "", "The stand-in Hub makes model repos named org/name only", True)
+            return
+        repo = f"{request['organization']}/{request['name']}"
+        url = f"{hub.url}/{repo}"
+        with hub._lock:
+            exists = repo in hub.commits
+            if not exists:
+                hub.publish(repo, {".gitattributes": b"*.safetensors filter=lfs diff=lfs merge=lfs -text\n"})
+        if exists:  # exist_ok=True still reads "url" from this answer, as the Hub gives it
+            self._send(409, json.dumps({"error": "You already created this model repo", "url": url}).encode(),
+                       {"Content-Type": "application/json"}, True)
+        else:
+            self._send(200, json.dumps({"url": url, "name": repo}).encode(), {"Content-Type": "application/json"},
+                       True)
+
+    def _preupload(self, files: dict[str, bytes], asked: list[dict], commit: str) -> None:
+        answer = [{"path": file["path"], "uploadMode": "regular", "shouldIgnore": False,
+                   "oid": git_blob_id(files[file["path"]]) if file["path"] in files else None} for file in asked]
+        self._json({"files": answer}, True, commit)
+
+    def _commit(self, repo: str, revision: str, lines: list[dict]) -> None:
+        hub = self.stand_in
+        try:
+            header = lines[0]["value"] if lines and lines[0].get("key") == "header" else {}
+            if not header.get("summary"):
+                raise _Refused(400, "A commit starts with a header line holding a summary")
+            if revision not in hub.refs[repo]:
+                raise _Refused(400, f"{revision} is not a branch: only a branch can take a commit")
+            with hub._lock:  # read the head and publish on top of it in one step, as the Hub does
+                head = hub.refs[repo][revision]
+                if header.get("parentCommit", head) != head:
+                    raise _Refused(412, f"A commit has happened since {header['parentCommit']}")
+                commit = hub.publish(repo, _apply(hub.commits[repo][head], lines[1:]), branch=revision)
+        except _Refused as refused:
+            self._error(refused.status, refused.code, refused.message, True)
+            return
+        self._json({"success": True, "commitOid": commit, "commitUrl": f"{hub.url}/{repo}/commit/{commit}",
+                    "pullRequestUrl": None}, True, commit)
+
     # -- responses --------------------------------------------------------------------------------------------------
 
     def _json(self, data, body: bool, commit: str) -> None:
@@ -224,8 +320,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _error(self, status: int, code: str, message: str, body: bool, headers: dict | None = None) -> None:
         payload = json.dumps({"error": message}).encode()
-        self._send(status, payload, {"Content-Type": "application/json", "X-Error-Code": code,
-                                     "X-Error-Message": message, **(headers or {})}, body)
+        codes = {"X-Error-Code": code} if code else {}
+        self._send(status, payload, {"Content-Type": "application/json", **codes, "X-Error-Message": message,
+                                     **(headers or {})}, body)
 
     def _send(self, status: int, payload: bytes, headers: dict, body: bool) -> None:
         self.send_response(status)
@@ -235,3 +332,27 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if body:
             self.wfile.write(payload)
+
+
+class _Refused(Exception):
+    """A commit the stand-in turns down: answered as an HTTP error."""
+
+    def __init__(self, status: int, message: str, code: str = "") -> None:
+        super().__init__(message)
+        self.status, self.message, self.code = status, message, code
+
+
+def _apply(files: dict[str, bytes], lines: list[dict]) -> dict[str, bytes]:
+    """A commit's NDJSON operation lines applied to a copy of its parent's files (files not named carry over)."""
+    files = dict(files)
+    for line in lines:
+        key, value = line.get("key"), line.get("value", {})
+        if key == "file" and value.get("encoding") == "base64":
+            files[value["path"]] = base64.b64decode(value["content"])
+        elif key == "deletedFile" and value.get("path") in files:
+            del files[value["path"]]
+        elif key == "deletedFile":
+            raise _Refused(404, "A file with this name doesn't exist", "EntryNotFound")
+        else:  # lfsFile, deletedFolder: the stand-in never asks for LFS uploads nor keeps folders
+            raise _Refused(400, f"The stand-in Hub does not take {key} lines")
+    return files

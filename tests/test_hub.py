@@ -5,7 +5,8 @@ names its download code reads at call time: constants.HUGGINGFACE_CO_URL_TEMPLAT
 from it; < 1.0 also keeps a copy in file_download), constants.ENDPOINT (HfApi), constants.HF_HUB_CACHE (the
 default cache_dir), constants.HF_HUB_OFFLINE (2.x checks it before every request; < 1.0 when it creates its
 session, hence reset_sessions), plus telemetry and implicit token off so nothing reads or writes ~/.cache.
-The CLI tests run a subprocess with the environment variables instead.
+Uploads need a token: log_in() gives one through HF_TOKEN. The CLI tests run a subprocess with the environment
+variables instead.
 """
 
 from __future__ import annotations
@@ -21,15 +22,18 @@ import torch
 
 from dancestyle.errors import ChecksumError, WeightsError
 from dancestyle.models import CLASSES, DanceClassifier, default_config
-from dancestyle.pipeline import checkpoint_config, load_model
+from dancestyle.pipeline import checkpoint_config, classifier_source, load_model
 from dancestyle.weights import (
     CONFIG_FILE,
+    METRICS_FILE,
     RESNET18,
     WEIGHTS_FILE,
     HubFile,
     fetch_checkpoint,
     hub_download,
+    model_card,
     parse_weights_ref,
+    push_checkpoint,
     read_checkpoint,
     save_checkpoint,
 )
@@ -85,13 +89,23 @@ def go_offline(monkeypatch) -> None:
     _reset_sessions()
 
 
-def make_checkpoint(directory, streams=("rgb",), seed=0) -> tuple[dict, dict[str, bytes]]:
+def log_in(monkeypatch) -> None:
+    """A token for the stand-in, as `hf auth login` or HF_TOKEN would give (the fixture turns tokens off)."""
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_DISABLE_IMPLICIT_TOKEN", False)
+    monkeypatch.setenv("HF_TOKEN", "hf_stand_in_token")
+    monkeypatch.delenv("HF_OIDC_RESOURCE", raising=False)  # would exchange a CI token over the network first
+
+
+def make_checkpoint(directory, streams=("rgb",), seed=0, metrics=None) -> tuple[dict, dict[str, bytes]]:
     """A real random LSTM checkpoint in `directory`: (its state dict, its files as served by a Hub repo)."""
     torch.manual_seed(seed)
     classifier = DanceClassifier(default_config("lstm", streams=list(streams)))
     state = {name: tensor.clone() for name, tensor in classifier.state_dict().items()}
-    save_checkpoint(directory, state, checkpoint_config(classifier.config.to_dict()))
-    return state, {name: (directory / name).read_bytes() for name in (CONFIG_FILE, WEIGHTS_FILE)}
+    save_checkpoint(directory, state, checkpoint_config(classifier.config.to_dict()), metrics)
+    names = (CONFIG_FILE, WEIGHTS_FILE) + ((METRICS_FILE,) if metrics is not None else ())
+    return state, {name: (directory / name).read_bytes() for name in names}
 
 
 def assert_same_tensors(actual: dict, expected: dict) -> None:
@@ -146,6 +160,36 @@ def test_stand_in_answers_like_the_hub(hub):
     assert os.path.basename(snapshot) == commit
     assert open(os.path.join(snapshot, "a.txt"), "rb").read() == b"hello"
     assert open(os.path.join(snapshot, "sub", "b.bin"), "rb").read() == b"\0" * 10
+
+
+def test_stand_in_takes_commits_like_the_hub(hub, monkeypatch):
+    """Guards the stand-in's upload side, through HfApi: what a commit does not name carries over, deletions
+    apply, every commit stays, a stale parent or bad model card metadata is refused, writes need a token."""
+    from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi
+    from huggingface_hub.errors import HfHubHTTPError
+
+    api = HfApi()
+    with pytest.raises(HfHubHTTPError, match="401"):
+        api.create_repo(REPO)
+    log_in(monkeypatch)
+    api.create_repo(REPO)
+    with pytest.raises(HfHubHTTPError, match="409"):
+        api.create_repo(REPO)
+    (initial,) = hub.commits[REPO]
+
+    first = api.create_commit(REPO, [CommitOperationAdd("a.txt", b"a"), CommitOperationAdd("b.txt", b"b")],
+                              commit_message="one")
+    second = api.create_commit(REPO, [CommitOperationDelete("a.txt"), CommitOperationAdd("c.txt", b"c")],
+                               commit_message="two", parent_commit=first.oid)
+
+    assert list(hub.commits[REPO]) == [initial, first.oid, second.oid] and hub.refs[REPO]["main"] == second.oid
+    assert sorted(hub.commits[REPO][first.oid]) == [".gitattributes", "a.txt", "b.txt"]
+    assert hub.commits[REPO][second.oid] == {**hub.commits[REPO][initial], "b.txt": b"b", "c.txt": b"c"}
+    with pytest.raises(HfHubHTTPError, match="412"):
+        api.create_commit(REPO, [CommitOperationAdd("d.txt", b"d")], commit_message="stale", parent_commit=first.oid)
+    with pytest.raises(ValueError, match="Invalid metadata in README.md"):
+        api.create_commit(REPO, [CommitOperationAdd("README.md", b"---\n- a list\n---\n")], commit_message="card")
+    assert hub.refs[REPO]["main"] == second.oid
 
 
 # -- 1. download -----------------------------------------------------------------------------------------------------
@@ -320,6 +364,72 @@ def test_no_local_run_and_no_default_repo_says_what_to_do(hub):
         load_model("lstm", device="cpu")
     assert "No lstm weights" in raised.value.message and "dancestyle/letsdance-lstm" in raised.value.message
     assert "--random-weights" in raised.value.hint and "dancestyle train" in raised.value.hint
+
+
+# -- 6. push ---------------------------------------------------------------------------------------------------------
+
+PUSHED = "someone/letsdance-test"
+
+
+def make_run(directory) -> tuple[dict, dict[str, bytes]]:
+    """A finished training run: a checkpoint with metrics.json, and the resume/ state training leaves beside it."""
+    metrics = {"model": "lstm", "synthetic": True, "epochs_run": 3, "best_epoch": 2, "best_val_accuracy": 0.625}
+    state, files = make_checkpoint(directory, metrics=metrics)
+    (directory / "resume").mkdir()
+    (directory / "resume" / "state.safetensors").write_bytes(b"optimizer state, not a model")
+    return state, files
+
+
+def test_push_checkpoint_uploads_one_commit_that_downloads_back_equal(hub, tmp_path, monkeypatch):
+    log_in(monkeypatch)
+    state, files = make_run(tmp_path / "run")
+
+    url = push_checkpoint(tmp_path / "run", PUSHED)
+
+    assert url == f"{hub.url}/{PUSHED}"
+    initial, pushed = hub.commits[PUSHED]  # create_repo's .gitattributes commit, then ONE commit with everything
+    assert hub.refs[PUSHED]["main"] == pushed
+    assert hub.count("POST", f"/api/models/{PUSHED}/commit/") == 1
+    assert sorted(hub.commits[PUSHED][initial]) == [".gitattributes"]
+    tree = hub.commits[PUSHED][pushed]
+    assert sorted(tree) == sorted([".gitattributes", "README.md", CONFIG_FILE, WEIGHTS_FILE, METRICS_FILE])
+    assert {name: tree[name] for name in files} == files  # byte for byte; nothing from resume/
+    card = tree["README.md"].decode()
+    assert card == model_card(tmp_path / "run", PUSHED)
+    assert card.startswith("---\nlibrary_name: dancestyle\n") and f"# {PUSHED}\n" in card
+    assert "A `lstm` dance-style classifier" in card and f"--weights {PUSHED}`" in card
+    assert "synthetic corpus" in card and "best validation accuracy 0.625 at epoch 2 of 3" in card
+
+    directory, source = classifier_source("lstm", PUSHED)  # what `classify --weights someone/letsdance-test` does
+    assert (directory.name, source) == (pushed, PUSHED)
+    config, loaded = read_checkpoint(directory)
+    assert_same_tensors(loaded, state)
+    assert config == json.loads(files[CONFIG_FILE])
+
+    push_checkpoint(tmp_path / "run", PUSHED)  # the same files again: the client sends no empty commit
+    assert list(hub.commits[PUSHED]) == [initial, pushed]
+    assert hub.count("POST", f"/api/models/{PUSHED}/commit/") == 1
+
+
+def test_a_push_that_the_hub_refuses_or_cannot_take_is_a_weights_error(hub, tmp_path, monkeypatch):
+    make_run(tmp_path / "run")
+
+    def push_fails() -> WeightsError:
+        with pytest.raises(WeightsError) as raised:
+            push_checkpoint(tmp_path / "run", PUSHED)
+        assert PUSHED in raised.value.message and str(tmp_path / "run") in raised.value.message
+        assert "hf auth login" in raised.value.hint and "saved locally" in raised.value.hint
+        return raised.value
+
+    assert "401" in push_fails().message  # no token: the stand-in answers as the Hub does
+    assert PUSHED not in hub.commits
+    log_in(monkeypatch)
+    go_offline(monkeypatch)
+    push_fails()  # HF_HUB_OFFLINE=1
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", False)
+    hub.stop()
+    push_fails()  # nothing listens on the port
+    assert PUSHED not in hub.commits
 
 
 # -- the pipeline and the CLI through the stand-in -------------------------------------------------------------------
