@@ -153,7 +153,7 @@ def fetch_dataset(
     classes: Annotated[int, typer.Option(help="10 (the paper's) or 16 classes.")] = 10,
     synthetic: Annotated[bool, typer.Option("--synthetic", help="Generate the procedural corpus instead "
                                             "(offline; for demos and tests).")] = False,
-    clips_per_class: Annotated[int, typer.Option(min=3, help="With --synthetic: clips per style.")] = 30,
+    clips_per_class: Annotated[int, typer.Option(min=3, help="With --synthetic: clips per style.")] = 100,
     seed: Annotated[int, typer.Option(help="With --synthetic: the corpus seed.")] = 0,
     json_output: JsonOption = False,
     debug: DebugOption = False,
@@ -165,12 +165,7 @@ def fetch_dataset(
     from .fetch import TERMS_NOTE
 
     try:
-        with render.progress() as progress:
-            task = progress.add_task("Fetching", total=None)
-
-            def report(what: str, done: int, total: int | None) -> None:
-                progress.update(task, description=what, completed=done, total=total)
-
+        with render.progress_reporter("Fetching") as report:
             if synthetic:
                 from .synthetic import generate_corpus
 
@@ -228,6 +223,16 @@ def train(
                            streams=_streams(streams), seed=seed, random_weights=random_weights,
                            pose_source=pose_source, resume=resume, shuffle_frames=shuffle_frames)
     try:
+        if push_to_hub:  # a bad repo id must fail now, not after hours of training
+            from huggingface_hub.utils import validate_repo_id
+
+            try:
+                validate_repo_id(push_to_hub)
+            except ValueError as e:
+                raise UsageError(f"--push-to-hub {push_to_hub}: not a Hub repo id ({e}).",
+                                 "Use ORG/NAME, e.g. --push-to-hub your-name/letsdance-lstm.") from None
+            if "/" not in push_to_hub:
+                raise UsageError(f"--push-to-hub {push_to_hub}: name the owner too.", "Use ORG/NAME.")
         options.device = resolve_device(device.value)
         summary = _train_with_progress(run_training, options)
         if push_to_hub:
@@ -253,18 +258,13 @@ def _streams(value: str) -> list[str]:
 
 
 def _train_with_progress(run_training, options) -> dict:
-    with render.progress() as progress:
-        task = progress.add_task("Features", total=None)
-
-        def on_progress(what: str, done: int, total: int) -> None:
-            progress.update(task, description=what, completed=done, total=total)
+    with render.progress_reporter("Features") as report:
 
         def on_epoch(record: dict) -> None:
-            progress.update(task, description=f"Training {options.model}", completed=record["epoch"],
-                            total=options.epochs)
+            report(f"Training {options.model}", record["epoch"], options.epochs)
             render.epoch_line(record, options.epochs)
 
-        return run_training(options, on_epoch=on_epoch, on_progress=on_progress)
+        return run_training(options, on_epoch=on_epoch, on_progress=report)
 
 
 @app.command()
@@ -286,8 +286,8 @@ def evaluate(
     try:
         if split not in ("test", "val"):
             raise UsageError(f"--split {split}: use test or val.")
-        result = evaluate_run(weights, model.value, data, split, resolve_device(device.value),
-                              on_progress=None)
+        with render.progress_reporter("Features") as report:
+            result = evaluate_run(weights, model.value, data, split, resolve_device(device.value), report)
     except DanceStyleError as e:
         _fail(e, debug)
     if json_output:
@@ -316,10 +316,9 @@ def demo(
                   "nothing about real videos.")
     try:
         root = default_root(f"synthetic-demo-{clips_per_class}")  # a corpus per size: never a mismatch
-        with render.progress() as progress:
-            task = progress.add_task("Generating synthetic clips", total=None)
+        with render.progress_reporter("Generating synthetic clips") as report:
             generate_corpus(root, clips_per_class=clips_per_class, seed=0,
-                            progress=lambda done, total: progress.update(task, completed=done, total=total))
+                            progress=lambda done, total: report("Generating synthetic clips", done, total))
         render.step(1, "A synthetic corpus in the Let's Dance layout")
         render.out.print(render.dataset_table(fetch_dataset([str(root)], root), synthetic=True))
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 
 from rich.color import Color
 from rich.console import Console
@@ -53,6 +54,18 @@ def progress() -> Progress:
     """A progress bar on stderr that disappears when done."""
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                     console=err, transient=True)
+
+
+@contextmanager
+def progress_reporter(description: str) -> Iterator[Callable[[str, int, int | None], None]]:
+    """A progress bar on stderr, and the function that moves it: report(what, done, total)."""
+    with progress() as bar:
+        task = bar.add_task(description, total=None)
+
+        def report(what: str, done: int, total: int | None) -> None:
+            bar.update(task, description=what, completed=done, total=total)
+
+        yield report
 
 
 def predictions_table(predictions: Iterable, top_k: int) -> Table:

@@ -10,7 +10,8 @@ from dancestyle.errors import UsageError
 from dancestyle.evaluate import evaluate_run
 from dancestyle.extract import sample_positions
 from dancestyle.synthetic import generate_corpus
-from dancestyle.train import TrainingInterrupted, TrainOptions, read_state, train
+from dancestyle.models import DanceClassifier, default_config
+from dancestyle.train import TrainingInterrupted, TrainOptions, _sequence_optimizer, read_state, train
 from dancestyle.weights import model_card
 
 STYLES = ("ballet", "break", "flamenco", "waltz")
@@ -195,3 +196,19 @@ def test_own_video_folders_train_on_every_style_folder(tmp_path):
     (only_new / "kizomba").mkdir(parents=True)
     make_video(only_new / "kizomba" / "b.mp4", frames=3)
     assert index_for_training(only_new).classes == ["kizomba"]
+
+
+def test_the_tuned_weight_decay_spares_the_pose_encoder():
+    model = DanceClassifier(default_config("lstm", streams=["rgb", "pose"]))
+    decay = {id(parameter): group["weight_decay"] for group in _sequence_optimizer(model).param_groups
+             for parameter in group["params"]}
+    assert len(decay) == len(list(model.parameters()))
+    assert {decay[id(parameter)] for parameter in model.sequence.parameters()} == {model.config.weight_decay}
+    assert {decay[id(parameter)] for parameter in model.pose_encoder.parameters()} == {0.0}
+
+
+@pytest.mark.parametrize("repo", ["no-owner", "bad//id", "a/b/c"])
+def test_a_bad_push_to_hub_id_fails_before_training(repo, home, tmp_path):
+    result = CliRunner().invoke(app, ["train", "--data", str(tmp_path), "--push-to-hub", repo])
+    # exit 2 (usage), not 1: the empty --data folder was never looked at
+    assert result.exit_code == 2 and "--push-to-hub" in result.stderr and "Traceback" not in result.stderr
