@@ -178,6 +178,10 @@ def fetch_dataset(
                 summary = data.fetch_dataset(source, Path(dest) if dest else None, classes, report)
     except DanceStyleError as e:
         _fail(e, debug)
+    except KeyboardInterrupt:
+        render.warning("Interrupted. Run the same command again to continue: finished downloads, archives and "
+                       "clips are kept.")
+        raise typer.Exit(130) from None
     if json_output:
         render.json_line(summary)
     else:

@@ -125,6 +125,15 @@ def test_fetch_dataset_synthetic_prints_the_summary(home):
     assert sum(summary["splits"].values()) == 30
 
 
+def test_fetch_dataset_interrupted_says_how_to_continue(home, monkeypatch):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("dancestyle.synthetic.generate_corpus", interrupted)
+    result = CliRunner().invoke(app, ["fetch-dataset", "--synthetic", "--clips-per-class", "3"])
+    assert result.exit_code == 130 and "same command again" in result.stderr and "Traceback" not in result.stderr
+
+
 def test_mirror_swaps_sides_and_negates_x():
     from dancestyle.pose import KEYPOINT_NAMES
     from dancestyle.train import mirror
