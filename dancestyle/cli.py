@@ -307,7 +307,7 @@ def demo(
     device: Annotated[Device, typer.Option(help="auto = CUDA when present.")] = Device.auto,
     debug: DebugOption = False,
 ) -> None:
-    """Offline tour in about two minutes: synthetic corpus -> train -> evaluate -> classify held-out clips."""
+    """Offline tour in a minute or two: synthetic corpus -> train -> evaluate -> classify held-out clips."""
     from .data import default_root, fetch_dataset
     from .evaluate import evaluate_run
     from .pipeline import resolve_device
