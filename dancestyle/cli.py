@@ -12,7 +12,7 @@ from rich.markup import escape
 from . import __version__, render
 from .errors import DanceStyleError, UsageError
 from .models import DEFAULT_MODEL, available_models
-from .train import TrainOptions
+from .train import EPOCHS, PATIENCE, TrainOptions
 
 app = typer.Typer(
     help="Tell which dance style a video shows (ballet, break, flamenco, foxtrot, latin, quickstep, square, "
@@ -195,9 +195,11 @@ def train(
                                              "Default: the fetched Let's Dance.", show_default=False)] = None,
     out: Annotated[str | None, typer.Option(help="Output (checkpoint) folder. Default: DANCESTYLE_HOME/runs/"
                                             "<model>-<time>.", show_default=False)] = None,
-    epochs: Annotated[int, typer.Option(min=1, help="Most epochs; early stopping may end sooner.")] = TrainOptions.epochs,
-    patience: Annotated[int, typer.Option(min=1, help="Stop after this many epochs without a better "
-                                          "validation accuracy.")] = TrainOptions.patience,
+    epochs: Annotated[int | None, typer.Option(min=1, help=f"Most epochs; early stopping may end sooner. Default: "
+                                               f"{EPOCHS}, or with --resume the run's own.", show_default=False)] = None,
+    patience: Annotated[int | None, typer.Option(min=1, help=f"Stop after this many epochs without a better "
+                                                 f"validation accuracy. Default: {PATIENCE}, or with --resume the "
+                                                 "run's own.", show_default=False)] = None,
     streams: Annotated[str, typer.Option(help="Feature streams: rgb,pose | rgb | pose.")] = "rgb,pose",
     seed: Annotated[int, typer.Option(help="Seed: the same seed gives the same weights on CPU.")] = 0,
     device: Annotated[Device, typer.Option(help="auto = CUDA when present.")] = Device.auto,
@@ -264,9 +266,9 @@ def _streams(value: str) -> list[str]:
 def _train_with_progress(run_training, options) -> dict:
     with render.progress_reporter("Features") as report:
 
-        def on_epoch(record: dict) -> None:
-            report(f"Training {options.model}", record["epoch"], options.epochs)
-            render.epoch_line(record, options.epochs)
+        def on_epoch(record: dict, most_epochs: int) -> None:
+            report(f"Training {options.model}", record["epoch"], most_epochs)
+            render.epoch_line(record, most_epochs)
 
         return run_training(options, on_epoch=on_epoch, on_progress=report)
 

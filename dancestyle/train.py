@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -38,6 +38,7 @@ from .video import BASE_FPS, WINDOW_SECONDS
 from .weights import atomic_write_bytes, atomic_write_json, runs_dir, save_checkpoint
 
 RESUME_DIR = "resume"
+EPOCHS, PATIENCE = 200, 40
 POSE_PRETRAIN = {"epochs": 10, "batch_size": 100, "lr": 0.01}  # paper.md: per-frame, SGD Nesterov, batch 100
 # a mirrored dancer dances the same style: swap left and right keypoints and negate x (COCO order, pose.py)
 MIRROR = [0, 2, 1, 4, 3, 6, 5, 8, 7, 10, 9, 12, 11, 14, 13, 16, 15]
@@ -52,8 +53,9 @@ class TrainOptions:
     model: str = "lstm"
     data: Path | None = None
     out: Path | None = None
-    epochs: int = 200
-    patience: int = 40  # epochs without a better validation accuracy before stopping
+    epochs: int | None = None  # most epochs; None: EPOCHS, or when resuming, the run's own
+    patience: int | None = None  # epochs without a better validation accuracy before stopping; None: PATIENCE, or
+    # when resuming, the run's own
     streams: list[str] = field(default_factory=lambda: ["rgb", "pose"])
     seed: int = 0
     device: str = "cpu"
@@ -293,17 +295,21 @@ def _checkpoint_config(config: ModelConfig, options: TrainOptions, index: Datase
     return result
 
 
-def train(options: TrainOptions, on_epoch: Callable[[dict], None] | None = None,
+def train(options: TrainOptions, on_epoch: Callable[[dict, int], None] | None = None,
           on_progress: Callable[[str, int, int], None] | None = None) -> dict:
-    """Train one model; returns a summary (also written to metrics.json in the output directory)."""
+    """Train one model; returns a summary (also written to metrics.json in the output directory).
+    on_epoch(record, most_epochs) is called after every epoch."""
     out = _resume_dir(options) if options.resume else Path(
         options.out or runs_dir() / f"{options.model}-{datetime.now():%Y%m%d-%H%M%S}").expanduser()
     if options.resume and state_path(out).is_file():
         saved = read_state(out)
-        options = TrainOptions(**{**saved["options"], "data": Path(saved["options"]["data"]), "out": out,
+        # a resumed run keeps its own settings; only a given epoch budget or patience changes (to extend a run)
+        given = {key: getattr(options, key) for key in ("epochs", "patience") if getattr(options, key) is not None}
+        options = TrainOptions(**{**saved["options"], **given, "data": Path(saved["options"]["data"]), "out": out,
                                   "resume": True, "device": options.device})
     elif options.resume:
         raise UsageError(f"{out} holds no saved training state to resume.", "Start a new run without --resume.")
+    options = replace(options, epochs=options.epochs or EPOCHS, patience=options.patience or PATIENCE)
     if options.data is None or not Path(options.data).is_dir():
         raise InputError(f"No dataset at {options.data or '(none given)'}.",
                          "Run `dancestyle fetch-dataset` first (`--synthetic` works offline), or pass --data DIR.")
@@ -334,6 +340,7 @@ def _train(options: TrainOptions, out: Path, on_epoch, on_progress) -> dict:
     optimizer = _sequence_optimizer(model)
     if options.resume:
         state = _load_state(out, model, optimizer)
+        state["options"].update(epochs=options.epochs, patience=options.patience)  # an extended budget sticks
     else:
         if model.pose_encoder is not None:
             pretrain_pose_encoder(model, train_set, options.seed, options.device)
@@ -357,7 +364,7 @@ def _train(options: TrainOptions, out: Path, on_epoch, on_progress) -> dict:
                 save_checkpoint(out, model.state_dict(), checkpoint_config, _metrics(state, index, train_set, val_set))
             _save_state(out, model, optimizer, state)
             if on_epoch:
-                on_epoch(record)
+                on_epoch(record, options.epochs)
     except KeyboardInterrupt:
         raise TrainingInterrupted(f"Training interrupted after epoch {state['epoch']}; its state is saved in {out}.",
                                   f"Continue with: dancestyle train --resume --out {out}") from None

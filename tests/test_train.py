@@ -66,7 +66,8 @@ def test_training_learns_a_tiny_synthetic_set(corpus, home):
 def test_interrupted_then_resumed_run_ends_with_the_same_weights(corpus, home):
     train(options(corpus, home / "whole", epochs=6, model="lstm", overrides={"hidden": 16}))
 
-    def stop_after_three(record):
+    def stop_after_three(record, most_epochs):
+        assert most_epochs == 6
         if record["epoch"] == 3:
             raise KeyboardInterrupt
 
@@ -87,6 +88,10 @@ def test_interrupted_then_resumed_run_ends_with_the_same_weights(corpus, home):
                 for record in json.loads((home / run / "metrics.json").read_text())["history"]]
 
     assert scores("whole") == scores("cut")
+    # a given epoch budget extends a finished run; everything else stays the run's own
+    extended = train(TrainOptions(model="lstm", out=home / "cut", resume=True, epochs=8))
+    assert extended["epochs_run"] == 8 and read_state(home / "cut")["options"]["epochs"] == 8
+    assert read_state(home / "cut")["options"]["patience"] == 40
 
 
 def test_resume_without_saved_state_says_what_to_do(home, tmp_path):
