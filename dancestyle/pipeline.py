@@ -198,6 +198,9 @@ def load_model(model: str = DEFAULT_MODEL, weights: str | None = None, device: s
     run, else the model's default Hub repo. random_weights: every network random, nothing downloaded
     (smoke tests and speed measurements only; predictions are meaningless).
     """
+    if random_weights and weights:
+        raise UsageError(f"--weights {weights} and --random-weights ask for different networks.",
+                         "Drop --random-weights to use those weights, or --weights for a smoke test.")
     device = resolve_device(device)
     rgb_weights = rgb_weights_id(random_weights)
     cautions = []

@@ -90,6 +90,12 @@ def test_usage_errors_exit_with_two(videos, args):
     assert result.exit_code == 2
 
 
+def test_weights_and_random_weights_together_is_a_usage_error(videos, tmp_path):
+    pose_checkpoint(tmp_path / "run")
+    result = run("classify", videos / "short.mp4", "--weights", tmp_path / "run", "--random-weights")
+    assert result.exit_code == 2 and "--random-weights" in result.stderr and "Traceback" not in result.stderr
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
 def test_asking_for_cuda_without_cuda_is_a_usage_error(videos, fake_pose, isolated_home):
     result = run("classify", videos / "short.mp4", "--device", "cuda", "--random-weights")
