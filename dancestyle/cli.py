@@ -195,8 +195,11 @@ def train(
                                              "Default: the fetched Let's Dance.", show_default=False)] = None,
     out: Annotated[str | None, typer.Option(help="Output (checkpoint) folder. Default: DANCESTYLE_HOME/runs/"
                                             "<model>-<time>.", show_default=False)] = None,
-    epochs: Annotated[int | None, typer.Option(min=1, help=f"Most epochs; early stopping may end sooner. Default: "
-                                               f"{EPOCHS}, or with --resume the run's own.", show_default=False)] = None,
+    classes: Annotated[int, typer.Option(help="Let's Dance: 10 (the paper's) or 16 classes. A <style>/<video> "
+                                         "dataset uses every style folder.")] = 10,
+    epochs: Annotated[int | None, typer.Option(min=1, help=f"Most epochs; early stopping may end sooner. "
+                                               f"Default: {EPOCHS}, or with --resume the run's own.",
+                                               show_default=False)] = None,
     patience: Annotated[int | None, typer.Option(min=1, help=f"Stop after this many epochs without a better "
                                                  f"validation accuracy. Default: {PATIENCE}, or with --resume the "
                                                  "run's own.", show_default=False)] = None,
@@ -226,7 +229,7 @@ def train(
 
     options = TrainOptions(model=model.value, data=Path(data).expanduser() if data else default_root("letsdance"),
                            out=Path(out).expanduser() if out else None, epochs=epochs, patience=patience,
-                           streams=_streams(streams), seed=seed, random_weights=random_weights,
+                           streams=_streams(streams), classes=classes, seed=seed, random_weights=random_weights,
                            pose_source=pose_source, resume=resume, shuffle_frames=shuffle_frames)
     try:
         if push_to_hub:  # a bad repo id must fail now, not after hours of training

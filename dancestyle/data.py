@@ -86,6 +86,13 @@ class DatasetIndex:
         return sum(clip.empty_poses for clip in self.clips)
 
 
+def letsdance_classes(count: int) -> tuple[str, ...]:
+    """The paper's 10 Let's Dance classes, or all 16 of the later release."""
+    if count not in (10, 16):
+        raise UsageError(f"--classes {count}: Let's Dance has 10 or 16 classes.", "Pass 10 (the paper's) or 16.")
+    return CLASSES if count == 10 else CLASSES_16
+
+
 def index_for_training(root: str | Path, letsdance_classes: Sequence[str] = CLASSES) -> DatasetIndex:
     """Let's Dance: the given classes (the paper's 10 by default); your own <style>/<video> folders: every style."""
     try:
@@ -321,8 +328,7 @@ def fetch_dataset(sources: list[str] | None = None, dest: Path | None = None, cl
     sources: http(s) .zip URLs, local .zip files or extracted folders (default: LETSDANCE_ARCHIVES).
     progress(archive name, bytes done, total) is called while downloading.
     """
-    if classes not in (10, 16):
-        raise UsageError(f"--classes {classes}: Let's Dance has 10 or 16 classes.", "Pass 10 (the paper's) or 16.")
+    letsdance = letsdance_classes(classes)
     dest = Path(dest).expanduser() if dest else default_root("letsdance")
     sources = sources or [archive.url for archive in LETSDANCE_ARCHIVES.values()]
     roots = {_fetch_source(source, dest, progress) for source in sources}
@@ -330,7 +336,7 @@ def fetch_dataset(sources: list[str] | None = None, dest: Path | None = None, cl
         raise UsageError("The sources do not end up in one folder: " + ", ".join(sorted(map(str, roots))) + ".",
                          "Pass one extracted folder, or archives only (they are extracted together).")
     (root,) = roots
-    index = index_for_training(root, CLASSES if classes == 10 else CLASSES_16)
+    index = index_for_training(root, letsdance)
     splits = load_or_make_splits(root, index, seed)
     return {"root": str(root), "classes": index.classes, "clips": len(index.clips), "frames": index.frames,
             "missing_frames": index.missing_frames, "empty_pose_frames": index.empty_pose_frames,

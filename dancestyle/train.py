@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .data import DatasetIndex, index_for_training, load_or_make_splits
+from .data import DatasetIndex, index_for_training, letsdance_classes, load_or_make_splits
 from .errors import DanceStyleError, InputError, UsageError
 from .extract import FeatureSet, extract_features, feature_specs, rgb_weights_id
 from .features import CACHE_STRIDE
@@ -57,6 +57,7 @@ class TrainOptions:
     patience: int | None = None  # epochs without a better validation accuracy before stopping; None: PATIENCE, or
     # when resuming, the run's own
     streams: list[str] = field(default_factory=lambda: ["rgb", "pose"])
+    classes: int = 10  # Let's Dance: the paper's 10 or all 16 (a <style>/<video> dataset: every style folder)
     seed: int = 0
     device: str = "cpu"
     random_weights: bool = False  # random (seeded) RGB backbone: offline runs
@@ -322,7 +323,7 @@ def train(options: TrainOptions, on_epoch: Callable[[dict, int], None] | None = 
 
 
 def _train(options: TrainOptions, out: Path, on_epoch, on_progress) -> dict:
-    index = index_for_training(options.data)
+    index = index_for_training(options.data, letsdance_classes(options.classes))
     splits = load_or_make_splits(index.root, index)
     specs = feature_specs(index, options.streams, rgb_weights_id(options.random_weights), options.pose_source,
                           options.detector_size, random_detector=options.random_weights)
@@ -332,8 +333,8 @@ def _train(options: TrainOptions, out: Path, on_epoch, on_progress) -> dict:
     train_set, val_set = (load_split(index, features, splits[side], config.classes, options.shuffle_frames)
                           for side in ("train", "val"))
     if not len(train_set) or not len(val_set):
-        raise UsageError(f"The split of {index.root} leaves train or val empty ({len(train_set)}/{len(val_set)} clips).",
-                         "Use a dataset with more clips per class.")
+        raise UsageError(f"The split of {index.root} leaves train or val empty "
+                         f"({len(train_set)}/{len(val_set)} clips).", "Use a dataset with more clips per class.")
 
     torch.manual_seed(options.seed)
     model = DanceClassifier(config).to(options.device)

@@ -226,3 +226,20 @@ def test_a_bad_push_to_hub_id_fails_before_training(repo, home, tmp_path):
     result = CliRunner().invoke(app, ["train", "--data", str(tmp_path), "--push-to-hub", repo])
     # exit 2 (usage), not 1: the empty --data folder was never looked at
     assert result.exit_code == 2 and "--push-to-hub" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_train_takes_the_16_class_release_when_asked(corpus, home, tmp_path):
+    import shutil
+
+    release = tmp_path / "letsdance16"
+    shutil.copytree(corpus, release)
+    for parent in (release / "rgb", release / "densepose" / "txt"):  # waltz plays a class only the 16 have
+        (parent / "waltz").rename(parent / "jive")
+    ten = train(options(release, tmp_path / "ten", epochs=1, classes=10))
+    sixteen = train(options(release, tmp_path / "sixteen", epochs=1, classes=16))
+    assert json.loads((tmp_path / "ten" / "config.json").read_text())["model"]["classes"] == ["ballet", "break",
+                                                                                                "flamenco"]
+    assert "jive" in json.loads((tmp_path / "sixteen" / "config.json").read_text())["model"]["classes"]
+    assert sixteen["clips"]["train"] > ten["clips"]["train"]
+    with pytest.raises(UsageError, match="10 or 16"):
+        train(options(release, tmp_path / "twelve", epochs=1, classes=12))
