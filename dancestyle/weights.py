@@ -23,6 +23,7 @@ from .errors import ChecksumError, WeightsError
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 METRICS_FILE = "metrics.json"
+PENDING_WEIGHTS_FILE = "model.safetensors.pending"  # new weights, until config.json names them
 HUB_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+(@[\w./-]+)?$")
 
 
@@ -179,17 +180,19 @@ def newest_run(model_name: str) -> Path | None:
 
 
 def save_checkpoint(directory: str | Path, state_dict: dict, config: dict, metrics: dict | None = None) -> Path:
-    """Write a checkpoint directory. config.json is written last and holds the weights' sha256, so a
-    directory with a config.json is complete and verifiable."""
+    """Write a checkpoint directory. config.json holds the weights' sha256. Replacing a checkpoint is safe at any
+    instant: the new weights wait beside the old ones until config.json names them, and a reader that finds
+    config.json ahead of its weights finishes the swap (read_checkpoint)."""
     from safetensors.torch import save
 
     directory = Path(directory)
     tensors = {name: tensor.detach().contiguous().cpu() for name, tensor in state_dict.items()}
     data = save(tensors)
-    atomic_write_bytes(directory / WEIGHTS_FILE, data)
+    atomic_write_bytes(directory / PENDING_WEIGHTS_FILE, data)
     if metrics is not None:
         atomic_write_json(directory / METRICS_FILE, metrics)
     atomic_write_json(directory / CONFIG_FILE, {**config, "weights_sha256": hashlib.sha256(data).hexdigest()})
+    (directory / PENDING_WEIGHTS_FILE).replace(directory / WEIGHTS_FILE)  # the swap
     return directory
 
 
@@ -217,7 +220,11 @@ def read_checkpoint(directory: str | Path) -> tuple[dict, dict]:
     if not expected:
         raise WeightsError(f"{config_path} records no weights_sha256, so {WEIGHTS_FILE} cannot be verified.",
                            "Use a checkpoint written by `dancestyle train` (or save_checkpoint).")
-    if sha256_of(weights_path) != expected:
+    actual, pending = sha256_of(weights_path), directory / PENDING_WEIGHTS_FILE
+    if actual != expected and pending.is_file() and sha256_of(pending) == expected:
+        pending.replace(weights_path)  # save_checkpoint stopped between config.json and the swap: finish it
+        actual = expected
+    if actual != expected:
         raise ChecksumError(f"{weights_path} does not match the sha256 recorded in its config.json.",
                             "The file is corrupt or was replaced: re-download or re-train it.")
     try:
