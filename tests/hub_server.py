@@ -21,13 +21,30 @@ an `Authorization: Bearer …` header (any token), else 401, as the Hub answers 
   a .gitattributes, as on the Hub; {"url", "name"}. 409 {"error", "url"} when it exists (exist_ok=True reads
   the url from it).
 - POST /api/validate-yaml {"content"}: the README's front matter must be a YAML mapping, else 400 {"errors"}.
-- POST /api/models/{repo}/preupload/{revision}: every file "regular" (inlined in the commit: no LFS or xet
-  upload), shouldIgnore false, and the git blob id of the file already at that path as `oid`, so the client
-  leaves out files that did not change.
+- POST /api/models/{repo}/preupload/{revision} {"files": [{"path", "sample" (base64 of the first 512 bytes),
+  "size"}]}: uploadMode "lfs", as the Hub decides, when the path matches a `filter=lfs` pattern of the repo's
+  .gitattributes at that revision (create_repo's has *.safetensors), the sample holds a NUL byte (binary), or the
+  file is over 10 MB; else "regular" (small text: inlined base64 in the commit). shouldIgnore false. `oid` is the
+  file already at that path, as the client compares it: its sha256 for an "lfs" answer, its git blob id for a
+  "regular" one; so the client leaves out files that did not change.
+- POST /{repo}.git/info/lfs/objects/batch (the git LFS batch API, operation "upload", "basic" among the
+  transfers): {"transfer": "basic", "objects": [...]}; an object already stored gets no "actions", any other one
+  "actions": {"upload": {"href"}, "verify": {"href"}}: single part (no chunk_size header, so never multipart),
+  both hrefs on the stand-in. An oid that is not 64 hex or a size that is not a positive int gets a per-object
+  "error" {code 422}.
+- PUT /lfs-objects/{repo}/{oid} (the upload href; no Authorization needed, like the Hub's presigned S3 URLs):
+  the body must be the size announced to the batch call and hash to the oid, else 400 and nothing is stored; an
+  oid no batch call announced is 404. Stored bytes are kept per repo, by oid (hub.lfs).
+- POST /{repo}.git/info/lfs/objects/verify {"oid", "size"}: 200 when stored with that size, else 404.
+- No xet: the stand-in sends no X-Xet-* headers and 404s /api/models/{repo}/xet-write-token/…, so uploads take
+  the LFS path only when the client does not use hf_xet; huggingface_hub 2.4 uses it for every "lfs" file when
+  hf_xet is installed, with no say for the server: tests set constants.HF_HUB_DISABLE_XET (HF_HUB_DISABLE_XET=1).
 - POST /api/models/{repo}/commit/{revision}: the NDJSON commit (a header line, then `file` lines with base64
-  content and `deletedFile` lines) becomes one new commit on top of the branch: files not named carry over.
-  {"commitUrl", "commitOid", "pullRequestUrl": null}. 412 when the header's parentCommit is not the branch head;
-  400 for what it does not do (lfsFile, deletedFolder, create_pr).
+  content, `lfsFile` lines {path, algo "sha256", oid, size} naming stored LFS objects (else 422, as the Hub
+  refuses a pointer to a file that does not exist) and `deletedFile` lines) becomes one new commit on top of the
+  branch: files not named carry over. {"commitUrl", "commitOid", "pullRequestUrl": null}. 412 when the header's
+  parentCommit is not the branch head; 400 for what it does not do (deletedFolder, create_pr). Every commit's
+  lines (taken or refused) are kept in hub.commit_lines, to tell what went inline from what went through LFS.
 
 A revision is a branch or tag name, or a full commit id. Files are kept in memory; every commit is immutable.
 """
@@ -35,6 +52,7 @@ A revision is a branch or tag name, or a full commit id. Files are kept in memor
 from __future__ import annotations
 
 import base64
+import fnmatch
 import hashlib
 import json
 import re
@@ -43,6 +61,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote, urlsplit
 
 COMMIT_ID = re.compile(r"^[0-9a-f]{40}$")
+SHA256 = re.compile(r"^[0-9a-f]{64}$")
+LFS_OVER = 10_000_000  # bytes: above this the Hub takes a file through LFS only, text or not
+REPO = r"([^/]+/[^/]+)"
 
 
 def git_blob_id(data: bytes) -> str:
@@ -57,6 +78,9 @@ class StandInHub:
         self.commits: dict[str, dict[str, dict[str, bytes]]] = {}
         self.refs: dict[str, dict[str, str]] = {}
         self.requests: list[tuple[str, str]] = []  # (method, path) of every request, in order
+        self.lfs: dict[str, dict[str, bytes]] = {}  # {repo: {sha256: bytes}}: LFS objects uploaded
+        self.lfs_announced: dict[tuple[str, str], int] = {}  # (repo, oid) -> size, from batch calls
+        self.commit_lines: list[list[dict]] = []  # the NDJSON lines of every commit asked for
         self._lock = threading.RLock()  # re-entered: a commit reads the branch head and publishes atomically
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -156,17 +180,34 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         self._answer(body=True)
 
+    def do_PUT(self) -> None:
+        path = urlsplit(self.path).path
+        self.stand_in._record("PUT", path)
+        data = self._body()
+        if match := re.fullmatch(rf"/lfs-objects/{REPO}/([0-9a-f]{{64}})", path):
+            self._lfs_store(unquote(match[1]), match[2], data)
+        else:
+            self._send(404, b'{"error": "Not found"}', {"Content-Type": "application/json"}, True)
+
     def do_POST(self) -> None:
         url = urlsplit(self.path)
         self.stand_in._record("POST", url.path)
-        data = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        data = self._body()
         if url.path == "/api/validate-yaml":
             self._validate_yaml(json.loads(data)["content"])
         elif not self.headers.get("Authorization", "").startswith("Bearer "):
             self._error(401, "", "Invalid username or password.", True)  # what the Hub says to no token
         elif url.path == "/api/repos/create":
             self._create_repo(json.loads(data))
-        elif match := re.fullmatch(r"/api/models/([^/]+/[^/]+)/(preupload|commit)/([^/]+)", url.path):
+        elif match := re.fullmatch(rf"/{REPO}\.git/info/lfs/objects/(batch|verify)", url.path):
+            repo = unquote(match[1])
+            if repo not in self.stand_in.commits:
+                self._error(404, "RepoNotFound", f"Repository {repo} not found", True)
+            elif match[2] == "batch":
+                self._lfs_batch(repo, json.loads(data))
+            else:
+                self._lfs_verify(repo, json.loads(data))
+        elif match := re.fullmatch(rf"/api/models/{REPO}/(preupload|commit)/([^/]+)", url.path):
             repo, action, revision = unquote(match[1]), match[2], unquote(match[3])
             if "create_pr" in (url.query or ""):
                 self._error(400, "", "The stand-in Hub does not open pull requests", True)
@@ -177,6 +218,18 @@ class _Handler(BaseHTTPRequestHandler):
                     self._commit(repo, revision, [json.loads(line) for line in data.splitlines() if line])
         else:
             self._send(404, b'{"error": "Not found"}', {"Content-Type": "application/json"}, True)
+
+    def _body(self) -> bytes:
+        """The request body, sent with a Content-Length or chunked."""
+        if self.headers.get("Transfer-Encoding", "").lower() != "chunked":
+            return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        chunks = []
+        while size := int(self.rfile.readline().split(b";")[0], 16):
+            chunks.append(self.rfile.read(size))
+            self.rfile.readline()  # the CRLF after each chunk
+        while self.rfile.readline() not in (b"\r\n", b"\n", b""):  # trailers
+            pass
+        return b"".join(chunks)
 
     # -- routing ----------------------------------------------------------------------------------------------------
 
@@ -289,9 +342,60 @@ class _Handler(BaseHTTPRequestHandler):
                        True)
 
     def _preupload(self, files: dict[str, bytes], asked: list[dict], commit: str) -> None:
-        answer = [{"path": file["path"], "uploadMode": "regular", "shouldIgnore": False,
-                   "oid": git_blob_id(files[file["path"]]) if file["path"] in files else None} for file in asked]
+        patterns = [line.split()[0] for line in files.get(".gitattributes", b"").decode().splitlines()
+                    if "filter=lfs" in line.split()[1:]]
+        answer = []
+        for file in asked:
+            path = file["path"]
+            name = path.rsplit("/", 1)[-1]  # a pattern without a slash matches the file name, at any depth
+            tracked = any(fnmatch.fnmatchcase(path if "/" in p else name, p.lstrip("/")) for p in patterns)
+            lfs = tracked or b"\0" in base64.b64decode(file["sample"]) or file["size"] > LFS_OVER
+            oid = None
+            if path in files:
+                oid = hashlib.sha256(files[path]).hexdigest() if lfs else git_blob_id(files[path])
+            answer.append({"path": path, "uploadMode": "lfs" if lfs else "regular", "shouldIgnore": False,
+                           "oid": oid})
         self._json({"files": answer}, True, commit)
+
+    def _lfs_batch(self, repo: str, request: dict) -> None:
+        if request.get("operation") != "upload" or "basic" not in request.get("transfers", ["basic"]):
+            self._error(422, "", "The stand-in Hub takes LFS uploads through the basic transfer only", True)
+            return
+        hub = self.stand_in
+        objects = []
+        for item in request.get("objects", []):
+            oid, size = item.get("oid"), item.get("size")
+            answer = {"oid": oid, "size": size, "authenticated": True}
+            if not (isinstance(oid, str) and SHA256.match(oid) and isinstance(size, int) and size > 0):
+                answer["error"] = {"code": 422, "message": "An LFS object is a sha256 oid and a positive size"}
+            elif oid not in hub.lfs.get(repo, {}):
+                with hub._lock:
+                    hub.lfs_announced[(repo, oid)] = size
+                answer["actions"] = {"upload": {"href": f"{hub.url}/lfs-objects/{repo}/{oid}"},
+                                     "verify": {"href": f"{hub.url}/{repo}.git/info/lfs/objects/verify"}}
+            objects.append(answer)
+        self._send(200, json.dumps({"transfer": "basic", "objects": objects}).encode(),
+                   {"Content-Type": "application/vnd.git-lfs+json"}, True)
+
+    def _lfs_store(self, repo: str, oid: str, data: bytes) -> None:
+        hub = self.stand_in
+        size = hub.lfs_announced.get((repo, oid))
+        if size is None:
+            self._error(404, "", f"No LFS upload of {oid} was announced to {repo}", True)
+        elif len(data) != size or hashlib.sha256(data).hexdigest() != oid:
+            self._error(400, "", f"The uploaded bytes ({len(data)}) are not the object announced: {oid}, {size} "
+                        "bytes", True)
+        else:
+            with hub._lock:
+                hub.lfs.setdefault(repo, {})[oid] = data
+            self._send(200, b"", {}, True)
+
+    def _lfs_verify(self, repo: str, request: dict) -> None:
+        stored = self.stand_in.lfs.get(repo, {}).get(request.get("oid"))
+        if stored is not None and len(stored) == request.get("size"):
+            self._send(200, b"{}", {"Content-Type": "application/json"}, True)
+        else:
+            self._error(404, "", f"LFS object {request.get('oid')} is not stored in {repo}", True)
 
     def _commit(self, repo: str, revision: str, lines: list[dict]) -> None:
         hub = self.stand_in
@@ -302,10 +406,12 @@ class _Handler(BaseHTTPRequestHandler):
             if revision not in hub.refs[repo]:
                 raise _Refused(400, f"{revision} is not a branch: only a branch can take a commit")
             with hub._lock:  # read the head and publish on top of it in one step, as the Hub does
+                hub.commit_lines.append(lines)
                 head = hub.refs[repo][revision]
                 if header.get("parentCommit", head) != head:
                     raise _Refused(412, f"A commit has happened since {header['parentCommit']}")
-                commit = hub.publish(repo, _apply(hub.commits[repo][head], lines[1:]), branch=revision)
+                files = _apply(hub.commits[repo][head], lines[1:], hub.lfs.get(repo, {}))
+                commit = hub.publish(repo, files, branch=revision)
         except _Refused as refused:
             self._error(refused.status, refused.code, refused.message, True)
             return
@@ -342,17 +448,24 @@ class _Refused(Exception):
         self.status, self.message, self.code = status, message, code
 
 
-def _apply(files: dict[str, bytes], lines: list[dict]) -> dict[str, bytes]:
-    """A commit's NDJSON operation lines applied to a copy of its parent's files (files not named carry over)."""
+def _apply(files: dict[str, bytes], lines: list[dict], lfs: dict[str, bytes]) -> dict[str, bytes]:
+    """A commit's NDJSON operation lines applied to a copy of its parent's files (files not named carry over);
+    `lfs` holds the repo's uploaded LFS objects by sha256."""
     files = dict(files)
     for line in lines:
         key, value = line.get("key"), line.get("value", {})
         if key == "file" and value.get("encoding") == "base64":
             files[value["path"]] = base64.b64decode(value["content"])
+        elif key == "lfsFile":
+            stored = lfs.get(value.get("oid")) if value.get("algo") == "sha256" else None
+            if stored is None or len(stored) != value.get("size"):
+                raise _Refused(422, "Your push was rejected because an LFS pointer pointed to a file that does not "
+                               f"exist: {value.get('path')} ({value.get('oid')})")
+            files[value["path"]] = stored
         elif key == "deletedFile" and value.get("path") in files:
             del files[value["path"]]
         elif key == "deletedFile":
             raise _Refused(404, "A file with this name doesn't exist", "EntryNotFound")
-        else:  # lfsFile, deletedFolder: the stand-in never asks for LFS uploads nor keeps folders
+        else:  # deletedFolder: the stand-in keeps no folders
             raise _Refused(400, f"The stand-in Hub does not take {key} lines")
     return files

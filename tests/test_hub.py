@@ -67,6 +67,9 @@ def _point_huggingface_hub_at(monkeypatch, url: str, cache: str) -> None:
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
     monkeypatch.setattr(constants, "HF_HUB_DISABLE_TELEMETRY", True)  # no agent-registry fetch into ~/.cache
     monkeypatch.setattr(constants, "HF_HUB_DISABLE_IMPLICIT_TOKEN", True)  # never send a user's token
+    # 2.x uploads "lfs" files through hf_xet whenever it is installed, whatever the server says; the stand-in
+    # speaks git LFS only, which is what the client does with HF_HUB_DISABLE_XET=1 (read at call time)
+    monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", True, raising=False)
     _reset_sessions()
 
 
@@ -387,6 +390,19 @@ def test_push_checkpoint_uploads_one_commit_that_downloads_back_equal(hub, tmp_p
     url = push_checkpoint(tmp_path / "run", PUSHED)
 
     assert url == f"{hub.url}/{PUSHED}"
+    # the weights went the way they go to the Hub: git LFS (batch call, one PUT of the bytes, verify), the commit
+    # only pointing to them by sha256; the small text files went inline, base64 in the commit
+    weights = hashlib.sha256(files[WEIGHTS_FILE]).hexdigest()
+    assert hub.count("POST", f"/{PUSHED}.git/info/lfs/objects/batch") == 1
+    assert hub.count("PUT", f"/lfs-objects/{PUSHED}/{weights}") == hub.count("PUT") == 1
+    assert hub.count("POST", f"/{PUSHED}.git/info/lfs/objects/verify") == 1
+    assert hub.lfs[PUSHED] == {weights: files[WEIGHTS_FILE]}
+    (lines,) = hub.commit_lines
+    sent = {line["value"]["path"]: line for line in lines[1:]}
+    assert sent[WEIGHTS_FILE] == {"key": "lfsFile", "value": {"path": WEIGHTS_FILE, "algo": "sha256", "oid": weights,
+                                                               "size": len(files[WEIGHTS_FILE])}}
+    assert {name: line["key"] for name, line in sent.items() if name != WEIGHTS_FILE} == dict.fromkeys(
+        ["README.md", CONFIG_FILE, METRICS_FILE], "file")
     initial, pushed = hub.commits[PUSHED]  # create_repo's .gitattributes commit, then ONE commit with everything
     assert hub.refs[PUSHED]["main"] == pushed
     assert hub.count("POST", f"/api/models/{PUSHED}/commit/") == 1
@@ -409,6 +425,39 @@ def test_push_checkpoint_uploads_one_commit_that_downloads_back_equal(hub, tmp_p
     push_checkpoint(tmp_path / "run", PUSHED)  # the same files again: the client sends no empty commit
     assert list(hub.commits[PUSHED]) == [initial, pushed]
     assert hub.count("POST", f"/api/models/{PUSHED}/commit/") == 1
+    assert hub.count("POST", f"/{PUSHED}.git/info/lfs/objects/batch") == 2 and hub.count("PUT") == 1  # stored
+
+
+def test_the_stand_in_refuses_lfs_bytes_that_are_not_the_object_announced(hub, monkeypatch):
+    """Guards the stand-in's LFS side, through HfApi: an upload must be the object (sha256, size) its batch call
+    announced, and a commit may only point to stored objects; so the push test can fail."""
+    import httpx2
+    from huggingface_hub import CommitOperationAdd, HfApi
+
+    log_in(monkeypatch)
+    api = HfApi()
+    api.create_repo(REPO)
+    head = hub.refs[REPO]["main"]
+    real, other = b"\0real weights", b"\0other weights"
+    forged = CommitOperationAdd("w.bin", real)
+    forged.upload_info.sha256 = hashlib.sha256(other).digest()  # announces one object, uploads another
+
+    with pytest.raises(RuntimeError, match="Error while uploading 'w.bin'") as raised:
+        api.create_commit(REPO, [forged], commit_message="forged")
+
+    assert raised.value.__cause__.response.status_code == 400  # the stand-in's answer to the PUT
+    assert hub.count("PUT", f"/lfs-objects/{REPO}/{hashlib.sha256(other).hexdigest()}") == 1
+    assert REPO not in hub.lfs and hub.refs[REPO]["main"] == head and not hub.commit_lines
+
+    pointer = {"path": "w.bin", "algo": "sha256", "oid": hashlib.sha256(other).hexdigest(), "size": len(other)}
+    lines = [{"key": "header", "value": {"summary": "a pointer to nothing"}}, {"key": "lfsFile", "value": pointer}]
+    answer = httpx2.post(f"{hub.url}/api/models/{REPO}/commit/main", content="\n".join(map(json.dumps, lines)),
+                         headers={"Authorization": "Bearer hf_stand_in_token"})
+    assert answer.status_code == 422 and hub.refs[REPO]["main"] == head
+
+    api.create_commit(REPO, [CommitOperationAdd("w.bin", other)], commit_message="honest")  # the same, uploaded
+    assert hub.commits[REPO][hub.refs[REPO]["main"]]["w.bin"] == other
+    assert hub.commit_lines[-1][1] == {"key": "lfsFile", "value": pointer}
 
 
 def test_a_push_that_the_hub_refuses_or_cannot_take_is_a_weights_error(hub, tmp_path, monkeypatch):
