@@ -291,11 +291,15 @@ def push_checkpoint(directory: str | Path, repo: str) -> str:
     operations += [CommitOperationAdd(path_in_repo=name, path_or_fileobj=(directory / name).read_bytes())
                    for name in names]
     api = HfApi(library_name="dancestyle")
+    hub_errors = (HfHubHTTPError, *_unreachable_errors())
     try:
         url = api.create_repo(repo, exist_ok=True)
         api.create_commit(repo_id=repo, operations=operations,
                           commit_message=f"Upload {config['model']['name']} checkpoint ({directory.name})")
-    except (HfHubHTTPError, *_unreachable_errors()) as e:
+    except (*hub_errors, RuntimeError) as e:
+        # a failed LFS upload comes wrapped: a RuntimeError caused by the HTTP or network error
+        if isinstance(e, RuntimeError) and not isinstance(e, hub_errors) and not isinstance(e.__cause__, hub_errors):
+            raise
         raise WeightsError(f"Could not push {directory} to the Hub repo {repo} ({e}).",
                            "Log in with `hf auth login` (a token with write access) and check the network; the "
                            "checkpoint itself is saved locally.") from e

@@ -38,7 +38,7 @@ from dancestyle.weights import (
     save_checkpoint,
 )
 
-from hub_server import StandInHub
+from hub_server import StandInHub, _Handler
 from media import make_video
 
 REPO = "org/name"
@@ -476,9 +476,12 @@ def test_a_push_that_the_hub_refuses_or_cannot_take_is_a_weights_error(hub, tmp_
     go_offline(monkeypatch)
     push_fails()  # HF_HUB_OFFLINE=1
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", False)
+    broken_storage = lambda handler, repo, oid, data: handler._error(403, "", "LFS storage refused it", True)  # noqa: E731
+    monkeypatch.setattr(_Handler, "_lfs_store", broken_storage)
+    assert "LFS storage refused it" in str(push_fails().__cause__.__cause__)  # the weights' LFS upload fails
+    assert hub.lfs.get(PUSHED) is None and len(hub.commits[PUSHED]) == 1  # only create_repo's first commit
     hub.stop()
     push_fails()  # nothing listens on the port
-    assert PUSHED not in hub.commits
 
 
 # -- the pipeline and the CLI through the stand-in -------------------------------------------------------------------
