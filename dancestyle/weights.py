@@ -297,8 +297,9 @@ def push_checkpoint(directory: str | Path, repo: str) -> str:
         api.create_commit(repo_id=repo, operations=operations,
                           commit_message=f"Upload {config['model']['name']} checkpoint ({directory.name})")
     except (*hub_errors, RuntimeError) as e:
-        # a failed LFS upload comes wrapped: a RuntimeError caused by the HTTP or network error
-        if isinstance(e, RuntimeError) and not isinstance(e, hub_errors) and not isinstance(e.__cause__, hub_errors):
+        # a failed LFS upload comes wrapped: a RuntimeError caused by the HTTP or network error; any other
+        # RuntimeError is a bug, not the Hub
+        if not isinstance(e, hub_errors) and not isinstance(e.__cause__, hub_errors):
             raise
         raise WeightsError(f"Could not push {directory} to the Hub repo {repo} ({e}).",
                            "Log in with `hf auth login` (a token with write access) and check the network; the "
