@@ -194,9 +194,11 @@ def generate_corpus(root: str | Path, clips_per_class: int = 8, seed: int = 0, f
             previous = json.loads(marker.read_text())
         except ValueError:
             previous = {}
-        if {key: previous.get(key) for key in params} != params:
-            raise InputError(f"{root} holds a synthetic corpus made with other settings.",
-                             "Pass the same settings to complete it, or choose another folder.")
+        differ = [key for key in params if previous.get(key) != params[key]]
+        if differ:  # e.g. a corpus of another size, or one an older generator (version) wrote
+            made = ", ".join(f"{key} {previous.get(key)} (asked: {params[key]})" for key in differ)
+            raise InputError(f"{root} holds a synthetic corpus made with other settings: {made}.",
+                             "Delete that folder or choose another one (--dest DIR); the same settings complete it.")
         if previous.get("complete"):
             return {**previous, "root": str(root), "skipped": len(clips)}
     elif any((root / folder).exists() for folder in ("rgb", "densepose")):

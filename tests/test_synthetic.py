@@ -116,7 +116,7 @@ def test_rerun_skips_complete_clips_and_refuses_other_settings(tmp_path):
     resumed = generate_corpus(root, **options, progress=lambda done, total: calls.append((done, total)))
     assert resumed["skipped"] == 3 and missing.is_file() and one.stat().st_mtime_ns == stamp
     assert calls[-1] == (4, 4)
-    with pytest.raises(InputError):
+    with pytest.raises(InputError, match=r"frames_per_clip \d+ \(asked: 5\)"):
         generate_corpus(root, **{**options, "frames_per_clip": 5})
     with pytest.raises(UsageError):
         generate_corpus(tmp_path / "x", classes=["polka"])
