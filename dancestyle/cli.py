@@ -165,6 +165,7 @@ def fetch_dataset(
     from .fetch import TERMS_NOTE
 
     try:
+        data.letsdance_classes(classes)  # before any download or generation
         with render.progress_reporter("Fetching") as report:
             if synthetic:
                 from .synthetic import generate_corpus

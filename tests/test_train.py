@@ -130,6 +130,12 @@ def test_fetch_dataset_synthetic_prints_the_summary(home):
     assert sum(summary["splits"].values()) == 30
 
 
+def test_fetch_dataset_checks_classes_before_any_work(home):
+    result = CliRunner().invoke(app, ["fetch-dataset", "--synthetic", "--classes", "12"])
+    assert result.exit_code == 2 and "10 or 16" in result.stderr
+    assert not (home / "datasets").exists()  # no corpus was generated first
+
+
 def test_fetch_dataset_interrupted_says_how_to_continue(home, monkeypatch):
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
