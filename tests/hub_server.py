@@ -187,7 +187,7 @@ class _Handler(BaseHTTPRequestHandler):
         if match := re.fullmatch(rf"/lfs-objects/{REPO}/([0-9a-f]{{64}})", path):
             self._lfs_store(unquote(match[1]), match[2], data)
         else:
-            self._send(404, b'{"error": "Not found"}', {"Content-Type": "application/json"}, True)
+            self._not_found(True)
 
     def do_POST(self) -> None:
         url = urlsplit(self.path)
@@ -217,7 +217,7 @@ class _Handler(BaseHTTPRequestHandler):
                 else:
                     self._commit(repo, revision, [json.loads(line) for line in data.splitlines() if line])
         else:
-            self._send(404, b'{"error": "Not found"}', {"Content-Type": "application/json"}, True)
+            self._not_found(True)
 
     def _body(self) -> bytes:
         """The request body, sent with a Content-Length or chunked."""
@@ -243,7 +243,7 @@ class _Handler(BaseHTTPRequestHandler):
             revision, _, filename = rest.partition("/")
             self._resolve(unquote(repo), unquote(revision), unquote(filename), body)
         else:
-            self._send(404, b'{"error": "Not found"}', {"Content-Type": "application/json"}, body)
+            self._not_found(body)
 
     def _commit_or_error(self, repo: str, revision: str, body: bool) -> str | None:
         hub = self.stand_in
@@ -279,7 +279,7 @@ class _Handler(BaseHTTPRequestHandler):
         revision = unquote(parts[3]) if len(parts) > 3 else "main"
         subpath = unquote("/".join(parts[4:])) if kind == "tree" else ""
         if kind not in ("revision", "tree"):
-            self._send(404, b'{"error": "Not found"}', {"Content-Type": "application/json"}, body)
+            self._not_found(body)
             return
         commit = self._commit_or_error(repo, revision, body)
         if commit is None:
@@ -318,10 +318,9 @@ class _Handler(BaseHTTPRequestHandler):
         except yaml.YAMLError:
             ok = False
         if ok:
-            self._send(200, b'{"errors": [], "warnings": []}', {"Content-Type": "application/json"}, True)
+            self._send_json(200, {"errors": [], "warnings": []})
         else:
-            self._send(400, json.dumps({"errors": [{"message": "the metadata is not a YAML mapping"}]}).encode(),
-                       {"Content-Type": "application/json"}, True)
+            self._send_json(400, {"errors": [{"message": "the metadata is not a YAML mapping"}]})
 
     def _create_repo(self, request: dict) -> None:
         hub = self.stand_in
@@ -335,11 +334,9 @@ class _Handler(BaseHTTPRequestHandler):
             if not exists:
                 hub.publish(repo, {".gitattributes": b"*.safetensors filter=lfs diff=lfs merge=lfs -text\n"})
         if exists:  # exist_ok=True still reads "url" from this answer, as the Hub gives it
-            self._send(409, json.dumps({"error": "You already created this model repo", "url": url}).encode(),
-                       {"Content-Type": "application/json"}, True)
+            self._send_json(409, {"error": "You already created this model repo", "url": url})
         else:
-            self._send(200, json.dumps({"url": url, "name": repo}).encode(), {"Content-Type": "application/json"},
-                       True)
+            self._send_json(200, {"url": url, "name": repo})
 
     def _preupload(self, files: dict[str, bytes], asked: list[dict], commit: str) -> None:
         patterns = [line.split()[0] for line in files.get(".gitattributes", b"").decode().splitlines()
@@ -393,7 +390,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _lfs_verify(self, repo: str, request: dict) -> None:
         stored = self.stand_in.lfs.get(repo, {}).get(request.get("oid"))
         if stored is not None and len(stored) == request.get("size"):
-            self._send(200, b"{}", {"Content-Type": "application/json"}, True)
+            self._send_json(200, {})
         else:
             self._error(404, "", f"LFS object {request.get('oid')} is not stored in {repo}", True)
 
@@ -421,14 +418,17 @@ class _Handler(BaseHTTPRequestHandler):
     # -- responses --------------------------------------------------------------------------------------------------
 
     def _json(self, data, body: bool, commit: str) -> None:
-        self._send(200, json.dumps(data).encode(), {"Content-Type": "application/json", "X-Repo-Commit": commit},
-                   body)
+        self._send_json(200, data, body, {"X-Repo-Commit": commit})
+
+    def _send_json(self, status: int, data, body: bool = True, headers: dict | None = None) -> None:
+        self._send(status, json.dumps(data).encode(), {"Content-Type": "application/json", **(headers or {})}, body)
+
+    def _not_found(self, body: bool) -> None:
+        self._send_json(404, {"error": "Not found"}, body)
 
     def _error(self, status: int, code: str, message: str, body: bool, headers: dict | None = None) -> None:
-        payload = json.dumps({"error": message}).encode()
         codes = {"X-Error-Code": code} if code else {}
-        self._send(status, payload, {"Content-Type": "application/json", **codes, "X-Error-Message": message,
-                                     **(headers or {})}, body)
+        self._send_json(status, {"error": message}, body, {**codes, "X-Error-Message": message, **(headers or {})})
 
     def _send(self, status: int, payload: bytes, headers: dict, body: bool) -> None:
         self.send_response(status)
