@@ -476,7 +476,10 @@ def test_a_push_that_the_hub_refuses_or_cannot_take_is_a_weights_error(hub, tmp_
     go_offline(monkeypatch)
     push_fails()  # HF_HUB_OFFLINE=1
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", False)
-    broken_storage = lambda handler, repo, oid, data: handler._error(403, "", "LFS storage refused it", True)  # noqa: E731
+
+    def broken_storage(handler, repo, oid, data):
+        handler._error(403, "", "LFS storage refused it", True)
+
     monkeypatch.setattr(_Handler, "_lfs_store", broken_storage)
     assert "LFS storage refused it" in str(push_fails().__cause__.__cause__)  # the weights' LFS upload fails
     assert hub.lfs.get(PUSHED) is None and len(hub.commits[PUSHED]) == 1  # only create_repo's first commit
