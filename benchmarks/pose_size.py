@@ -28,7 +28,7 @@ def sample_frames(clip: Path, count: int) -> list[np.ndarray]:
 
 
 def build(size: int, random_weights: bool, people: int | None):
-    from dancestyle.pose import KeypointRCNNEstimator
+    from dancestyle.pose.rcnn import KeypointRCNNEstimator
 
     estimator = KeypointRCNNEstimator("cpu", min_size=size, random_weights=random_weights,
                                       score_threshold=0.0 if people else 0.7)

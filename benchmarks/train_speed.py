@@ -32,7 +32,7 @@ def frames_per_second(run, frames: int, repeat: int = 3) -> float:
 
 def extraction(device: str) -> dict[str, float]:
     from dancestyle.extract import RANDOM_RGB, build_rgb_backbone
-    from dancestyle.pose import KeypointRCNNEstimator
+    from dancestyle.pose.rcnn import KeypointRCNNEstimator
 
     rng = np.random.default_rng(0)
     frames = [rng.integers(0, 256, (360, 640, 3), dtype=np.uint8) for _ in range(32)]

@@ -17,7 +17,8 @@ import torch
 from .data import Clip, DatasetIndex
 from .errors import UsageError
 from .features import CACHE_STRIDE, RGB_SIZE, RGBBackbone, StreamSpec, cache_path, read_cached, write_cached
-from .pose import DEFAULT_DETECTOR_SIZE, KeypointRCNNEstimator, pose_array, read_letsdance_pose
+from .pose import DEFAULT_DETECTOR_SIZE, pose_array, read_letsdance_pose
+from .pose.rcnn import KeypointRCNNEstimator
 from .video import chunked, iter_sampled_frames, sample_interval
 from .weights import RESNET18, load_resnet18_state_dict
 

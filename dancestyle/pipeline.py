@@ -23,7 +23,8 @@ from .errors import UsageError, WeightsError
 from .extract import POSE_BATCH, RANDOM_RGB, build_rgb_backbone, rgb_weights_id
 from .features import RGB_SIZE, RGBBackbone
 from .models import DEFAULT_MODEL, DanceClassifier, config_from_dict, default_config
-from .pose import DEFAULT_DETECTOR_SIZE, KeypointRCNNEstimator, PoseEstimator, pose_array
+from .pose import DEFAULT_DETECTOR_SIZE, PoseEstimator, pose_array
+from .pose.rcnn import KeypointRCNNEstimator
 from .video import BASE_FPS, WINDOW_SECONDS, SampledFrame, chunked, iter_sampled_frames, iter_windows, sample_interval
 from .weights import fetch_checkpoint, newest_run, parse_weights_ref, read_checkpoint
 

@@ -3,7 +3,8 @@ import json
 import numpy as np
 import pytest
 
-from dancestyle.pose import KEYPOINT_NAMES, KeypointRCNNEstimator, normalise_skeletons, pose_array, read_letsdance_pose
+from dancestyle.pose.rcnn import KeypointRCNNEstimator
+from dancestyle.pose import KEYPOINT_NAMES, normalise_skeletons, pose_array, read_letsdance_pose
 
 
 def skeleton(xs, ys):

@@ -13,7 +13,7 @@ from typing import Protocol
 
 import numpy as np
 
-from .errors import InputError, WeightsError
+from ..errors import InputError
 
 KEYPOINT_NAMES = (
     "nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
@@ -31,48 +31,6 @@ class PoseEstimator(Protocol):
     people ordered by confidence, best first."""
 
     def estimate(self, images: list[np.ndarray]) -> list[np.ndarray]: ...
-
-
-class KeypointRCNNEstimator:
-    """torchvision's Keypoint R-CNN (ResNet-50 FPN, COCO_V1 weights: keypoint AP 65.0, BSD-3-Clause)."""
-
-    def __init__(self, device: str = "cpu", min_size: int = DEFAULT_DETECTOR_SIZE,
-                 score_threshold: float = DEFAULT_SCORE_THRESHOLD, random_weights: bool = False) -> None:
-        from torchvision.models.detection import KeypointRCNN_ResNet50_FPN_Weights, keypointrcnn_resnet50_fpn
-
-        weights = None if random_weights else KeypointRCNN_ResNet50_FPN_Weights.COCO_V1
-        try:
-            # The keypoint head runs once per kept box: keeping only boxes we would use anyway (score and
-            # count) saves most of its cost on CPU.
-            self.model = keypointrcnn_resnet50_fpn(weights=weights, weights_backbone=None, min_size=min_size,
-                                                   max_size=min_size * 1333 // 800,
-                                                   box_score_thresh=score_threshold,
-                                                   box_detections_per_img=MAX_PEOPLE)
-        except (OSError, RuntimeError) as e:  # URLError is an OSError; a bad file is a RuntimeError
-            raise WeightsError(
-                f"The Keypoint R-CNN weights are not in torch's cache and could not be downloaded ({e}).",
-                "Run once with internet access (they go to $TORCH_HOME/hub/checkpoints), or use "
-                "--random-weights for a smoke test.") from e
-        self.model.eval().to(device)
-        self.device = device
-        self.min_size = min_size
-        self.score_threshold = score_threshold
-
-    def estimate(self, images: list[np.ndarray]) -> list[np.ndarray]:
-        import torch
-
-        tensors = [torch.from_numpy(image).to(self.device).permute(2, 0, 1).float().div_(255) for image in images]
-        # never upscale a small video: it costs time and adds no detail
-        short_side = min(min(image.shape[:2]) for image in images)
-        self.model.transform.min_size = (min(self.min_size, short_side),)
-        with torch.inference_mode():
-            outputs = self.model(tensors)
-        people = []
-        for output in outputs:  # torchvision returns detections sorted by score, best first
-            keep = output["scores"] >= self.score_threshold
-            keypoints = output["keypoints"][keep][:MAX_PEOPLE, :, :2]
-            people.append(keypoints.float().cpu().numpy())
-        return people
 
 
 def read_letsdance_pose(path: str | Path) -> np.ndarray:
