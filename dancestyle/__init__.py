@@ -14,8 +14,8 @@ _LAZY = {
     "load_model": "pipeline",
     "Prediction": "pipeline",
     "DanceStylePipeline": "pipeline",
-    "available_models": "models",
-    "CLASSES": "models",
+    "available_models": "configs",
+    "CLASSES": "configs",
 }
 
 

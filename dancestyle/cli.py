@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import traceback
 from enum import Enum
 from typing import Annotated
@@ -10,9 +12,9 @@ import typer
 from rich.markup import escape
 
 from . import __version__, render
+from .configs import DEFAULT_MODEL, EPOCHS, PATIENCE, TrainOptions, available_models
 from .errors import DanceStyleError, UsageError
-from .models import DEFAULT_MODEL, available_models
-from .train import EPOCHS, PATIENCE, TrainOptions
+from .pose import DEFAULT_POSE, available_pose_backends
 
 app = typer.Typer(
     help="Tell which dance style a video shows (ballet, break, flamenco, foxtrot, latin, quickstep, square, "
@@ -23,13 +25,30 @@ app = typer.Typer(
 ModelName = Enum("ModelName", {name: name for name in available_models()}, type=str)
 
 
+PoseName = Enum("PoseName", {name: name for name in available_pose_backends()}, type=str)
+
+
 class Device(str, Enum):
     auto = "auto"
     cpu = "cpu"
     cuda = "cuda"
 
 
-DebugOption = Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")]
+_USER_HF_VERBOSITY = os.environ.get("HF_HUB_VERBOSITY")
+
+
+def _library_warnings(debug: bool) -> bool:
+    """huggingface_hub's warnings (retry lines, raw connection errors) only with --debug: without it our own error
+    says what went wrong. An HF_HUB_VERBOSITY the user set wins."""
+    if not _USER_HF_VERBOSITY:
+        level = "warning" if debug else "error"
+        os.environ["HF_HUB_VERBOSITY"] = level  # read when huggingface_hub is imported...
+        logging.getLogger("huggingface_hub").setLevel(level.upper())  # ...or now, if it already is
+    return debug
+
+
+DebugOption = Annotated[bool, typer.Option("--debug", callback=_library_warnings,
+                                           help="Show tracebacks for errors, and the libraries' warnings.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="JSON Lines on stdout, one object per item.")]
 
 
@@ -64,8 +83,12 @@ def classify(
     json_output: JsonOption = False,
     random_weights: Annotated[bool, typer.Option(
         "--random-weights", help="Random weights everywhere, no download: smoke tests and speed only.")] = False,
-    detector_size: Annotated[int, typer.Option(
-        min=128, max=1333, help="Short side (px) of frames given to the pose detector.")] = 512,
+    pose: Annotated[PoseName | None, typer.Option(
+        help="Pose backend. Default: the one the checkpoint's poses came from (`dancestyle models` lists them).",
+        show_default=False)] = None,
+    detector_size: Annotated[int | None, typer.Option(
+        min=128, max=1333, help="Short side (px) of the frames the pose backend reads. Default: the checkpoint's "
+        "(512).", show_default=False)] = None,
     debug: DebugOption = False,
 ) -> None:
     """Classify the dance style of each video. Exit code 0: all classified; 1: some failed; 2: usage error."""
@@ -79,7 +102,7 @@ def classify(
                            "(use it for smoke tests and speed measurements only).")
         with render.err.status("Loading models…"):
             pipeline = load_model(model.value, weights=weights, device=device.value, random_weights=random_weights,
-                                  detector_size=detector_size)
+                                  detector_size=detector_size, pose=pose.value if pose else None)
     except UsageError as e:
         _show(e, debug)
         raise typer.Exit(2) from None
@@ -208,7 +231,9 @@ def train(
     seed: Annotated[int, typer.Option(help="Seed: the same seed gives the same weights on CPU.")] = 0,
     device: Annotated[Device, typer.Option(help="auto = CUDA when present.")] = Device.auto,
     pose_source: Annotated[str, typer.Option(help="dataset (the skeleton files) or estimator "
-                                             "(Keypoint R-CNN).")] = "dataset",
+                                             "(the --pose backend).")] = "dataset",
+    pose: Annotated[PoseName, typer.Option(help="Pose backend for --pose-source estimator and <style>/<video> "
+                                           "datasets.")] = DEFAULT_POSE,
     random_weights: Annotated[bool, typer.Option("--random-weights", help="Random RGB backbone (offline runs; "
                                                  "the checkpoint records it).")] = False,
     resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run (--out, or the newest "
@@ -231,7 +256,7 @@ def train(
     options = TrainOptions(model=model.value, data=Path(data).expanduser() if data else default_root("letsdance"),
                            out=Path(out).expanduser() if out else None, epochs=epochs, patience=patience,
                            streams=_streams(streams), classes=classes, seed=seed, random_weights=random_weights,
-                           pose_source=pose_source, resume=resume, shuffle_frames=shuffle_frames)
+                           pose_source=pose_source, pose=pose.value, resume=resume, shuffle_frames=shuffle_frames)
     try:
         if push_to_hub:  # a bad repo id must fail now, not after hours of training
             from huggingface_hub.utils import validate_repo_id
@@ -286,6 +311,9 @@ def evaluate(
                                              "trained on.", show_default=False)] = None,
     split: Annotated[str, typer.Option(help="test or val.")] = "test",
     device: Annotated[Device, typer.Option(help="auto = CUDA when present.")] = Device.auto,
+    pose: Annotated[PoseName | None, typer.Option(
+        help="Pose backend, for a checkpoint whose poses came from one. Default: that one.",
+        show_default=False)] = None,
     json_output: JsonOption = False,
     debug: DebugOption = False,
 ) -> None:
@@ -297,7 +325,8 @@ def evaluate(
         if split not in ("test", "val"):
             raise UsageError(f"--split {split}: use test or val.")
         with render.progress_reporter("Features") as report:
-            result = evaluate_run(weights, model.value, data, split, resolve_device(device.value), report)
+            result = evaluate_run(weights, model.value, data, split, resolve_device(device.value), report,
+                                  pose=pose.value if pose else None, on_caution=render.warning)
     except DanceStyleError as e:
         _fail(e, debug)
     if json_output:

@@ -21,9 +21,9 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
+from .configs import CLASSES
 from .errors import InputError, UsageError
 from .fetch import LETSDANCE_ARCHIVES, SPLITS_FILE, archive_name, download, safe_extract
-from .models import CLASSES
 from .video import VIDEO_EXTENSIONS
 from .weights import atomic_write_json, home
 

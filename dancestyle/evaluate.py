@@ -120,15 +120,20 @@ class EvaluationResult:
 
 
 def evaluate_run(weights: str | None, model: str, data: str | None, split: str = "test", device: str = "cpu",
-                 on_progress=None) -> EvaluationResult:
-    """Score a checkpoint on a split of a dataset, with features made the way its training made them."""
+                 on_progress=None, pose: str | None = None, on_caution=None) -> EvaluationResult:
+    """Score a checkpoint on a split of a dataset, with features made the way its training made them.
+
+    pose: for a checkpoint whose poses came from a backend, run another one instead (on_caution(text) is told).
+    """
     import time
     from pathlib import Path
 
     from .data import index_dataset, load_or_make_splits
-    from .extract import extract_features
+    from .extract import extract_features, rgb_source_id
     from .features import StreamSpec
-    from .pipeline import Prediction, classifier_source, load_classifier, rank_styles
+    from .pipeline import (Prediction, classifier_source, load_classifier, pose_mismatch_caution, rank_styles,
+                           recorded_pose_backend)
+    from .pose import DEFAULT_DETECTOR_SIZE, PoseSource, pose_backend
     from .train import clip_probabilities, load_split, window_steps
     from .weights import read_checkpoint
 
@@ -143,10 +148,20 @@ def evaluate_run(weights: str | None, model: str, data: str | None, split: str =
     classes = classifier.config.classes
     index = index_dataset(root, classes)
     keys = load_or_make_splits(index.root, index)[split]
-    # the features exactly as training made them (the specs name their sources)
-    sources = {"rgb": config["features"]["rgb"]["weights"], "pose": training.get("pose_source") or "dataset"}
+    # the features exactly as training made them (the specs name their sources), unless told another pose backend
+    rgb_weights = config["features"]["rgb"]["weights"]
+    frame_size = config["features"].get("frame_size", DEFAULT_DETECTOR_SIZE)
+    pose_source = PoseSource.parse(training.get("pose_source") or "dataset")
+    if pose is not None and pose_source.backend is not None:
+        pose_backend(pose)
+        caution = pose_mismatch_caution(recorded_pose_backend(config), pose)
+        if caution and on_caution:
+            on_caution(caution)
+        pose_source = PoseSource(pose, pose_source.frame_size, pose_source.random_weights)
+    sources = {"rgb": rgb_source_id(rgb_weights, frame_size), "pose": pose_source.id}
     specs = {stream: StreamSpec(stream, sources[stream]) for stream in classifier.config.streams}
-    features = extract_features(index, specs, device, progress=on_progress)
+    features = extract_features(index, specs, device, progress=on_progress, rgb_weights=rgb_weights,
+                                frame_size=frame_size, clips=index.clips_for(keys))
     sequences = load_split(index, features, keys, classes, training.get("shuffle_frames", False))
     started = time.perf_counter()
     probabilities = clip_probabilities(classifier, sequences, device)

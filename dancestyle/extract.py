@@ -1,8 +1,9 @@
 """Features for a whole dataset: read each clip's frames, run the streams, cache the result per clip.
 
 Resumable (a clip whose cache file exists is skipped; files land by rename), batched, on any device. Pose comes
-from the dataset's skeleton files (Let's Dance) or from the pose estimator (`pose_source="estimator"`, and always
-for the <style>/<video> layout, which has no skeleton files).
+from the dataset's skeleton files (Let's Dance) or from a pose backend (`pose_source="estimator"`, and always
+for the <style>/<video> layout, which has no skeleton files). Each clip's frames are decoded once, at the size
+`classify` decodes them (short side `frame_size`), and feed both streams: the RGB input is the one classify sees.
 """
 
 from __future__ import annotations
@@ -16,15 +17,15 @@ import torch
 
 from .data import Clip, DatasetIndex
 from .errors import UsageError
-from .features import CACHE_STRIDE, RGB_SIZE, RGBBackbone, StreamSpec, cache_path, read_cached, write_cached
-from .pose import DEFAULT_DETECTOR_SIZE, pose_array, read_letsdance_pose
-from .pose.rcnn import KeypointRCNNEstimator
+from .features import CACHE_STRIDE, RGBBackbone, StreamSpec, cache_path, read_cached, write_cached
+from .pose import (DEFAULT_DETECTOR_SIZE, DEFAULT_POSE, PoseEstimator, PoseSource, create_pose_estimator, pose_array,
+                   read_letsdance_pose)
 from .video import chunked, iter_sampled_frames, sample_interval
 from .weights import RESNET18, load_resnet18_state_dict
 
 RANDOM_RGB = "random-seed-0"  # a random but reproducible ResNet-18, for offline runs
 RGB_BATCH = 32
-POSE_BATCH = 8  # frames per Keypoint R-CNN call: bounds memory (TCN samples 60 frames per window)
+POSE_BATCH = 8  # frames per pose-backend call: bounds memory (TCN samples 60 frames per window)
 
 Progress = Callable[[str, int, int], None]  # (what, done, total)
 
@@ -56,19 +57,25 @@ class FeatureSet:
         return {stream: read_cached(cache_path(self.root, spec, clip.key)) for stream, spec in self.specs.items()}
 
 
+def rgb_source_id(rgb_weights: str, frame_size: int) -> str:
+    """The RGB cache key: the backbone's weights and the size its frames were decoded at."""
+    return f"{rgb_weights}@{frame_size}px"
+
+
 def feature_specs(index: DatasetIndex, streams: list[str], rgb_weights: str, pose_source: str,
-                  detector_size: int = DEFAULT_DETECTOR_SIZE, random_detector: bool = False) -> dict[str, StreamSpec]:
-    """What produces each stream. Pose sources: "dataset", "estimator-<size>" or "estimator-random-<size>"."""
+                  pose: str = DEFAULT_POSE, frame_size: int = DEFAULT_DETECTOR_SIZE,
+                  random_detector: bool = False) -> dict[str, StreamSpec]:
+    """What produces each stream. Pose comes from "dataset" files or from backend `pose` (PoseSource.id)."""
     if pose_source not in ("dataset", "estimator"):
         raise UsageError(f"--pose-source {pose_source}: use dataset or estimator.")
     if index.layout == "videos":
         pose_source = "estimator"  # videos come without skeleton files
     specs = {}
     if "rgb" in streams:
-        specs["rgb"] = StreamSpec("rgb", rgb_weights)
+        specs["rgb"] = StreamSpec("rgb", rgb_source_id(rgb_weights, frame_size))
     if "pose" in streams:
-        estimator = f"estimator-{'random-' if random_detector else ''}{detector_size}"
-        specs["pose"] = StreamSpec("pose", "dataset" if pose_source == "dataset" else estimator)
+        source = PoseSource(None) if pose_source == "dataset" else PoseSource(pose, frame_size, random_detector)
+        specs["pose"] = StreamSpec("pose", source.id)
     return specs
 
 
@@ -120,41 +127,59 @@ def dataset_poses(clip: Clip) -> np.ndarray:
 
 
 class Extractor:
-    """Builds each network once, on first need."""
+    """Builds each network once, on first need; decodes each clip once for all its streams."""
 
-    def __init__(self, device: str, rgb_weights: str) -> None:
-        self.device, self.rgb_weights = device, rgb_weights
+    def __init__(self, device: str, rgb_weights: str, frame_size: int) -> None:
+        self.device, self.rgb_weights, self.frame_size = device, rgb_weights, frame_size
         self._rgb: RGBBackbone | None = None
-        self._pose: KeypointRCNNEstimator | None = None
+        self._estimators: dict[str, PoseEstimator] = {}
 
-    def rgb(self, clip: Clip) -> np.ndarray:
+    def features(self, clip: Clip, specs: dict[str, StreamSpec]) -> dict[str, np.ndarray]:
+        """The clip's features for each stream in `specs` (pose from files needs no pixels)."""
+        sources = {stream: PoseSource.parse(spec.source) for stream, spec in specs.items() if stream == "pose"}
+        needs_pixels = "rgb" in specs or any(source.backend for source in sources.values())
+        images = list(clip_images(clip, self.frame_size)) if needs_pixels else []
+        result = {}
+        if "rgb" in specs:
+            result["rgb"] = self.rgb(images)
+        if "pose" in specs:
+            source = sources["pose"]
+            result["pose"] = dataset_poses(clip) if source.backend is None else self.pose(images, source)
+        return result
+
+    def rgb(self, images: list[np.ndarray]) -> np.ndarray:
         if self._rgb is None:
             self._rgb = build_rgb_backbone(self.rgb_weights, self.device)
-        chunks = [self._rgb(batch).cpu().numpy() for batch in chunked(clip_images(clip, RGB_SIZE), RGB_BATCH)]
+        chunks = [self._rgb(batch).cpu().numpy() for batch in chunked(images, RGB_BATCH)]
         return np.concatenate(chunks).astype(np.float16)
 
-    def pose(self, clip: Clip, spec: StreamSpec) -> np.ndarray:
-        if spec.source == "dataset":
-            return dataset_poses(clip)
-        size = int(spec.source.rsplit("-", 1)[1])
-        if self._pose is None:
-            self._pose = KeypointRCNNEstimator(self.device, min_size=size,
-                                               random_weights=spec.source.startswith("estimator-random-"))
-        people = [p for batch in chunked(clip_images(clip, size), POSE_BATCH) for p in self._pose.estimate(batch)]
+    def pose(self, images: list[np.ndarray], source: PoseSource) -> np.ndarray:
+        if source.id not in self._estimators:
+            self._estimators[source.id] = create_pose_estimator(source.backend, self.device, source.frame_size,
+                                                                random_weights=source.random_weights)
+        estimator = self._estimators[source.id]
+        people = [p for batch in chunked(images, POSE_BATCH) for p in estimator.estimate(batch)]
         return np.stack([pose_array(p) for p in people])
 
 
 def extract_features(index: DatasetIndex, specs: dict[str, StreamSpec], device: str = "cpu",
-                     progress: Progress | None = None) -> FeatureSet:
-    """Make sure every clip of `index` has cached features for every stream in `specs`; skip those done.
-    Each spec says how its stream is made, so features made another way are never reused."""
-    extractor = Extractor(device, specs["rgb"].source if "rgb" in specs else "")
-    for stream, spec in specs.items():
-        todo = [clip for clip in index.clips if not cache_path(index.root, spec, clip.key).is_file()]
-        for done, clip in enumerate(todo, 1):
-            with torch.inference_mode():
-                features = extractor.rgb(clip) if stream == "rgb" else extractor.pose(clip, spec)
-            write_cached(cache_path(index.root, spec, clip.key), features)
-            if progress:
-                progress(f"{stream} features", done, len(todo))
+                     progress: Progress | None = None, rgb_weights: str = "", frame_size: int = DEFAULT_DETECTOR_SIZE,
+                     clips: list[Clip] | None = None) -> FeatureSet:
+    """Make sure every clip (of `clips`, default all of `index`) has cached features for every stream in `specs`;
+    skip those done. Each spec says how its stream is made, so features made another way are never reused."""
+    extractor = Extractor(device, rgb_weights, frame_size)
+    todo = []
+    for clip in index.clips if clips is None else clips:
+        missing = {stream: spec for stream, spec in specs.items()
+                   if not cache_path(index.root, spec, clip.key).is_file()}
+        if missing:
+            todo.append((clip, missing))
+    what = "+".join(sorted({stream for _, missing in todo for stream in missing})) or "no"
+    for done, (clip, missing) in enumerate(todo, 1):
+        with torch.inference_mode():
+            features = extractor.features(clip, missing)
+        for stream, spec in missing.items():
+            write_cached(cache_path(index.root, spec, clip.key), features[stream])
+        if progress:
+            progress(f"{what} features", done, len(todo))
     return FeatureSet(index.root, specs)

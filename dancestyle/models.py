@@ -1,85 +1,21 @@
-"""Sequence models over per-frame features: LSTM, LSTM with self-attention, TCN; and the registry.
+"""Sequence models over per-frame features: LSTM, LSTM with self-attention, TCN.
 
-Each model is a config dataclass (the paper's tuned hyper-parameters as defaults) plus modules in reading
-order. `DanceClassifier` puts the pose encoder in front of a sequence model; the RGB backbone stays outside
+Each model is a config dataclass (configs.py, with the registry of names: no torch, so the CLI starts fast)
+plus the modules here in reading order. `DanceClassifier` puts the pose encoder in front of a sequence model; the RGB backbone stays outside
 (its weights come from the Hub, not from our checkpoints).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, fields
 
 import torch
 from torch import nn
 from torch.nn.utils.parametrizations import weight_norm
 
-from .errors import UnknownModelError
+from .configs import (CLASSES, DEFAULT_MODEL, MODELS, AttentionConfig, LSTMConfig, ModelConfig, TCNConfig,
+                      available_models, config_from_dict, default_config, model_spec)
 from .features import POSE_DIM, RGB_DIM, PoseEncoder, feature_dim
-
-CLASSES = ("ballet", "break", "flamenco", "foxtrot", "latin", "quickstep", "square", "swing", "tango", "waltz")
-HUB_ORG = "dancestyle"  # default classifier repos: f"{HUB_ORG}/letsdance-{name}"
-
-
-@dataclass
-class ModelConfig:
-    """What rebuilds a classifier: architecture, hyper-parameters, classes, streams and frame stride.
-
-    Stored as config.json inside every checkpoint; loading rebuilds the model from it, not from code defaults.
-    """
-
-    name: str = ""
-    stride: int = 60  # frames of 30 fps video between samples
-    dropout: float = 0.0
-    lr: float = 0.01
-    batch_size: int = 64
-    weight_decay: float = 0.0
-    momentum: float = 0.9
-    classes: list[str] = field(default_factory=lambda: list(CLASSES))
-    streams: list[str] = field(default_factory=lambda: ["rgb", "pose"])
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> ModelConfig:
-        known = {f.name for f in fields(cls)}
-        return cls(**{key: value for key, value in data.items() if key in known})
-
-
-@dataclass
-class LSTMConfig(ModelConfig):
-    name: str = "lstm"
-    hidden: int = 128
-    stride: int = 60
-    dropout: float = 0.7
-    lr: float = 0.0167
-    batch_size: int = 64
-    weight_decay: float = 0.0284
-
-
-@dataclass
-class AttentionConfig(ModelConfig):
-    name: str = "attention"
-    hidden: int = 32
-    stride: int = 30
-    dropout: float = 0.05
-    lr: float = 0.0591
-    batch_size: int = 16
-    weight_decay: float = 1e-5
-
-
-@dataclass
-class TCNConfig(ModelConfig):
-    name: str = "tcn"
-    channels: int = 128
-    levels: int = 6  # dilations 1, 2, 4, ..., 2**(levels-1)
-    kernel_size: int = 3
-    stride: int = 5
-    dropout: float = 0.02
-    lr: float = 0.0022
-    batch_size: int = 64
-    weight_decay: float = 0.0
 
 
 def _pack(x: torch.Tensor, lengths: torch.Tensor | None):
@@ -176,45 +112,10 @@ class TCNModel(nn.Module):
         return self.out(y.gather(2, last).squeeze(2))
 
 
-@dataclass(frozen=True)
-class ModelSpec:
-    config: type[ModelConfig]
-    module: type[nn.Module]
-    summary: str
-
-    @property
-    def hub_repo(self) -> str:
-        return f"{HUB_ORG}/letsdance-{self.config.name}"
-
-
-MODELS: dict[str, ModelSpec] = {
-    "lstm": ModelSpec(LSTMConfig, LSTMModel, "LSTM, 128 hidden; paper 65.9%"),
-    "attention": ModelSpec(AttentionConfig, AttentionLSTMModel, "LSTM, 32 hidden, self-attention; paper 63.7%"),
-    "tcn": ModelSpec(TCNConfig, TCNModel, "causal TCN, 6 x 128 channels; paper 58.2%"),
+# the network of each registered config (the registry itself, names and configs, is in configs.py)
+NETWORKS: dict[type[ModelConfig], type[nn.Module]] = {
+    LSTMConfig: LSTMModel, AttentionConfig: AttentionLSTMModel, TCNConfig: TCNModel,
 }
-DEFAULT_MODEL = "lstm"
-
-
-def available_models() -> list[str]:
-    """Names accepted by --model and load_model()."""
-    return list(MODELS)
-
-
-def model_spec(name: str) -> ModelSpec:
-    try:
-        return MODELS[name]
-    except KeyError:
-        raise UnknownModelError(f"Unknown model {name!r}.",
-                                f"Choose one of: {', '.join(available_models())}.") from None
-
-
-def default_config(name: str, **overrides) -> ModelConfig:
-    """The paper's hyper-parameters for `name`, with any field overridden."""
-    return model_spec(name).config(**overrides)
-
-
-def config_from_dict(data: dict) -> ModelConfig:
-    return model_spec(data.get("name", "")).config.from_dict(data)
 
 
 class DanceClassifier(nn.Module):
@@ -225,7 +126,7 @@ class DanceClassifier(nn.Module):
         self.config = config
         self.streams = tuple(config.streams)
         self.pose_encoder = PoseEncoder(len(config.classes)) if "pose" in self.streams else None
-        self.sequence = model_spec(config.name).module(config, feature_dim(self.streams))
+        self.sequence = NETWORKS[model_spec(config.name).config](config, feature_dim(self.streams))
 
     def frame_features(self, rgb: torch.Tensor | None, poses: torch.Tensor | None) -> torch.Tensor:
         """(B, T, 512) RGB features and (B, T, 20, 2, 17) poses -> (B, T, 614), in stream order."""
@@ -247,5 +148,5 @@ def parameter_count(module: nn.Module) -> int:
     return sum(parameter.numel() for parameter in module.parameters())
 
 
-__all__ = ["CLASSES", "DEFAULT_MODEL", "MODELS", "POSE_DIM", "RGB_DIM", "DanceClassifier", "ModelConfig",
+__all__ = ["CLASSES", "DEFAULT_MODEL", "MODELS", "NETWORKS", "POSE_DIM", "RGB_DIM", "DanceClassifier", "ModelConfig",
            "available_models", "config_from_dict", "default_config", "model_spec", "parameter_count"]

@@ -23,8 +23,8 @@ from .errors import UsageError, WeightsError
 from .extract import POSE_BATCH, RANDOM_RGB, build_rgb_backbone, rgb_weights_id
 from .features import RGB_SIZE, RGBBackbone
 from .models import DEFAULT_MODEL, DanceClassifier, config_from_dict, default_config
-from .pose import DEFAULT_DETECTOR_SIZE, PoseEstimator, pose_array
-from .pose.rcnn import KeypointRCNNEstimator
+from .pose import (DEFAULT_DETECTOR_SIZE, DEFAULT_POSE, LEGACY_ESTIMATOR, PoseEstimator, PoseSource,
+                   create_pose_estimator, pose_array, pose_backend)
 from .video import BASE_FPS, WINDOW_SECONDS, SampledFrame, chunked, iter_sampled_frames, iter_windows, sample_interval
 from .weights import fetch_checkpoint, newest_run, parse_weights_ref, read_checkpoint
 
@@ -64,10 +64,15 @@ def resolve_device(device: str = "auto") -> str:
     return device
 
 
-def checkpoint_config(model_config_dict: dict, detector_size: int = DEFAULT_DETECTOR_SIZE,
+def checkpoint_config(model_config_dict: dict, pose_source: PoseSource | None = None,
                       rgb_weights: str | None = None) -> dict:
-    """The config.json of a checkpoint: the model's config plus how its features were made."""
+    """The config.json of a checkpoint: the model's config plus how its features were made.
+
+    features.pose.backend is the backend `classify` runs for it: the one its poses came from, or the default
+    backend for poses read from Let's Dance's own skeleton files (COCO-17 too).
+    """
     rgb_weights = rgb_weights or rgb_weights_id(random_weights=False)
+    pose_source = pose_source or PoseSource(DEFAULT_POSE)
     return {
         "dancestyle_version": __version__,
         "model": model_config_dict,
@@ -75,10 +80,28 @@ def checkpoint_config(model_config_dict: dict, detector_size: int = DEFAULT_DETE
         "window_seconds": WINDOW_SECONDS,
         "features": {
             "rgb": {"backbone": "resnet18", "weights": rgb_weights, "size": RGB_SIZE},
-            "pose": {"estimator": "keypointrcnn_resnet50_fpn.COCO_V1", "detector_size": detector_size,
+            "pose": {"backend": pose_source.backend or DEFAULT_POSE,
+                     "source": "dataset" if pose_source.backend is None else "estimator",
+                     "detector_size": pose_source.frame_size, "random_weights": pose_source.random_weights,
                      "people": 20, "keypoints": 17, "normalisation": "per-skeleton bounding box to [-1, 1]"},
         },
     }
+
+
+def recorded_pose_backend(config: dict) -> str:
+    """The pose backend a checkpoint's config.json names (older checkpoints named Keypoint R-CNN: `rcnn`)."""
+    pose = config.get("features", {}).get("pose", {})
+    if "backend" in pose:
+        return pose["backend"]
+    return "rcnn" if pose.get("estimator", LEGACY_ESTIMATOR) == LEGACY_ESTIMATOR else DEFAULT_POSE
+
+
+def pose_mismatch_caution(recorded: str, chosen: str) -> str | None:
+    """What to tell a user who runs a model on poses from another backend than it was trained on."""
+    if recorded == chosen:
+        return None
+    return (f"this model was trained on poses from `{recorded}`; --pose {chosen} gives somewhat different "
+            f"skeletons, so expect lower accuracy (drop --pose to use {recorded}).")
 
 
 def classifier_source(model: str, weights: str | None) -> tuple[Path, str]:
@@ -107,7 +130,7 @@ class DanceStylePipeline:
 
     def __init__(self, classifier: DanceClassifier, device: str, rgb: RGBBackbone | None,
                  pose: PoseEstimator | None, random_weights: bool = False, source: str = "",
-                 cautions: list[str] | None = None) -> None:
+                 cautions: list[str] | None = None, frame_size: int = RGB_SIZE) -> None:
         self.classifier = classifier.eval().to(device)
         self.config = classifier.config
         self.device = device
@@ -116,6 +139,7 @@ class DanceStylePipeline:
         self.random_weights = random_weights
         self.source = source
         self.cautions = cautions or []  # what a user should know about these weights before trusting them
+        self.frame_size = frame_size  # short side of decoded frames: what the pose backend reads (RGB resizes them)
         self.interval = sample_interval(self.config.stride)
 
     def _frame_features(self, window: list[SampledFrame], timings: dict[str, float]) -> tuple[dict, int]:
@@ -149,8 +173,7 @@ class DanceStylePipeline:
         """
         started = time.perf_counter()
         timings = {"decode": 0.0, "pose": 0.0, "rgb": 0.0, "model": 0.0}
-        max_side = getattr(self.pose, "min_size", None) or RGB_SIZE
-        frames = _timed(iter_sampled_frames(path, self.interval, max_short_side=max_side), timings)
+        frames = _timed(iter_sampled_frames(path, self.interval, max_short_side=self.frame_size), timings)
         per_window = max(1, int(WINDOW_SECONDS / self.interval))
         total = np.zeros(len(self.config.classes))
         frames_used = people_max = windows = 0
@@ -192,19 +215,25 @@ def _timed(frames: Iterator[SampledFrame], timings: dict[str, float]) -> Iterato
 
 
 def load_model(model: str = DEFAULT_MODEL, weights: str | None = None, device: str = "auto",
-               random_weights: bool = False, detector_size: int = DEFAULT_DETECTOR_SIZE) -> DanceStylePipeline:
+               random_weights: bool = False, detector_size: int | None = None,
+               pose: str | None = None) -> DanceStylePipeline:
     """Build the pipeline for `model`.
 
     weights: a checkpoint directory or Hub repo id `org/name[@revision]`; None picks the newest local training
     run, else the model's default Hub repo. random_weights: every network random, nothing downloaded
-    (smoke tests and speed measurements only; predictions are meaningless).
+    (smoke tests and speed measurements only; predictions are meaningless). pose / detector_size: the pose
+    backend and the short side of the frames it reads; None = what the checkpoint records (a different backend
+    is allowed, with a caution).
     """
+    if pose is not None:
+        pose_backend(pose)  # an unknown name is a usage error before anything loads
     if random_weights and weights:
         raise UsageError(f"--weights {weights} and --random-weights ask for different networks.",
                          "Drop --random-weights to use those weights, or --weights for a smoke test.")
     device = resolve_device(device)
     rgb_weights = rgb_weights_id(random_weights)
     cautions = []
+    recorded_pose, recorded_size = DEFAULT_POSE, DEFAULT_DETECTOR_SIZE
     if random_weights:
         torch.manual_seed(0)
         classifier, source = DanceClassifier(default_config(model)), "random"
@@ -215,13 +244,17 @@ def load_model(model: str = DEFAULT_MODEL, weights: str | None = None, device: s
         # the RGB trunk the classifier was trained on (a run made offline used the seeded random one)
         rgb_weights = config.get("features", {}).get("rgb", {}).get("weights", rgb_weights)
         cautions = _cautions(config, rgb_weights)
+        recorded_pose = recorded_pose_backend(config)
+        recorded_size = config.get("features", {}).get("pose", {}).get("detector_size", DEFAULT_DETECTOR_SIZE)
     streams = classifier.config.streams
     rgb = build_rgb_backbone(rgb_weights, device) if "rgb" in streams else None
-    pose = None
+    estimator, frame_size = None, RGB_SIZE
     if "pose" in streams:
-        pose = KeypointRCNNEstimator(device, min_size=detector_size, random_weights=random_weights)
-    return DanceStylePipeline(classifier, device, rgb, pose, random_weights=random_weights, source=source,
-                              cautions=cautions)
+        frame_size = detector_size or recorded_size
+        cautions += filter(None, [pose_mismatch_caution(recorded_pose, pose or recorded_pose)])
+        estimator = create_pose_estimator(pose or recorded_pose, device, frame_size, random_weights=random_weights)
+    return DanceStylePipeline(classifier, device, rgb, estimator, random_weights=random_weights, source=source,
+                              cautions=cautions, frame_size=frame_size)
 
 
 def load_classifier(config: dict, state_dict: dict, directory: Path) -> DanceClassifier:
@@ -242,7 +275,7 @@ def _cautions(config: dict, rgb_weights: str) -> list[str]:
         cautions.append("these weights were trained on the synthetic corpus: on real videos they mean little.")
     if rgb_weights == RANDOM_RGB and "rgb" in config["model"].get("streams", []):
         cautions.append("these weights were trained with a random RGB backbone (an offline run).")
-    if str(training.get("pose_source")).startswith("estimator-random-"):
+    if training.get("pose_source") and PoseSource.parse(training["pose_source"]).random_weights:
         cautions.append("these weights were trained on poses from a random pose detector (an offline run).")
     if training.get("shuffle_frames"):
         cautions.append("these weights come from the shuffled-frames control experiment.")

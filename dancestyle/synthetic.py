@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from .choreography import FPS, STYLES, VERSION, Body, Performance, check_styles, dance_skeletons, perform
+from .configs import CLASSES
 from .errors import InputError, UsageError
-from .models import CLASSES
 from .pose import KEYPOINT_NAMES
 from .weights import atomic_write_json
 

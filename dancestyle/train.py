@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -28,17 +28,17 @@ import numpy as np
 import torch
 from torch import nn
 
+from .configs import EPOCHS, PATIENCE, ModelConfig, TrainOptions, default_config
 from .data import DatasetIndex, index_for_training, letsdance_classes, load_or_make_splits
 from .errors import DanceStyleError, InputError, UsageError
 from .extract import FeatureSet, extract_features, feature_specs, rgb_weights_id
 from .features import CACHE_STRIDE
-from .models import DanceClassifier, ModelConfig, default_config
-from .pose import DEFAULT_DETECTOR_SIZE
+from .models import DanceClassifier
+from .pose import PoseSource
 from .video import BASE_FPS, WINDOW_SECONDS
 from .weights import atomic_write_bytes, atomic_write_json, runs_dir, save_checkpoint
 
 RESUME_DIR = "resume"
-EPOCHS, PATIENCE = 200, 40
 POSE_PRETRAIN = {"epochs": 10, "batch_size": 100, "lr": 0.01}  # paper.md: per-frame, SGD Nesterov, batch 100
 # a mirrored dancer dances the same style: swap left and right keypoints and negate x (COCO order, pose.py)
 MIRROR = [0, 2, 1, 4, 3, 6, 5, 8, 7, 10, 9, 12, 11, 14, 13, 16, 15]
@@ -46,26 +46,6 @@ MIRROR = [0, 2, 1, 4, 3, 6, 5, 8, 7, 10, 9, 12, 11, 14, 13, 16, 15]
 
 class TrainingInterrupted(DanceStyleError):
     """Ctrl-C during training: the last finished epoch is saved and can be resumed."""
-
-
-@dataclass
-class TrainOptions:
-    model: str = "lstm"
-    data: Path | None = None
-    out: Path | None = None
-    epochs: int | None = None  # most epochs; None: EPOCHS, or when resuming, the run's own
-    patience: int | None = None  # epochs without a better validation accuracy before stopping; None: PATIENCE, or
-    # when resuming, the run's own
-    streams: list[str] = field(default_factory=lambda: ["rgb", "pose"])
-    classes: int = 10  # Let's Dance: the paper's 10 or all 16 (a <style>/<video> dataset: every style folder)
-    seed: int = 0
-    device: str = "cpu"
-    random_weights: bool = False  # random (seeded) RGB backbone: offline runs
-    pose_source: str = "dataset"
-    detector_size: int = DEFAULT_DETECTOR_SIZE
-    resume: bool = False
-    shuffle_frames: bool = False  # control experiment: destroy the order of each clip's frames
-    overrides: dict = field(default_factory=dict)  # model hyper-parameters, e.g. {"hidden": 64}
 
 
 @dataclass
@@ -287,8 +267,9 @@ def _resume_dir(options: TrainOptions) -> Path:
 def _checkpoint_config(config: ModelConfig, options: TrainOptions, index: DatasetIndex, features: FeatureSet) -> dict:
     from .pipeline import checkpoint_config
 
-    result = checkpoint_config(config.to_dict(), options.detector_size,
-                               rgb_weights=features.specs["rgb"].source if "rgb" in features.specs else None)
+    pose_source = PoseSource.parse(features.specs["pose"].source) if "pose" in features.specs else None
+    result = checkpoint_config(config.to_dict(), pose_source, rgb_weights=rgb_weights_id(options.random_weights))
+    result["features"]["frame_size"] = options.detector_size
     result["training"] = {"dataset": str(index.root), "layout": index.layout, "seed": options.seed,
                           "shuffle_frames": options.shuffle_frames,
                           "pose_source": features.specs["pose"].source if "pose" in features.specs else None,
@@ -325,9 +306,10 @@ def train(options: TrainOptions, on_epoch: Callable[[dict, int], None] | None = 
 def _train(options: TrainOptions, out: Path, on_epoch, on_progress) -> dict:
     index = index_for_training(options.data, letsdance_classes(options.classes))
     splits = load_or_make_splits(index.root, index)
-    specs = feature_specs(index, options.streams, rgb_weights_id(options.random_weights), options.pose_source,
+    rgb_weights = rgb_weights_id(options.random_weights)
+    specs = feature_specs(index, options.streams, rgb_weights, options.pose_source, options.pose,
                           options.detector_size, random_detector=options.random_weights)
-    features = extract_features(index, specs, options.device, on_progress)
+    features = extract_features(index, specs, options.device, on_progress, rgb_weights, options.detector_size)
     config = default_config(options.model, classes=list(index.classes), streams=list(options.streams),
                             **options.overrides)
     train_set, val_set = (load_split(index, features, splits[side], config.classes, options.shuffle_frames)

@@ -4,7 +4,9 @@
 - Classifier checkpoints: directories holding model.safetensors + config.json (+ metrics.json). config.json
   records the sha256 of model.safetensors, so a checkpoint is verified wherever it comes from.
   `--weights` takes such a directory or a Hub repo id `org/name[@revision]` whose files have that layout.
-- Downloads go through huggingface_hub: its cache, HF_HOME / HF_HUB_CACHE and HF_HUB_OFFLINE are honoured.
+- Downloads go through huggingface_hub: its cache, HF_HOME / HF_HUB_CACHE, HF_ENDPOINT and HF_HUB_OFFLINE are
+  honoured. A file not in the cache is fetched only after a quick check that the Hub answers at all
+  (`hub_reachable`): offline, we fail in seconds instead of sitting through huggingface_hub's retries.
 - Our own files (training runs) live under `home()`: $DANCESTYLE_HOME or platformdirs' user data dir.
 """
 
@@ -14,7 +16,12 @@ import hashlib
 import json
 import os
 import re
+import socket
 import tempfile
+import threading
+import time
+import urllib.parse
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +32,9 @@ WEIGHTS_FILE = "model.safetensors"
 METRICS_FILE = "metrics.json"
 PENDING_WEIGHTS_FILE = "model.safetensors.pending"  # new weights, until config.json names them
 HUB_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+(@[\w./-]+)?$")
+COMMIT_ID = re.compile(r"^[0-9a-f]{40}$")
+HUB_PROBE_TIMEOUT = 3.0  # seconds to open a connection to the Hub; HF_HUB_ETAG_TIMEOUT, when set, replaces it
+UNREACHABLE_FOR = 60.0  # seconds a Hub found unreachable stays so without another check
 
 
 @dataclass(frozen=True)
@@ -47,6 +57,36 @@ RESNET18 = HubFile(
     sha256="694f673df6520a3158624e8a89af086f59923ee4cd7436fe5bc3bc71d295ad81",
     license="BSD-3-Clause",
 )
+
+
+# OpenMMLab's RTMDet-nano / RTMPose ONNX exports (mmdeploy onnx_sdk zips, Apache-2.0), as mirrored by rtmlib's
+# maintainer on the Hub under the same relative paths as on download.openmmlab.com. Neither the mirror's commit nor
+# the zips' sha256 can be learned from the machines this project is built on: revision "main" and archive sha256 ""
+# until an online maintainer fills them in here. The end2end.onnx sha256 of RTMDet-nano and RTMPose-s come from a
+# third party's manifest (unverified from here); RTMPose-t's is unknown. An unknown hash is recorded at the first
+# download (pins.json under home()) and checked on every later load; huggingface_hub checks LFS files' sha256 while
+# downloading.
+@dataclass(frozen=True)
+class ZipMember:
+    """One file inside a zip archive on the Hub; `sha256` is the member's ("" = record at first download)."""
+
+    archive: HubFile
+    member: str
+    sha256: str
+
+
+_RTM_MIRROR = "Tau-J/RTMPose"
+_RTM_ZIPS = "rtmposev1/onnx_sdk"
+RTMDET_NANO = ZipMember(HubFile(_RTM_MIRROR, f"{_RTM_ZIPS}/rtmdet_nano_8xb32-100e_coco-obj365-person-05d8511e.zip",
+                                "main", "", "Apache-2.0"),
+                        "end2end.onnx", "8297e829ccc5590c8e2d32d5a211f322a0585fb7467eec85eb12c9525b0b95d6")
+RTMPOSE = {
+    "t": ZipMember(HubFile(_RTM_MIRROR, f"{_RTM_ZIPS}/rtmpose-t_simcc-body7_pt-body7_420e-256x192-026a1439_20230504.zip",
+                           "main", "", "Apache-2.0"), "end2end.onnx", ""),
+    "s": ZipMember(HubFile(_RTM_MIRROR, f"{_RTM_ZIPS}/rtmpose-s_simcc-body7_pt-body7_420e-256x192-acd4a1ef_20230504.zip",
+                           "main", "", "Apache-2.0"),
+                   "end2end.onnx", "9aeb635b83f86aea45cf45d85798f7eba1a162de8e0d721c44e54fe5eebaf47d"),
+}
 
 
 def home() -> Path:
@@ -87,8 +127,56 @@ def atomic_write_json(path: Path, data: dict) -> None:
     atomic_write_bytes(path, (json.dumps(data, indent=2) + "\n").encode())
 
 
+def _hub_address() -> tuple[str, int]:
+    """Where a request to the Hub connects first: the proxy set for its URL (HTTPS_PROXY, ALL_PROXY; NO_PROXY
+    honoured, as huggingface_hub's HTTP client does), else the host of HF_ENDPOINT."""
+    from huggingface_hub import constants
+
+    url = urllib.parse.urlsplit(constants.ENDPOINT)
+    proxies = urllib.request.getproxies()
+    proxy = None if urllib.request.proxy_bypass(url.hostname or "") else proxies.get(url.scheme) or proxies.get("all")
+    if proxy:
+        url = urllib.parse.urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+    return url.hostname or "", url.port or (443 if url.scheme == "https" else 80)
+
+
+_unreachable_since: dict[tuple[str, int], float] = {}  # (host, port) -> when it was last found unreachable
+
+
+def hub_reachable() -> bool:
+    """Whether a connection to the Hub (or its proxy) opens within HUB_PROBE_TIMEOUT s.
+
+    Refused, unresolvable and silent hosts are all "no", given within the timeout even when name resolution hangs
+    (the connect runs in a daemon thread). A "no" is remembered for UNREACHABLE_FOR s, so one command checks once.
+    """
+    from huggingface_hub import constants
+
+    address = _hub_address()
+    if time.monotonic() - _unreachable_since.get(address, -UNREACHABLE_FOR) < UNREACHABLE_FOR:
+        return False
+    timeout = HUB_PROBE_TIMEOUT
+    if constants.HF_HUB_ETAG_TIMEOUT != getattr(constants, "DEFAULT_ETAG_TIMEOUT", 10):  # the user set it
+        timeout = float(constants.HF_HUB_ETAG_TIMEOUT)
+    answered, connected = threading.Event(), []
+
+    def connect() -> None:
+        try:
+            socket.create_connection(address, timeout=timeout).close()
+            connected.append(True)
+        except OSError:
+            pass
+        answered.set()
+
+    threading.Thread(target=connect, name="dancestyle-hub-check", daemon=True).start()
+    if answered.wait(timeout) and connected:
+        _unreachable_since.pop(address, None)
+        return True
+    _unreachable_since[address] = time.monotonic()
+    return False
+
+
 def _hub_error(repo: str, revision: str | None, filename: str, error: Exception) -> WeightsError:
-    from huggingface_hub import errors
+    from huggingface_hub import constants, errors
 
     where = f"{repo}@{revision or 'main'}/{filename}"
     retry = "Run once with internet access, pass --weights DIR with a local checkpoint, or train one."
@@ -99,8 +187,9 @@ def _hub_error(repo: str, revision: str | None, filename: str, error: Exception)
     if isinstance(error, errors.GatedRepoError):
         return WeightsError(f"The Hub repo {repo} is gated.", "Accept its terms on the Hub and log in (hf auth login).")
     if isinstance(error, errors.LocalEntryNotFoundError):
-        return WeightsError(f"{where} is not in the Hugging Face cache and the Hub cannot be reached "
-                            "(offline, or HF_HUB_OFFLINE=1).", retry)
+        why = ("HF_HUB_OFFLINE=1 forbids downloads" if constants.HF_HUB_OFFLINE
+               else f"the Hub at {constants.ENDPOINT} cannot be reached")
+        return WeightsError(f"{where} is not in the Hugging Face cache ({constants.HF_HUB_CACHE}) and {why}.", retry)
     if isinstance(error, errors.EntryNotFoundError):
         return WeightsError(f"The Hub repo {repo} has no file {filename} at {revision or 'main'}.", retry)
     return WeightsError(f"Could not download {where}: {error}", retry)
@@ -111,15 +200,20 @@ def hub_download(repo: str, filename: str, revision: str | None = None, sha256: 
                                       "Hugging Face cache and retry.") -> Path:
     """Download (or reuse from the cache) one Hub file; verify its sha256 when one is given.
 
-    Like whisper, a cached file that fails the check is downloaded once more before giving up.
+    Like whisper, a cached file that fails the check is downloaded once more before giving up. Unless the file is
+    cached at a pinned commit (no request needed) or HF_HUB_OFFLINE is set, the Hub is asked only when
+    `hub_reachable()`; otherwise the cache alone answers, at once and without huggingface_hub's retries.
     """
-    from huggingface_hub import hf_hub_download
+    from huggingface_hub import constants, hf_hub_download, try_to_load_from_cache
     from huggingface_hub.errors import HfHubHTTPError, HFValidationError, LocalEntryNotFoundError
 
+    pinned_in_cache = (revision is not None and COMMIT_ID.match(revision) is not None
+                       and isinstance(try_to_load_from_cache(repo, filename, revision=revision), str))
+    local_only = not (constants.HF_HUB_OFFLINE or pinned_in_cache) and not hub_reachable()
     for attempt in (1, 2):
         try:
             path = Path(hf_hub_download(repo, filename, revision=revision, force_download=attempt == 2,
-                                        library_name="dancestyle"))
+                                        local_files_only=local_only, library_name="dancestyle"))
         # ValueError: force_download=True cannot reach the Hub (offline or unreachable) on the re-download
         except (HfHubHTTPError, LocalEntryNotFoundError, HFValidationError, OSError, ValueError) as e:
             if attempt == 2:  # the re-download after a bad checksum failed: report the checksum
@@ -138,6 +232,43 @@ def load_resnet18_state_dict() -> dict:
     hint = ("The file on the Hub changed or the download is corrupt: delete it from the Hugging Face cache and "
             "retry, or correct the pin in dancestyle/weights.py if the repo was updated.")
     return load_file(hub_download(RESNET18.repo, RESNET18.filename, RESNET18.revision, RESNET18.sha256, hint))
+
+
+def load_zip_member(pin: ZipMember) -> bytes:
+    """The bytes of a pinned file inside a Hub zip, verified (a bad archive is downloaded once more, then fails)."""
+    import zipfile
+
+    archive = pin.archive
+    where = f"{archive.repo}@{archive.revision}/{archive.filename}!{pin.member}"
+    hint = ("The file on the Hub changed or the download is corrupt: delete it from the Hugging Face cache and retry, "
+            "or correct the pin in dancestyle/weights.py if the repo was updated.")
+    path = hub_download(archive.repo, archive.filename, archive.revision, archive.sha256 or None, hint)
+    try:
+        with zipfile.ZipFile(path) as zipped:
+            names = [name for name in zipped.namelist() if name.rsplit("/", 1)[-1] == pin.member]
+            if len(names) != 1:
+                raise WeightsError(f"{where}: the archive holds {len(names)} files named {pin.member}, not one.", hint)
+            data = zipped.read(names[0])
+    except (zipfile.BadZipFile, OSError) as e:
+        raise ChecksumError(f"{where}: not a readable zip archive ({e}).", hint) from e
+    expected = pin.sha256 or _recorded_sha256(where, hashlib.sha256(data).hexdigest())
+    if hashlib.sha256(data).hexdigest() != expected:
+        raise ChecksumError(f"{where} does not match its expected sha256 {expected[:12]}….", hint)
+    return data
+
+
+def _recorded_sha256(where: str, seen: str) -> str:
+    """For a pin whose hash could not be learned offline: the hash recorded at its first download (recording
+    `seen` if this is it), so a file that changes later is caught."""
+    path = home() / "pins.json"
+    try:
+        recorded = json.loads(path.read_text()) if path.is_file() else {}
+    except (OSError, ValueError):
+        recorded = {}
+    if where not in recorded:
+        recorded[where] = seen
+        atomic_write_json(path, recorded)
+    return recorded[where]
 
 
 def parse_weights_ref(ref: str) -> tuple[Path | None, str | None, str | None]:

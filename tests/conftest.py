@@ -11,9 +11,12 @@ class FakePoseEstimator:
     """Stands in for Keypoint R-CNN where a test is about the pipeline, not the detector: two people in a
     bright frame, nobody in a dark one (so the 'no person found' path is reachable)."""
 
-    def __init__(self, device="cpu", min_size=512, random_weights=False, **_):
-        self.min_size = min_size
+    built: list = []  # (backend, frame size, random_weights) of every estimator built, oldest first
+
+    def __init__(self, backend="rtmpose-t", device="cpu", frame_size=512, random_weights=False):
+        self.backend, self.frame_size = backend, frame_size
         self.calls = 0
+        FakePoseEstimator.built.append((backend, frame_size, random_weights))
 
     def estimate(self, images):
         self.calls += 1
@@ -24,7 +27,10 @@ class FakePoseEstimator:
 
 @pytest.fixture
 def fake_pose(monkeypatch):
-    monkeypatch.setattr("dancestyle.pipeline.KeypointRCNNEstimator", FakePoseEstimator)
+    """Every pose backend the pipeline or feature extraction builds is a FakePoseEstimator."""
+    FakePoseEstimator.built = []
+    monkeypatch.setattr("dancestyle.pipeline.create_pose_estimator", FakePoseEstimator)
+    monkeypatch.setattr("dancestyle.extract.create_pose_estimator", FakePoseEstimator)
     return FakePoseEstimator
 
 

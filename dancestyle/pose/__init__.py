@@ -1,19 +1,22 @@
 """The pose stream's input: 2-D skeletons of up to 20 people per frame, 17 COCO keypoints each.
 
-Skeletons come from a `PoseEstimator` (torchvision's Keypoint R-CNN) or from the Let's Dance skeleton JSON
-files. Each skeleton is then normalised by its own bounding box to [-1, 1] and packed into the
-(people, xy, keypoints) = (20, 2, 17) array the pose encoder reads.
+Skeletons come from a pose backend (a `PoseEstimator`, chosen by name from `POSE_BACKENDS`) or from the Let's
+Dance skeleton JSON files. Each skeleton is then normalised by its own bounding box to [-1, 1] and packed into
+the (people, xy, keypoints) = (20, 2, 17) array the pose encoder reads.
+
+This module imports no torch: the CLI reads the registry to build its options.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, UsageError
 
 KEYPOINT_NAMES = (
     "nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
@@ -22,15 +25,114 @@ KEYPOINT_NAMES = (
 )
 NUM_KEYPOINTS = len(KEYPOINT_NAMES)
 MAX_PEOPLE = 20
-DEFAULT_DETECTOR_SIZE = 512  # short side fed to Keypoint R-CNN; see models.md for the speed/quality trade
-DEFAULT_SCORE_THRESHOLD = 0.7  # person detections below this are not dancers we trust
+DEFAULT_DETECTOR_SIZE = 512  # short side of the frames a pose backend reads; see models.md for the trade
+DEFAULT_SCORE_THRESHOLD = 0.7  # Keypoint R-CNN person detections below this are not dancers we trust
+RANDOM_PEOPLE = 5  # people a random-weights backend reports in every frame: a realistic scene, not 20 random boxes
 
 
 class PoseEstimator(Protocol):
     """Anything that turns RGB frames into skeletons: one (people, 17, 2) array of pixel (x, y) per frame,
-    people ordered by confidence, best first."""
+    at most 20 people, ordered by confidence, best first."""
 
     def estimate(self, images: list[np.ndarray]) -> list[np.ndarray]: ...
+
+
+@dataclass(frozen=True)
+class PoseBackend:
+    """One registered pose backend: what it is, where its weights come from, how good it is (published)."""
+
+    name: str
+    summary: str
+    weights: str
+    license: str
+    coco_ap: str  # COCO val2017 keypoint AP as published, with the conditions it was measured under
+
+
+POSE_BACKENDS: dict[str, PoseBackend] = {
+    "rtmpose-t": PoseBackend(
+        "rtmpose-t", "RTMDet-nano person detector + RTMPose-t (top-down SimCC), onnxruntime",
+        "Hub Tau-J/RTMPose (OpenMMLab's mmdeploy ONNX exports)", "Apache-2.0",
+        "65.9 (RTMPose-t body7; 64.4 in the RTMDet-nano pipeline, AIC+COCO weights)"),
+    "rtmpose-s": PoseBackend(
+        "rtmpose-s", "RTMDet-nano person detector + RTMPose-s (top-down SimCC), onnxruntime",
+        "Hub Tau-J/RTMPose (OpenMMLab's mmdeploy ONNX exports)", "Apache-2.0",
+        "69.7 (RTMPose-s body7)"),
+    "rcnn": PoseBackend(
+        "rcnn", "torchvision Keypoint R-CNN ResNet-50 FPN (the reference; slow on CPU)",
+        "torchvision KeypointRCNN_ResNet50_FPN_Weights.COCO_V1 (download.pytorch.org)", "BSD-3-Clause",
+        "65.0"),
+}
+DEFAULT_POSE = "rtmpose-t"
+# Checkpoints written before pose backends existed recorded this estimator, which is `rcnn`.
+LEGACY_ESTIMATOR = "keypointrcnn_resnet50_fpn.COCO_V1"
+
+
+def available_pose_backends() -> list[str]:
+    return list(POSE_BACKENDS)
+
+
+def pose_backend(name: str) -> PoseBackend:
+    """The registered backend `name`; an unknown name is a usage error that lists the valid ones."""
+    if name not in POSE_BACKENDS:
+        raise UsageError(f"Unknown pose backend {name!r}.", f"Use one of: {', '.join(POSE_BACKENDS)}.")
+    return POSE_BACKENDS[name]
+
+
+def create_pose_estimator(name: str = DEFAULT_POSE, device: str = "cpu", frame_size: int = DEFAULT_DETECTOR_SIZE,
+                          random_weights: bool = False) -> PoseEstimator:
+    """Build backend `name` (downloading its weights on first use unless random_weights)."""
+    pose_backend(name)
+    if name == "rcnn":
+        from .rcnn import KeypointRCNNEstimator
+
+        return KeypointRCNNEstimator(device, min_size=frame_size, random_weights=random_weights)
+    from .rtmpose import RTMPoseEstimator
+
+    return RTMPoseEstimator(name.split("-", 1)[1], device, random_weights=random_weights)
+
+
+def pose_weights_cached(name: str) -> bool:
+    """Whether backend `name`'s weights are already on this machine (nothing is downloaded)."""
+    if name == "rcnn":
+        from pathlib import Path
+
+        import torch.hub
+        from torchvision.models.detection import KeypointRCNN_ResNet50_FPN_Weights
+
+        file = KeypointRCNN_ResNet50_FPN_Weights.COCO_V1.url.rsplit("/", 1)[-1]
+        return (Path(torch.hub.get_dir()) / "checkpoints" / file).is_file()
+    from huggingface_hub import try_to_load_from_cache
+
+    from ..weights import RTMDET_NANO, RTMPOSE
+
+    archives = [RTMDET_NANO.archive, RTMPOSE[name.split("-", 1)[1]].archive]
+    return all(isinstance(try_to_load_from_cache(a.repo, a.filename, revision=a.revision), str) for a in archives)
+
+
+@dataclass(frozen=True)
+class PoseSource:
+    """Where a run's poses come from: the dataset's skeleton files, or a backend at a frame size (random or not).
+    Its `id` names feature caches and is what checkpoints record as training.pose_source."""
+
+    backend: str | None  # None: the dataset's skeleton files
+    frame_size: int = DEFAULT_DETECTOR_SIZE
+    random_weights: bool = False
+
+    @property
+    def id(self) -> str:
+        if self.backend is None:
+            return "dataset"
+        return f"{self.backend}-{'random-' if self.random_weights else ''}{self.frame_size}"
+
+    @classmethod
+    def parse(cls, source_id: str) -> PoseSource:
+        """The inverse of `id`; "estimator-[random-]<size>" (before backends existed) is Keypoint R-CNN."""
+        if source_id == "dataset":
+            return cls(None)
+        rest, _, size = source_id.rpartition("-")
+        random_weights = rest.endswith("-random") or rest == "estimator-random"
+        backend = rest.removesuffix("-random")
+        return cls("rcnn" if backend in ("estimator", "estimator-random") else backend, int(size), random_weights)
 
 
 def read_letsdance_pose(path: str | Path) -> np.ndarray:

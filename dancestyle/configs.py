@@ -1,0 +1,142 @@
+"""What configures a classifier and a training run, and the registry of model names. No torch here.
+
+The CLI builds its options and help text from this module alone, so `dancestyle --help` never loads torch.
+models.py builds the networks from these configs; train.py runs a `TrainOptions`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+from .errors import UnknownModelError
+from .pose import DEFAULT_DETECTOR_SIZE, DEFAULT_POSE
+
+CLASSES = ("ballet", "break", "flamenco", "foxtrot", "latin", "quickstep", "square", "swing", "tango", "waltz")
+HUB_ORG = "dancestyle"  # default classifier repos: f"{HUB_ORG}/letsdance-{name}"
+
+
+@dataclass
+class ModelConfig:
+    """What rebuilds a classifier: architecture, hyper-parameters, classes, streams and frame stride.
+
+    Stored as config.json inside every checkpoint; loading rebuilds the model from it, not from code defaults.
+    """
+
+    name: str = ""
+    stride: int = 60  # frames of 30 fps video between samples
+    dropout: float = 0.0
+    lr: float = 0.01
+    batch_size: int = 64
+    weight_decay: float = 0.0
+    momentum: float = 0.9
+    classes: list[str] = field(default_factory=lambda: list(CLASSES))
+    streams: list[str] = field(default_factory=lambda: ["rgb", "pose"])
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ModelConfig:
+        known = {f.name for f in fields(cls)}
+        return cls(**{key: value for key, value in data.items() if key in known})
+
+
+@dataclass
+class LSTMConfig(ModelConfig):
+    name: str = "lstm"
+    hidden: int = 128
+    stride: int = 60
+    dropout: float = 0.7
+    lr: float = 0.0167
+    batch_size: int = 64
+    weight_decay: float = 0.0284
+
+
+@dataclass
+class AttentionConfig(ModelConfig):
+    name: str = "attention"
+    hidden: int = 32
+    stride: int = 30
+    dropout: float = 0.05
+    lr: float = 0.0591
+    batch_size: int = 16
+    weight_decay: float = 1e-5
+
+
+@dataclass
+class TCNConfig(ModelConfig):
+    name: str = "tcn"
+    channels: int = 128
+    levels: int = 6  # dilations 1, 2, 4, ..., 2**(levels-1)
+    kernel_size: int = 3
+    stride: int = 5
+    dropout: float = 0.02
+    lr: float = 0.0022
+    batch_size: int = 64
+    weight_decay: float = 0.0
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    config: type[ModelConfig]
+    summary: str
+
+    @property
+    def hub_repo(self) -> str:
+        return f"{HUB_ORG}/letsdance-{self.config.name}"
+
+
+# the registry: models.py maps each config class to its network
+MODELS: dict[str, ModelSpec] = {
+    "lstm": ModelSpec(LSTMConfig, "LSTM, 128 hidden; paper 65.9%"),
+    "attention": ModelSpec(AttentionConfig, "LSTM, 32 hidden, self-attention; paper 63.7%"),
+    "tcn": ModelSpec(TCNConfig, "causal TCN, 6 x 128 channels; paper 58.2%"),
+}
+DEFAULT_MODEL = "lstm"
+
+
+def available_models() -> list[str]:
+    """Names accepted by --model and load_model()."""
+    return list(MODELS)
+
+
+def model_spec(name: str) -> ModelSpec:
+    try:
+        return MODELS[name]
+    except KeyError:
+        raise UnknownModelError(f"Unknown model {name!r}.",
+                                f"Choose one of: {', '.join(available_models())}.") from None
+
+
+def default_config(name: str, **overrides) -> ModelConfig:
+    """The paper's hyper-parameters for `name`, with any field overridden."""
+    return model_spec(name).config(**overrides)
+
+
+def config_from_dict(data: dict) -> ModelConfig:
+    return model_spec(data.get("name", "")).config.from_dict(data)
+
+
+EPOCHS, PATIENCE = 200, 40
+
+
+@dataclass
+class TrainOptions:
+    model: str = DEFAULT_MODEL
+    data: Path | None = None
+    out: Path | None = None
+    epochs: int | None = None  # most epochs; None: EPOCHS, or when resuming, the run's own
+    patience: int | None = None  # epochs without a better validation accuracy before stopping; None: PATIENCE, or
+    # when resuming, the run's own
+    streams: list[str] = field(default_factory=lambda: ["rgb", "pose"])
+    classes: int = 10  # Let's Dance: the paper's 10 or all 16 (a <style>/<video> dataset: every style folder)
+    seed: int = 0
+    device: str = "cpu"
+    random_weights: bool = False  # random (seeded) RGB backbone: offline runs
+    pose_source: str = "dataset"
+    pose: str = DEFAULT_POSE  # the pose backend, for pose_source "estimator" and <style>/<video> datasets
+    detector_size: int = DEFAULT_DETECTOR_SIZE
+    resume: bool = False
+    shuffle_frames: bool = False  # control experiment: destroy the order of each clip's frames
+    overrides: dict = field(default_factory=dict)  # model hyper-parameters, e.g. {"hidden": 64}

@@ -1,0 +1,190 @@
+"""The fast pose backend: RTMDet-nano finds the people, RTMPose places 17 COCO keypoints on each, via onnxruntime.
+
+Both networks are OpenMMLab's (Apache-2.0), published as mmdeploy ONNX exports (`end2end.onnx` in their onnx_sdk
+zips; the pins are in weights.py). What they expect, from the mmpose / mmdetection configs:
+
+- RTMDet-nano: the frame scaled to fit 320 x 320 (aspect kept), padded right and bottom with grey 114, BGR,
+  normalised with mean (103.53, 116.28, 123.675) / std (57.375, 57.12, 58.395). It returns `dets` (B, N, 5:
+  x1 y1 x2 y2 score, after its own NMS) and `labels` (B, N) in input pixels.
+- RTMPose: a 192 x 256 crop around each person (box enlarged 1.25x, widened or heightened to 3:4), RGB,
+  normalised with mean (123.675, 116.28, 103.53) / std (58.395, 57.12, 57.375). It returns SimCC vectors:
+  `simcc_x` (B, 17, 384) and `simcc_y` (B, 17, 512), two bins per crop pixel; a keypoint is at the arg-max.
+
+Cost: 0.31 GFLOPs per frame for the detector, 0.36 (t) or 0.68 (s) per person for the pose network.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import WeightsError
+from . import MAX_PEOPLE, NUM_KEYPOINTS, RANDOM_PEOPLE
+
+DETECTOR_SIZE = 320
+DETECTOR_MEAN_BGR = np.array([103.53, 116.28, 123.675], dtype=np.float32)
+DETECTOR_STD_BGR = np.array([57.375, 57.12, 58.395], dtype=np.float32)
+PAD_VALUE = 114
+POSE_WIDTH, POSE_HEIGHT = 192, 256
+POSE_MEAN_RGB = np.array([123.675, 116.28, 103.53], dtype=np.float32)
+POSE_STD_RGB = np.array([58.395, 57.12, 57.375], dtype=np.float32)
+BOX_PADDING = 1.25  # mmpose's top-down crops see a little context around the box
+SIMCC_SPLIT_RATIO = 2.0
+DETECTION_THRESHOLD = 0.3  # mmpose's top-down demo default (--bbox-thr)
+POSE_BATCH = 32  # crops per pose-network call
+
+
+# -- pre- and post-processing: plain numpy + OpenCV, checked against hand-made network outputs in the tests ----------
+
+def letterbox(image: np.ndarray, size: int = DETECTOR_SIZE) -> tuple[np.ndarray, float]:
+    """RGB (H, W, 3) uint8 -> the detector's (3, size, size) float32 input, and the scale applied to the frame."""
+    import cv2
+
+    height, width = image.shape[:2]
+    ratio = min(size / height, size / width)
+    scaled_w, scaled_h = max(1, min(size, round(width * ratio))), max(1, min(size, round(height * ratio)))
+    canvas = np.full((size, size, 3), PAD_VALUE, dtype=np.uint8)
+    canvas[:scaled_h, :scaled_w] = cv2.resize(image, (scaled_w, scaled_h), interpolation=cv2.INTER_LINEAR)
+    bgr = canvas[:, :, ::-1].astype(np.float32)
+    return ((bgr - DETECTOR_MEAN_BGR) / DETECTOR_STD_BGR).transpose(2, 0, 1), ratio
+
+
+def frame_boxes(dets: np.ndarray, labels: np.ndarray | None, ratio: float, width: int, height: int,
+                threshold: float = DETECTION_THRESHOLD, max_people: int = MAX_PEOPLE) -> np.ndarray:
+    """One image's detections (N, 5) in detector pixels -> the people kept, (n, 5) in frame pixels, best first.
+
+    Kept: persons (label 0) scoring at least `threshold`, at most `max_people`, boxes clipped to the frame and
+    with some area left.
+    """
+    dets = np.asarray(dets, dtype=np.float32).reshape(-1, 5)
+    keep = dets[:, 4] >= threshold
+    if labels is not None:
+        keep &= np.asarray(labels).reshape(-1) == 0
+    people = dets[keep].copy()
+    people[:, :4] /= ratio
+    people[:, [0, 2]] = people[:, [0, 2]].clip(0, width)
+    people[:, [1, 3]] = people[:, [1, 3]].clip(0, height)
+    people = people[(people[:, 2] - people[:, 0] >= 1) & (people[:, 3] - people[:, 1] >= 1)]
+    order = np.argsort(-people[:, 4], kind="stable")
+    return people[order][:max_people]
+
+
+def crop_boxes(boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Boxes (n, 4+) -> crop centres (n, 2) and sizes (n, 2): padded by BOX_PADDING, grown to the crop's 3:4."""
+    boxes = np.asarray(boxes, dtype=np.float32)
+    centres = (boxes[:, 0:2] + boxes[:, 2:4]) / 2
+    sizes = (boxes[:, 2:4] - boxes[:, 0:2]) * BOX_PADDING
+    aspect = POSE_WIDTH / POSE_HEIGHT
+    too_wide = sizes[:, 0] > sizes[:, 1] * aspect
+    sizes = np.where(too_wide[:, None], np.stack([sizes[:, 0], sizes[:, 0] / aspect], 1),
+                     np.stack([sizes[:, 1] * aspect, sizes[:, 1]], 1))
+    return centres, sizes.astype(np.float32)
+
+
+def crop_people(image: np.ndarray, centres: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """Cut each person out of an RGB frame: (n, 3, 256, 192) float32, normalised for RTMPose."""
+    import cv2
+
+    crops = np.empty((len(centres), 3, POSE_HEIGHT, POSE_WIDTH), dtype=np.float32)
+    for i, ((cx, cy), (w, h)) in enumerate(zip(centres, sizes)):
+        sx, sy = POSE_WIDTH / w, POSE_HEIGHT / h
+        matrix = np.array([[sx, 0, POSE_WIDTH / 2 - cx * sx], [0, sy, POSE_HEIGHT / 2 - cy * sy]], dtype=np.float32)
+        crop = cv2.warpAffine(image, matrix, (POSE_WIDTH, POSE_HEIGHT), flags=cv2.INTER_LINEAR)
+        crops[i] = ((crop.astype(np.float32) - POSE_MEAN_RGB) / POSE_STD_RGB).transpose(2, 0, 1)
+    return crops
+
+
+def decode_simcc(simcc_x: np.ndarray, simcc_y: np.ndarray, centres: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """SimCC vectors (n, 17, bins) -> keypoints (n, 17, 2) in frame pixels: arg-max bin / split ratio is the position
+    in the crop, then the crop's own scale and offset take it back to the frame."""
+    in_crop = np.stack([simcc_x.argmax(-1), simcc_y.argmax(-1)], axis=-1).astype(np.float32) / SIMCC_SPLIT_RATIO
+    crop_size = np.array([POSE_WIDTH, POSE_HEIGHT], dtype=np.float32)
+    return (in_crop / crop_size * sizes[:, None] + centres[:, None] - sizes[:, None] / 2).astype(np.float32)
+
+
+# -- networks ---------------------------------------------------------------------------------------------------------
+
+class OnnxNetwork:
+    """An onnxruntime session: float32 batch in, the model's outputs (numpy) out, in their declared order."""
+
+    def __init__(self, model: bytes | str, device: str = "cpu") -> None:
+        import onnxruntime
+
+        providers = ["CPUExecutionProvider"]
+        if device == "cuda" and "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+            providers.insert(0, "CUDAExecutionProvider")
+        options = onnxruntime.SessionOptions()
+        options.log_severity_level = 3  # its warnings are about the graph, not about anything a user can change
+        try:
+            self.session = onnxruntime.InferenceSession(model, sess_options=options, providers=providers)
+        except Exception as e:  # onnxruntime raises its own exception types for unreadable models
+            raise WeightsError(f"onnxruntime cannot load a pose network ({e}).",
+                               "Delete it from the Hugging Face cache and run again to re-download it.") from e
+        first_input = self.session.get_inputs()[0]
+        self.input_name = first_input.name
+        self.batchable = not isinstance(first_input.shape[0], int) or first_input.shape[0] != 1
+
+    def __call__(self, batch: np.ndarray) -> list[np.ndarray]:
+        if self.batchable or len(batch) == 1:
+            return self.session.run(None, {self.input_name: np.ascontiguousarray(batch, dtype=np.float32)})
+        parts = [self(batch[i:i + 1]) for i in range(len(batch))]  # a static batch-1 export: one at a time
+        return [np.concatenate(outputs) for outputs in zip(*parts)]
+
+
+class TorchNetwork:
+    """A torch module with the OnnxNetwork call: the random-weights stand-ins run this way, no export needed."""
+
+    def __init__(self, module, device: str = "cpu") -> None:
+        self.module, self.device = module.eval().to(device), device
+
+    def __call__(self, batch: np.ndarray) -> list[np.ndarray]:
+        import torch
+
+        with torch.inference_mode():
+            outputs = self.module(torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)).to(self.device))
+        return [output.cpu().numpy() for output in outputs]
+
+
+# -- the estimator ------------------------------------------------------------------------------------------------------
+
+class RTMPoseEstimator:
+    """RTMDet-nano + RTMPose-`variant`: up to 20 people x 17 keypoints per frame, best detection first."""
+
+    def __init__(self, variant: str = "t", device: str = "cpu", random_weights: bool = False,
+                 random_people: int = RANDOM_PEOPLE, detection_threshold: float = DETECTION_THRESHOLD) -> None:
+        self.variant, self.device = variant, device
+        self.detection_threshold = 0.0 if random_weights else detection_threshold
+        if random_weights:
+            from .rtm_networks import rtmdet_nano, rtmpose
+
+            self.detector = TorchNetwork(rtmdet_nano(people=random_people), device)
+            self.pose = TorchNetwork(rtmpose(variant), device)
+        else:
+            from ..weights import RTMDET_NANO, RTMPOSE, load_zip_member
+
+            self.detector = OnnxNetwork(load_zip_member(RTMDET_NANO), device)
+            self.pose = OnnxNetwork(load_zip_member(RTMPOSE[variant]), device)
+
+    def detect(self, image: np.ndarray) -> np.ndarray:
+        """The people in one RGB frame: (n, 5) boxes x1 y1 x2 y2 score in frame pixels, best first."""
+        network_input, ratio = letterbox(image)
+        outputs = self.detector(network_input[None])
+        labels = outputs[1][0] if len(outputs) > 1 else None
+        return frame_boxes(outputs[0][0], labels, ratio, image.shape[1], image.shape[0], self.detection_threshold)
+
+    def estimate(self, images: list[np.ndarray]) -> list[np.ndarray]:
+        """RGB frames -> one (people, 17, 2) array of pixel (x, y) per frame."""
+        boxes = [self.detect(image) for image in images]
+        centres, sizes, crops = [], [], []
+        for image, people in zip(images, boxes):
+            centre, size = crop_boxes(people[:, :4])
+            centres.append(centre)
+            sizes.append(size)
+            crops.append(crop_people(image, centre, size))
+        all_crops = np.concatenate(crops)
+        if len(all_crops) == 0:
+            return [np.zeros((0, NUM_KEYPOINTS, 2), np.float32) for _ in images]
+        simcc = [self.pose(all_crops[start:start + POSE_BATCH]) for start in range(0, len(all_crops), POSE_BATCH)]
+        keypoints = decode_simcc(np.concatenate([s[0] for s in simcc]), np.concatenate([s[1] for s in simcc]),
+                                 np.concatenate(centres), np.concatenate(sizes))
+        counts = np.cumsum([0] + [len(people) for people in boxes])
+        return [keypoints[counts[i]:counts[i + 1]] for i in range(len(images))]
