@@ -145,15 +145,16 @@ def classify(
 
 @app.command()
 def models(json_output: JsonOption = False) -> None:
-    """List the models: streams, stride, size, where their weights come from and whether they are cached."""
-    from .pipeline import describe_models
+    """List the models and the pose backends: where their weights come from and whether they are cached."""
+    from .pipeline import describe_models, describe_pose_backends
 
-    rows = describe_models()
+    rows, backends = describe_models(), describe_pose_backends()
     if json_output:
-        for row in rows:
+        for row in rows + backends:
             render.json_line(row)
     else:
         render.out.print(render.models_table(rows))
+        render.out.print(render.pose_backends_table(backends))
 
 
 def main() -> None:

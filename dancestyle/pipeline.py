@@ -300,9 +300,19 @@ def describe_models() -> list[dict]:
         local = newest_run(name)
         cached = local is not None or isinstance(try_to_load_from_cache(spec.hub_repo, WEIGHTS_FILE), str)
         rows.append({
-            "name": name, "streams": list(config.streams), "stride": config.stride,
+            "kind": "model", "name": name, "streams": list(config.streams), "stride": config.stride,
             "frames_per_window": int(WINDOW_SECONDS / sample_interval(config.stride)),
             "parameters": parameter_count(DanceClassifier(config)),
             "weights": str(local) if local else spec.hub_repo, "cached": cached, "summary": spec.summary,
         })
     return rows
+
+
+def describe_pose_backends() -> list[dict]:
+    """One row per pose backend: its weights, licence, published COCO keypoint AP, whether cached, default."""
+    from dataclasses import asdict
+
+    from .pose import POSE_BACKENDS, pose_weights_cached
+
+    return [{"kind": "pose", **asdict(backend), "cached": pose_weights_cached(name), "default": name == DEFAULT_POSE}
+            for name, backend in POSE_BACKENDS.items()]

@@ -105,6 +105,17 @@ def models_table(rows: list[dict]) -> Table:
     return table
 
 
+def pose_backends_table(rows: list[dict]) -> Table:
+    table = Table(title="Pose backends (--pose)", title_justify="left")
+    for column in ("name", "weights", "licence", "COCO keypoint AP", "cached", "about"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        name = f"{row['name']} (default)" if row["default"] else row["name"]
+        table.add_row(name, row["weights"], row["license"], row["coco_ap"], "yes" if row["cached"] else "no",
+                      row["summary"])
+    return table
+
+
 def metrics_table(metrics: Metrics) -> Table:
     """Per-class precision, recall, F1 and support, then the macro averages and the accuracy."""
     evaluated = set(metrics.evaluated)

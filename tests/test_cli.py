@@ -139,11 +139,16 @@ def test_tampered_checkpoint_is_refused(videos, tmp_path, fake_pose, isolated_ho
 
 def test_models_lists_every_model(isolated_home):
     result = run("models", "--json")
-    rows = lines(result)
-    assert result.exit_code == 0 and [row["name"] for row in rows] == ["lstm", "attention", "tcn"]
-    assert [row["frames_per_window"] for row in rows] == [5, 10, 60]
-    assert all(row["parameters"] > 10_000 and row["streams"] == ["rgb", "pose"] for row in rows)
-    assert "Models" in run("models").stdout
+    models = [row for row in lines(result) if row["kind"] == "model"]
+    assert result.exit_code == 0 and [row["name"] for row in models] == ["lstm", "attention", "tcn"]
+    assert [row["frames_per_window"] for row in models] == [5, 10, 60]
+    assert all(row["parameters"] > 10_000 and row["streams"] == ["rgb", "pose"] for row in models)
+    backends = [row for row in lines(result) if row["kind"] == "pose"]
+    assert [row["name"] for row in backends] == ["rtmpose-t", "rtmpose-s", "rcnn"]
+    assert [row["default"] for row in backends] == [True, False, False]
+    assert all(row["license"] and row["coco_ap"] and row["cached"] is False for row in backends)
+    table = run("models").stdout
+    assert "Models" in table and "Pose backends" in table
 
 
 def test_end_to_end_with_the_real_detector_and_random_weights(tmp_path, isolated_home):
@@ -179,3 +184,23 @@ def test_file_names_with_brackets_are_shown_as_they_are(tmp_path, fake_pose, iso
     assert result.exit_code == 1
     assert "[dQw4w9WgXcQ]" in result.stdout  # yt-dlp's naming survives the table
     assert "odd[/bold].mp4" in result.stderr.replace("\n", "") and "Traceback" not in result.stderr
+
+
+def test_help_and_version_do_not_import_torch_or_the_hub():
+    """--version and --help answer in a fraction of a second: nothing heavy is imported to build them."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from typer.testing import CliRunner\n"
+        "from dancestyle.cli import app\n"
+        "for args in (['--version'], ['--help'], ['classify', '--help'], ['train', '--help']):\n"
+        "    result = CliRunner().invoke(app, args)\n"
+        "    assert result.exit_code == 0 and result.stdout.strip(), (args, result.output)\n"
+        "heavy = ('torch', 'torchvision', 'av', 'huggingface_hub', 'safetensors')\n"
+        "print(sorted(name for name in sys.modules if name.split('.')[0] in heavy))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

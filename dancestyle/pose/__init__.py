@@ -45,22 +45,19 @@ class PoseBackend:
     summary: str
     weights: str
     license: str
-    coco_ap: str  # COCO val2017 keypoint AP as published, with the conditions it was measured under
+    coco_ap: str  # COCO val2017 keypoint AP as published (models.md gives the conditions)
 
 
 POSE_BACKENDS: dict[str, PoseBackend] = {
     "rtmpose-t": PoseBackend(
-        "rtmpose-t", "RTMDet-nano person detector + RTMPose-t (top-down SimCC), onnxruntime",
-        "Hub Tau-J/RTMPose (OpenMMLab's mmdeploy ONNX exports)", "Apache-2.0",
-        "65.9 (RTMPose-t body7; 64.4 in the RTMDet-nano pipeline, AIC+COCO weights)"),
+        "rtmpose-t", "RTMDet-nano finds people, RTMPose-t places keypoints (onnxruntime)",
+        "Hub Tau-J/RTMPose (OpenMMLab ONNX)", "Apache-2.0", "65.9"),
     "rtmpose-s": PoseBackend(
-        "rtmpose-s", "RTMDet-nano person detector + RTMPose-s (top-down SimCC), onnxruntime",
-        "Hub Tau-J/RTMPose (OpenMMLab's mmdeploy ONNX exports)", "Apache-2.0",
-        "69.7 (RTMPose-s body7)"),
+        "rtmpose-s", "RTMDet-nano finds people, RTMPose-s places keypoints (onnxruntime)",
+        "Hub Tau-J/RTMPose (OpenMMLab ONNX)", "Apache-2.0", "69.7"),
     "rcnn": PoseBackend(
-        "rcnn", "torchvision Keypoint R-CNN ResNet-50 FPN (the reference; slow on CPU)",
-        "torchvision KeypointRCNN_ResNet50_FPN_Weights.COCO_V1 (download.pytorch.org)", "BSD-3-Clause",
-        "65.0"),
+        "rcnn", "Keypoint R-CNN ResNet-50 FPN: the reference, slow on CPU (torch)",
+        "torchvision COCO_V1 (download.pytorch.org)", "BSD-3-Clause", "65.0"),
 }
 DEFAULT_POSE = "rtmpose-t"
 # Checkpoints written before pose backends existed recorded this estimator, which is `rcnn`.

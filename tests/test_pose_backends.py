@@ -1,0 +1,234 @@
+"""Pose backends: the registry, the fast backend's pre/post-processing on hand-made network outputs whose right
+answer is known, its real loading code against the stand-in Hub, and the backend a checkpoint records."""
+
+import hashlib
+import io
+import json
+import zipfile
+
+import numpy as np
+import pytest
+from test_hub import hub  # noqa: F401  (the stand-in Hub fixture)
+from typer.testing import CliRunner
+
+from dancestyle.cli import app
+from dancestyle.errors import ChecksumError, UsageError
+from dancestyle.pose import (DEFAULT_POSE, MAX_PEOPLE, POSE_BACKENDS, PoseSource, available_pose_backends,
+                             create_pose_estimator, pose_backend)
+from dancestyle.pose.rtmpose import (POSE_HEIGHT, POSE_WIDTH, SIMCC_SPLIT_RATIO, RTMPoseEstimator, crop_boxes,
+                                     crop_people, decode_simcc, frame_boxes, letterbox)
+
+# -- registry --------------------------------------------------------------------------------------------------------
+
+
+def test_registry_lists_the_backends_and_refuses_unknown_names():
+    assert DEFAULT_POSE in POSE_BACKENDS and "rcnn" in POSE_BACKENDS
+    assert available_pose_backends() == list(POSE_BACKENDS)
+    with pytest.raises(UsageError, match="rcnn"):
+        pose_backend("openpose")
+    for backend in POSE_BACKENDS.values():
+        assert backend.license in ("Apache-2.0", "BSD-3-Clause", "MIT")  # nothing AGPL/GPL
+
+
+def test_unknown_pose_on_the_command_line_is_a_usage_error(tmp_path):
+    result = CliRunner().invoke(app, ["classify", str(tmp_path / "x.mp4"), "--pose", "openpose"])
+    assert result.exit_code == 2
+    assert "rtmpose-t" in result.output and "rcnn" in result.output
+
+
+@pytest.mark.parametrize("source", [PoseSource(None), PoseSource("rtmpose-t", 512), PoseSource("rcnn", 384, True),
+                                    PoseSource("rtmpose-s", 640, True)])
+def test_pose_source_ids_parse_back(source):
+    assert PoseSource.parse(source.id) == source
+
+
+def test_sources_from_before_backends_are_keypoint_rcnn():
+    assert PoseSource.parse("estimator-512") == PoseSource("rcnn", 512, False)
+    assert PoseSource.parse("estimator-random-384") == PoseSource("rcnn", 384, True)
+
+
+# -- pre- and post-processing with known answers ---------------------------------------------------------------------
+
+
+def test_letterbox_scales_to_fit_pads_grey_and_feeds_bgr():
+    image = np.zeros((360, 640, 3), np.uint8)
+    image[..., 0] = 255  # pure red in RGB
+    network_input, ratio = letterbox(image)
+    assert network_input.shape == (3, 320, 320) and ratio == 0.5
+    # the frame fills the top 180 rows; red lands in the last (R of BGR) channel
+    assert network_input[2, 0, 0] == pytest.approx((255 - 123.675) / 58.395)
+    assert network_input[0, 0, 0] == pytest.approx((0 - 103.53) / 57.375)
+    assert network_input[0, 200, 10] == pytest.approx((114 - 103.53) / 57.375)  # padding below the frame
+
+
+def test_frame_boxes_go_back_to_frame_pixels_best_first_and_filtered():
+    dets = np.array([[10, 10, 50, 100, 0.4],   # kept, second best
+                     [0, 0, 20, 20, 0.1],      # below the threshold
+                     [100, 20, 400, 300, 0.9],  # kept, best; clipped to the 640-wide frame at ratio 0.5
+                     [30, 30, 30.2, 80, 0.8],   # less than a pixel wide in the frame: dropped
+                     [5, 5, 60, 90, 0.95]], np.float32)  # not a person (label 1)
+    labels = np.array([0, 0, 0, 0, 1])
+    boxes = frame_boxes(dets, labels, ratio=0.5, width=640, height=360)
+    np.testing.assert_allclose(boxes, [[200, 40, 640, 360, 0.9], [20, 20, 100, 200, 0.4]])
+
+
+def test_at_most_twenty_people_are_kept():
+    scores = np.linspace(0.99, 0.5, 30)
+    dets = np.column_stack([np.zeros(30), np.zeros(30), np.full(30, 50), np.full(30, 100), scores])
+    boxes = frame_boxes(dets, np.zeros(30), 1.0, 640, 360)
+    assert len(boxes) == MAX_PEOPLE
+    np.testing.assert_allclose(boxes[:, 4], scores[:MAX_PEOPLE], rtol=1e-6)
+
+
+def test_crops_are_padded_and_grown_to_three_by_four():
+    centres, sizes = crop_boxes(np.array([[100, 100, 140, 300], [0, 0, 400, 100]], np.float32))
+    np.testing.assert_allclose(centres, [[120, 200], [200, 50]])
+    np.testing.assert_allclose(sizes, [[250 * 0.75, 250], [500, 500 / 0.75]])  # tall: width grows; wide: height
+
+
+def test_a_keypoint_goes_through_crop_and_simcc_back_to_where_it_was():
+    """A bright dot in the frame is found in the crop the pose network sees; a SimCC peak placed there decodes
+    back to the dot's frame position."""
+    image = np.zeros((360, 640, 3), np.uint8)
+    dot = (301, 187)
+    image[dot[1], dot[0]] = 255
+    centres, sizes = crop_boxes(np.array([[250, 100, 350, 330]], np.float32))
+    crop = crop_people(image, centres, sizes)[0]
+    brightest = np.unravel_index(crop[0].argmax(), crop[0].shape)  # (row, column) in the 256 x 192 crop
+    simcc_x = np.zeros((1, 17, int(POSE_WIDTH * SIMCC_SPLIT_RATIO)), np.float32)
+    simcc_y = np.zeros((1, 17, int(POSE_HEIGHT * SIMCC_SPLIT_RATIO)), np.float32)
+    simcc_x[0, :, int(brightest[1] * SIMCC_SPLIT_RATIO)] = 1
+    simcc_y[0, :, int(brightest[0] * SIMCC_SPLIT_RATIO)] = 1
+    keypoints = decode_simcc(simcc_x, simcc_y, centres, sizes)
+    assert keypoints.shape == (1, 17, 2)
+    scale = sizes[0, 1] / POSE_HEIGHT  # frame pixels per crop pixel
+    np.testing.assert_allclose(keypoints[0, 0], dot, atol=scale + 0.5)
+
+
+def test_random_weights_keep_a_realistic_fixed_number_of_people():
+    estimator = create_pose_estimator("rtmpose-t", random_weights=True)
+    frames = [np.full((144, 176, 3), 90, np.uint8), np.full((1080, 1920, 3), 90, np.uint8),
+              np.full((640, 360, 3), 90, np.uint8)]  # tiny, big, portrait
+    people = estimator.estimate(frames)
+    assert [p.shape for p in people] == [(5, 17, 2)] * 3
+    for frame, skeletons in zip(frames, people):  # keypoints land around the boxes inside the frame
+        assert np.isfinite(skeletons).all()
+        assert (skeletons[..., 0] > -frame.shape[1]).all() and (skeletons[..., 0] < 2 * frame.shape[1]).all()
+
+
+# -- the real loading code against the stand-in Hub -------------------------------------------------------------------
+
+
+def _zip(member: str, data: bytes) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr(f"{member.split('/')[0]}/pipeline.json", "{}")
+        archive.writestr(member, data)
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def onnx_models(tmp_path_factory):
+    """Random networks with the published inputs and outputs, exported to ONNX here (never committed)."""
+    import torch
+
+    from dancestyle.pose.rtm_networks import export_onnx, rtmdet_nano, rtmpose
+
+    folder = tmp_path_factory.mktemp("onnx")
+    torch.manual_seed(0)
+    detector = export_onnx(rtmdet_nano(people=3), "detector", folder / "det.onnx").read_bytes()
+    pose = export_onnx(rtmpose("t"), "pose", folder / "pose.onnx").read_bytes()
+    return detector, pose
+
+
+@pytest.fixture
+def served_rtmpose(hub, onnx_models, monkeypatch):  # noqa: F811
+    """The stand-in Hub serves the two zips at the pinned paths; the pins name the test networks' hashes."""
+    from dancestyle import weights
+
+    detector, pose = onnx_models
+    pins = {"det": weights.RTMDET_NANO, "pose": weights.RTMPOSE["t"]}
+    hub.publish(pins["det"].archive.repo, {pins["det"].archive.filename: _zip("rtmdet/end2end.onnx", detector),
+                                           pins["pose"].archive.filename: _zip("rtmpose-t/end2end.onnx", pose)})
+    monkeypatch.setattr(weights, "RTMDET_NANO",
+                        weights.ZipMember(pins["det"].archive, "end2end.onnx", hashlib.sha256(detector).hexdigest()))
+    monkeypatch.setattr(weights, "RTMPOSE", {"t": pins["pose"]})  # hash unknown: recorded at first download
+    return hub
+
+
+def test_the_fast_backend_downloads_verifies_and_runs(served_rtmpose, tmp_path):
+    estimator = RTMPoseEstimator("t")
+    people = estimator.estimate([np.full((360, 640, 3), 120, np.uint8), np.full((144, 176, 3), 30, np.uint8)])
+    assert [p.shape for p in people] == [(3, 17, 2), (3, 17, 2)]  # the test detector reports 3 people
+    recorded = json.loads((tmp_path / "home" / "pins.json").read_text())
+    assert len(recorded) == 1 and next(iter(recorded)).endswith("!end2end.onnx")  # RTMPose-t's unknown hash
+    RTMPoseEstimator("t")  # the second load checks the recorded hash and passes
+
+
+def test_a_changed_file_fails_its_recorded_hash(served_rtmpose, tmp_path):
+    from dancestyle.weights import RTMPOSE
+
+    (tmp_path / "home").mkdir(parents=True, exist_ok=True)
+    pin = RTMPOSE["t"]
+    where = f"{pin.archive.repo}@{pin.archive.revision}/{pin.archive.filename}!{pin.member}"
+    (tmp_path / "home" / "pins.json").write_text(json.dumps({where: "0" * 64}))
+    with pytest.raises(ChecksumError, match="sha256"):
+        RTMPoseEstimator("t")
+
+
+def test_a_pinned_hash_that_does_not_match_is_refused(served_rtmpose, monkeypatch):
+    from dancestyle import weights
+
+    monkeypatch.setattr(weights, "RTMDET_NANO", weights.ZipMember(weights.RTMDET_NANO.archive, "end2end.onnx",
+                                                                  "f" * 64))
+    with pytest.raises(ChecksumError):
+        RTMPoseEstimator("t")
+
+
+# -- the backend a checkpoint records ---------------------------------------------------------------------------------
+
+
+def _checkpoint(directory, pose_source=None, legacy=False):
+    import torch
+
+    from dancestyle.configs import default_config
+    from dancestyle.models import DanceClassifier
+    from dancestyle.pipeline import checkpoint_config
+    from dancestyle.weights import save_checkpoint
+
+    torch.manual_seed(0)
+    classifier = DanceClassifier(default_config("lstm", streams=["pose"]))
+    config = checkpoint_config(classifier.config.to_dict(), pose_source)
+    if legacy:  # what checkpoints said before pose backends existed
+        config["features"]["pose"] = {"estimator": "keypointrcnn_resnet50_fpn.COCO_V1", "detector_size": 512}
+    return save_checkpoint(directory, classifier.state_dict(), config)
+
+
+@pytest.fixture
+def clip(tmp_path):
+    from media import make_video
+
+    return make_video(tmp_path / "clip.mp4", frames=60, size=(64, 48))
+
+
+@pytest.mark.parametrize("pose_source, legacy, expected", [
+    (PoseSource("rcnn", 384), False, ("rcnn", 384)),
+    (PoseSource("rtmpose-s", 512), False, ("rtmpose-s", 512)),
+    (PoseSource(None), False, (DEFAULT_POSE, 512)),  # Let's Dance skeleton files: COCO-17, the default backend
+    (None, True, ("rcnn", 512)),  # an old checkpoint means Keypoint R-CNN
+])
+def test_classify_runs_the_backend_the_checkpoint_records(pose_source, legacy, expected, clip, tmp_path, fake_pose,
+                                                          isolated_home):
+    checkpoint = _checkpoint(tmp_path / "ckpt", pose_source, legacy)
+    result = CliRunner().invoke(app, ["classify", str(clip), "--weights", str(checkpoint), "--json"])
+    assert result.exit_code == 0, result.output
+    assert fake_pose.built == [(*expected, False)]
+    assert "trained on poses from" not in result.stderr
+
+
+def test_another_backend_than_the_recorded_one_warns(clip, tmp_path, fake_pose, isolated_home):
+    checkpoint = _checkpoint(tmp_path / "ckpt", PoseSource("rcnn", 512))
+    result = CliRunner().invoke(app, ["classify", str(clip), "--weights", str(checkpoint), "--pose", "rtmpose-t"])
+    assert result.exit_code == 0, result.output
+    assert fake_pose.built == [("rtmpose-t", 512, False)]
+    assert "trained on poses from `rcnn`" in " ".join(result.stderr.split())
