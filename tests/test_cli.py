@@ -145,7 +145,7 @@ def test_models_lists_every_model(isolated_home):
     assert all(row["parameters"] > 10_000 and row["streams"] == ["rgb", "pose"] for row in models)
     backends = [row for row in lines(result) if row["kind"] == "pose"]
     assert [row["name"] for row in backends] == ["rtmpose-t", "rtmpose-s", "rcnn"]
-    assert [row["default"] for row in backends] == [True, False, False]
+    assert [row["default"] for row in backends] == [False, True, False]
     assert all(row["license"] and row["coco_ap"] and row["cached"] is False for row in backends)
     table = run("models").stdout
     assert "Models" in table and "Pose backends" in table

@@ -59,7 +59,7 @@ POSE_BACKENDS: dict[str, PoseBackend] = {
         "rcnn", "Keypoint R-CNN ResNet-50 FPN: the reference, slow on CPU (torch)",
         "torchvision COCO_V1 (download.pytorch.org)", "BSD-3-Clause", "65.0"),
 }
-DEFAULT_POSE = "rtmpose-t"
+DEFAULT_POSE = "rtmpose-s"  # chosen by benchmarks/pose_backends.py: see models.md
 # Checkpoints written before pose backends existed recorded this estimator, which is `rcnn`.
 LEGACY_ESTIMATOR = "keypointrcnn_resnet50_fpn.COCO_V1"
 

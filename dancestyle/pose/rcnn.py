@@ -17,12 +17,13 @@ class KeypointRCNNEstimator:
     """torchvision's Keypoint R-CNN (ResNet-50 FPN, COCO_V1 weights: keypoint AP 65.0, BSD-3-Clause)."""
 
     def __init__(self, device: str = "cpu", min_size: int = DEFAULT_DETECTOR_SIZE,
-                 score_threshold: float = DEFAULT_SCORE_THRESHOLD, random_weights: bool = False) -> None:
+                 score_threshold: float = DEFAULT_SCORE_THRESHOLD, random_weights: bool = False,
+                 random_people: int = RANDOM_PEOPLE) -> None:
         from torchvision.models.detection import KeypointRCNN_ResNet50_FPN_Weights, keypointrcnn_resnet50_fpn
 
         weights = None if random_weights else KeypointRCNN_ResNet50_FPN_Weights.COCO_V1
         # random weights score every box alike: keep a realistic, fixed number of people instead of 20 random ones
-        score_threshold, most_people = (0.0, RANDOM_PEOPLE) if random_weights else (score_threshold, MAX_PEOPLE)
+        score_threshold, most_people = (0.0, random_people) if random_weights else (score_threshold, MAX_PEOPLE)
         try:
             # The keypoint head runs once per kept box (~3.5 GMAC each): keeping only boxes we would use anyway
             # (score and count) saves most of its cost on CPU.

@@ -150,10 +150,15 @@ class RTMPoseEstimator:
     """RTMDet-nano + RTMPose-`variant`: up to 20 people x 17 keypoints per frame, best detection first."""
 
     def __init__(self, variant: str = "t", device: str = "cpu", random_weights: bool = False,
-                 random_people: int = RANDOM_PEOPLE, detection_threshold: float = DETECTION_THRESHOLD) -> None:
+                 random_people: int = RANDOM_PEOPLE, detection_threshold: float = DETECTION_THRESHOLD,
+                 networks: tuple | None = None) -> None:
+        """networks: a (detector, pose) pair to run instead of the published ones (benchmarks time ONNX exports
+        of the random stand-ins this way)."""
         self.variant, self.device = variant, device
-        self.detection_threshold = 0.0 if random_weights else detection_threshold
-        if random_weights:
+        self.detection_threshold = 0.0 if random_weights or networks else detection_threshold
+        if networks is not None:
+            self.detector, self.pose = networks
+        elif random_weights:
             from .rtm_networks import rtmdet_nano, rtmpose
 
             self.detector = TorchNetwork(rtmdet_nano(people=random_people), device)

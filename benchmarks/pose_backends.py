@@ -1,0 +1,142 @@
+"""The pose backends side by side on the same frames: seconds per frame with 1, 5 and 20 people, and (once the real
+weights are cached) keypoint agreement with Keypoint R-CNN at 800 px.
+
+    pip install '.[bench]'      # onnx, to export the random stand-in networks
+    python benchmarks/pose_backends.py [--clip PATH] [--people 1,5,20] [--frames 10] [--repeat 3] [--device cpu]
+
+Speed, random weights (nothing can be downloaded on the machines this project is built on): every backend is
+made to see exactly N people per frame, so the per-person part of its cost (RTMPose's crops, R-CNN's keypoint
+head) is what a scene with N dancers costs. rtmpose-t/-s run the way users run them: onnxruntime on ONNX files,
+here exports of stand-in networks with the published architecture (dancestyle/pose/rtm_networks.py). rcnn runs
+with the tuned settings `classify` uses and, for the trade, with torchvision's defaults (1000 RPN proposals).
+Frames are the size `classify` reads (short side at most 512 px); a frame's time is the median of --repeat runs
+over --frames frames, in batches of 5 (one `lstm` window).
+
+Quality (only with the real weights in their caches, i.e. after one online run, and a real clip with people):
+PCK@0.05 of each backend's keypoints against Keypoint R-CNN at 800 px with torchvision's defaults — the share of
+keypoints within 5% of the person's box diagonal, people matched by nearest centre.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+BATCH = 5
+
+
+def sample_frames(clip: Path, count: int, short_side: int = 512) -> list[np.ndarray]:
+    from dancestyle.video import iter_sampled_frames, sample_interval
+
+    frames = iter_sampled_frames(clip, sample_interval(10), max_short_side=short_side)
+    return [frame.image for frame, _ in zip(frames, range(count))]
+
+
+def rtmpose_stand_in(variant: str, people: int, folder: Path, device: str):
+    """RTMPoseEstimator over ONNX exports of the random stand-ins, run by onnxruntime as the real files are."""
+    from dancestyle.pose.rtm_networks import export_onnx, rtmdet_nano, rtmpose
+    from dancestyle.pose.rtmpose import OnnxNetwork, RTMPoseEstimator
+
+    torch.manual_seed(0)
+    detector = export_onnx(rtmdet_nano(people=people), "detector", folder / f"det-{people}.onnx")
+    pose = export_onnx(rtmpose(variant), "pose", folder / f"pose-{variant}.onnx")
+    networks = (OnnxNetwork(str(detector), device), OnnxNetwork(str(pose), device))
+    return RTMPoseEstimator(variant, device, networks=networks)
+
+
+def rcnn(people: int | None, device: str, frame_size: int = 512, tuned: bool = True):
+    """Keypoint R-CNN; people=None: trained weights (as found), else random weights keeping `people` boxes."""
+    from dancestyle.pose.rcnn import KeypointRCNNEstimator
+
+    estimator = KeypointRCNNEstimator(device, min_size=frame_size, random_weights=people is not None,
+                                      random_people=people or 0)
+    if not tuned:  # torchvision's defaults
+        estimator.model.rpn._pre_nms_top_n["testing"] = estimator.model.rpn._post_nms_top_n["testing"] = 1000
+    return estimator
+
+
+def seconds_per_frame(estimator, frames: list[np.ndarray], repeat: int) -> float:
+    estimator.estimate(frames[:BATCH])  # warm-up: allocations, kernel choice
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        for start in range(0, len(frames), BATCH):
+            estimator.estimate(frames[start:start + BATCH])
+        times.append((time.perf_counter() - started) / len(frames))
+    return statistics.median(times)
+
+
+def pck(reference: np.ndarray, other: np.ndarray, threshold: float = 0.05) -> float | None:
+    """Share of keypoints within threshold * box diagonal, people matched greedily by nearest centre."""
+    if len(reference) == 0 or len(other) == 0:
+        return None
+    hits = total = 0
+    for person in reference:
+        diagonal = np.linalg.norm(person.max(0) - person.min(0)) or 1.0
+        nearest = other[np.argmin([np.linalg.norm(p.mean(0) - person.mean(0)) for p in other])]
+        hits += int((np.linalg.norm(nearest - person, axis=1) < threshold * diagonal).sum())
+        total += len(person)
+    return hits / total
+
+
+def speed_table(frames: list[np.ndarray], people_counts: list[int], repeat: int, device: str, folder: Path) -> None:
+    print("| backend | " + " | ".join(f"{n} people s/frame" for n in people_counts) + " |")
+    print("|---|" + "---|" * len(people_counts))
+    builders = {
+        "rtmpose-t (onnxruntime)": lambda n: rtmpose_stand_in("t", n, folder, device),
+        "rtmpose-s (onnxruntime)": lambda n: rtmpose_stand_in("s", n, folder, device),
+        "rcnn 512 px, tuned (300/100 proposals)": lambda n: rcnn(n, device),
+        "rcnn 512 px, torchvision defaults (1000/1000)": lambda n: rcnn(n, device, tuned=False),
+    }
+    for name, build in builders.items():
+        cells = [f"{seconds_per_frame(build(n), frames, repeat):.3f}" for n in people_counts]
+        print(f"| {name} | " + " | ".join(cells) + " |", flush=True)
+
+
+def quality_table(frames: list[np.ndarray], device: str) -> None:
+    from dancestyle.errors import WeightsError
+    from dancestyle.pose import create_pose_estimator
+
+    try:
+        reference = rcnn(None, device, frame_size=800, tuned=False)
+        backends = {name: create_pose_estimator(name, device) for name in ("rtmpose-t", "rtmpose-s")}
+        backends["rcnn (512 px, tuned)"] = rcnn(None, device)
+    except WeightsError as e:
+        print(f"\nQuality not measured: {e.message}")
+        return
+    print("\n| backend | PCK@0.05 vs rcnn 800 px defaults | people found | reference people |\n|---|---|---|---|")
+    truth = [reference.estimate([frame])[0] for frame in frames]
+    for name, estimator in backends.items():
+        found = [estimator.estimate([frame])[0] for frame in frames]
+        scores = [s for ours, theirs in zip(found, truth) if (s := pck(theirs, ours)) is not None]
+        mean = f"{np.mean(scores):.3f}" if scores else "n/a (nobody found)"
+        print(f"| {name} | {mean} | {sum(map(len, found))} | {sum(map(len, truth))} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--clip", type=Path, help="a video (default: a generated 10 s 640x360 clip)")
+    parser.add_argument("--people", default="1,5,20")
+    parser.add_argument("--frames", type=int, default=10)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args()
+    from classify_speed import machine, make_clip
+
+    with tempfile.TemporaryDirectory() as folder:
+        clip = args.clip or make_clip(Path(folder) / "clip.mp4")
+        frames = sample_frames(clip, args.frames)
+        print(f"Machine: {machine()}\n{len(frames)} frames of {frames[0].shape[1]}x{frames[0].shape[0]}, "
+              f"device {args.device}\n")
+        speed_table(frames, [int(n) for n in args.people.split(",")], args.repeat, args.device, Path(folder))
+        quality_table(frames, args.device)
+
+
+if __name__ == "__main__":
+    main()
