@@ -30,14 +30,62 @@ def feature_dim(streams: tuple[str, ...]) -> int:
     return sum(STREAM_DIMS[stream] for stream in streams)
 
 
+class BasicBlock(nn.Module):
+    """ResNet's two-convolution residual block, with torchvision's parameter names."""
+
+    def __init__(self, in_channels: int, channels: int, stride: int = 1) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, channels, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(channels)
+        self.relu = nn.ReLU(inplace=True)
+        self.conv2 = nn.Conv2d(channels, channels, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(channels)
+        self.downsample = None
+        if stride != 1 or in_channels != channels:
+            self.downsample = nn.Sequential(nn.Conv2d(in_channels, channels, 1, stride, bias=False),
+                                            nn.BatchNorm2d(channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shortcut = x if self.downsample is None else self.downsample(x)
+        return self.relu(self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x))))) + shortcut)
+
+
+class ResNet18(nn.Module):
+    """torchvision's resnet18(), same layers, names and initialisation (so its state dicts load strictly and a
+    seeded random one is the same network). Ours because importing torchvision costs ~1.2 s of every `classify`
+    here (its ops pull in torch._dynamo), and the fast pose backend needs nothing else from it."""
+
+    def __init__(self, num_classes: int = 1000) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 64, 7, 2, 3, bias=False)
+        self.bn1 = nn.BatchNorm2d(64)
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(3, 2, 1)
+        widths = (64, 128, 256, 512)
+        for number, (before, width) in enumerate(zip((64, *widths), widths), 1):
+            stride = 1 if number == 1 else 2
+            self.add_module(f"layer{number}", nn.Sequential(BasicBlock(before, width, stride), BasicBlock(width, width)))
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(512, num_classes)
+        for module in self.modules():  # torchvision's initialisation, in its order
+            if isinstance(module, nn.Conv2d):
+                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(module, nn.BatchNorm2d):
+                nn.init.constant_(module.weight, 1)
+                nn.init.constant_(module.bias, 0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        return self.fc(torch.flatten(self.avgpool(x), 1))
+
+
 class RGBBackbone(nn.Module):
     """ImageNet ResNet-18 with the final fc replaced by identity: (N, H, W, 3) uint8 frames -> (N, 512)."""
 
     def __init__(self, state_dict: dict[str, torch.Tensor] | None = None) -> None:
         super().__init__()
-        from torchvision.models import resnet18
-
-        self.trunk = resnet18(weights=None)
+        self.trunk = ResNet18()
         if state_dict is not None:
             self.trunk.load_state_dict(state_dict, strict=True)
         self.trunk.fc = nn.Identity()

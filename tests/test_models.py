@@ -83,3 +83,20 @@ def test_padded_batches_give_the_same_scores_as_unpadded_sequences(name):
     batch = model(padded, None, lengths=torch.tensor([3, 6]))
     torch.testing.assert_close(batch[0], model(short, None)[0], atol=1e-5, rtol=1e-4)
     torch.testing.assert_close(batch[1], model(long, None)[0], atol=1e-5, rtol=1e-4)
+
+
+def test_our_resnet18_is_torchvisions():
+    """Same names, shapes and seeded initialisation, same outputs: its weights load strictly either way."""
+    from torchvision.models import resnet18
+
+    from dancestyle.features import ResNet18
+
+    torch.manual_seed(0)
+    theirs = resnet18(weights=None).eval()
+    torch.manual_seed(0)
+    ours = ResNet18().eval()
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    assert all(torch.equal(ours.state_dict()[k], v) for k, v in theirs.state_dict().items())
+    images = torch.randn(2, 3, 64, 64)
+    with torch.inference_mode():
+        torch.testing.assert_close(ours(images), theirs(images))
