@@ -119,22 +119,20 @@ def classify(
     predictions, failed = [], 0
     with render.progress() as progress:
         task = progress.add_task("Classifying", total=len(inputs))
-        for given, path, input_error in inputs:
+        results = pipeline.classify_many([path if error is None else error for _, path, error in inputs], top_k)
+        for given, path, _ in inputs:  # one bad input never stops the others
             shown = str(path or given)
             progress.update(task, description=f"Classifying {escape(shown)}")
-            try:
-                if input_error is not None:
-                    raise input_error
-                prediction = pipeline.classify(path, top_k=top_k)
-            except Exception as e:  # one bad input never stops the others
+            result = next(results)
+            if isinstance(result, Exception):
                 failed += 1
-                _show(e, debug, shown)
+                _show(result, debug, shown)
                 if json_output:
-                    render.json_line(render.error_record(shown, e))
+                    render.json_line(render.error_record(shown, result))
             else:
-                predictions.append(prediction)
+                predictions.append(result)
                 if json_output:
-                    render.json_line(prediction.to_json())
+                    render.json_line(result.to_json())
             progress.advance(task)
     if predictions and not json_output:
         render.out.print(render.predictions_table(predictions, top_k))

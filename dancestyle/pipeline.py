@@ -11,7 +11,7 @@ video's end, overlapping the one before); each is classified and the video's pro
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -25,7 +25,8 @@ from .features import RGB_SIZE, RGBBackbone
 from .models import DEFAULT_MODEL, DanceClassifier, config_from_dict, default_config
 from .pose import (DEFAULT_DETECTOR_SIZE, DEFAULT_POSE, LEGACY_ESTIMATOR, PoseEstimator, PoseSource,
                    create_pose_estimator, pose_array, pose_backend)
-from .video import BASE_FPS, WINDOW_SECONDS, SampledFrame, chunked, iter_sampled_frames, iter_windows, sample_interval
+from .video import (BASE_FPS, WINDOW_SECONDS, ReadAhead, SampledFrame, chunked, iter_sampled_frames, iter_windows,
+                    sample_interval)
 from .weights import fetch_checkpoint, newest_run, parse_weights_ref, read_checkpoint
 
 
@@ -165,15 +166,21 @@ class DanceStylePipeline:
         timings["model"] += time.perf_counter() - started
         return torch.softmax(scores, dim=-1)[0].float().cpu().numpy()
 
-    def classify(self, path: str | Path, top_k: int = 3) -> Prediction:
+    def read_ahead(self, path: str | Path) -> ReadAhead:
+        """Start decoding `path`'s sampled frames in the background (at the size the streams need)."""
+        return ReadAhead(iter_sampled_frames(path, self.interval, max_short_side=self.frame_size))
+
+    def classify(self, path: str | Path, top_k: int = 3, frames: ReadAhead | None = None) -> Prediction:
         """Classify one video file. Raises InputError / MediaError for files that cannot be used.
 
-        Windows are consecutive 10 s; a shorter last window is completed with the end of the one before it (the
-        features are reused, not recomputed), so every window is a full one like those the model was trained on.
+        Frames are decoded in a background thread while the networks run (`frames`: one already started by
+        read_ahead). Windows are consecutive 10 s; a shorter last window is completed with the end of the one
+        before it (the features are reused, not recomputed), so every window is a full one like those the model
+        was trained on. timings["decode"] is the time spent waiting for decoded frames.
         """
         started = time.perf_counter()
         timings = {"decode": 0.0, "pose": 0.0, "rgb": 0.0, "model": 0.0}
-        frames = _timed(iter_sampled_frames(path, self.interval, max_short_side=self.frame_size), timings)
+        frames = _timed(iter(frames or self.read_ahead(path)), timings)
         per_window = max(1, int(WINDOW_SECONDS / self.interval))
         total = np.zeros(len(self.config.classes))
         frames_used = people_max = windows = 0
@@ -193,6 +200,35 @@ class DanceStylePipeline:
                           model=self.config.name, frames=frames_used, people_max=people_max,
                           seconds=round(time.perf_counter() - started, 3), random_weights=self.random_weights,
                           windows=windows, timings={k: round(v, 3) for k, v in timings.items()})
+
+
+    def classify_many(self, items: Iterable[str | Path | Exception], top_k: int = 3
+                      ) -> Iterator[Prediction | Exception]:
+        """Classify videos in order, yielding a Prediction or the exception each failed with (an Exception given
+        as an item, e.g. an input that was never found, is yielded back in its place). The next video decodes
+        while the current one is classified."""
+        items = list(items)
+        readers: dict[int, ReadAhead] = {}
+
+        def start(index: int) -> None:
+            if index < len(items) and not isinstance(items[index], Exception):
+                readers[index] = self.read_ahead(items[index])
+
+        start(0)
+        try:
+            for index, item in enumerate(items):
+                start(index + 1)
+                if isinstance(item, Exception):
+                    yield item
+                    continue
+                try:
+                    result = self.classify(item, top_k, frames=readers.pop(index))
+                except Exception as error:  # one bad input never stops the others
+                    result = error
+                yield result
+        finally:
+            for reader in readers.values():
+                reader.close()
 
 
 def rank_styles(probabilities: np.ndarray, classes: list[str], top_k: int) -> list[dict]:

@@ -177,6 +177,64 @@ def iter_sampled_frames(path: str | Path, interval: Fraction, max_short_side: in
         container.close()
 
 
+class ReadAhead:
+    """Runs an iterator (a video's decoding) in a background thread, at most `depth` items ahead of its consumer,
+    so decoding overlaps the networks (PyAV, OpenCV and the networks release the GIL). It starts on creation;
+    iterate it once. An exception in the iterator is raised to the consumer at the item where it happened."""
+
+    _END = object()
+
+    def __init__(self, items: Iterator, depth: int = 16) -> None:
+        import queue
+        import threading
+
+        self._items, self._queue = items, queue.Queue(maxsize=depth)
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._produce, name="dancestyle-decode", daemon=True)
+        self._thread.start()
+
+    def _put(self, entry) -> bool:
+        import queue
+
+        while not self._stopped.is_set():
+            try:
+                self._queue.put(entry, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _produce(self) -> None:
+        try:
+            for item in self._items:
+                if not self._put((item, None)):
+                    return
+            self._put((self._END, None))
+        except BaseException as error:  # handed to the consumer, raised there
+            self._put((self._END, error))
+        finally:
+            close = getattr(self._items, "close", None)
+            if close:
+                close()  # a generator's own clean-up (closing the container) runs in the thread that ran it
+
+    def __iter__(self) -> Iterator:
+        try:
+            while True:
+                item, error = self._queue.get()
+                if error is not None:
+                    raise error
+                if item is self._END:
+                    return
+                yield item
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Stop decoding (e.g. the consumer gave up) and wait for the thread to finish."""
+        self._stopped.set()
+        self._thread.join()
+
+
 def iter_windows(frames: Iterable[SampledFrame], interval: Fraction,
                  window_seconds: float = WINDOW_SECONDS) -> Iterator[list[SampledFrame]]:
     """Group sampled frames into consecutive windows of `window_seconds` (the last one may be shorter)."""

@@ -135,3 +135,56 @@ def test_unreadable_file_says_permission_denied(tmp_path):
     video.chmod(0)
     with pytest.raises(InputError, match="permission denied"):
         list(iter_sampled_frames(video, sample_interval(60)))
+
+
+def test_read_ahead_yields_everything_in_order_and_raises_where_it_failed():
+    from dancestyle.video import ReadAhead
+
+    assert list(ReadAhead(iter(range(100)), depth=3)) == list(range(100))
+
+    def failing():
+        yield 1
+        yield 2
+        raise ValueError("broken at 3")
+
+    seen = []
+    with pytest.raises(ValueError, match="broken at 3"):
+        for item in ReadAhead(failing()):
+            seen.append(item)
+    assert seen == [1, 2]
+
+
+def test_read_ahead_stops_decoding_when_the_consumer_stops():
+    import threading
+
+    from dancestyle.video import ReadAhead
+
+    closed = threading.Event()
+
+    def endless():
+        try:
+            number = 0
+            while True:
+                number += 1
+                yield number
+        finally:
+            closed.set()
+
+    reader = ReadAhead(endless(), depth=2)
+    for item in reader:
+        if item == 5:
+            break
+    assert closed.wait(5) and not reader._thread.is_alive()
+
+
+def test_classify_many_keeps_the_order_and_the_failures_in_place(tmp_path, fake_pose, isolated_home):
+    from dancestyle.errors import InputError
+    from dancestyle.pipeline import load_model
+
+    clips = [make_video(tmp_path / f"{name}.mp4", frames=30, size=(32, 24)) for name in "ab"]
+    (tmp_path / "bad.mp4").write_text("not a video")
+    given_error = InputError("never found")
+    pipeline = load_model("lstm", random_weights=True)
+    results = list(pipeline.classify_many([clips[0], tmp_path / "bad.mp4", given_error, clips[1]]))
+    assert [type(r).__name__ for r in results] == ["Prediction", "MediaError", "InputError", "Prediction"]
+    assert results[2] is given_error and results[3].path == str(clips[1])
