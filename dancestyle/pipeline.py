@@ -27,7 +27,7 @@ from .pose import (DEFAULT_DETECTOR_SIZE, DEFAULT_POSE, LEGACY_ESTIMATOR, PoseEs
                    create_pose_estimator, pose_array, pose_backend)
 from .video import (BASE_FPS, WINDOW_SECONDS, ReadAhead, SampledFrame, chunked, iter_sampled_frames, iter_windows,
                     sample_interval)
-from .weights import fetch_checkpoint, newest_run, parse_weights_ref, read_checkpoint
+from .weights import fetch_checkpoint, newest_run, parse_weights_ref, read_checkpoint, runs_dir
 
 
 @dataclass
@@ -121,8 +121,8 @@ def classifier_source(model: str, weights: str | None) -> tuple[Path, str]:
     try:
         return fetch_checkpoint(repo), repo
     except WeightsError as e:
-        raise WeightsError(f"No {model} weights: no local training run and {repo} could not be used "
-                           f"({e.message})", "Run once online, pass --weights DIR|ORG/NAME, train one with "
+        raise WeightsError(f"No {model} weights: no training run of it in {runs_dir()}; {e.message}",
+                           "Run once online, pass --weights DIR|ORG/NAME, train one with "
                            f"`dancestyle train --model {model}`, or try the pipeline with --random-weights.") from e
 
 

@@ -33,8 +33,11 @@ METRICS_FILE = "metrics.json"
 PENDING_WEIGHTS_FILE = "model.safetensors.pending"  # new weights, until config.json names them
 HUB_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+(@[\w./-]+)?$")
 COMMIT_ID = re.compile(r"^[0-9a-f]{40}$")
-HUB_PROBE_TIMEOUT = 3.0  # seconds to open a connection to the Hub; HF_HUB_ETAG_TIMEOUT, when set, replaces it
+# seconds to resolve the Hub's name and open a connection: enough for one lost SYN (resent after 1 s) on a slow
+# link; HF_HUB_ETAG_TIMEOUT, when the user sets it, replaces it
+HUB_PROBE_TIMEOUT = 2.5
 UNREACHABLE_FOR = 60.0  # seconds a Hub found unreachable stays so without another check
+GET_WEIGHTS_HINT = "Run once with internet access, pass --weights DIR with a local checkpoint, or train one."
 
 
 @dataclass(frozen=True)
@@ -175,11 +178,20 @@ def hub_reachable() -> bool:
     return False
 
 
+def _not_cached_error(where: str) -> WeightsError:
+    from huggingface_hub import constants
+
+    why = ("HF_HUB_OFFLINE=1 forbids downloads" if constants.HF_HUB_OFFLINE
+           else f"the Hub at {constants.ENDPOINT} cannot be reached")
+    return WeightsError(f"{where} is not in the Hugging Face cache ({constants.HF_HUB_CACHE}) and {why}.",
+                        GET_WEIGHTS_HINT)
+
+
 def _hub_error(repo: str, revision: str | None, filename: str, error: Exception) -> WeightsError:
-    from huggingface_hub import constants, errors
+    from huggingface_hub import errors
 
     where = f"{repo}@{revision or 'main'}/{filename}"
-    retry = "Run once with internet access, pass --weights DIR with a local checkpoint, or train one."
+    retry = GET_WEIGHTS_HINT
     if isinstance(error, errors.RepositoryNotFoundError):
         return WeightsError(f"The Hub repo {repo} does not exist or is private.", retry)
     if isinstance(error, errors.RevisionNotFoundError):
@@ -187,9 +199,7 @@ def _hub_error(repo: str, revision: str | None, filename: str, error: Exception)
     if isinstance(error, errors.GatedRepoError):
         return WeightsError(f"The Hub repo {repo} is gated.", "Accept its terms on the Hub and log in (hf auth login).")
     if isinstance(error, errors.LocalEntryNotFoundError):
-        why = ("HF_HUB_OFFLINE=1 forbids downloads" if constants.HF_HUB_OFFLINE
-               else f"the Hub at {constants.ENDPOINT} cannot be reached")
-        return WeightsError(f"{where} is not in the Hugging Face cache ({constants.HF_HUB_CACHE}) and {why}.", retry)
+        return _not_cached_error(where)
     if isinstance(error, errors.EntryNotFoundError):
         return WeightsError(f"The Hub repo {repo} has no file {filename} at {revision or 'main'}.", retry)
     return WeightsError(f"Could not download {where}: {error}", retry)
@@ -202,25 +212,37 @@ def hub_download(repo: str, filename: str, revision: str | None = None, sha256: 
 
     Like whisper, a cached file that fails the check is downloaded once more before giving up. Unless the file is
     cached at a pinned commit (no request needed) or HF_HUB_OFFLINE is set, the Hub is asked only when
-    `hub_reachable()`; otherwise the cache alone answers, at once and without huggingface_hub's retries.
+    `hub_reachable()`; otherwise the cache alone answers, at once, without a request (huggingface_hub makes some
+    even with local_files_only=True) and without huggingface_hub's retries.
     """
     from huggingface_hub import constants, hf_hub_download, try_to_load_from_cache
     from huggingface_hub.errors import HfHubHTTPError, HFValidationError, LocalEntryNotFoundError
 
-    pinned_in_cache = (revision is not None and COMMIT_ID.match(revision) is not None
-                       and isinstance(try_to_load_from_cache(repo, filename, revision=revision), str))
-    local_only = not (constants.HF_HUB_OFFLINE or pinned_in_cache) and not hub_reachable()
+    try:  # the commit `revision` names, or the one its branch or tag pointed at when last seen online
+        found = try_to_load_from_cache(repo, filename, revision=revision)
+    except HFValidationError as e:
+        raise _hub_error(repo, revision, filename, e) from e
+    cached = Path(found) if isinstance(found, str) else None
+    pinned_in_cache = cached is not None and revision is not None and COMMIT_ID.match(revision) is not None
+    unreachable = not (constants.HF_HUB_OFFLINE or pinned_in_cache) and not hub_reachable()
+    if unreachable and cached is None:
+        raise _not_cached_error(f"{repo}@{revision or 'main'}/{filename}")
     for attempt in (1, 2):
-        try:
-            path = Path(hf_hub_download(repo, filename, revision=revision, force_download=attempt == 2,
-                                        local_files_only=local_only, library_name="dancestyle"))
-        # ValueError: force_download=True cannot reach the Hub (offline or unreachable) on the re-download
-        except (HfHubHTTPError, LocalEntryNotFoundError, HFValidationError, OSError, ValueError) as e:
-            if attempt == 2:  # the re-download after a bad checksum failed: report the checksum
-                break
-            raise _hub_error(repo, revision, filename, e) from e
+        if unreachable:
+            path = cached
+        else:
+            try:
+                path = Path(hf_hub_download(repo, filename, revision=revision, force_download=attempt == 2,
+                                            library_name="dancestyle"))
+            # ValueError: force_download=True cannot reach the Hub (offline or unreachable) on the re-download
+            except (HfHubHTTPError, LocalEntryNotFoundError, HFValidationError, OSError, ValueError) as e:
+                if attempt == 2:  # the re-download after a bad checksum failed: report the checksum
+                    break
+                raise _hub_error(repo, revision, filename, e) from e
         if sha256 is None or sha256_of(path) == sha256:
             return path
+        if unreachable:  # no re-download without the Hub
+            break
     raise ChecksumError(f"{repo}@{revision or 'main'}/{filename} does not match its expected sha256 "
                         f"{sha256[:12]}….", mismatch_hint)
 

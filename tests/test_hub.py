@@ -14,8 +14,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import socket
 import subprocess
 import sys
+import time
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -70,6 +73,7 @@ def _point_huggingface_hub_at(monkeypatch, url: str, cache: str) -> None:
     # 2.x uploads "lfs" files through hf_xet whenever it is installed, whatever the server says; the stand-in
     # speaks git LFS only, which is what the client does with HF_HUB_DISABLE_XET=1 (read at call time)
     monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", True, raising=False)
+    monkeypatch.setattr("dancestyle.weights._unreachable_since", {})  # no test inherits another's dead Hub
     _reset_sessions()
 
 
@@ -346,6 +350,53 @@ def test_offline_a_file_never_downloaded_says_it_is_not_cached_and_what_to_do(hu
     assert hub.count() == seen
 
 
+@pytest.fixture
+def silent_url():
+    """An http URL on 127.0.0.1 that neither accepts nor refuses: its listen backlog is full, so a connect waits
+    until it times out, like a firewall that drops packets."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(0)
+    fillers = [socket.socket() for _ in range(4)]
+    for filler in fillers:
+        filler.setblocking(False)
+        filler.connect_ex(server.getsockname())
+    yield "http://{}:{}".format(*server.getsockname())
+    for sock in (*fillers, server):
+        sock.close()
+
+
+def test_an_unreachable_hub_fails_at_once_with_one_message_and_what_to_do(hub, tmp_path):
+    """Connection refused, HF_HUB_OFFLINE not set: no retries (2.x would spend 23 s in them), our message."""
+    url = hub.url
+    hub.stop()
+    start = time.monotonic()
+    for call in (lambda: fetch_checkpoint(REPO), lambda: load_model("lstm", device="cpu")):
+        with pytest.raises(WeightsError) as raised:
+            call()
+        assert (f"is not in the Hugging Face cache ({tmp_path / 'hf-cache'}) and the Hub at {url} cannot be "
+                "reached") in raised.value.message
+        assert "--weights DIR" in raised.value.hint
+    assert "--random-weights" in raised.value.hint and "dancestyle train" in raised.value.hint
+    assert time.monotonic() - start < 5
+
+
+def test_a_hub_that_never_answers_costs_one_short_check_and_the_cache_still_answers(hub, tmp_path, silent_url,
+                                                                                    monkeypatch):
+    hub.publish(REPO, make_checkpoint(tmp_path / "made")[1])
+    online = fetch_checkpoint(REPO)
+    _point_huggingface_hub_at(monkeypatch, silent_url, str(tmp_path / "hf-cache"))
+    monkeypatch.setattr("dancestyle.weights.HUB_PROBE_TIMEOUT", 0.5)
+    start = time.monotonic()
+
+    assert fetch_checkpoint(REPO) == online  # main's snapshot, from the cache
+    with pytest.raises(WeightsError) as raised:
+        fetch_checkpoint("org/other")
+    assert f"the Hub at {silent_url} cannot be reached" in raised.value.message
+    # one 0.5 s check, remembered; huggingface_hub alone waits 10 s per HEAD, then retries with 60 s timeouts
+    assert time.monotonic() - start < 2
+
+
 # -- 5. missing repo / file ------------------------------------------------------------------------------------------
 
 
@@ -558,3 +609,20 @@ def test_cli_reports_weights_that_cannot_be_had_as_json_errors(hub, resnet18_byt
     record = json.loads(result.stdout)
     assert record["error"]["type"] == "WeightsError"
     assert "org/missing does not exist" in record["error"]["message"]
+
+
+def test_cli_offline_without_weights_says_so_once_without_the_libraries_retry_lines(hub, tmp_path, clip):
+    """What a new user sees offline (no HF_HUB_OFFLINE): one error with what to do, not 25 s of retries."""
+    gone = SimpleNamespace(url=hub.url)
+    hub.stop()
+    start = time.monotonic()
+    result = _run_cli(gone, tmp_path, str(clip))
+    seconds = time.monotonic() - start
+
+    assert result.returncode == 1, result.stderr
+    assert "No lstm weights" in result.stderr and "cannot be reached" in result.stderr
+    assert "--random-weights" in result.stderr
+    assert result.stderr.count("error:") == 1
+    assert "Retrying" not in result.stderr and "thrown while requesting" not in result.stderr
+    assert "Traceback" not in result.stderr
+    assert seconds < 15  # python + torch start-up included; the library's retries alone sleep 23 s
