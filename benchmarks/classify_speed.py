@@ -1,18 +1,23 @@
-"""How long `dancestyle classify` takes per 10 s clip, for each model, against a VideoMAE-base peer.
+"""How long `dancestyle classify` takes per 10 s clip, for each model and pose backend, against a VideoMAE-base peer.
 
     pip install '.[bench]'          # transformers, for the VideoMAE peer
-    python benchmarks/classify_speed.py [--clip PATH] [--devices cpu,cuda] [--repeat N]
+    python benchmarks/classify_speed.py [--clip PATH] [--devices cpu,cuda] [--poses rtmpose-s,rcnn] [--repeat N]
+                                        [--folder 20]
 
-For each model and device it reports:
-- whole process: wall time of `python -m dancestyle classify CLIP --random-weights --json` (import, model build,
-  decode, pose, RGB, sequence model, output) — what a user waits for;
-- the in-process split of one classification into decode / pose / RGB / sequence model (models already loaded).
+For each model, pose backend and device it reports:
+- whole process: wall time of `python -m dancestyle classify CLIP --random-weights --json --pose P` (import,
+  model build, decode, pose, RGB, sequence model, output) — what a user waits for;
+- the in-process split of one classification into decode (time spent waiting for decoded frames, which are
+  decoded ahead in a thread) / pose / RGB / sequence model (models already loaded).
 The peer is a whole-process VideoMAE-base video classification of the same clip (transformers, 16 frames at
 224 x 224, random weights: speed does not depend on the weights' values), measured in the same run.
+--folder N: the default model and backend over a folder of N copies of the clip, as seconds per clip after the
+first ((time for N - time for 1) / (N - 1)).
 
-All networks use random weights (nothing can be downloaded here). For the pose detector this matters: a random
-Keypoint R-CNN keeps up to 20 boxes per frame, a trained one only the people it finds, so pose times here are
-an upper bound for clips with fewer than 20 dancers.
+All networks use random weights (nothing can be downloaded here). Random pose backends report 5 people in every
+frame (a realistic scene). With --random-weights the RTMPose networks run as torch modules; with real weights
+they run in onnxruntime, which is faster (see benchmarks/pose_backends.py), so their pose times here are an upper
+bound.
 """
 
 from __future__ import annotations
@@ -88,14 +93,20 @@ def videomae_classify(clip: str) -> None:
     print(json.dumps({"label": int(logits.argmax())}))
 
 
-def split_times(model: str, device: str, clip: Path) -> dict[str, float]:
+def split_times(model: str, device: str, clip: Path, pose: str) -> dict[str, float]:
     """One in-process classification (after a warm-up), split by stage."""
     from dancestyle.pipeline import load_model
 
-    pipeline = load_model(model, device=device, random_weights=True)
+    pipeline = load_model(model, device=device, random_weights=True, pose=pose)
     pipeline.classify(clip)  # warm-up: first calls pay for allocations and kernel selection
     prediction = pipeline.classify(clip)
     return {**prediction.timings, "total": prediction.seconds, "frames": prediction.frames}
+
+
+def classify_command(inputs: list[Path], model: str, pose: str | None, device: str) -> list[str]:
+    command = [sys.executable, "-m", "dancestyle", "classify", *map(str, inputs), "--random-weights", "--json",
+               "--model", model, "--device", device]
+    return command + (["--pose", pose] if pose else [])
 
 
 def machine() -> str:
@@ -114,7 +125,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--clip", type=Path, help="a video to time (default: a generated 10 s 640x360 clip)")
     parser.add_argument("--devices", default="cpu,cuda", help="comma-separated; cuda is skipped when absent")
+    parser.add_argument("--poses", help="comma-separated pose backends (default: all)")
+    parser.add_argument("--models", help="comma-separated models (default: all)")
     parser.add_argument("--repeat", type=int, default=3, help="whole-process runs per measurement (median)")
+    parser.add_argument("--folder", type=int, default=20, help="clips in the folder run (0: skip it)")
     parser.add_argument("--videomae", metavar="CLIP", help=argparse.SUPPRESS)  # the peer's own process
     args = parser.parse_args()
     if args.videomae:
@@ -122,23 +136,37 @@ def main() -> None:
 
     import torch
 
-    from dancestyle.models import available_models
+    from dancestyle.configs import available_models
+    from dancestyle.pose import available_pose_backends
 
     devices = [d for d in args.devices.split(",") if d == "cpu" or torch.cuda.is_available()]
+    models = args.models.split(",") if args.models else available_models()
+    poses = args.poses.split(",") if args.poses else available_pose_backends()
     with tempfile.TemporaryDirectory() as folder:
         clip = args.clip or make_clip(Path(folder) / "clip.mp4")
         print(f"Machine: {machine()}\nClip: {clip.name if args.clip else 'generated 10 s 640x360 H.264, 30 fps'}\n")
         peer = wall_seconds([sys.executable, __file__, "--videomae", str(clip)], args.repeat)
-        print("| model | device | frames | whole process s | decode s | pose s | RGB s | sequence s | vs VideoMAE |")
-        print("|---|---|---|---|---|---|---|---|---|")
+        print("| model | pose | device | frames | whole process s | decode s | pose s | RGB s | sequence s | "
+              "vs VideoMAE |")
+        print("|---|---|---|---|---|---|---|---|---|---|")
         for device in devices:
-            for model in available_models():
-                whole = wall_seconds([sys.executable, "-m", "dancestyle", "classify", str(clip), "--random-weights",
-                                      "--json", "--model", model, "--device", device], args.repeat)
-                split = split_times(model, device, clip)
-                print(f"| {model} | {device} | {split['frames']} | {whole:.1f} | {split['decode']:.2f} | "
-                      f"{split['pose']:.2f} | {split['rgb']:.2f} | {split['model']:.3f} | {whole / peer:.2f}x |")
-        print(f"| VideoMAE-base (peer) | cpu | 16 | {peer:.1f} | | | | | 1.00x |")
+            for model in models:
+                for pose in poses:
+                    whole = wall_seconds(classify_command([clip], model, pose, device), args.repeat)
+                    split = split_times(model, device, clip, pose)
+                    print(f"| {model} | {pose} | {device} | {split['frames']} | {whole:.1f} | {split['decode']:.2f} "
+                          f"| {split['pose']:.2f} | {split['rgb']:.2f} | {split['model']:.3f} | {whole / peer:.2f}x |",
+                          flush=True)
+        print(f"| VideoMAE-base (peer) | | cpu | 16 | {peer:.1f} | | | | | 1.00x |")
+        if args.folder > 1:
+            copies = Path(folder) / "copies"
+            copies.mkdir()
+            for number in range(args.folder):
+                (copies / f"clip{number:03}{clip.suffix}").symlink_to(clip.resolve())
+            one = wall_seconds(classify_command([clip], "lstm", None, "cpu"), args.repeat)
+            many = wall_seconds(classify_command([copies], "lstm", None, "cpu"), 1)
+            print(f"\nFolder of {args.folder} clips, lstm, default pose backend, cpu: {many:.1f} s in all, "
+                  f"{(many - one) / (args.folder - 1):.2f} s per clip after the first (one clip: {one:.1f} s)")
 
 
 if __name__ == "__main__":
