@@ -22,6 +22,7 @@ import threading
 import time
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -207,8 +208,9 @@ def _hub_error(repo: str, revision: str | None, filename: str, error: Exception)
 
 def hub_download(repo: str, filename: str, revision: str | None = None, sha256: str | None = None,
                  mismatch_hint: str = "The file on the Hub changed or the download is corrupt: delete it from the "
-                                      "Hugging Face cache and retry.") -> Path:
-    """Download (or reuse from the cache) one Hub file; verify its sha256 when one is given.
+                                      "Hugging Face cache and retry.",
+                 verify: Callable[[Path], bool] | None = None) -> Path:
+    """Download (or reuse from the cache) one Hub file; verify its sha256 when one is given (or call `verify`).
 
     Like whisper, a cached file that fails the check is downloaded once more before giving up. Unless the file is
     cached at a pinned commit (no request needed) or HF_HUB_OFFLINE is set, the Hub is asked only when
@@ -227,6 +229,7 @@ def hub_download(repo: str, filename: str, revision: str | None = None, sha256: 
     unreachable = not (constants.HF_HUB_OFFLINE or pinned_in_cache) and not hub_reachable()
     if unreachable and cached is None:
         raise _not_cached_error(f"{repo}@{revision or 'main'}/{filename}")
+    check = verify or (lambda path: sha256 is None or sha256_of(path) == sha256)
     for attempt in (1, 2):
         if unreachable:
             path = cached
@@ -239,12 +242,13 @@ def hub_download(repo: str, filename: str, revision: str | None = None, sha256: 
                 if attempt == 2:  # the re-download after a bad checksum failed: report the checksum
                     break
                 raise _hub_error(repo, revision, filename, e) from e
-        if sha256 is None or sha256_of(path) == sha256:
+        if check(path):
             return path
         if unreachable:  # no re-download without the Hub
             break
-    raise ChecksumError(f"{repo}@{revision or 'main'}/{filename} does not match its expected sha256 "
-                        f"{sha256[:12]}….", mismatch_hint)
+    expected = f" {sha256[:12]}…" if sha256 else ""
+    raise ChecksumError(f"{repo}@{revision or 'main'}/{filename} does not match its expected sha256{expected}.",
+                        mismatch_hint)
 
 
 def load_resnet18_state_dict() -> dict:
@@ -264,19 +268,28 @@ def load_zip_member(pin: ZipMember) -> bytes:
     where = f"{archive.repo}@{archive.revision}/{archive.filename}!{pin.member}"
     hint = ("The file on the Hub changed or the download is corrupt: delete it from the Hugging Face cache and retry, "
             "or correct the pin in dancestyle/weights.py if the repo was updated.")
-    path = hub_download(archive.repo, archive.filename, archive.revision, archive.sha256 or None, hint)
+    member: dict[str, bytes] = {}
+
+    def member_verifies(path: Path) -> bool:
+        """The archive (if pinned) and its member have their pinned (or recorded) sha256."""
+        if archive.sha256 and sha256_of(path) != archive.sha256:
+            return False
+        try:
+            with zipfile.ZipFile(path) as zipped:
+                names = [name for name in zipped.namelist() if name.rsplit("/", 1)[-1] == pin.member]
+                data = zipped.read(names[0]) if len(names) == 1 else b""
+        except (zipfile.BadZipFile, OSError):
+            return False
+        seen = hashlib.sha256(data).hexdigest()
+        member["data"] = data
+        return bool(data) and seen == (pin.sha256 or _recorded_sha256(where, seen))
+
     try:
-        with zipfile.ZipFile(path) as zipped:
-            names = [name for name in zipped.namelist() if name.rsplit("/", 1)[-1] == pin.member]
-            if len(names) != 1:
-                raise WeightsError(f"{where}: the archive holds {len(names)} files named {pin.member}, not one.", hint)
-            data = zipped.read(names[0])
-    except (zipfile.BadZipFile, OSError) as e:
-        raise ChecksumError(f"{where}: not a readable zip archive ({e}).", hint) from e
-    expected = pin.sha256 or _recorded_sha256(where, hashlib.sha256(data).hexdigest())
-    if hashlib.sha256(data).hexdigest() != expected:
-        raise ChecksumError(f"{where} does not match its expected sha256 {expected[:12]}….", hint)
-    return data
+        hub_download(archive.repo, archive.filename, archive.revision, mismatch_hint=hint, verify=member_verifies)
+    except ChecksumError as e:
+        raise ChecksumError(f"{where}: the archive or its {pin.member} does not match the expected sha256 "
+                            "(a cached copy that failed was downloaded once more).", hint) from e
+    return member["data"]
 
 
 def _recorded_sha256(where: str, seen: str) -> str:

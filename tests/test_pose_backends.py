@@ -5,6 +5,7 @@ import hashlib
 import io
 import json
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -232,3 +233,16 @@ def test_another_backend_than_the_recorded_one_warns(clip, tmp_path, fake_pose, 
     assert result.exit_code == 0, result.output
     assert fake_pose.built == [("rtmpose-t", 512, False)]
     assert "trained on poses from `rcnn`" in " ".join(result.stderr.split())
+
+
+def test_a_corrupt_cached_archive_is_downloaded_once_more(served_rtmpose, tmp_path):
+    from huggingface_hub import try_to_load_from_cache
+
+    from dancestyle.weights import RTMDET_NANO
+
+    RTMPoseEstimator("t")
+    cached = Path(try_to_load_from_cache(RTMDET_NANO.archive.repo, RTMDET_NANO.archive.filename))
+    cached.resolve().write_bytes(b"PK\x03\x04 not a zip any more")
+    downloads = served_rtmpose.count("GET", RTMDET_NANO.archive.filename)
+    RTMPoseEstimator("t")  # the bad copy fails its check, the Hub's copy passes
+    assert served_rtmpose.count("GET", RTMDET_NANO.archive.filename) == downloads + 1
