@@ -104,7 +104,7 @@ def load_frame(path: Path, max_short_side: int) -> np.ndarray:
         if short > max_short_side:
             scale = max_short_side / short
             image = image.resize((round(image.width * scale), round(image.height * scale)), Image.BILINEAR)
-        return np.asarray(image)
+        return np.array(image)  # writable: torch will not wrap a read-only array
 
 
 def clip_images(clip: Clip, max_short_side: int) -> Iterator[np.ndarray]:

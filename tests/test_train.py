@@ -249,3 +249,22 @@ def test_train_takes_the_16_class_release_when_asked(corpus, home, tmp_path):
     assert sixteen["clips"]["train"] > ten["clips"]["train"]
     with pytest.raises(UsageError, match="10 or 16"):
         train(options(release, tmp_path / "twelve", epochs=1, classes=12))
+
+
+def test_poses_from_a_backend_are_recorded_and_each_clip_is_decoded_once(corpus, home, tmp_path, fake_pose,
+                                                                          monkeypatch):
+    import dancestyle.extract as extract
+
+    decoded = []
+    real_clip_images = extract.clip_images
+    monkeypatch.setattr(extract, "clip_images", lambda clip, size: decoded.append((clip.key, size))
+                        or real_clip_images(clip, size))
+    train(options(corpus, tmp_path / "run", epochs=1, streams=["rgb", "pose"], pose_source="estimator",
+                  pose="rcnn", detector_size=384, random_weights=True))
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["features"]["pose"]["backend"] == "rcnn" and config["features"]["pose"]["source"] == "estimator"
+    assert config["training"]["pose_source"] == "rcnn-random-384"
+    assert fake_pose.built == [("rcnn", 384, True)]
+    keys = [key for key, _ in decoded]
+    assert len(keys) == len(set(keys)) == 8 * len(STYLES)  # once per clip, for both streams
+    assert {size for _, size in decoded} == {384}  # the size classify decodes at for this checkpoint
