@@ -2,10 +2,11 @@
 
     python benchmarks/train_speed.py [--devices cpu,cuda] [--clips 800]
 
-- extraction: ResNet-18 (256 x 256) and Keypoint R-CNN (640 x 360 frames, detector short side 512) in frames per
-  second, batched as `dancestyle train` batches them; reading Let's Dance skeleton JSON files in frames per second.
-  Random weights (nothing can be downloaded here): speed does not depend on the weights' values, except that a
-  random Keypoint R-CNN keeps up to 20 people per frame, an upper bound for real clips.
+- extraction: ResNet-18 (256 x 256) and the default pose backend (640 x 360 frames) in frames per second, batched
+  as `dancestyle train` batches them; reading Let's Dance skeleton JSON files in frames per second. Random weights
+  (nothing can be downloaded here): speed does not depend on the weights' values; a random pose backend reports 5
+  people per frame, and runs its networks as torch modules (with real weights onnxruntime runs them, faster:
+  benchmarks/pose_backends.py).
 - training: seconds per epoch of each model, both streams, on a Let's-Dance-sized training set (`--clips`
   clips of 10 s, every 5th frame cached, as `train` holds them in memory); the paper's batch sizes.
 """
@@ -32,12 +33,12 @@ def frames_per_second(run, frames: int, repeat: int = 3) -> float:
 
 def extraction(device: str) -> dict[str, float]:
     from dancestyle.extract import RANDOM_RGB, build_rgb_backbone
-    from dancestyle.pose.rcnn import KeypointRCNNEstimator
+    from dancestyle.pose import DEFAULT_POSE, create_pose_estimator
 
     rng = np.random.default_rng(0)
     frames = [rng.integers(0, 256, (360, 640, 3), dtype=np.uint8) for _ in range(32)]
     backbone = build_rgb_backbone(RANDOM_RGB, device)
-    estimator = KeypointRCNNEstimator(device, random_weights=True)
+    estimator = create_pose_estimator(DEFAULT_POSE, device, random_weights=True)
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
 
     def rgb():

@@ -289,6 +289,9 @@ def load_model(model: str = DEFAULT_MODEL, weights: str | None = None, device: s
         frame_size = detector_size or recorded_size
         cautions += filter(None, [pose_mismatch_caution(recorded_pose, pose or recorded_pose)])
         estimator = create_pose_estimator(pose or recorded_pose, device, frame_size, random_weights=random_weights)
+        if getattr(estimator, "cuda_unused", False):
+            cautions.append("the pose networks run on the CPU: this onnxruntime has no CUDA; for the GPU, `pip "
+                            "uninstall onnxruntime && pip install onnxruntime-gpu` (same results, models.md).")
     return DanceStylePipeline(classifier, device, rgb, estimator, random_weights=random_weights, source=source,
                               cautions=cautions, frame_size=frame_size)
 

@@ -246,3 +246,21 @@ def test_a_corrupt_cached_archive_is_downloaded_once_more(served_rtmpose, tmp_pa
     downloads = served_rtmpose.count("GET", RTMDET_NANO.archive.filename)
     RTMPoseEstimator("t")  # the bad copy fails its check, the Hub's copy passes
     assert served_rtmpose.count("GET", RTMDET_NANO.archive.filename) == downloads + 1
+
+
+def test_pose_weights_that_cannot_be_had_say_which_where_and_what_to_do(clip, tmp_path, isolated_home):
+    """No fake backend here: the real rtmpose-s loading code, offline with an empty cache."""
+    checkpoint = _checkpoint(tmp_path / "ckpt", PoseSource("rtmpose-s", 512))
+    result = CliRunner().invoke(app, ["classify", str(clip), "--weights", str(checkpoint)])
+    said = " ".join(result.stderr.split())
+    assert result.exit_code == 1 and "Traceback" not in result.stderr
+    assert "rtmpose-s pose backend" in said and "Tau-J/RTMPose" in said and "Hugging Face cache" in said
+    assert "--pose rcnn" in said and "--random-weights" in said
+
+
+def test_frames_with_nobody_give_empty_skeletons():
+    from dancestyle.pose.rtm_networks import rtmdet_nano, rtmpose
+    from dancestyle.pose.rtmpose import TorchNetwork
+
+    estimator = RTMPoseEstimator("t", networks=(TorchNetwork(rtmdet_nano(people=0)), TorchNetwork(rtmpose("t"))))
+    assert [p.shape for p in estimator.estimate([np.zeros((48, 64, 3), np.uint8)] * 2)] == [(0, 17, 2)] * 2

@@ -119,6 +119,7 @@ class OnnxNetwork:
         except Exception as e:  # onnxruntime raises its own exception types for unreadable models
             raise WeightsError(f"onnxruntime cannot load a pose network ({e}).",
                                "Delete it from the Hugging Face cache and run again to re-download it.") from e
+        self.on_cuda = self.session.get_providers()[0] == "CUDAExecutionProvider"
         first_input = self.session.get_inputs()[0]
         self.input_name = first_input.name
         self.batchable = not isinstance(first_input.shape[0], int) or first_input.shape[0] != 1
@@ -166,8 +167,18 @@ class RTMPoseEstimator:
         else:
             from ..weights import RTMDET_NANO, RTMPOSE, load_zip_member
 
-            self.detector = OnnxNetwork(load_zip_member(RTMDET_NANO), device)
-            self.pose = OnnxNetwork(load_zip_member(RTMPOSE[variant]), device)
+            try:
+                self.detector = OnnxNetwork(load_zip_member(RTMDET_NANO), device)
+                self.pose = OnnxNetwork(load_zip_member(RTMPOSE[variant]), device)
+            except WeightsError as e:  # say which backend, and the ways out that have nothing to do with classifiers
+                raise type(e)(f"The rtmpose-{variant} pose backend's weights: {e.message}",
+                              "Run once with internet access (they are cached after), use another backend with "
+                              "--pose rcnn (torchvision's weights), or try the pipeline with --random-weights.") from e
+
+    @property
+    def cuda_unused(self) -> bool:
+        """Asked for CUDA, but onnxruntime runs the networks on the CPU (the CPU-only onnxruntime package)."""
+        return self.device == "cuda" and not all(getattr(n, "on_cuda", True) for n in (self.detector, self.pose))
 
     def detect(self, image: np.ndarray) -> np.ndarray:
         """The people in one RGB frame: (n, 5) boxes x1 y1 x2 y2 score in frame pixels, best first."""
