@@ -14,7 +14,7 @@ from rich.markup import escape
 from . import __version__, render
 from .configs import DEFAULT_MODEL, EPOCHS, PATIENCE, TrainOptions, available_models
 from .errors import DanceStyleError, UsageError
-from .pose import DEFAULT_POSE, available_pose_backends
+from .pose import DEFAULT_DETECTOR_SIZE, DEFAULT_POSE, available_pose_backends
 
 app = typer.Typer(
     help="Tell which dance style a video shows (ballet, break, flamenco, foxtrot, latin, quickstep, square, "
@@ -233,6 +233,8 @@ def train(
                                              "(the --pose backend).")] = "dataset",
     pose: Annotated[PoseName, typer.Option(help="Pose backend for --pose-source estimator and <style>/<video> "
                                            "datasets.")] = DEFAULT_POSE,
+    detector_size: Annotated[int, typer.Option(min=128, max=1333, help="Short side (px) of the decoded frames "
+                                               "both streams read; classify uses the same.")] = DEFAULT_DETECTOR_SIZE,
     random_weights: Annotated[bool, typer.Option("--random-weights", help="Random RGB backbone (offline runs; "
                                                  "the checkpoint records it).")] = False,
     resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run (--out, or the newest "
@@ -255,7 +257,8 @@ def train(
     options = TrainOptions(model=model.value, data=Path(data).expanduser() if data else default_root("letsdance"),
                            out=Path(out).expanduser() if out else None, epochs=epochs, patience=patience,
                            streams=_streams(streams), classes=classes, seed=seed, random_weights=random_weights,
-                           pose_source=pose_source, pose=pose.value, resume=resume, shuffle_frames=shuffle_frames)
+                           pose_source=pose_source, pose=pose.value,
+                           detector_size=detector_size, resume=resume, shuffle_frames=shuffle_frames)
     try:
         if push_to_hub:  # a bad repo id must fail now, not after hours of training
             from huggingface_hub.utils import validate_repo_id
@@ -376,5 +379,5 @@ def demo(
         _fail(e, debug)
     render.banner("What real use needs", "Real videos need trained weights: run `dancestyle fetch-dataset`, "
                   "`dancestyle train --model lstm` and `dancestyle evaluate` on a machine with internet (Let's Dance "
-                  "and the ResNet-18 / Keypoint R-CNN weights are downloaded), then `dancestyle classify clip.mp4`. "
+                  "and the ResNet-18 / pose-backend weights are downloaded), then `dancestyle classify clip.mp4`. "
                   f"The demo's files are in {home()} (its run is kept apart from your training runs).")

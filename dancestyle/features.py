@@ -152,7 +152,7 @@ class StreamSpec:
     """What produces one stream's cached features; its `name` keys the cache folder."""
 
     stream: str  # "rgb" or "pose"
-    source: str  # rgb: the backbone weights id; pose: "dataset" or "estimator-<detector size>"
+    source: str  # rgb: weights id @ frame size (extract.rgb_source_id); pose: a PoseSource id
     stride: int = CACHE_STRIDE
 
     @property
