@@ -268,3 +268,10 @@ def test_poses_from_a_backend_are_recorded_and_each_clip_is_decoded_once(corpus,
     keys = [key for key, _ in decoded]
     assert len(keys) == len(set(keys)) == 8 * len(STYLES)  # once per clip, for both streams
     assert {size for _, size in decoded} == {384}  # the size classify decodes at for this checkpoint
+
+    # evaluate uses the recorded backend, or another one with a caution
+    cautions = []
+    evaluate_run(str(tmp_path / "run"), "attention", None, "test", on_caution=cautions.append)
+    assert fake_pose.built[-1] == ("rcnn", 384, True) and cautions == []
+    evaluate_run(str(tmp_path / "run"), "attention", None, "test", pose="rtmpose-t", on_caution=cautions.append)
+    assert fake_pose.built[-1] == ("rtmpose-t", 384, True) and "trained on poses from `rcnn`" in cautions[0]
