@@ -273,7 +273,7 @@ def train(
         options.device = resolve_device(device.value)
         summary = _train_with_progress(run_training, options)
         if push_to_hub:
-            from .weights import push_checkpoint
+            from .checkpoints import push_checkpoint
 
             summary["pushed_to"] = push_checkpoint(summary["out"], push_to_hub)
     except TrainingInterrupted as e:

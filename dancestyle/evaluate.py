@@ -135,7 +135,7 @@ def evaluate_run(weights: str | None, model: str, data: str | None, split: str =
                            recorded_pose_backend)
     from .pose import DEFAULT_DETECTOR_SIZE, PoseSource, pose_backend
     from .train import clip_probabilities, load_split, window_steps
-    from .weights import read_checkpoint
+    from .checkpoints import read_checkpoint
 
     directory, source = classifier_source(model, weights)
     config, state_dict = read_checkpoint(directory)

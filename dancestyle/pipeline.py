@@ -27,7 +27,8 @@ from .pose import (DEFAULT_DETECTOR_SIZE, DEFAULT_POSE, LEGACY_ESTIMATOR, PoseEs
                    create_pose_estimator, pose_array, pose_backend)
 from .video import (BASE_FPS, WINDOW_SECONDS, ReadAhead, SampledFrame, chunked, iter_sampled_frames, iter_windows,
                     sample_interval)
-from .weights import fetch_checkpoint, newest_run, parse_weights_ref, read_checkpoint, runs_dir
+from .checkpoints import fetch_checkpoint, newest_run, parse_weights_ref, read_checkpoint
+from .weights import runs_dir
 
 
 @dataclass
@@ -331,7 +332,7 @@ def describe_models() -> list[dict]:
     from huggingface_hub import try_to_load_from_cache
 
     from .models import MODELS, parameter_count
-    from .weights import WEIGHTS_FILE
+    from .checkpoints import WEIGHTS_FILE
 
     rows = []
     for name, spec in MODELS.items():

@@ -36,7 +36,8 @@ from .features import CACHE_STRIDE
 from .models import DanceClassifier
 from .pose import PoseSource
 from .video import BASE_FPS, WINDOW_SECONDS
-from .weights import atomic_write_bytes, atomic_write_json, runs_dir, save_checkpoint
+from .checkpoints import save_checkpoint
+from .weights import atomic_write_bytes, atomic_write_json, runs_dir
 
 RESUME_DIR = "resume"
 POSE_PRETRAIN = {"epochs": 10, "batch_size": 100, "lr": 0.01}  # paper.md: per-frame, SGD Nesterov, batch 100

@@ -8,7 +8,7 @@ import torch
 from dancestyle.errors import ChecksumError
 from dancestyle.models import DanceClassifier, default_config
 from dancestyle.pipeline import checkpoint_config
-from dancestyle.weights import PENDING_WEIGHTS_FILE, WEIGHTS_FILE, read_checkpoint, save_checkpoint
+from dancestyle.checkpoints import PENDING_WEIGHTS_FILE, WEIGHTS_FILE, read_checkpoint, save_checkpoint
 
 
 def classifier_state(seed):
@@ -33,7 +33,7 @@ def test_a_save_interrupted_anywhere_leaves_a_checkpoint_that_loads(tmp_path, mo
     if stop_before == "swap":  # the rename of model.safetensors.pending (atomic writes use os.replace)
         monkeypatch.setattr(Path, "replace", killed)
     else:
-        monkeypatch.setattr("dancestyle.weights.atomic_write_json", killed)
+        monkeypatch.setattr("dancestyle.checkpoints.atomic_write_json", killed)
     with pytest.raises(KeyboardInterrupt):
         save_checkpoint(tmp_path, new, config)
     monkeypatch.undo()

@@ -26,20 +26,18 @@ import torch
 from dancestyle.errors import ChecksumError, WeightsError
 from dancestyle.models import CLASSES, DanceClassifier, default_config
 from dancestyle.pipeline import checkpoint_config, classifier_source, load_model
-from dancestyle.weights import (
+from dancestyle.checkpoints import (
     CONFIG_FILE,
     METRICS_FILE,
-    RESNET18,
     WEIGHTS_FILE,
-    HubFile,
     fetch_checkpoint,
-    hub_download,
     model_card,
     parse_weights_ref,
     push_checkpoint,
     read_checkpoint,
     save_checkpoint,
 )
+from dancestyle.weights import RESNET18, HubFile, hub_download
 
 from hub_server import StandInHub, _Handler
 from media import make_video

@@ -195,7 +195,7 @@ def _checkpoint(directory, pose_source=None, legacy=False):
     from dancestyle.configs import default_config
     from dancestyle.models import DanceClassifier
     from dancestyle.pipeline import checkpoint_config
-    from dancestyle.weights import save_checkpoint
+    from dancestyle.checkpoints import save_checkpoint
 
     torch.manual_seed(0)
     classifier = DanceClassifier(default_config("lstm", streams=["pose"]))

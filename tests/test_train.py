@@ -12,7 +12,7 @@ from dancestyle.extract import sample_positions
 from dancestyle.synthetic import generate_corpus
 from dancestyle.models import DanceClassifier, default_config
 from dancestyle.train import TrainingInterrupted, TrainOptions, _sequence_optimizer, read_state, train
-from dancestyle.weights import model_card
+from dancestyle.checkpoints import model_card
 
 STYLES = ("ballet", "break", "flamenco", "waltz")
 

@@ -1,0 +1,189 @@
+"""Classifier checkpoints: directories holding model.safetensors + config.json (+ metrics.json), saved, read, found,
+downloaded and uploaded. Nothing here ever unpickles.
+
+config.json records the sha256 of model.safetensors, so a checkpoint is verified wherever it comes from.
+`--weights` takes such a directory or a Hub repo id `org/name[@revision]` whose files have that layout.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+
+from .errors import ChecksumError, WeightsError
+from .weights import atomic_write_bytes, atomic_write_json, hub_download, runs_dir, sha256_of
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+METRICS_FILE = "metrics.json"
+PENDING_WEIGHTS_FILE = "model.safetensors.pending"  # new weights, until config.json names them
+HUB_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+(@[\w./-]+)?$")
+
+
+def parse_weights_ref(ref: str) -> tuple[Path | None, str | None, str | None]:
+    """Split a --weights value into (local directory, hub repo, revision); exactly one side is set."""
+    path = Path(ref).expanduser()
+    if path.is_dir():
+        return path, None, None
+    if path.exists() or not HUB_REPO_ID.match(ref) or ref.startswith((".", "/", "~")):
+        raise WeightsError(f"--weights {ref}: not a checkpoint directory and not a Hub repo id.",
+                           "Pass a directory holding model.safetensors and config.json, or org/name[@revision].")
+    repo, _, revision = ref.partition("@")
+    return None, repo, revision or None
+
+
+def fetch_checkpoint(repo: str, revision: str | None = None) -> Path:
+    """Download a checkpoint from the Hub; returns the snapshot directory holding its files.
+
+    The weights are fetched at the commit config.json came from (so a branch that moves in between cannot
+    mix two checkpoints) and checked against the sha256 that config.json records.
+    """
+    config_path = hub_download(repo, CONFIG_FILE, revision)
+    commit = config_path.parent.name  # the cache keeps files under snapshots/<commit>/
+    hub_download(repo, WEIGHTS_FILE, commit, _read_config(config_path).get("weights_sha256"),
+                 "The checkpoint's weights do not match its config.json: the download is corrupt or the repo is "
+                 "broken. Delete it from the Hugging Face cache and retry, or use another --weights.")
+    return config_path.parent
+
+
+def newest_run(model_name: str) -> Path | None:
+    """The most recently written local training run of `model_name`, if any."""
+    candidates = []
+    for config_path in runs_dir().glob(f"*/{CONFIG_FILE}"):
+        try:
+            config = json.loads(config_path.read_text())
+        except (OSError, ValueError):
+            continue
+        if config.get("model", {}).get("name") == model_name and (config_path.parent / WEIGHTS_FILE).is_file():
+            candidates.append((config_path.stat().st_mtime, config_path.parent))
+    return max(candidates)[1] if candidates else None
+
+
+def save_checkpoint(directory: str | Path, state_dict: dict, config: dict, metrics: dict | None = None) -> Path:
+    """Write a checkpoint directory. config.json holds the weights' sha256. Replacing a checkpoint is safe at any
+    instant: the new weights wait beside the old ones until config.json names them, and a reader that finds
+    config.json ahead of its weights finishes the swap (read_checkpoint)."""
+    from safetensors.torch import save
+
+    directory = Path(directory)
+    tensors = {name: tensor.detach().contiguous().cpu() for name, tensor in state_dict.items()}
+    data = save(tensors)
+    atomic_write_bytes(directory / PENDING_WEIGHTS_FILE, data)
+    if metrics is not None:
+        atomic_write_json(directory / METRICS_FILE, metrics)
+    atomic_write_json(directory / CONFIG_FILE, {**config, "weights_sha256": hashlib.sha256(data).hexdigest()})
+    (directory / PENDING_WEIGHTS_FILE).replace(directory / WEIGHTS_FILE)  # the swap
+    return directory
+
+
+def _read_config(config_path: Path) -> dict:
+    try:
+        config = json.loads(config_path.read_text())
+    except (OSError, ValueError) as e:
+        raise WeightsError(f"{config_path} is not a readable JSON file ({e}).", "Re-download or re-train it.") from e
+    if not isinstance(config, dict) or not isinstance(config.get("model"), dict):
+        raise WeightsError(f"{config_path} is not a dancestyle checkpoint config.", "Re-download or re-train it.")
+    return config
+
+
+def read_checkpoint(directory: str | Path) -> tuple[dict, dict]:
+    """Read and verify a checkpoint directory: (config, state dict)."""
+    from safetensors.torch import load_file
+
+    directory = Path(directory)
+    config_path, weights_path = directory / CONFIG_FILE, directory / WEIGHTS_FILE
+    if not config_path.is_file() or not weights_path.is_file():
+        raise WeightsError(f"{directory} is not a checkpoint: it needs {CONFIG_FILE} and {WEIGHTS_FILE}.",
+                           "Pass the output directory of `dancestyle train`, or a Hub repo id.")
+    config = _read_config(config_path)
+    expected = config.get("weights_sha256")
+    if not expected:
+        raise WeightsError(f"{config_path} records no weights_sha256, so {WEIGHTS_FILE} cannot be verified.",
+                           "Use a checkpoint written by `dancestyle train` (or save_checkpoint).")
+    actual, pending = sha256_of(weights_path), directory / PENDING_WEIGHTS_FILE
+    if actual != expected and pending.is_file() and sha256_of(pending) == expected:
+        pending.replace(weights_path)  # save_checkpoint stopped between config.json and the swap: finish it
+        actual = expected
+    if actual != expected:
+        raise ChecksumError(f"{weights_path} does not match the sha256 recorded in its config.json.",
+                            "The file is corrupt or was replaced: re-download or re-train it.")
+    try:
+        state_dict = load_file(weights_path)
+    except Exception as e:  # safetensors raises its own error types for malformed files
+        raise WeightsError(f"{weights_path} is not a valid safetensors file ({e}).", "Re-download it.") from e
+    return config, state_dict
+
+
+def model_card(directory: Path, repo: str) -> str:
+    """A README.md for a checkpoint on the Hub, written from its config.json and metrics.json."""
+    config = json.loads((directory / CONFIG_FILE).read_text())
+    metrics_path = directory / METRICS_FILE
+    metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
+    model, training = config["model"], config.get("training", {})
+    synthetic = training.get("synthetic") or metrics.get("synthetic")
+    lines = [
+        "---", "library_name: dancestyle", "tags: [video-classification, dance]", "---", "",
+        f"# {repo}", "",
+        f"A `{model['name']}` dance-style classifier made with [dancestyle](https://pypi.org/project/dancestyle/) "
+        f"{config.get('dancestyle_version', '')}: streams {', '.join(model['streams'])}, one frame every "
+        f"{model['stride']} frames of 30 fps video, classes {', '.join(model['classes'])}.", "",
+        f"Use it: `dancestyle classify clip.mp4 --weights {repo}`", "",
+        "## Training", "",
+        f"- data: `{training.get('dataset', 'unknown')}`" + (" — **a synthetic corpus: these numbers say nothing "
+                                                              "about real videos**" if synthetic else ""),
+        f"- RGB backbone: `{config['features']['rgb']['weights']}`; pose: `{training.get('pose_source')}`",
+        f"- hyper-parameters: `{json.dumps({k: v for k, v in model.items() if k not in ('classes', 'streams')})}`",
+    ]
+    if metrics:
+        lines += [f"- best validation accuracy {metrics.get('best_val_accuracy')} at epoch "
+                  f"{metrics.get('best_epoch')} of {metrics.get('epochs_run')}"]
+    return "\n".join(lines) + "\n"
+
+
+def _unreachable_errors() -> tuple[type[Exception], ...]:
+    """What huggingface_hub lets through when the Hub cannot be reached: OSError (requests, < 1.0; offline mode),
+    else the RequestError of httpx (1.x) or httpx2 (2.x), which are not OSErrors."""
+    import importlib
+
+    errors: list[type[Exception]] = [OSError]
+    for module in ("httpx2", "httpx"):
+        try:
+            errors.append(importlib.import_module(module).RequestError)
+        except ImportError:
+            pass
+    return tuple(errors)
+
+
+def push_checkpoint(directory: str | Path, repo: str) -> str:
+    """Upload a checkpoint directory with a generated model card, as one commit; returns the repo URL.
+
+    One commit, so the repo is never seen half-updated (a model card without its weights, new weights beside an
+    old config.json). Only the checkpoint's own files go up: never resume/ (training state, not a model).
+    """
+    from huggingface_hub import CommitOperationAdd, HfApi
+    from huggingface_hub.errors import HfHubHTTPError
+
+    directory = Path(directory)
+    config, _ = read_checkpoint(directory)  # never upload something that does not verify
+    names = [name for name in (CONFIG_FILE, WEIGHTS_FILE, METRICS_FILE) if (directory / name).is_file()]
+    operations = [CommitOperationAdd(path_in_repo="README.md", path_or_fileobj=model_card(directory, repo).encode())]
+    # read once, right after verifying: the upload cannot pick up a file rewritten while it runs
+    operations += [CommitOperationAdd(path_in_repo=name, path_or_fileobj=(directory / name).read_bytes())
+                   for name in names]
+    api = HfApi(library_name="dancestyle")
+    hub_errors = (HfHubHTTPError, *_unreachable_errors())
+    try:
+        url = api.create_repo(repo, exist_ok=True)
+        api.create_commit(repo_id=repo, operations=operations,
+                          commit_message=f"Upload {config['model']['name']} checkpoint ({directory.name})")
+    except (*hub_errors, RuntimeError) as e:
+        # a failed LFS upload comes wrapped: a RuntimeError caused by the HTTP or network error; any other
+        # RuntimeError is a bug, not the Hub
+        if not isinstance(e, hub_errors) and not isinstance(e.__cause__, hub_errors):
+            raise
+        raise WeightsError(f"Could not push {directory} to the Hub repo {repo} ({e}).",
+                           "Log in with `hf auth login` (a token with write access) and check the network; the "
+                           "checkpoint itself is saved locally.") from e
+    return str(url)
