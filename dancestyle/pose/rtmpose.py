@@ -184,8 +184,11 @@ class RTMPoseEstimator:
         """The people in one RGB frame: (n, 5) boxes x1 y1 x2 y2 score in frame pixels, best first."""
         network_input, ratio = letterbox(image)
         outputs = self.detector(network_input[None])
-        labels = outputs[1][0] if len(outputs) > 1 else None
-        return frame_boxes(outputs[0][0], labels, ratio, image.shape[1], image.shape[0], self.detection_threshold)
+        # told apart by shape, not by position: dets (1, N, 5) float, labels (1, N) int
+        dets = next(output for output in outputs if output.ndim == 3 and output.shape[-1] == 5)
+        labels = next((output for output in outputs if output.ndim == 2), None)
+        return frame_boxes(dets[0], None if labels is None else labels[0], ratio, image.shape[1], image.shape[0],
+                           self.detection_threshold)
 
     def estimate(self, images: list[np.ndarray]) -> list[np.ndarray]:
         """RGB frames -> one (people, 17, 2) array of pixel (x, y) per frame."""
@@ -200,7 +203,9 @@ class RTMPoseEstimator:
         if len(all_crops) == 0:
             return [np.zeros((0, NUM_KEYPOINTS, 2), np.float32) for _ in images]
         simcc = [self.pose(all_crops[start:start + POSE_BATCH]) for start in range(0, len(all_crops), POSE_BATCH)]
-        keypoints = decode_simcc(np.concatenate([s[0] for s in simcc]), np.concatenate([s[1] for s in simcc]),
-                                 np.concatenate(centres), np.concatenate(sizes))
+        # simcc_x has 2 bins per crop column (384), simcc_y per row (512): told apart by size, not position
+        x_first = simcc[0][0].shape[-1] == POSE_WIDTH * SIMCC_SPLIT_RATIO
+        simcc_x, simcc_y = (np.concatenate([s[i] for s in simcc]) for i in ((0, 1) if x_first else (1, 0)))
+        keypoints = decode_simcc(simcc_x, simcc_y, np.concatenate(centres), np.concatenate(sizes))
         counts = np.cumsum([0] + [len(people) for people in boxes])
         return [keypoints[counts[i]:counts[i + 1]] for i in range(len(images))]
