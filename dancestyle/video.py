@@ -118,7 +118,7 @@ def _display_size(width: int, height: int, max_short_side: int | None) -> tuple[
 def _to_rgb(frame, max_short_side: int | None) -> np.ndarray:
     width, height = _display_size(frame.width, frame.height, max_short_side)
     image = frame.to_ndarray(format="rgb24", width=width, height=height)
-    quarter_turns = round(getattr(frame, "rotation", 0) / 90) % 4
+    quarter_turns = round(frame.rotation / 90) % 4  # the display matrix's counter-clockwise angle
     if quarter_turns:  # phone videos: turn the stored frame the way players show it
         image = np.ascontiguousarray(np.rot90(image, k=quarter_turns))
     return image

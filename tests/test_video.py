@@ -188,3 +188,29 @@ def test_classify_many_keeps_the_order_and_the_failures_in_place(tmp_path, fake_
     results = list(pipeline.classify_many([clips[0], tmp_path / "bad.mp4", given_error, clips[1]]))
     assert [type(r).__name__ for r in results] == ["Prediction", "MediaError", "InputError", "Prediction"]
     assert results[2] is given_error and results[3].path == str(clips[1])
+
+
+def test_a_video_with_display_rotation_comes_out_upright(tmp_path):
+    """A phone video: stored landscape with a display matrix rotating it -90 degrees (90 clockwise), as players show
+    it: portrait, the stored top-left corner at the top right."""
+    import av
+
+    path = tmp_path / "phone.mp4"
+    image = np.zeros((32, 64, 3), np.uint8)
+    image[:12, :20] = 255  # the stored frame's top-left corner
+    container = av.open(str(path), "w")
+    stream = container.add_stream("libx264", rate=30)
+    stream.width, stream.height, stream.pix_fmt = 64, 32, "yuv420p"
+    if not hasattr(stream, "set_display_rotation"):
+        pytest.skip("this PyAV cannot write a display matrix")
+    stream.set_display_rotation(-90)
+    for _ in range(10):
+        for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+            container.mux(packet)
+    for packet in stream.encode():
+        container.mux(packet)
+    container.close()
+    frame = next(iter_sampled_frames(path, sample_interval(30))).image
+    assert frame.shape == (64, 32, 3)
+    bright = frame.mean(axis=2) > 128
+    assert bright[:10, -6:].all() and not bright[:10, :6].any() and not bright[-10:].any()
