@@ -350,6 +350,10 @@ def _train(options: TrainOptions, out: Path, on_epoch, on_progress) -> dict:
             if on_epoch:
                 on_epoch(record, options.epochs)
     except KeyboardInterrupt:
+        if not state_path(out).is_file():  # during the first epoch: nothing saved yet that --resume could use
+            raise TrainingInterrupted("Training interrupted during its first epoch; no state was saved yet.",
+                                      "Run the same command again (without --resume): cached features are "
+                                      "reused.") from None
         raise TrainingInterrupted(f"Training interrupted after epoch {state['epoch']}; its state is saved in {out}.",
                                   f"Continue with: dancestyle train --resume --out {out}") from None
     state["finished"] = True

@@ -275,3 +275,15 @@ def test_poses_from_a_backend_are_recorded_and_each_clip_is_decoded_once(corpus,
     assert fake_pose.built[-1] == ("rcnn", 384, True) and cautions == []
     evaluate_run(str(tmp_path / "run"), "attention", None, "test", pose="rtmpose-t", on_caution=cautions.append)
     assert fake_pose.built[-1] == ("rtmpose-t", 384, True) and "trained on poses from `rcnn`" in cautions[0]
+
+
+def test_ctrl_c_during_the_first_epoch_does_not_offer_resume(corpus, home, monkeypatch):
+    import dancestyle.train as training
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(training, "_epoch", interrupted)
+    with pytest.raises(TrainingInterrupted, match="first epoch") as caught:
+        train(options(corpus, home / "cut", epochs=3, model="lstm", overrides={"hidden": 16}))
+    assert "--resume" not in caught.value.hint and "without --resume" in caught.value.hint
