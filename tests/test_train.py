@@ -286,4 +286,4 @@ def test_ctrl_c_during_the_first_epoch_does_not_offer_resume(corpus, home, monke
     monkeypatch.setattr(training, "_epoch", interrupted)
     with pytest.raises(TrainingInterrupted, match="first epoch") as caught:
         train(options(corpus, home / "cut", epochs=3, model="lstm", overrides={"hidden": 16}))
-    assert "--resume" not in caught.value.hint and "without --resume" in caught.value.hint
+    assert "train --resume" not in caught.value.hint and "without --resume" in caught.value.hint
