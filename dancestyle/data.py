@@ -2,8 +2,10 @@
 
 Two layouts are recognised (see shared/letsdance.md for the first):
 - Let's Dance: rgb/<class>/<youtube id>_<segment>_<NNNN>.jpg and densepose/txt/<class>/<same>.json, at any depth.
-- Users' own data: <root>/<style>/<clip>.<video ext>; each file is a clip and its own YouTube-id group.
-The split is written once (atomically) into the dataset folder and reused by train and evaluate.
+- Users' own data: <root>/<style>/<clip>.<video ext>; each file is a clip, grouped by the source it was cut from
+  (see `video_source`): the source stands where Let's Dance has the YouTube id.
+The split is written once (atomically) into the dataset folder and reused by train and evaluate. A dataset folder
+may also be a `fetch-dataset --dest` folder that refers to one kept elsewhere (source.json): it holds the split.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import json
 import logging
 import math
 import os
+import re
 import urllib.parse
 import zipfile
 from collections import Counter, defaultdict
@@ -23,7 +26,8 @@ import numpy as np
 
 from .configs import CLASSES
 from .errors import InputError, UsageError
-from .fetch import LETSDANCE_ARCHIVES, SPLITS_FILE, archive_name, download, safe_extract
+from .fetch import (LETSDANCE_ARCHIVES, SOURCE_FILE, SPLITS_FILE, TERMS_NOTE, archive_name, download,
+                    safe_extract)
 from .video import VIDEO_EXTENSIONS
 from .weights import atomic_write_json, home
 
@@ -32,6 +36,9 @@ log = logging.getLogger(__name__)
 CLASSES_16 = (*CLASSES, "cha", "jive", "pasodoble", "rumba", "samba", "tap")
 SIDES = ("train", "val", "test")
 FRAME_SUFFIXES = frozenset({".jpg", ".jpeg", ".png"})
+GROUP_BY = {"letsdance": "youtube_id", "videos": "source"}  # what the split keeps on one side, per layout
+SEGMENT_NAME = re.compile(r"(.*?[^_\- ])[_\- ]+(\d+)")  # <source>_<n>, <source>-<n>, <source> <n>
+TRAILING_DIGITS = re.compile(r"(.*?)(\d+)")
 
 
 # -- index --------------------------------------------------------------------------------------------------------
@@ -41,7 +48,7 @@ class Clip:
     """One clip: Let's Dance frames (sorted) with their pose files aligned (None where missing), or one video."""
 
     label: str
-    youtube_id: str
+    youtube_id: str  # what the split keeps on one side: the YouTube id, or for your own videos their source
     clip_id: str
     frames: list[Path] = field(default_factory=list)
     poses: list[Path | None] = field(default_factory=list)
@@ -124,19 +131,36 @@ def index_dataset(root: str | Path, classes: Sequence[str] | None = CLASSES) -> 
     root = Path(root).expanduser()
     if not root.is_dir():
         raise InputError(f"{root} is not a folder.", "Pass the folder the dataset was extracted into.")
-    frame_dirs, pose_dirs = _class_dirs(root, classes or CLASSES_16)
+    folder = referred_folder(root) or root  # a --dest folder: the data is elsewhere, the split is here
+    if not folder.is_dir():
+        raise InputError(f"{root} refers to {folder} ({SOURCE_FILE}), which is not a folder (moved or unmounted?).",
+                         f"Mount it again, or run `dancestyle fetch-dataset --source NEW_PLACE --dest {root}`.")
+    frame_dirs, pose_dirs = _class_dirs(folder, classes or CLASSES_16)
     if frame_dirs:
-        index = _index_letsdance(root, frame_dirs, pose_dirs, classes or CLASSES_16)
+        index = _index_letsdance(folder, frame_dirs, pose_dirs, classes or CLASSES_16)
     elif pose_dirs:
-        raise InputError(f"{root} holds Let's Dance skeleton files but no rgb frame folders.",
+        raise InputError(f"{folder} holds Let's Dance skeleton files but no rgb frame folders.",
                          "Fetch the rgb archive too: clips are indexed by their frames.")
     else:
-        index = _index_videos(root, classes)
+        index = _index_videos(folder, classes)
     if not index.clips:
-        raise InputError(f"No dataset found in {root}: no Let's Dance class folders (rgb/<class>/…) and no "
+        raise InputError(f"No dataset found in {folder}: no Let's Dance class folders (rgb/<class>/…) and no "
                          "<style>/<clip> video files with a known style name.",
                          "Run `dancestyle fetch-dataset`, or arrange videos as ROOT/<style>/<clip>.mp4.")
+    index.root = root
     return index
+
+
+def referred_folder(root: Path) -> Path | None:
+    """The dataset folder that root/source.json names (root is a `fetch-dataset --dest` folder), or None."""
+    path = Path(root) / SOURCE_FILE
+    if not path.is_file():
+        return None
+    try:
+        return Path(root) / Path(json.loads(path.read_text())["folder"]).expanduser()  # relative: to root
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise InputError(f"{path} is not a valid source file ({e}).",
+                         f"Run `dancestyle fetch-dataset --source FOLDER --dest {root}` again.") from e
 
 
 def _class_dirs(root: Path, classes: Sequence[str]) -> tuple[dict[str, list[Path]], dict[str, list[Path]]]:
@@ -217,12 +241,62 @@ def _index_videos(root: Path, classes: Sequence[str] | None) -> DatasetIndex:
         label = style_dir.name if wanted is None else wanted.get(style_dir.name.lower())
         videos = sorted(p for p in style_dir.rglob("*")
                         if p.suffix.lower() in VIDEO_EXTENSIONS and not p.name.startswith(".") and p.is_file())
-        if label is not None and videos:  # the file stem stands in for the YouTube id: splits group by file
-            # the suffix stays in the id: a.mp4 and a.webm are two clips
-            found[label] = [Clip(label, video.stem, video.relative_to(style_dir).as_posix(), video=video)
-                            for video in videos]
+        if label is not None and videos:  # the source stands in for the YouTube id: splits group by source
+            # the suffix stays in the clip id: a.mp4 and a.webm are two clips (of one source)
+            found[label] = [Clip(label, video_source(video.relative_to(style_dir)),
+                                 video.relative_to(style_dir).as_posix(), video=video) for video in videos]
     order = list(found) if classes is None else [label for label in classes if label in found]
     return DatasetIndex(root, "videos", order, [clip for label in order for clip in found[label]])
+
+
+def video_source(path: PurePosixPath | Path) -> str:
+    """The source a video was cut from, given its path inside its <style> folder; a source's clips stay on one side
+    of the split, in every style. In a sub-folder: the sub-folder's name ('party3/any.mp4' -> 'party3'). Else a
+    name ending in digits after '_', '-' or ' ' (any run of them): what comes before ('party3_001.mp4',
+    'party3-002.mp4', 'party3 3.mp4' -> 'party3'). Else the file's stem: a video of its own."""
+    parts = PurePosixPath(path).parts
+    if len(parts) > 1:
+        return parts[0]
+    stem = PurePosixPath(parts[0]).stem
+    match = SEGMENT_NAME.fullmatch(stem)
+    return match.group(1) if match else stem
+
+
+def source_cautions(index: DatasetIndex) -> list[str]:
+    """For your own videos, what the source rule cannot tell: names ending in digits with no separator
+    ('party001.mp4', 'party002.mp4': one video's segments or separate videos?), and styles whose clips come from
+    fewer than three sources, so that none of them can be held out for val or test."""
+    if index.layout != "videos":
+        return []
+    cautions = []
+    for label in index.classes:
+        clips = [clip for clip in index.clips if clip.label == label]
+        alike: dict[str, list[str]] = defaultdict(list)
+        for clip in clips:
+            stem = PurePosixPath(clip.clip_id).stem
+            match = TRAILING_DIGITS.fullmatch(stem)
+            if "/" not in clip.clip_id and match and not SEGMENT_NAME.fullmatch(stem):
+                alike[match.group(1)].append(clip.clip_id)
+        for prefix, names in sorted(alike.items()):
+            if len(names) > 1:
+                first = PurePosixPath(names[0])  # party001.mp4 -> party_001.mp4
+                digits = TRAILING_DIGITS.fullmatch(first.stem).group(2)
+                example = f"{prefix.strip('_- ') or 'source'}_{digits}{first.suffix}"
+                cautions.append(
+                    f"{label}: {len(names)} videos ({', '.join(names[:2])}{', …' if len(names) > 2 else ''}) end in "
+                    "digits with nothing before them to tell a segment number, so each counts as a video of its "
+                    "own and, if they were cut from one video, its segments can land in train and test alike. "
+                    f"Segments of one source are kept together when named <source>_<n> (e.g. "
+                    f"{example}; '-' or a space works too) or put in a sub-folder "
+                    f"per source ({label}/<source>/…).")
+        sources = sorted({clip.youtube_id for clip in clips})
+        if len(clips) >= 3 and len(sources) < 3:
+            cautions.append(
+                f"{label}: its {len(clips)} clips come from {len(sources)} source{'s' * (len(sources) > 1)} "
+                f"({', '.join(sources)}), and a source's clips stay on one side of the split, so none can be held "
+                "out for val or test. If they are separate videos, give each a name that does not end in "
+                "_<n>, -<n> or ' <n>', or a sub-folder of its own.")
+    return cautions
 
 
 # -- splits -------------------------------------------------------------------------------------------------------
@@ -265,26 +339,36 @@ def _allocate(n: int, fractions: tuple[float, float, float]) -> tuple[int, int]:
 
 
 def load_or_make_splits(root: str | Path, index: DatasetIndex, seed: int = 0,
-                        fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)) -> dict[str, list[str]]:
+                        fractions: tuple[float, float, float] = (0.8, 0.1, 0.1),
+                        on_caution: Callable[[str], None] | None = None) -> dict[str, list[str]]:
     """The split in root/splits.json, made once (atomically) and reused on every later run.
 
-    Clips the file does not list join their video's side if it has one; clips of new videos get a stratified
-    split of their own; either way the file is updated (with a warning). Clips it lists but the index lacks are
-    left out.
+    Clips the file does not list join their video's (or source's) side if it has one; clips of new videos get a
+    stratified split of their own; either way the file is updated (with a warning). Clips it lists but the index
+    lacks are left out. Warnings, and what the source rule cannot tell (`source_cautions`), go to on_caution(text),
+    by default to the log.
     """
+    caution = on_caution or _log_caution
+    for text in source_cautions(index):
+        caution(text)
     path = Path(root) / SPLITS_FILE
     if path.is_file():
-        return _reuse_splits(path, index, seed)
+        return _reuse_splits(path, index, seed, caution)
     splits = make_splits(index, seed, fractions)
     try:
-        atomic_write_json(path, {"seed": seed, "fractions": list(fractions), "group_by": "youtube_id", **splits})
+        atomic_write_json(path, {"seed": seed, "fractions": list(fractions),
+                                 "group_by": GROUP_BY.get(index.layout, "youtube_id"), **splits})
     except OSError as e:
         raise InputError(f"Cannot write {path} ({e}).", "Make the dataset folder writable: the split is kept "
                                                         "there so every run uses the same one.") from e
     return splits
 
 
-def _reuse_splits(path: Path, index: DatasetIndex, seed: int) -> dict[str, list[str]]:
+def _log_caution(text: str) -> None:
+    log.warning("%s", text)
+
+
+def _reuse_splits(path: Path, index: DatasetIndex, seed: int, caution: Callable[[str], None]) -> dict[str, list[str]]:
     try:
         saved = json.loads(path.read_text())
         side_of_key = {key: side for side in SIDES for key in saved[side]}
@@ -292,7 +376,18 @@ def _reuse_splits(path: Path, index: DatasetIndex, seed: int) -> dict[str, list[
         raise InputError(f"{path} is not a valid split file ({e}).",
                          "Delete it to make a new split (this changes which clips are held out).") from e
     if saved.get("seed", seed) != seed:
-        log.warning("%s was made with seed %s; using it as it is (delete it to re-split)", path, saved.get("seed"))
+        caution(f"{path} was made with seed {saved.get('seed')}; using it as it is (delete it to re-split)")
+    if index.layout == "videos" and saved.get("group_by") != GROUP_BY["videos"]:  # split by file, before sources
+        sides_of: dict[str, set[str]] = defaultdict(set)
+        for clip in index.clips:
+            if clip.key in side_of_key:
+                sides_of[clip.youtube_id].add(side_of_key[clip.key])
+        mixed = sorted(source for source, sides in sides_of.items() if len(sides) > 1)
+        if mixed:
+            caution(f"{path} was made before clips were grouped by source: {len(mixed)} source"
+                    f"{'s' * (len(mixed) > 1)} ({', '.join(mixed[:3])}{', …' if len(mixed) > 3 else ''}) have clips "
+                    "on two sides, so validation and test scores flatter the model. Delete the file to re-split "
+                    "(this changes which clips are held out).")
     side_of_video: dict[str, str] = {}
     for clip in index.clips:
         if clip.key in side_of_key:
@@ -312,8 +407,8 @@ def _reuse_splits(path: Path, index: DatasetIndex, seed: int) -> dict[str, list[
         splits[side].append(clip.key)
     splits = {side: sorted(keys) for side, keys in splits.items()}
     if added:
-        log.warning("%d clips were not in %s: added (new videos split by class, others beside their video's "
-                    "clips) and the file updated", added, path)
+        caution(f"{added} clips were not in {path}: added (new videos split by class, others beside their video's "
+                "clips) and the file updated")
         kept = {side: sorted(set(saved[side]) | set(splits[side])) for side in SIDES}
         atomic_write_json(path, {**{k: v for k, v in saved.items() if k not in SIDES}, **kept})
     return splits
@@ -322,25 +417,73 @@ def _reuse_splits(path: Path, index: DatasetIndex, seed: int) -> dict[str, list[
 # -- fetch --------------------------------------------------------------------------------------------------------
 
 def fetch_dataset(sources: list[str] | None = None, dest: Path | None = None, classes: int = 10,
-                  progress: Callable[[str, int, int | None], None] | None = None, seed: int = 0) -> dict:
+                  progress: Callable[[str, int, int | None], None] | None = None, seed: int = 0,
+                  on_caution: Callable[[str], None] | None = None) -> dict:
     """Download/extract (or use in place) the dataset, index it, make or reuse its split; return a summary.
 
     sources: http(s) .zip URLs, local .zip files or extracted folders (default: LETSDANCE_ARCHIVES).
+    dest: where archives are extracted (default DANCESTYLE_HOME/datasets/letsdance). A folder is used in place
+    when no other dest is given; with one, dest becomes the dataset's root: it gets the split and a source.json
+    naming the folder (nothing is copied, the folder is only read), and `train --data dest` reads through it.
     progress(archive name, bytes done, total) is called while downloading.
+    on_caution(text) is told what a user should know (default: the log): the Let's Dance terms (for Let's Dance
+    only, not for your own videos or the synthetic corpus) and what the split rule cannot tell.
     """
     letsdance = letsdance_classes(classes)
-    dest = Path(dest).expanduser() if dest else default_root("letsdance")
-    sources = sources or [archive.url for archive in LETSDANCE_ARCHIVES.values()]
+    caution = on_caution or _log_caution
+    given_dest = Path(dest).expanduser() if dest else None
+    dest = given_dest or default_root("letsdance")
+    known = [archive.url for archive in LETSDANCE_ARCHIVES.values()]
+    sources = sources or known
+    noted = any(source in known for source in sources)
+    if noted:  # before the download: these are Let's Dance's own archives
+        caution(TERMS_NOTE)
     roots = {_fetch_source(source, dest, progress) for source in sources}
     if len(roots) > 1:
         raise UsageError("The sources do not end up in one folder: " + ", ".join(sorted(map(str, roots))) + ".",
                          "Pass one extracted folder, or archives only (they are extracted together).")
     (root,) = roots
+    if given_dest is not None and root.resolve() != given_dest.resolve():  # a folder kept where it is
+        root = _refer(given_dest, root, caution)
     index = index_for_training(root, letsdance)
-    splits = load_or_make_splits(root, index, seed)
+    if not noted and index.layout == "letsdance" and not _is_synthetic(referred_folder(root) or root):
+        caution(TERMS_NOTE)
+    splits = load_or_make_splits(root, index, seed, on_caution=caution)
     return {"root": str(root), "classes": index.classes, "clips": len(index.clips), "frames": index.frames,
             "missing_frames": index.missing_frames, "empty_pose_frames": index.empty_pose_frames,
             "splits": {side: len(keys) for side, keys in splits.items()}}
+
+
+def _is_synthetic(folder: Path) -> bool:
+    from .synthetic import MARKER
+
+    return (folder / MARKER).is_file()
+
+
+def _refer(dest: Path, folder: Path, caution: Callable[[str], None]) -> Path:
+    """Make dest the root of the dataset in `folder` without copying it: dest/source.json names the folder, and
+    the split (and the feature cache's key) belong to dest. Refused where that would mislead."""
+    target = (referred_folder(folder) or folder).expanduser().resolve()
+    if _is_synthetic(target):  # train tells a synthetic corpus by its marker file in the dataset root
+        raise UsageError(f"{folder} is a synthetic corpus: it is used where it is, not through --dest.",
+                         "Drop --dest, or generate a corpus there with `fetch-dataset --synthetic --dest DIR`.")
+    if dest.exists() and not dest.is_dir():
+        raise UsageError(f"--dest {dest} is not a folder.", "Pass a new or empty folder.")
+    current = referred_folder(dest)
+    if current is not None and current != target:
+        if current.is_dir():
+            raise UsageError(f"--dest {dest} already refers to the dataset in {current}.",
+                             f"Pass another --dest for {target}, or delete {dest} first (its split goes with it).")
+        caution(f"{dest} referred to {current}, which is gone: it now refers to {target}; its split is kept "
+                "(clips are listed by their paths inside the style folders).")
+    elif current is None and dest.is_dir() and any(not p.name.startswith(".") for p in dest.iterdir()):
+        raise UsageError(f"--dest {dest} is not empty, and with a folder --source it would hold that dataset's "
+                         f"split and a {SOURCE_FILE} naming {target}.",
+                         "Pass a new or empty folder, or drop --dest to keep the split in the folder itself.")
+    if current != target:
+        dest.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(dest / SOURCE_FILE, {"folder": str(target)})
+    return dest
 
 
 def _fetch_source(source: str, dest: Path, progress: Callable[[str, int, int | None], None] | None) -> Path:
@@ -352,7 +495,7 @@ def _fetch_source(source: str, dest: Path, progress: Callable[[str, int, int | N
         return safe_extract(download(source, dest, report, sha256=pinned), dest)
     path = Path(source).expanduser()
     if path.is_dir():
-        return path  # used in place: no copy
+        return path  # used in place, or referred to from --dest: no copy
     if path.is_file() and zipfile.is_zipfile(path):
         return safe_extract(path, dest)
     raise InputError(f"{source}: not an http(s) URL, a readable .zip archive or a folder.",

@@ -46,6 +46,7 @@ TERMS_NOTE = ("Let's Dance is research data derived from YouTube videos: read th
               "https://www.cc.gatech.edu/cpl/projects/dance/ before using it.")
 MANIFEST = "manifest.json"
 SPLITS_FILE = "splits.json"
+SOURCE_FILE = "source.json"  # in a --dest folder that refers to a dataset folder kept elsewhere
 MAX_MEMBER_BYTES = 64 << 20
 MAX_RATIO = 100
 RATIO_FLOOR = 1 << 20  # below 1 MiB a high ratio is harmless (a small run of zeros), so only bigger members count
@@ -82,7 +83,7 @@ def _record(dest: Path, section: str, name: str, entry: dict) -> None:
 
 def archive_name(url: str) -> str:
     name = PurePosixPath(urllib.parse.unquote(urllib.parse.urlparse(url).path)).name
-    if not name or name in (MANIFEST, SPLITS_FILE):
+    if not name or name in (MANIFEST, SPLITS_FILE, SOURCE_FILE):
         raise UsageError(f"{url} does not name an archive file.", "Pass the URL of a .zip archive.")
     return name
 
@@ -206,7 +207,7 @@ def _safe_parts(info: zipfile.ZipInfo, zip_path: Path) -> tuple[str, ...]:
         (name.startswith(("/", "\\")), "has an absolute path"),
         (re.match(r"^[A-Za-z]:", name) is not None, "starts with a drive letter"),
         (".." in parts, "has a '..' component"),
-        (parts[:1] in ((MANIFEST,), (SPLITS_FILE,)), "would overwrite dancestyle's own bookkeeping"),
+        (parts[:1] in ((MANIFEST,), (SPLITS_FILE,), (SOURCE_FILE,)), "would overwrite dancestyle's own bookkeeping"),
         (stat.S_ISLNK(info.external_attr >> 16), "is a symbolic link"),
         (info.file_size > MAX_MEMBER_BYTES, f"is {info.file_size:,} bytes uncompressed (limit 64 MiB)"),
         (info.file_size >= RATIO_FLOOR and info.file_size > MAX_RATIO * max(info.compress_size, 1),

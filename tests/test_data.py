@@ -14,14 +14,14 @@ import struct
 import threading
 import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pytest
 
-from dancestyle.data import (CLASSES_16, Clip, DatasetIndex, fetch_dataset, index_dataset, load_or_make_splits,
-                             make_splits, parse_frame_name)
+from dancestyle.data import (CLASSES_16, Clip, DatasetIndex, fetch_dataset, index_dataset, index_for_training,
+                             load_or_make_splits, make_splits, parse_frame_name, source_cautions, video_source)
 from dancestyle.errors import DownloadError, InputError, UnsafeArchiveError, UsageError
-from dancestyle.fetch import SPLITS_FILE, download, safe_extract
+from dancestyle.fetch import SOURCE_FILE, SPLITS_FILE, TERMS_NOTE, Archive, download, safe_extract
 from dancestyle.models import CLASSES
 
 # -- a loopback file server -----------------------------------------------------------------------------------------
@@ -271,8 +271,8 @@ def test_index_of_style_folders_of_videos(tmp_path):
         _put(tmp_path / name, b"")
     index = index_dataset(tmp_path)
     assert index.layout == "videos" and index.classes == ["tango", "waltz"]
-    assert sorted((c.label, c.youtube_id, c.clip_id, c.video.name) for c in index.clips) == [
-        ("tango", "c", "c.mp4", "c.mp4"), ("waltz", "a", "a.mp4", "a.mp4"), ("waltz", "b", "sub/b.MKV", "b.MKV")]
+    assert sorted((c.label, c.youtube_id, c.clip_id, c.video.name) for c in index.clips) == [  # sub/ is b's source
+        ("tango", "c", "c.mp4", "c.mp4"), ("waltz", "a", "a.mp4", "a.mp4"), ("waltz", "sub", "sub/b.MKV", "b.MKV")]
     assert index_dataset(tmp_path, classes=None).classes == ["salsa", "tango", "waltz"]
 
 
@@ -384,9 +384,10 @@ def test_fetch_dataset_from_a_url_then_reruns_without_requests(tmp_path):
 
 def test_fetch_dataset_uses_a_folder_in_place_and_a_local_zip(tmp_path):
     source = make_letsdance(tmp_path / "src")
-    result = fetch_dataset([str(source)], tmp_path / "unused")
-    assert result["root"] == str(source) and {key: result[key] for key in EXPECTED} == EXPECTED
-    assert not (tmp_path / "unused").exists() and (source / SPLITS_FILE).is_file()
+    for dest in (None, source):  # no --dest, or the folder itself: in place
+        result = fetch_dataset([str(source)], dest)
+        assert result["root"] == str(source) and {key: result[key] for key in EXPECTED} == EXPECTED
+        assert (source / SPLITS_FILE).is_file() and not (source / SOURCE_FILE).exists()
 
     archive = tmp_path / "ld.zip"
     archive.write_bytes(_zip_tree(make_letsdance(tmp_path / "other")))
@@ -403,3 +404,205 @@ def test_fetch_dataset_rejects_bad_arguments(tmp_path):
 
 def test_default_classes_are_the_papers():
     assert CLASSES_16[:10] == CLASSES and len(set(CLASSES_16)) == 16
+
+
+# -- your own videos: grouped by source -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("path, source", [
+    ("partysrc3_001.mp4", "partysrc3"), ("party-Scene-012.mp4", "party-Scene"), ("party 3.mkv", "party"),
+    ("a_b_c_7.mp4", "a_b_c"), ("x _- 01.mp4", "x"), ("2023-05-01.mp4", "2023-05"),
+    ("party001.mp4", "party001"), ("001.mp4", "001"), ("_001.mp4", "_001"), ("solo.mp4", "solo"),
+    ("v1_final.mp4", "v1_final"), ("party3/any name.mp4", "party3"), ("party3/deeper/clip_9.mp4", "party3")])
+def test_the_source_of_a_video(path, source):
+    assert video_source(PurePosixPath(path)) == source
+
+
+def make_segments(root: Path) -> dict[str, str]:
+    """3 styles x 6 sources x 2-4 segments, named every way the rule knows, and one source filmed in two styles.
+    Empty files: nothing is decoded. Returns {clip key: its source}."""
+    patterns = ["{s}_{n:03d}.mp4", "{s}-{n}.mp4", "{s} {n}.mkv", "{s}/{n}.mp4", "{s}/take {n}.mp4", "{s}_-_{n}.webm"]
+    expected = {}
+    for label in ("salsa", "tango", "waltz"):
+        for i, pattern in enumerate(patterns):
+            for n in range(1, 3 + i % 3):
+                name = pattern.format(s=f"{label}src{i}", n=n)
+                _put(root / label / name, b"")
+                expected[f"{label}/{name}"] = f"{label}src{i}"
+    for key in ("salsa/party_001.mp4", "tango/party_002.mp4"):
+        _put(root / key, b"")
+        expected[key] = "party"
+    return expected
+
+
+def _sides_of_sources(expected: dict[str, str], splits: dict[str, list[str]]) -> dict[str, set[str]]:
+    side_of = {key: side for side, keys in splits.items() for key in keys}
+    sides: dict[str, set[str]] = {}
+    for key, source in expected.items():
+        sides.setdefault(source, set()).add(side_of[key])
+    return sides
+
+
+def test_own_videos_are_split_by_source_in_every_style(tmp_path):
+    expected = make_segments(tmp_path)
+    index = index_dataset(tmp_path, None)
+    assert {clip.key: clip.youtube_id for clip in index.clips} == expected
+    splits = make_splits(index, seed=0)
+    assert all(len(sides) == 1 for sides in _sides_of_sources(expected, splits).values())
+    side_of = {key: side for side, keys in splits.items() for key in keys}
+    for label in ("salsa", "tango", "waltz"):  # stratified: every style has a source in val and one in test
+        assert {side_of[key] for key in expected if key.startswith(f"{label}/")} == {"train", "val", "test"}
+    assert make_splits(index, seed=0) == splits and make_splits(index, seed=1) != splits
+
+
+def test_new_segments_join_their_sources_side(tmp_path):
+    expected = make_segments(tmp_path)
+    splits = load_or_make_splits(tmp_path, index_dataset(tmp_path, None))
+    assert json.loads((tmp_path / SPLITS_FILE).read_text())["group_by"] == "source"
+    side = {source: sides.pop() for source, sides in _sides_of_sources(expected, splits).items()}
+    added = {"waltz/waltzsrc0_099.mp4": "waltzsrc0", "tango/tangosrc3/new.mp4": "tangosrc3",
+             "waltz/party_003.mp4": "party", "salsa/salsasrc2 9.mkv": "salsasrc2"}
+    for key in added:
+        _put(tmp_path / key, b"")
+    grown = load_or_make_splits(tmp_path, index_dataset(tmp_path, None))
+    for key, source in added.items():
+        assert key in grown[side[source]], key
+    assert all(set(splits[s]) <= set(grown[s]) for s in ("train", "val", "test"))  # no clip changes side
+
+
+def test_a_split_made_file_by_file_is_pointed_out(tmp_path):
+    make_segments(tmp_path)
+    index = index_dataset(tmp_path, None)
+    told = []
+    load_or_make_splits(tmp_path, index, on_caution=told.append)
+    assert told == []  # well-named segments, a split by source: nothing to say
+    by_file = make_splits(DatasetIndex(tmp_path, "videos", index.classes,
+                                       [Clip(c.label, c.clip_id, c.clip_id, video=c.video) for c in index.clips]))
+    (tmp_path / SPLITS_FILE).write_text(json.dumps({"seed": 0, "group_by": "youtube_id", **by_file}))
+    assert load_or_make_splits(tmp_path, index, on_caution=told.append) == by_file  # kept: no clip changes side
+    assert len(told) == 1 and "grouped by source" in told[0] and "Delete the file" in told[0]
+
+
+def test_names_the_rule_cannot_tell_are_pointed_out(tmp_path):
+    for name in ("waltz/party001.mp4", "waltz/party002.mp4", "waltz/party003.mp4", "waltz/other.mp4",
+                 "waltz/x_1.mp4", "tango/IMG_0001.mov", "tango/IMG_0002.mov", "tango/IMG_0003.mov",
+                 "salsa/a.mp4", "salsa/b.mp4", "salsa/c_1.mp4", "salsa/c_2.mp4", "salsa/d/1.mp4", "salsa/d/2.mp4"):
+        _put(tmp_path / name, b"")
+    told = source_cautions(index_dataset(tmp_path, None))
+    assert [text.split(":")[0] for text in told] == ["tango", "waltz"]
+    tango, waltz = told
+    assert "3 clips come from 1 source (IMG)" in tango and "sub-folder of its own" in tango
+    assert "3 videos (party001.mp4, party002.mp4, …)" in waltz and "party_001.mp4" in waltz
+    assert "<source>_<n>" in waltz and "waltz/<source>/" in waltz
+    assert source_cautions(index_dataset(make_letsdance(tmp_path / "ld"))) == []
+
+
+def test_fetch_dataset_dest_holds_the_split_of_a_video_folder_kept_in_place(tmp_path):
+    videos = tmp_path / "videos"
+    expected = make_segments(videos)
+    before = sorted(videos.rglob("*"))
+    dest, told = tmp_path / "dest", []
+    result = fetch_dataset([str(videos)], dest, on_caution=told.append)
+    assert result["root"] == str(dest) and result["clips"] == len(expected) and told == []  # no terms note
+    assert sorted(videos.rglob("*")) == before  # the user's folder is only read
+    assert json.loads((dest / SOURCE_FILE).read_text()) == {"folder": str(videos.resolve())}
+    saved = json.loads((dest / SPLITS_FILE).read_text())
+    index = index_for_training(dest)  # what `train --data dest` and `evaluate --data dest` do
+    assert index.root == dest and index.layout == "videos" and len(index.clips) == len(expected)
+    assert all(videos.resolve() in clip.video.resolve().parents for clip in index.clips)
+    assert load_or_make_splits(index.root, index) == {side: saved[side] for side in ("train", "val", "test")}
+    assert fetch_dataset([str(videos)], dest) == result  # a re-run reuses it all
+
+    other = tmp_path / "other"
+    make_segments(other)
+    with pytest.raises(UsageError, match="already refers"):
+        fetch_dataset([str(other)], dest)
+    _put(tmp_path / "busy/notes.txt", b"")
+    with pytest.raises(UsageError, match="not empty"):
+        fetch_dataset([str(videos)], tmp_path / "busy")
+    assert not (tmp_path / "busy" / SPLITS_FILE).exists()
+
+    moved = videos.rename(tmp_path / "moved")
+    with pytest.raises(InputError, match="moved"):
+        index_dataset(dest)
+    again = fetch_dataset([str(moved)], dest, on_caution=told.append)  # dest follows it and keeps its split
+    assert again == result and len(told) == 1 and "gone" in told[0]
+    assert json.loads((dest / SPLITS_FILE).read_text()) == saved
+
+
+def test_a_synthetic_corpus_is_not_referred_to(tmp_path):
+    corpus = make_letsdance(tmp_path / "corpus")
+    _put(corpus / "synthetic.json", "{}")
+    with pytest.raises(UsageError, match="synthetic"):
+        fetch_dataset([str(corpus)], tmp_path / "dest")
+    assert not (tmp_path / "dest").exists()
+
+
+def test_the_lets_dance_terms_only_for_lets_dance(tmp_path, monkeypatch):
+    told = []
+    fetch_dataset([str(make_letsdance(tmp_path / "ld"))], on_caution=told.append)
+    assert told == [TERMS_NOTE]
+    make_segments(tmp_path / "videos")
+    corpus = make_letsdance(tmp_path / "corpus")
+    _put(corpus / "synthetic.json", "{}")
+    told.clear()
+    fetch_dataset([str(tmp_path / "videos")], on_caution=told.append)
+    fetch_dataset([str(corpus)], corpus, on_caution=told.append)
+    assert told == []
+
+    server = FileServer({"/rgb.zip": _zip_tree(make_letsdance(tmp_path / "src"))})
+    try:  # the listed archives: before the download starts
+        monkeypatch.setattr("dancestyle.data.LETSDANCE_ARCHIVES", {"rgb": Archive(f"{server.url}/rgb.zip")})
+        events = []
+        fetch_dataset(None, tmp_path / "dest", progress=lambda *a: events.append("progress"),
+                      on_caution=events.append)
+        assert events[0] == TERMS_NOTE and events.count(TERMS_NOTE) == 1 and "progress" in events
+        events.clear()
+        fetch_dataset([f"{server.url}/rgb.zip"], tmp_path / "unlisted", on_caution=events.append)
+        assert events == [TERMS_NOTE]  # a Let's Dance tree found after extraction
+    finally:
+        server.stop()
+
+
+def test_cli_fetch_dataset_of_own_videos_into_dest(tmp_path, isolated_home):
+    from typer.testing import CliRunner
+
+    from dancestyle.cli import app
+
+    videos = tmp_path / "videos"
+    make_segments(videos)
+    for name in ("waltz/take001.mp4", "waltz/take002.mp4"):
+        _put(videos / name, b"")
+    runner, dest = CliRunner(), tmp_path / "dest"
+    result = runner.invoke(app, ["fetch-dataset", "--source", str(videos), "--dest", str(dest), "--json"],
+                           env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["root"] == str(dest) and (dest / SPLITS_FILE).is_file()
+    assert not (videos / SPLITS_FILE).exists()
+    assert "terms" not in result.stderr and "take_001.mp4" in result.stderr  # the caution, not the note
+    _put(tmp_path / "busy/notes.txt", b"")
+    refused = runner.invoke(app, ["fetch-dataset", "--source", str(videos), "--dest", str(tmp_path / "busy")],
+                            env={"COLUMNS": "200"})
+    assert refused.exit_code == 2 and "not empty" in refused.stderr
+
+
+def test_train_and_evaluate_read_own_videos_through_dest(tmp_path, fake_pose, isolated_home):
+    from typer.testing import CliRunner
+
+    from dancestyle.cli import app
+    from media import make_video
+
+    videos = tmp_path / "videos"
+    for label in ("salsa", "tango", "waltz"):
+        (videos / label).mkdir(parents=True)
+        for source in range(3):
+            for n in (1, 2):
+                make_video(videos / label / f"{label}{source}_{n}.mp4", frames=6)
+    runner, dest = CliRunner(), tmp_path / "dest"
+    assert runner.invoke(app, ["fetch-dataset", "--source", str(videos), "--dest", str(dest)]).exit_code == 0
+    trained = runner.invoke(app, ["train", "--data", str(dest), "--streams", "pose", "--epochs", "1", "--json"])
+    assert trained.exit_code == 0, trained.output
+    summary = json.loads(trained.stdout)
+    assert summary["dataset"] == str(dest) and summary["clips"] == {"train": 6, "val": 6}  # one source each: 2 clips
+    evaluated = runner.invoke(app, ["evaluate", "--data", str(dest), "--json"])
+    assert evaluated.exit_code == 0, evaluated.output
+    assert json.loads(evaluated.stdout)["clips"] == 6 and not (videos / SPLITS_FILE).exists()
