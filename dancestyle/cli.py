@@ -170,8 +170,10 @@ def fetch_dataset(
     source: Annotated[list[str] | None, typer.Option(
         help="A .zip archive (URL or path) or an extracted folder; repeatable. Default: the Let's Dance archives.",
         show_default=False)] = None,
-    dest: Annotated[str | None, typer.Option(help="Destination folder. Default: under DANCESTYLE_HOME.",
-                                             show_default=False)] = None,
+    dest: Annotated[str | None, typer.Option(
+        help="Destination folder. Default: under DANCESTYLE_HOME (archives) or the folder itself (a folder "
+             "--source). For a folder --source, DEST gets its split and refers to the folder: nothing is copied.",
+        show_default=False)] = None,
     classes: Annotated[int, typer.Option(help="10 (the paper's) or 16 classes.")] = 10,
     synthetic: Annotated[bool, typer.Option("--synthetic", help="Generate the procedural corpus instead "
                                             "(offline; for demos and tests).")] = False,
@@ -184,7 +186,6 @@ def fetch_dataset(
     from pathlib import Path
 
     from . import data
-    from .fetch import TERMS_NOTE
 
     try:
         data.letsdance_classes(classes)  # before any download or generation
@@ -195,10 +196,10 @@ def fetch_dataset(
                 root = Path(dest).expanduser() if dest else data.default_root("synthetic")
                 generate_corpus(root, clips_per_class=clips_per_class, seed=seed,
                                 progress=lambda done, total: report("Generating synthetic clips", done, total))
-                summary = data.fetch_dataset([str(root)], root, classes)
-            else:
-                render.warning(TERMS_NOTE)
-                summary = data.fetch_dataset(source, Path(dest) if dest else None, classes, report)
+                summary = data.fetch_dataset([str(root)], root, classes, on_caution=render.warning)
+            else:  # Let's Dance's terms, and what the split rule cannot tell, come back through on_caution
+                summary = data.fetch_dataset(source, Path(dest) if dest else None, classes, report,
+                                             on_caution=render.warning)
     except DanceStyleError as e:
         _fail(e, debug)
     except KeyboardInterrupt:
@@ -313,9 +314,11 @@ def evaluate(
                                              "trained on.", show_default=False)] = None,
     split: Annotated[str, typer.Option(help="test or val.")] = "test",
     device: Annotated[Device, typer.Option(help="auto = CUDA when present.")] = Device.auto,
+    pose_source: Annotated[str | None, typer.Option(
+        help="dataset (the skeleton files) or estimator (the pose backend on the frames: what classify runs). "
+             "Default: what the checkpoint was trained on.", show_default=False)] = None,
     pose: Annotated[PoseName | None, typer.Option(
-        help="Pose backend, for a checkpoint whose poses came from one. Default: that one.",
-        show_default=False)] = None,
+        help="Pose backend for estimator poses. Default: the checkpoint's.", show_default=False)] = None,
     json_output: JsonOption = False,
     debug: DebugOption = False,
 ) -> None:
@@ -328,7 +331,8 @@ def evaluate(
             raise UsageError(f"--split {split}: use test or val.")
         with render.progress_reporter("Features") as report:
             result = evaluate_run(weights, model.value, data, split, resolve_device(device.value), report,
-                                  pose=pose.value if pose else None, on_caution=render.warning)
+                                  pose=pose.value if pose else None, on_caution=render.warning,
+                                  pose_source=pose_source)
     except DanceStyleError as e:
         _fail(e, debug)
     if json_output:

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import InputError
+from .errors import InputError, UsageError
+from .pose import DEFAULT_DETECTOR_SIZE, PoseSource, pose_backend
 
 
 def _ids(labels: Sequence[int], name: str) -> np.ndarray:
@@ -109,6 +110,31 @@ def compute_metrics(true: Sequence[int], predicted: Sequence[int], classes: Sequ
                    per_class=per_class, confusion=matrix.tolist(), classes=list(classes))
 
 
+def evaluation_pose_source(config: dict, layout: str, pose_source: str | None, pose: str | None,
+                           on_caution=None) -> PoseSource:
+    """Where evaluate's poses come from: the checkpoint's own source unless told otherwise (see evaluate_run);
+    a difference from training is told to on_caution."""
+    from .pipeline import pose_caution, recorded_pose_backend
+
+    if pose is not None:
+        pose_backend(pose)
+    if pose_source not in (None, "dataset", "estimator"):
+        raise UsageError(f"--pose-source {pose_source}: use dataset or estimator.")
+    if pose_source == "dataset" and layout == "videos":
+        raise UsageError("--pose-source dataset: this dataset is a folder of videos, it has no skeleton files.",
+                         "Use --pose-source estimator (the default for such a dataset).")
+    trained = PoseSource.parse(config.get("training", {}).get("pose_source") or "dataset")
+    wanted = pose_source or ("estimator" if trained.backend or layout == "videos" else "dataset")
+    if wanted == "dataset":
+        return PoseSource(None)
+    backend = pose or trained.backend or recorded_pose_backend(config)
+    size = trained.frame_size if trained.backend else config["features"].get("frame_size", DEFAULT_DETECTOR_SIZE)
+    caution = pose_caution(config, backend)
+    if caution and on_caution:
+        on_caution(caution)
+    return PoseSource(backend, size, trained.random_weights)
+
+
 # -- evaluating a checkpoint on a dataset split --------------------------------------------------------------------
 
 @dataclass
@@ -120,10 +146,13 @@ class EvaluationResult:
 
 
 def evaluate_run(weights: str | None, model: str, data: str | None, split: str = "test", device: str = "cpu",
-                 on_progress=None, pose: str | None = None, on_caution=None) -> EvaluationResult:
-    """Score a checkpoint on a split of a dataset, with features made the way its training made them.
+                 on_progress=None, pose: str | None = None, on_caution=None,
+                 pose_source: str | None = None) -> EvaluationResult:
+    """Score a checkpoint on a split of a dataset, with features made the way its training made them, unless told:
 
-    pose: for a checkpoint whose poses came from a backend, run another one instead (on_caution(text) is told).
+    pose_source: "dataset" (the skeleton files) or "estimator" (a pose backend on the frames: what `classify`
+    runs); default what the checkpoint was trained on (a <style>/<video> dataset has no skeleton files: estimator).
+    pose: the backend for estimator poses; default the checkpoint's. on_caution(text) hears of any difference.
     """
     import time
     from pathlib import Path
@@ -131,9 +160,7 @@ def evaluate_run(weights: str | None, model: str, data: str | None, split: str =
     from .data import index_dataset, load_or_make_splits
     from .extract import extract_features, rgb_source_id
     from .features import StreamSpec
-    from .pipeline import (Prediction, classifier_source, load_classifier, pose_mismatch_caution, rank_styles,
-                           recorded_pose_backend)
-    from .pose import DEFAULT_DETECTOR_SIZE, PoseSource, pose_backend
+    from .pipeline import Prediction, classifier_source, load_classifier, rank_styles
     from .train import clip_probabilities, load_split, window_steps
     from .checkpoints import read_checkpoint
 
@@ -151,14 +178,8 @@ def evaluate_run(weights: str | None, model: str, data: str | None, split: str =
     # the features exactly as training made them (the specs name their sources), unless told another pose backend
     rgb_weights = config["features"]["rgb"]["weights"]
     frame_size = config["features"].get("frame_size", DEFAULT_DETECTOR_SIZE)
-    pose_source = PoseSource.parse(training.get("pose_source") or "dataset")
-    if pose is not None and pose_source.backend is not None:
-        pose_backend(pose)
-        caution = pose_mismatch_caution(recorded_pose_backend(config), pose)
-        if caution and on_caution:
-            on_caution(caution)
-        pose_source = PoseSource(pose, pose_source.frame_size, pose_source.random_weights)
-    sources = {"rgb": rgb_source_id(rgb_weights, frame_size), "pose": pose_source.id}
+    poses = evaluation_pose_source(config, index.layout, pose_source, pose, on_caution)
+    sources = {"rgb": rgb_source_id(rgb_weights, frame_size), "pose": poses.id}
     specs = {stream: StreamSpec(stream, sources[stream]) for stream in classifier.config.streams}
     features = extract_features(index, specs, device, progress=on_progress, rgb_weights=rgb_weights,
                                 frame_size=frame_size, clips=index.clips_for(keys))

@@ -98,8 +98,16 @@ def recorded_pose_backend(config: dict) -> str:
     return "rcnn" if pose.get("estimator", LEGACY_ESTIMATOR) == LEGACY_ESTIMATOR else DEFAULT_POSE
 
 
-def pose_mismatch_caution(recorded: str, chosen: str) -> str | None:
-    """What to tell a user who runs a model on poses from another backend than it was trained on."""
+def pose_caution(config: dict, chosen: str) -> str | None:
+    """What to tell a user who runs a model on other poses than it was trained on: poses from backend `chosen`
+    for a model trained on the dataset's skeleton files, or on another backend's."""
+    if "pose" not in config.get("model", {}).get("streams", ["pose"]):
+        return None
+    if PoseSource.parse(config.get("training", {}).get("pose_source") or "dataset").backend is None:
+        return (f"this model was trained on the dataset's own skeleton files (Let's Dance: DensePose output); here "
+                f"the poses come from the `{chosen}` backend, whose skeletons differ somewhat. `dancestyle evaluate "
+                f"--pose-source estimator` measures the accuracy of this end-to-end path.")
+    recorded = recorded_pose_backend(config)
     if recorded == chosen:
         return None
     return (f"this model was trained on poses from `{recorded}`; --pose {chosen} gives somewhat different "
@@ -288,7 +296,8 @@ def load_model(model: str = DEFAULT_MODEL, weights: str | None = None, device: s
     estimator, frame_size = None, RGB_SIZE
     if "pose" in streams:
         frame_size = detector_size or recorded_size
-        cautions += filter(None, [pose_mismatch_caution(recorded_pose, pose or recorded_pose)])
+        if not random_weights:
+            cautions += filter(None, [pose_caution(config, pose or recorded_pose)])
         estimator = create_pose_estimator(pose or recorded_pose, device, frame_size, random_weights=random_weights)
         if getattr(estimator, "cuda_unused", False):
             cautions.append("the pose networks run on the CPU: this onnxruntime has no CUDA; for the GPU, `pip "

@@ -200,6 +200,7 @@ def _checkpoint(directory, pose_source=None, legacy=False):
     torch.manual_seed(0)
     classifier = DanceClassifier(default_config("lstm", streams=["pose"]))
     config = checkpoint_config(classifier.config.to_dict(), pose_source)
+    config["training"] = {"pose_source": (pose_source or PoseSource(None)).id}  # as train records it
     if legacy:  # what checkpoints said before pose backends existed
         config["features"]["pose"] = {"estimator": "keypointrcnn_resnet50_fpn.COCO_V1", "detector_size": 512}
     return save_checkpoint(directory, classifier.state_dict(), config)
@@ -264,3 +265,12 @@ def test_frames_with_nobody_give_empty_skeletons():
 
     estimator = RTMPoseEstimator("t", networks=(TorchNetwork(rtmdet_nano(people=0)), TorchNetwork(rtmpose("t"))))
     assert [p.shape for p in estimator.estimate([np.zeros((48, 64, 3), np.uint8)] * 2)] == [(0, 17, 2)] * 2
+
+
+def test_a_model_trained_on_the_datasets_skeleton_files_says_classify_runs_a_backend(clip, tmp_path, fake_pose,
+                                                                                      isolated_home):
+    checkpoint = _checkpoint(tmp_path / "ckpt", PoseSource(None))
+    result = CliRunner().invoke(app, ["classify", str(clip), "--weights", str(checkpoint)])
+    said = " ".join(result.stderr.split())
+    assert result.exit_code == 0 and "dataset's own skeleton files" in said and f"`{DEFAULT_POSE}` backend" in said
+    assert "--pose-source estimator" in said
