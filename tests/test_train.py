@@ -287,3 +287,26 @@ def test_ctrl_c_during_the_first_epoch_does_not_offer_resume(corpus, home, monke
     with pytest.raises(TrainingInterrupted, match="first epoch") as caught:
         train(options(corpus, home / "cut", epochs=3, model="lstm", overrides={"hidden": 16}))
     assert "train --resume" not in caught.value.hint and "without --resume" in caught.value.hint
+
+
+def test_evaluate_measures_the_end_to_end_path_and_own_videos_with_a_skeleton_file_model(corpus, home, tmp_path,
+                                                                                          fake_pose):
+    from dancestyle.pose import DEFAULT_POSE
+    from media import make_video
+
+    train(options(corpus, tmp_path / "run", epochs=1))  # poses from the dataset's skeleton files
+    cautions = []
+    result = evaluate_run(str(tmp_path / "run"), "attention", None, "test", pose_source="estimator",
+                          on_caution=cautions.append)
+    assert fake_pose.built == [(DEFAULT_POSE, 512, False)] and "skeleton files" in cautions[0]
+    assert result.metrics.accuracy >= 0
+
+    videos = tmp_path / "videos"  # a <style>/<video> dataset: no skeleton files, so the backend (no IndexError)
+    for style in STYLES:
+        (videos / style).mkdir(parents=True)
+        for number in range(3):
+            make_video(videos / style / f"src{number}_001.mp4", frames=30, size=(32, 24))
+    result = evaluate_run(str(tmp_path / "run"), "attention", str(videos), "train", on_caution=cautions.append)
+    assert len(result.predictions) > 0 and fake_pose.built[-1] == (DEFAULT_POSE, 512, False)
+    with pytest.raises(UsageError, match="no skeleton files"):
+        evaluate_run(str(tmp_path / "run"), "attention", str(videos), "train", pose_source="dataset")
