@@ -377,7 +377,9 @@ def demo(
         result = evaluate_run(summary["out"], DEFAULT_MODEL, str(root), "test", options.device)
         render.show_evaluation(result, "test")
 
-        render.step(4, "Classify a few held-out clips, as `dancestyle classify` shows them")
+        render.step(4, "A few held-out clips and their predicted styles: evaluate's predictions from the clips' "
+                       "skeleton files, in classify's table (classify on a video file runs a pose backend instead, "
+                       "whose weights need one online run)")
         render.out.print(render.predictions_table(result.predictions[::max(1, len(result.predictions) // 5)][:5], 3))
     except DanceStyleError as e:
         _fail(e, debug)
