@@ -56,6 +56,7 @@ class Clip:
     video: Path | None = None
     missing_frames: int = 0  # gaps in the numbering 1..last (last seen among frames and pose files)
     empty_poses: int = 0  # pose files holding [] (nobody found)
+    frame_rate: int = 30  # frames per second of a frame folder (dataset metadata, else infer_frame_rate)
 
     @property
     def key(self) -> str:
@@ -200,8 +201,34 @@ def _scan(dirs: list[Path], suffixes: frozenset[str]) -> tuple[dict[tuple[str, s
     return clips, skipped
 
 
+COMMON_FRAME_RATES = (30, 25, 24)  # Let's Dance's clips: ~301, 251 or 241 frames, 10 s each (letsdance.md)
+
+
+def infer_frame_rate(frame_count: int) -> int:
+    """The frame rate of a frame folder that stores none: the common rate that makes the clip last closest to a
+    whole number of 5 s (Let's Dance cut its clips at 10 s, a few at 5 or 20 s: 301 -> 30, 251 -> 25, 241 -> 24,
+    502 -> 25, 151 -> 30). Ties go to 30, the rate the paper's strides assume."""
+    def distance(rate: int) -> float:
+        seconds = frame_count / rate
+        return abs(seconds - max(5, round(seconds / 5) * 5))
+
+    return min(COMMON_FRAME_RATES, key=distance)
+
+
+def _metadata_frame_rate(root: Path) -> int | None:
+    """A frame rate the dataset states (the synthetic corpus's synthetic.json), if any."""
+    from .synthetic import MARKER
+
+    try:
+        rate = json.loads((root / MARKER).read_text()).get("fps")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return int(rate) if isinstance(rate, (int, float)) and rate > 0 else None
+
+
 def _index_letsdance(root: Path, frame_dirs: dict, pose_dirs: dict, classes: Sequence[str]) -> DatasetIndex:
     index = DatasetIndex(root, "letsdance", [], [])
+    stated_rate = _metadata_frame_rate(root)
     for label in classes:
         frames, skipped_frames = _scan(frame_dirs.get(label, []), FRAME_SUFFIXES)
         poses, skipped_poses = _scan(pose_dirs.get(label, []), frozenset({".json"}))
@@ -210,18 +237,19 @@ def _index_letsdance(root: Path, frame_dirs: dict, pose_dirs: dict, classes: Seq
             index.classes.append(label)
         for (youtube_id, segment), numbered in sorted(frames.items()):
             pose_files = poses.get((youtube_id, segment), {})
-            index.clips.append(_letsdance_clip(label, youtube_id, segment, numbered, pose_files))
+            index.clips.append(_letsdance_clip(label, youtube_id, segment, numbered, pose_files, stated_rate))
     return index
 
 
 def _letsdance_clip(label: str, youtube_id: str, segment: str, frames: dict[int, Path],
-                    poses: dict[int, Path]) -> Clip:
+                    poses: dict[int, Path], frame_rate: int | None = None) -> Clip:
     numbers = sorted(frames)
     pose_paths = [poses.get(number) for number in numbers]
-    last = max([*numbers, *poses])
+    last = max([*numbers, *poses])  # frames are numbered from 1: the clip's length in frames
     return Clip(label, youtube_id, f"{youtube_id}_{segment}", [frames[n] for n in numbers], pose_paths, numbers,
                 missing_frames=last - sum(1 for n in numbers if n >= 1),
-                empty_poses=sum(_is_empty_pose(path) for path in pose_paths if path))
+                empty_poses=sum(_is_empty_pose(path) for path in pose_paths if path),
+                frame_rate=frame_rate or infer_frame_rate(last))
 
 
 def _is_empty_pose(path: Path) -> bool:

@@ -8,8 +8,10 @@ for the <style>/<video> layout, which has no skeleton files). Each clip's frames
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +22,7 @@ from .errors import UsageError
 from .features import CACHE_STRIDE, RGBBackbone, StreamSpec, cache_path, read_cached, write_cached
 from .pose import (DEFAULT_DETECTOR_SIZE, DEFAULT_POSE, PoseEstimator, PoseSource, create_pose_estimator, pose_array,
                    read_letsdance_pose)
-from .video import chunked, iter_sampled_frames, sample_interval
+from .video import BASE_FPS, chunked, iter_sampled_frames, sample_interval
 from .weights import RESNET18, load_resnet18_state_dict
 
 RANDOM_RGB = "random-seed-0"  # a random but reproducible ResNet-18, for offline runs
@@ -79,17 +81,24 @@ def feature_specs(index: DatasetIndex, streams: list[str], rgb_weights: str, pos
     return specs
 
 
-def sample_positions(frame_numbers: list[int], stride: int = CACHE_STRIDE) -> list[int]:
-    """Positions in a clip's frame list of the frames on screen at frame numbers first, first + stride, ...
-
-    Let's Dance frames are numbered from 1 at the video's own rate (stored nowhere), so the paper's strides are
-    applied in frames. A missing frame is stood in for by the last one before it.
+def sample_positions(frame_numbers: list[int], frame_rate: int = BASE_FPS,
+                     interval: Fraction = Fraction(CACHE_STRIDE, BASE_FPS)) -> list[int]:
+    """Positions in a clip's frame list of the frames on screen at instants 0, interval, 2 interval, ... seconds
+    from its first frame, up to its end: the instants `classify` samples a video at (video.iter_sampled_frames),
+    whatever the frame rate. Frame i (counted from the first) is on screen from i / frame_rate s; like the video
+    path, a frame starting within an eighth of a frame after an instant counts as on screen at it. A missing frame
+    is stood in for by the last one before it.
     """
-    positions, position = [], 0
-    for target in range(frame_numbers[0], frame_numbers[-1] + 1, stride):
+    first, rate = frame_numbers[0], Fraction(frame_rate)
+    duration = Fraction(frame_numbers[-1] - first + 1) / rate
+    slack = 1 / (8 * rate)
+    positions, position, step = [], 0, 0
+    while step == 0 or step * interval + slack < duration:
+        target = first + math.floor(step * interval * rate + Fraction(1, 8))
         while position + 1 < len(frame_numbers) and frame_numbers[position + 1] <= target:
             position += 1
         positions.append(position)
+        step += 1
     return positions
 
 
@@ -112,14 +121,14 @@ def clip_images(clip: Clip, max_short_side: int) -> Iterator[np.ndarray]:
         for frame in iter_sampled_frames(clip.video, sample_interval(CACHE_STRIDE), max_short_side):
             yield frame.image
     else:
-        for position in sample_positions(clip.frame_numbers):
+        for position in sample_positions(clip.frame_numbers, clip.frame_rate):
             yield load_frame(clip.frames[position], max_short_side)
 
 
 def dataset_poses(clip: Clip) -> np.ndarray:
     """(T, 20, 2, 17) from the clip's skeleton files; a missing file counts as an empty frame."""
     arrays = []
-    for position in sample_positions(clip.frame_numbers):
+    for position in sample_positions(clip.frame_numbers, clip.frame_rate):
         path = clip.poses[position]
         people = read_letsdance_pose(path) if path is not None else np.zeros((0, 17, 2), np.float32)
         arrays.append(pose_array(people))

@@ -158,7 +158,8 @@ class StreamSpec:
     @property
     def name(self) -> str:
         readable = re.sub(r"[^A-Za-z0-9.-]+", "-", self.source)[:40]
-        digest = hashlib.sha256(f"{self.stream}|{self.source}|{self.stride}".encode()).hexdigest()[:8]
+        # "time": frame folders are sampled at instants in seconds, like videos (before: every stride-th frame)
+        digest = hashlib.sha256(f"{self.stream}|{self.source}|{self.stride}|time".encode()).hexdigest()[:8]
         return f"{self.stream}-{readable}-s{self.stride}-{digest}"
 
 

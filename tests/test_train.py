@@ -1,4 +1,5 @@
 import json
+import math
 
 import numpy as np
 import pytest
@@ -36,9 +37,21 @@ def options(corpus, out, **changes):
 
 
 def test_sample_positions_stand_in_for_missing_frames():
-    assert sample_positions([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11], stride=5) == [0, 5, 10]
-    assert sample_positions([1, 2, 3, 4, 7, 8, 9, 10, 11], stride=5) == [0, 3, 8]  # frame 6 missing: 4 on screen
-    assert sample_positions([3, 4, 5, 8], stride=5) == [0, 3]  # starts at the first frame there is
+    assert sample_positions([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]) == [0, 5, 10]  # every 1/6 s at 30 fps
+    assert sample_positions([1, 2, 3, 4, 7, 8, 9, 10, 11]) == [0, 3, 8]  # frame 6 missing: 4 on screen
+    assert sample_positions([3, 4, 5, 8]) == [0, 3]  # starts at the first frame there is
+
+
+@pytest.mark.parametrize("frames, rate", [(301, 30), (251, 25), (241, 24), (502, 25), (602, 30), (151, 30)])
+def test_frame_folders_are_sampled_at_the_instants_classify_samples_videos_at(frames, rate):
+    from dancestyle.data import infer_frame_rate
+
+    assert infer_frame_rate(frames) == rate
+    positions = sample_positions(list(range(1, frames + 1)), rate)
+    assert len(positions) == math.ceil(frames / rate * 6 - 6 / (8 * rate))  # every 1/6 s to the clip's end
+    lstm_seconds = [positions[step] / rate for step in range(0, len(positions), 12)]  # stride 60: every 2 s
+    assert lstm_seconds[:5] == pytest.approx([0, 2, 4, 6, 8][:len(lstm_seconds)], abs=1 / rate)
+    assert frames < 300 or len(positions) >= 60  # a whole tcn window (stride 5) in 10 s, whatever the rate
 
 
 def test_training_learns_a_tiny_synthetic_set(corpus, home):
