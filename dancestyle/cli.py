@@ -12,7 +12,7 @@ import typer
 from rich.markup import escape
 
 from . import __version__, render
-from .configs import DEFAULT_MODEL, EPOCHS, PATIENCE, TrainOptions, available_models
+from .configs import DEFAULT_MODEL, DEFAULT_RECIPE, EPOCHS, PATIENCE, TrainOptions, available_models
 from .errors import DanceStyleError, UsageError
 from .pose import DEFAULT_DETECTOR_SIZE, DEFAULT_POSE, available_pose_backends
 
@@ -225,8 +225,9 @@ def train(
                                                f"Default: {EPOCHS}, or with --resume the run's own.",
                                                show_default=False)] = None,
     patience: Annotated[int | None, typer.Option(min=1, help=f"Stop after this many epochs without a better "
-                                                 f"validation accuracy. Default: {PATIENCE}, or with --resume the "
-                                                 "run's own.", show_default=False)] = None,
+                                                 f"epoch (validation accuracy; with --recipe paper, loss). Default: "
+                                                 f"{PATIENCE} (paper: 20), or with --resume the run's own.",
+                                                 show_default=False)] = None,
     streams: Annotated[str, typer.Option(help="Feature streams: rgb,pose | rgb | pose.")] = "rgb,pose",
     seed: Annotated[int, typer.Option(help="Seed: the same seed gives the same weights on CPU.")] = 0,
     device: Annotated[Device, typer.Option(help="auto = CUDA when present.")] = Device.auto,
@@ -240,6 +241,9 @@ def train(
                                                  "the checkpoint records it).")] = False,
     resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run (--out, or the newest "
                                          "unfinished run of the model).")] = False,
+    recipe: Annotated[str, typer.Option(help="ours (fine-tuned pose encoder, most accurate epoch) or paper (the "
+                                        "authors' code: frozen pose encoder, lowest validation loss, lr x0.1 on "
+                                        "plateaus, patience 20).")] = DEFAULT_RECIPE,
     shuffle_frames: Annotated[bool, typer.Option("--shuffle-frames", help="Control experiment: shuffle the "
                                                  "frames of every clip in time (shows how much motion is used).")
                               ] = False,
@@ -259,7 +263,7 @@ def train(
                            out=Path(out).expanduser() if out else None, epochs=epochs, patience=patience,
                            streams=_streams(streams), classes=classes, seed=seed, random_weights=random_weights,
                            pose_source=pose_source, pose=pose.value,
-                           detector_size=detector_size, resume=resume, shuffle_frames=shuffle_frames)
+                           detector_size=detector_size, recipe=recipe, resume=resume, shuffle_frames=shuffle_frames)
     try:
         if push_to_hub:  # a bad repo id must fail now, not after hours of training
             from huggingface_hub.utils import validate_repo_id

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from .errors import UnknownModelError
+from .errors import UnknownModelError, UsageError
 from .pose import DEFAULT_DETECTOR_SIZE, DEFAULT_POSE
 
 CLASSES = ("ballet", "break", "flamenco", "foxtrot", "latin", "quickstep", "square", "swing", "tango", "waltz")
@@ -68,7 +68,7 @@ class AttentionConfig(ModelConfig):
 class TCNConfig(ModelConfig):
     name: str = "tcn"
     channels: int = 128
-    levels: int = 6  # dilations 1, 2, 4, ..., 2**(levels-1)
+    levels: int = 6  # residual blocks of two causal convolutions; dilations 1, 2, 4, ..., 2**(levels-1)
     kernel_size: int = 3
     stride: int = 5
     dropout: float = 0.02
@@ -121,14 +121,49 @@ def config_from_dict(data: dict) -> ModelConfig:
 EPOCHS, PATIENCE = 200, 40
 
 
+@dataclass(frozen=True)
+class Recipe:
+    """How a classifier is trained around the paper's hyper-parameters (`train --recipe`)."""
+
+    name: str
+    summary: str
+    freeze_pose_encoder: bool  # after its frame-by-frame pre-training
+    select_on: str  # the epoch kept: "accuracy" (best validation accuracy, ties by loss) or "loss" (lowest loss)
+    plateau_factor: float | None  # multiply the lr by this when the validation loss stalls for patience // 2 epochs
+    pose_pretrain_lr: float
+    patience: int  # default epochs without a better epoch before stopping
+
+
+RECIPES = {
+    "ours": Recipe("ours", "fine-tune the pose encoder (no weight decay), keep the most accurate epoch, constant lr",
+                   freeze_pose_encoder=False, select_on="accuracy", plateau_factor=None, pose_pretrain_lr=0.01,
+                   patience=PATIENCE),
+    # the authors' run.py (github.com/noa-codes/danceClassification): encoder pre-trained at lr 1e-3 (the paper's
+    # text says 0.01) then frozen (its features are precomputed); ReduceLROnPlateau on the validation loss (factor
+    # 0.1 in one version of run.py, 0.5 in another; scheduler patience 10 by default); stop after 2 x 10 epochs
+    # without a lower validation loss; the lowest-loss epoch is the one kept
+    "paper": Recipe("paper", "as the authors' code: frozen pre-trained pose encoder, lowest validation loss, lr x0.1 "
+                    "on plateaus", freeze_pose_encoder=True, select_on="loss", plateau_factor=0.1,
+                    pose_pretrain_lr=1e-3, patience=20),
+}
+DEFAULT_RECIPE = "ours"  # until the seeds table (models.md) shows "paper" better
+
+
+def recipe(name: str) -> Recipe:
+    if name not in RECIPES:
+        raise UsageError(f"Unknown recipe {name!r}.", f"Use one of: {', '.join(RECIPES)}.")
+    return RECIPES[name]
+
+
 @dataclass
 class TrainOptions:
     model: str = DEFAULT_MODEL
     data: Path | None = None
     out: Path | None = None
     epochs: int | None = None  # most epochs; None: EPOCHS, or when resuming, the run's own
-    patience: int | None = None  # epochs without a better validation accuracy before stopping; None: PATIENCE, or
-    # when resuming, the run's own
+    patience: int | None = None  # epochs without a better epoch before stopping; None: the recipe's, or when
+    # resuming, the run's own
+    recipe: str = DEFAULT_RECIPE
     streams: list[str] = field(default_factory=lambda: ["rgb", "pose"])
     classes: int = 10  # Let's Dance: the paper's 10 or all 16 (a <style>/<video> dataset: every style folder)
     seed: int = 0

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .configs import EPOCHS, PATIENCE, ModelConfig, TrainOptions, default_config
+from .configs import EPOCHS, ModelConfig, Recipe, TrainOptions, default_config, recipe
 from .data import DatasetIndex, index_for_training, letsdance_classes, load_or_make_splits
 from .errors import DanceStyleError, InputError, UsageError
 from .extract import FeatureSet, extract_features, feature_specs, rgb_weights_id
@@ -40,7 +40,7 @@ from .checkpoints import save_checkpoint
 from .weights import atomic_write_bytes, atomic_write_json, runs_dir
 
 RESUME_DIR = "resume"
-POSE_PRETRAIN = {"epochs": 10, "batch_size": 100, "lr": 0.01}  # paper.md: per-frame, SGD Nesterov, batch 100
+POSE_PRETRAIN = {"epochs": 10, "batch_size": 100}  # paper.md: per-frame, SGD Nesterov, batch 100; lr: the recipe's
 # a mirrored dancer dances the same style: swap left and right keypoints and negate x (COCO order, pose.py)
 MIRROR = [0, 2, 1, 4, 3, 6, 5, 8, 7, 10, 9, 12, 11, 14, 13, 16, 15]
 
@@ -154,24 +154,27 @@ def _optimizer(parameters, lr: float, weight_decay: float, momentum: float = 0.9
     return torch.optim.SGD(parameters, lr=lr, momentum=momentum, nesterov=True, weight_decay=weight_decay)
 
 
-def _sequence_optimizer(model: DanceClassifier) -> torch.optim.SGD:
+def _sequence_optimizer(model: DanceClassifier, frozen_encoder: bool = False) -> torch.optim.SGD:
     """SGD with the model's tuned settings. Its weight decay was tuned for the sequence model; the pose encoder
     keeps training without it, as in its pre-training: decaying its few weights starves the sequence model of
-    pose features (on the synthetic corpus, lstm pose-only fell from 85% to 66% test accuracy with it)."""
+    pose features (on the synthetic corpus, lstm pose-only fell from 85% to 66% test accuracy with it). A frozen
+    encoder (the "paper" recipe) is left out."""
     config = model.config
     groups = [{"params": list(model.sequence.parameters())}]
     if model.pose_encoder is not None:
-        groups.append({"params": list(model.pose_encoder.parameters()), "weight_decay": 0.0})
+        model.pose_encoder.requires_grad_(not frozen_encoder)
+        if not frozen_encoder:
+            groups.append({"params": list(model.pose_encoder.parameters()), "weight_decay": 0.0})
     return _optimizer(groups, config.lr, config.weight_decay, config.momentum)
 
 
-def pretrain_pose_encoder(model: DanceClassifier, train: Sequences, seed: int, device: str) -> None:
+def pretrain_pose_encoder(model: DanceClassifier, train: Sequences, seed: int, device: str, lr: float) -> None:
     """Per-frame pose classification (paper.md); the encoder keeps what it learned, its head is then unused."""
     frames = np.concatenate([features["pose"] for features in train.features])
     labels = np.concatenate([np.full(len(features["pose"]), label)
                              for features, label in zip(train.features, train.labels)])
     encoder = model.pose_encoder.train()
-    optimizer = _optimizer(encoder.parameters(), POSE_PRETRAIN["lr"], 0.0)
+    optimizer = _optimizer(encoder.parameters(), lr, 0.0)
     generator = torch.Generator().manual_seed(seed)
     for _ in range(POSE_PRETRAIN["epochs"]):
         for batch in torch.randperm(len(frames), generator=generator).split(POSE_PRETRAIN["batch_size"]):
@@ -239,7 +242,7 @@ def read_state(out: Path) -> dict:
         return json.loads(file.metadata()["state"])
 
 
-def _load_state(out: Path, model: DanceClassifier, optimizer) -> dict:
+def _load_state(out: Path, model: DanceClassifier, optimizer, scheduler=None) -> dict:
     from safetensors.torch import load_file
 
     state = read_state(out)
@@ -251,6 +254,10 @@ def _load_state(out: Path, model: DanceClassifier, optimizer) -> dict:
             _, index, name = key.split(".", 2)
             buffers.setdefault(int(index), {})[name] = tensor
     optimizer.load_state_dict({"state": buffers, "param_groups": optimizer.state_dict()["param_groups"]})
+    if scheduler is not None and "scheduler" in state:
+        scheduler.load_state_dict(state["scheduler"])
+        for group, lr in zip(optimizer.param_groups, scheduler.get_last_lr()):
+            group["lr"] = lr  # the lr the plateau schedule had reached
     return state
 
 
@@ -272,7 +279,7 @@ def _checkpoint_config(config: ModelConfig, options: TrainOptions, index: Datase
     result = checkpoint_config(config.to_dict(), pose_source, rgb_weights=rgb_weights_id(options.random_weights))
     result["features"]["frame_size"] = options.detector_size
     result["training"] = {"dataset": str(index.root), "layout": index.layout, "seed": options.seed,
-                          "shuffle_frames": options.shuffle_frames,
+                          "shuffle_frames": options.shuffle_frames, "recipe": options.recipe,
                           "pose_source": features.specs["pose"].source if "pose" in features.specs else None,
                           "synthetic": (index.root / "synthetic.json").is_file()}
     return result
@@ -292,7 +299,8 @@ def train(options: TrainOptions, on_epoch: Callable[[dict, int], None] | None = 
                                   "resume": True, "device": options.device})
     elif options.resume:
         raise UsageError(f"{out} holds no saved training state to resume.", "Start a new run without --resume.")
-    options = replace(options, epochs=options.epochs or EPOCHS, patience=options.patience or PATIENCE)
+    options = replace(options, epochs=options.epochs or EPOCHS,
+                      patience=options.patience or recipe(options.recipe).patience)
     if options.data is None or not Path(options.data).is_dir():
         raise InputError(f"No dataset at {options.data or '(none given)'}.",
                          "Run `dancestyle fetch-dataset` first (`--synthetic` works offline), or pass --data DIR.")
@@ -321,13 +329,18 @@ def _train(options: TrainOptions, out: Path, on_epoch, on_progress) -> dict:
 
     torch.manual_seed(options.seed)
     model = DanceClassifier(config).to(options.device)
-    optimizer = _sequence_optimizer(model)
+    how = recipe(options.recipe)
+    if not options.resume and model.pose_encoder is not None:
+        pretrain_pose_encoder(model, train_set, options.seed, options.device, how.pose_pretrain_lr)
+    optimizer = _sequence_optimizer(model, frozen_encoder=how.freeze_pose_encoder)
+    scheduler = None
+    if how.plateau_factor:
+        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, "min", factor=how.plateau_factor,
+                                                               patience=max(1, options.patience // 2))
     if options.resume:
-        state = _load_state(out, model, optimizer)
+        state = _load_state(out, model, optimizer, scheduler)
         state["options"].update(epochs=options.epochs, patience=options.patience)  # an extended budget sticks
     else:
-        if model.pose_encoder is not None:
-            pretrain_pose_encoder(model, train_set, options.seed, options.device)
         state = {"epoch": 0, "best_epoch": 0, "best_val_accuracy": -1.0, "history": [], "finished": False,
                  "options": {**asdict(options), "data": str(options.data), "out": str(out)}}
     checkpoint_config = _checkpoint_config(config, options, index, features)
@@ -339,11 +352,13 @@ def _train(options: TrainOptions, out: Path, on_epoch, on_progress) -> dict:
             val_loss, val_accuracy = _validate(model, val_set, options.device)
             record = {"epoch": epoch, "train_loss": round(train_loss, 4), "train_accuracy": round(train_accuracy, 4),
                       "val_loss": round(val_loss, 4), "val_accuracy": round(val_accuracy, 4),
-                      "seconds": round(time.perf_counter() - started, 2)}
+                      "lr": optimizer.param_groups[0]["lr"], "seconds": round(time.perf_counter() - started, 2)}
             state["history"].append(record)
             state["epoch"] = epoch
-            # better accuracy, or the same with a lower loss (small validation sets tie often)
-            if (val_accuracy, -val_loss) > (state["best_val_accuracy"], -state.get("best_val_loss", np.inf)):
+            if scheduler is not None:
+                scheduler.step(val_loss)
+                state["scheduler"] = scheduler.state_dict()
+            if _better(how, val_accuracy, val_loss, state):
                 state["best_epoch"], state["best_val_accuracy"], state["best_val_loss"] = epoch, val_accuracy, val_loss
                 save_checkpoint(out, model.state_dict(), checkpoint_config, _metrics(state, index, train_set, val_set))
             _save_state(out, model, optimizer, state)
@@ -361,6 +376,15 @@ def _train(options: TrainOptions, out: Path, on_epoch, on_progress) -> dict:
     metrics = _metrics(state, index, train_set, val_set)
     atomic_write_json(out / "metrics.json", metrics)
     return {"out": str(out), **metrics}
+
+
+def _better(how: Recipe, val_accuracy: float, val_loss: float, state: dict) -> bool:
+    """Whether this epoch beats the kept one: the recipe's lowest validation loss, or the best accuracy (ties,
+    frequent on small validation sets, go to the lower loss)."""
+    best_loss = state.get("best_val_loss", np.inf)
+    if how.select_on == "loss":
+        return val_loss < best_loss
+    return (val_accuracy, -val_loss) > (state["best_val_accuracy"], -best_loss)
 
 
 def _metrics(state: dict, index: DatasetIndex, train_set: Sequences, val_set: Sequences) -> dict:

@@ -323,3 +323,50 @@ def test_evaluate_measures_the_end_to_end_path_and_own_videos_with_a_skeleton_fi
     assert len(result.predictions) > 0 and fake_pose.built[-1] == (DEFAULT_POSE, 512, False)
     with pytest.raises(UsageError, match="no skeleton files"):
         evaluate_run(str(tmp_path / "run"), "attention", str(videos), "train", pose_source="dataset")
+
+
+def test_the_paper_recipe_freezes_the_encoder_keeps_the_lowest_loss_and_cuts_the_lr_on_plateaus(corpus, home,
+                                                                                                  tmp_path):
+    short = train(options(corpus, tmp_path / "short", epochs=1, recipe="paper", patience=4))
+    longer = train(options(corpus, tmp_path / "longer", epochs=12, recipe="paper", patience=4))
+    first, last = (load_file(tmp_path / run / "model.safetensors") for run in ("short", "longer"))
+    encoder = [key for key in first if key.startswith("pose_encoder.")]
+    assert encoder and all((first[key] == last[key]).all() for key in encoder)  # frozen after pre-training
+    assert any(not (first[key] == last[key]).all() for key in first if key not in encoder)
+    history = longer["history"]
+    losses = [record["val_loss"] for record in history]
+    assert longer["best_epoch"] == losses.index(min(losses)) + 1
+    config = json.loads((tmp_path / "longer" / "config.json").read_text())
+    assert config["training"]["recipe"] == "paper" and short["epochs_run"] == 1
+
+
+def test_a_plateau_divides_the_lr_by_ten_then_stops_the_run(corpus, home, tmp_path, monkeypatch):
+    import dancestyle.train as training
+
+    monkeypatch.setattr(training, "_validate", lambda model, val, device: (1.0, 0.5))  # never improves
+    summary = train(options(corpus, tmp_path / "run", epochs=20, recipe="paper", patience=4))
+    lrs = [record["lr"] for record in summary["history"]]
+    assert len(lrs) == 5  # the first epoch, then 4 without a lower loss
+    assert lrs[:4] == [lrs[0]] * 4 and lrs[4] == pytest.approx(lrs[0] * 0.1)  # after patience // 2 + 1 bad epochs
+
+
+def test_an_unknown_recipe_is_a_usage_error(corpus, home, tmp_path):
+    with pytest.raises(UsageError, match="paper"):
+        train(options(corpus, tmp_path / "run", recipe="fast"))
+
+
+def test_a_resumed_paper_run_keeps_its_lr_schedule(corpus, home, tmp_path, monkeypatch):
+    import dancestyle.train as training
+
+    monkeypatch.setattr(training, "_validate", lambda model, val, device: (1.0, 0.5))  # never improves
+    whole = train(options(corpus, tmp_path / "whole", epochs=20, recipe="paper", patience=6))
+
+    def stop_after_six(record, most_epochs):
+        if record["epoch"] == 6:
+            raise KeyboardInterrupt
+
+    with pytest.raises(TrainingInterrupted):
+        train(options(corpus, tmp_path / "cut", epochs=20, recipe="paper", patience=6), on_epoch=stop_after_six)
+    resumed = train(TrainOptions(model="attention", out=tmp_path / "cut", resume=True))
+    assert [r["lr"] for r in resumed["history"]] == [r["lr"] for r in whole["history"]]
+    assert whole["history"][-1]["lr"] < whole["history"][0]["lr"]  # the schedule did cut the lr before the stop
