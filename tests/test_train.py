@@ -370,3 +370,17 @@ def test_a_resumed_paper_run_keeps_its_lr_schedule(corpus, home, tmp_path, monke
     resumed = train(TrainOptions(model="attention", out=tmp_path / "cut", resume=True))
     assert [r["lr"] for r in resumed["history"]] == [r["lr"] for r in whole["history"]]
     assert whole["history"][-1]["lr"] < whole["history"][0]["lr"]  # the schedule did cut the lr before the stop
+
+
+def test_evaluate_extracts_features_for_the_split_it_scores_only(corpus, home, tmp_path, fake_pose, monkeypatch):
+    import dancestyle.extract as extract
+    from dancestyle.data import index_dataset, load_or_make_splits
+
+    train(options(corpus, tmp_path / "run", epochs=1))
+    extracted = []
+    real_features = extract.Extractor.features
+    monkeypatch.setattr(extract.Extractor, "features",
+                        lambda self, clip, specs: extracted.append(clip.key) or real_features(self, clip, specs))
+    evaluate_run(str(tmp_path / "run"), "attention", None, "val", pose_source="estimator")
+    val = load_or_make_splits(corpus, index_dataset(corpus, STYLES))["val"]
+    assert sorted(extracted) == sorted(val) and len(extracted) < 8 * len(STYLES)
