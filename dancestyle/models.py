@@ -67,31 +67,39 @@ class AttentionLSTMModel(nn.Module):
         return self.out(self.attend(x, lengths)[0])
 
 
+def _causal_conv(in_channels: int, out_channels: int, kernel_size: int, dilation: int) -> nn.Module:
+    """A weight-normed dilated Conv1d whose filters start N(0, 0.01) (drawn before the weight norm, so they hold)."""
+    conv = nn.Conv1d(in_channels, out_channels, kernel_size, dilation=dilation)
+    nn.init.normal_(conv.weight, 0.0, 0.01)  # the paper's init for conv filters
+    return weight_norm(conv)
+
+
 class CausalConvBlock(nn.Module):
-    """Residual block: weight-normed dilated causal conv -> ReLU -> dropout, plus the (1x1-matched) input."""
+    """Bai et al.'s residual block (the authors' TCN): two weight-normed dilated causal convs, each -> ReLU ->
+    dropout, plus the input (a 1x1 conv where widths differ), then ReLU."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, dilation: int,
                  dropout: float) -> None:
         super().__init__()
         self.left_pad = (kernel_size - 1) * dilation  # pad only the past: output t never sees t+1
-        conv = nn.Conv1d(in_channels, out_channels, kernel_size, dilation=dilation)
-        nn.init.normal_(conv.weight, 0.0, 0.01)  # the paper's init for conv filters
-        self.conv = weight_norm(conv)
+        self.conv1 = _causal_conv(in_channels, out_channels, kernel_size, dilation)
+        self.conv2 = _causal_conv(out_channels, out_channels, kernel_size, dilation)
         self.dropout = nn.Dropout(dropout)
         self.match = nn.Conv1d(in_channels, out_channels, 1) if in_channels != out_channels else nn.Identity()
         if isinstance(self.match, nn.Conv1d):
             nn.init.normal_(self.match.weight, 0.0, 0.01)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.conv(nn.functional.pad(x, (self.left_pad, 0)))
-        return torch.relu(self.dropout(torch.relu(y)) + self.match(x))
+        y = self.dropout(torch.relu(self.conv1(nn.functional.pad(x, (self.left_pad, 0)))))
+        y = self.dropout(torch.relu(self.conv2(nn.functional.pad(y, (self.left_pad, 0)))))
+        return torch.relu(y + self.match(x))
 
 
 class TCNModel(nn.Module):
     """Temporal convolutional network: `levels` causal residual blocks with dilations 1..2**(levels-1).
 
-    Each block adds (kernel_size - 1) * dilation steps of history, so the last step sees
-    receptive_field = (k - 1) * (1 + 2 + ... + 32) = 126 earlier steps (plus itself).
+    Each block's two convolutions add 2 * (kernel_size - 1) * dilation steps of history, so the last step sees
+    receptive_field = 2 * (k - 1) * (1 + 2 + ... + 32) = 252 earlier steps (plus itself).
     """
 
     def __init__(self, config: TCNConfig, input_dim: int) -> None:
@@ -101,7 +109,15 @@ class TCNModel(nn.Module):
             CausalConvBlock(widths[i], widths[i + 1], config.kernel_size, 2**i, config.dropout)
             for i in range(config.levels)))
         self.out = nn.Linear(config.channels, len(config.classes))
-        self.receptive_field = (config.kernel_size - 1) * (2**config.levels - 1)
+        self.receptive_field = 2 * (config.kernel_size - 1) * (2**config.levels - 1)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
+        # checkpoints of the earlier one-convolution network have blocks.<i>.conv.*: say so, not just list keys
+        if any(key.startswith(f"{prefix}blocks.") and ".conv." in key for key in state_dict):
+            raise RuntimeError("this is a tcn checkpoint of the earlier network with one convolution per residual "
+                               "block; tcn now has the authors' two (Bai et al.'s TemporalBlock), so these weights "
+                               "cannot be loaded: train it again")
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         y = self.blocks(x.transpose(1, 2))  # (B, C, T)

@@ -4,7 +4,7 @@ import torch
 from dancestyle.errors import UnknownModelError
 from dancestyle.features import POSE_DIM, RGB_DIM, PoseEncoder, feature_dim
 from dancestyle.models import (CLASSES, DanceClassifier, TCNModel, available_models, config_from_dict,
-                               default_config, model_spec)
+                               default_config, model_spec, parameter_count)
 
 
 def inputs(batch: int, steps: int):
@@ -36,19 +36,76 @@ def test_paper_hyper_parameters_are_the_defaults():
     assert (tcn.channels, tcn.levels, tcn.kernel_size, tcn.stride, tcn.lr) == (128, 6, 3, 5, 0.0022)
 
 
-def test_tcn_sees_exactly_126_steps_of_history_and_no_future():
-    model = DanceClassifier(default_config("tcn", streams=["rgb"])).sequence.eval()
-    assert isinstance(model, TCNModel) and model.receptive_field == 126
-    x = torch.randn(1, 200, RGB_DIM, requires_grad=True)
-    model(x).sum().backward()
-    reaching = (x.grad.abs().sum(dim=2)[0] > 0).nonzero().flatten()
-    assert reaching.min().item() == 200 - 1 - 126 and reaching.max().item() == 199
-    # causality: the output at step t does not change when later steps change
-    blocks = model.blocks.eval()
-    y = torch.randn(1, RGB_DIM, 50)
+def test_tcn_trunk_is_the_authors_two_convolution_network():
+    """Bai et al.'s TemporalBlock, as the authors used it: 6 levels x 128 channels, kernel 3, 614-d input."""
+    trunk = DanceClassifier(default_config("tcn")).sequence.blocks
+    assert parameter_count(trunk) == 858_240  # one convolution per block would be 561,792
+    assert all(hasattr(block, "conv1") and hasattr(block, "conv2") for block in trunk)
+
+
+def _visible_tcn() -> TCNModel:
+    """The default TCN in float64 with 10x the filters' weight-norm gains: N(0, 0.01) filters shrink what the
+    oldest steps add through 12 convolutions below float precision; this makes it visible without changing which
+    steps can reach the output."""
+    torch.manual_seed(0)
+    model = DanceClassifier(default_config("tcn", streams=["rgb"])).sequence.eval().double()
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if name.endswith("weight.original0"):  # the weight norm's g
+                parameter.mul_(10)
+    return model
+
+
+def test_tcn_last_step_sees_exactly_252_steps_of_history():
+    model = _visible_tcn()
+    assert model.receptive_field == 2 * (3 - 1) * (1 + 2 + 4 + 8 + 16 + 32) == 252
+    steps = 300
+    first_seen = steps - 1 - 252  # 47: the oldest step the last output depends on
+    impulses = [0, 23, first_seen - 1, first_seen, first_seen + 1, 150, steps - 2, steps - 1]
+    base = torch.randn(1, steps, RGB_DIM, dtype=torch.float64)
+    x = base.repeat(len(impulses), 1, 1)
+    for row, step in enumerate(impulses):
+        x[row, step] += 1.0
+    with torch.no_grad():
+        change = (model(x) - model(base)).abs().amax(dim=1)
+    for step, delta in zip(impulses, change.tolist()):
+        if step >= first_seen:
+            assert delta > 1e-3, f"an impulse at step {step} should change the last output"
+        else:
+            assert delta < 1e-9, f"an impulse at step {step} is older than the receptive field"  # rounding only
+    # every step from first_seen on, and none before, reaches the last output
+    base.requires_grad_(True)
+    model(base).sum().backward()
+    reaching = (base.grad.abs().sum(dim=2)[0] > 0).nonzero().flatten()
+    assert reaching.tolist() == list(range(first_seen, steps))
+
+
+def test_tcn_is_causal():
+    """The output at step t does not change when later steps change, in the trunk and in the scores."""
+    model = _visible_tcn()
+    y = torch.randn(2, RGB_DIM, 80, dtype=torch.float64)
     changed = y.clone()
-    changed[:, :, 30:] = 0
-    torch.testing.assert_close(blocks(y)[:, :, :30], blocks(changed)[:, :, :30])
+    changed[:, :, 50:] = torch.randn(2, RGB_DIM, 30, dtype=torch.float64)
+    with torch.no_grad():
+        before, after = model.blocks(y), model.blocks(changed)
+        torch.testing.assert_close(before[:, :, :50], after[:, :, :50], rtol=0, atol=0)
+        assert (before[:, :, 50:] - after[:, :, 50:]).abs().amax() > 1e-3
+        # scores of the changed sequences cut at 50 steps (padding after) are those of the first 50 steps alone
+        torch.testing.assert_close(model(changed.transpose(1, 2), lengths=torch.tensor([50, 50])),
+                                   model(y.transpose(1, 2)[:, :50]))
+
+
+def test_one_convolution_tcn_checkpoints_are_refused_with_a_reason(tmp_path):
+    from dancestyle.errors import WeightsError
+    from dancestyle.pipeline import load_classifier
+
+    config = default_config("tcn", streams=["pose"])
+    state = DanceClassifier(config).state_dict()
+    old = {key.replace(".conv1.", ".conv."): value for key, value in state.items() if ".conv2." not in key}
+    with pytest.raises(WeightsError) as caught:
+        load_classifier({"model": config.to_dict()}, old, tmp_path)
+    assert "one convolution per residual block" in str(caught.value)
+    load_classifier({"model": config.to_dict()}, state, tmp_path)  # its own weights still load
 
 
 def test_attention_weights_sum_to_one_over_time():
