@@ -1,0 +1,71 @@
+"""Test accuracy as mean ± sd over seeds, for each model × training recipe (× streams), with the shuffled control:
+the table models.md keeps, from one command.
+
+    python benchmarks/seeds_table.py --data DATASET [--models lstm,attention,tcn] [--recipes ours,paper]
+                                     [--streams pose] [--seeds 0,1,2] [--control] [--out runs/seeds]
+
+Each cell trains `dancestyle train --model M --recipe R --streams S --seed N` on DATASET (features cached once and
+shared by every run), evaluates the best epoch on the test split, and reports the mean and the sample standard
+deviation of the test accuracy over the seeds, with the runs' own numbers. `--control` adds the same with every
+clip's frames shuffled in time. Runs already finished under --out are reused (delete them to re-run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+
+
+def run(data: Path, out: Path, model: str, recipe: str, streams: list[str], seed: int, shuffle: bool) -> float:
+    """Train one run (or reuse a finished one) and return its test accuracy."""
+    from dancestyle.evaluate import evaluate_run
+    from dancestyle.train import TrainOptions, read_state, state_path, train
+
+    if not (state_path(out).is_file() and read_state(out)["finished"]):
+        train(TrainOptions(model=model, data=data, out=out, streams=streams, seed=seed, recipe=recipe,
+                           shuffle_frames=shuffle, random_weights="rgb" in streams))
+    return evaluate_run(str(out), model, str(data), "test").metrics.accuracy
+
+
+def cell(accuracies: list[float]) -> str:
+    spread = statistics.stdev(accuracies) if len(accuracies) > 1 else 0.0
+    runs = ", ".join(f"{100 * a:.1f}" for a in accuracies)
+    return f"{100 * statistics.mean(accuracies):.1f} ± {100 * spread:.1f} ({runs})"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--models", default="lstm,attention,tcn")
+    parser.add_argument("--recipes", default="ours,paper")
+    parser.add_argument("--streams", default="pose")
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--control", action="store_true", help="also the frames-shuffled control")
+    parser.add_argument("--out", type=Path, default=Path("runs/seeds"))
+    args = parser.parse_args()
+    streams, seeds = args.streams.split(","), [int(seed) for seed in args.seeds.split(",")]
+    controls = [False, True] if args.control else [False]
+
+    print(f"Dataset: {args.data}; streams {args.streams}; seeds {args.seeds}; test accuracy %, mean ± sd (runs)\n")
+    header = "| model | recipe | test accuracy |" + (" frames shuffled (control) |" if args.control else "")
+    print(header + "\n|---|---|---|" + ("---|" if args.control else ""), flush=True)
+    results = {}
+    for model in args.models.split(","):
+        for recipe in args.recipes.split(","):
+            cells = []
+            for shuffle in controls:
+                started = time.perf_counter()
+                accuracies = [run(args.data, args.out / f"{model}-{recipe}-{args.streams.replace(',', '+')}"
+                                  f"{'-shuffled' if shuffle else ''}-seed{seed}", model, recipe, streams, seed,
+                                  shuffle) for seed in seeds]
+                results[f"{model}/{recipe}{'/shuffled' if shuffle else ''}"] = accuracies
+                cells.append(cell(accuracies) + f" [{(time.perf_counter() - started) / 60:.0f} min]")
+            print(f"| `{model}` | `{recipe}` | " + " | ".join(cells) + " |", flush=True)
+    (args.out / "seeds_table.json").write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
