@@ -194,6 +194,8 @@ def test_demo_runs_offline_end_to_end_and_says_it_is_synthetic(home):
     text = result.stdout
     assert "SYNTHETIC" in text and "What real use needs" in text
     assert "accuracy" in text and "Dance style" in text  # evaluation, then the classify table
+    said = " ".join(text.split())
+    assert "from the clips' skeleton files" in said and "as `dancestyle classify` shows them" not in said
     assert (home / "demo" / "lstm" / "model.safetensors").is_file()
     assert not (home / "runs").exists()  # the demo's run never becomes `classify`'s default weights
 
