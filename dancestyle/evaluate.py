@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import InputError, UsageError
-from .pose import DEFAULT_DETECTOR_SIZE, PoseSource, pose_backend
+from .pose import PoseSource, pose_backend
 
 
 def _ids(labels: Sequence[int], name: str) -> np.ndarray:
@@ -114,7 +114,7 @@ def evaluation_pose_source(config: dict, layout: str, pose_source: str | None, p
                            on_caution=None) -> PoseSource:
     """Where evaluate's poses come from: the checkpoint's own source unless told otherwise (see evaluate_run);
     a difference from training is told to on_caution."""
-    from .pipeline import pose_caution, recorded_pose_backend
+    from .pipeline import pose_caution, recorded_frame_size, recorded_pose_backend
 
     if pose is not None:
         pose_backend(pose)
@@ -128,11 +128,10 @@ def evaluation_pose_source(config: dict, layout: str, pose_source: str | None, p
     if wanted == "dataset":
         return PoseSource(None)
     backend = pose or trained.backend or recorded_pose_backend(config)
-    size = trained.frame_size if trained.backend else config["features"].get("frame_size", DEFAULT_DETECTOR_SIZE)
     caution = pose_caution(config, backend)
     if caution and on_caution:
         on_caution(caution)
-    return PoseSource(backend, size, trained.random_weights)
+    return PoseSource(backend, recorded_frame_size(config), trained.random_weights)
 
 
 # -- evaluating a checkpoint on a dataset split --------------------------------------------------------------------
@@ -160,7 +159,7 @@ def evaluate_run(weights: str | None, model: str, data: str | None, split: str =
     from .data import index_dataset, load_or_make_splits
     from .extract import extract_features, rgb_source_id
     from .features import StreamSpec
-    from .pipeline import Prediction, classifier_source, load_classifier, rank_styles
+    from .pipeline import Prediction, classifier_source, load_classifier, rank_styles, recorded_frame_size
     from .train import clip_probabilities, load_split, window_steps
     from .checkpoints import read_checkpoint
 
@@ -177,7 +176,7 @@ def evaluate_run(weights: str | None, model: str, data: str | None, split: str =
     keys = load_or_make_splits(index.root, index)[split]
     # the features exactly as training made them (the specs name their sources), unless told another pose backend
     rgb_weights = config["features"]["rgb"]["weights"]
-    frame_size = config["features"].get("frame_size", DEFAULT_DETECTOR_SIZE)
+    frame_size = recorded_frame_size(config)
     poses = evaluation_pose_source(config, index.layout, pose_source, pose, on_caution)
     sources = {"rgb": rgb_source_id(rgb_weights, frame_size), "pose": poses.id}
     specs = {stream: StreamSpec(stream, sources[stream]) for stream in classifier.config.streams}

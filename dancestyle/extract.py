@@ -145,15 +145,14 @@ class Extractor:
 
     def features(self, clip: Clip, specs: dict[str, StreamSpec]) -> dict[str, np.ndarray]:
         """The clip's features for each stream in `specs` (pose from files needs no pixels)."""
-        sources = {stream: PoseSource.parse(spec.source) for stream, spec in specs.items() if stream == "pose"}
-        needs_pixels = "rgb" in specs or any(source.backend for source in sources.values())
+        poses = PoseSource.parse(specs["pose"].source) if "pose" in specs else None
+        needs_pixels = "rgb" in specs or (poses is not None and poses.backend is not None)
         images = list(clip_images(clip, self.frame_size)) if needs_pixels else []
         result = {}
         if "rgb" in specs:
             result["rgb"] = self.rgb(images)
-        if "pose" in specs:
-            source = sources["pose"]
-            result["pose"] = dataset_poses(clip) if source.backend is None else self.pose(images, source)
+        if poses is not None:
+            result["pose"] = dataset_poses(clip) if poses.backend is None else self.pose(images, poses)
         return result
 
     def rgb(self, images: list[np.ndarray]) -> np.ndarray:

@@ -67,9 +67,10 @@ def resolve_device(device: str = "auto") -> str:
 
 
 def checkpoint_config(model_config_dict: dict, pose_source: PoseSource | None = None,
-                      rgb_weights: str | None = None) -> dict:
+                      rgb_weights: str | None = None, frame_size: int = DEFAULT_DETECTOR_SIZE) -> dict:
     """The config.json of a checkpoint: the model's config plus how its features were made.
 
+    features.frame_size is the short side both streams' frames were decoded at (classify decodes at it too);
     features.pose.backend is the backend `classify` runs for it: the one its poses came from, or the default
     backend for poses read from Let's Dance's own skeleton files (COCO-17 too).
     """
@@ -81,10 +82,11 @@ def checkpoint_config(model_config_dict: dict, pose_source: PoseSource | None = 
         "base_fps": BASE_FPS,
         "window_seconds": WINDOW_SECONDS,
         "features": {
+            "frame_size": frame_size,
             "rgb": {"backbone": "resnet18", "weights": rgb_weights, "size": RGB_SIZE},
             "pose": {"backend": pose_source.backend or DEFAULT_POSE,
                      "source": "dataset" if pose_source.backend is None else "estimator",
-                     "detector_size": pose_source.frame_size, "random_weights": pose_source.random_weights,
+                     "random_weights": pose_source.random_weights,
                      "people": 20, "keypoints": 17, "normalisation": "per-skeleton bounding box to [-1, 1]"},
         },
     }
@@ -96,6 +98,13 @@ def recorded_pose_backend(config: dict) -> str:
     if "backend" in pose:
         return pose["backend"]
     return "rcnn" if pose.get("estimator", LEGACY_ESTIMATOR) == LEGACY_ESTIMATOR else DEFAULT_POSE
+
+
+def recorded_frame_size(config: dict) -> int:
+    """The short side a checkpoint's frames were decoded at (older checkpoints recorded it as the pose
+    detector's size)."""
+    features = config.get("features", {})
+    return features.get("frame_size") or features.get("pose", {}).get("detector_size") or DEFAULT_DETECTOR_SIZE
 
 
 def pose_caution(config: dict, chosen: str) -> str | None:
@@ -140,7 +149,7 @@ class DanceStylePipeline:
 
     def __init__(self, classifier: DanceClassifier, device: str, rgb: RGBBackbone | None,
                  pose: PoseEstimator | None, random_weights: bool = False, source: str = "",
-                 cautions: list[str] | None = None, frame_size: int = RGB_SIZE) -> None:
+                 cautions: list[str] | None = None, frame_size: int = DEFAULT_DETECTOR_SIZE) -> None:
         self.classifier = classifier.eval().to(device)
         self.config = classifier.config
         self.device = device
@@ -149,7 +158,7 @@ class DanceStylePipeline:
         self.random_weights = random_weights
         self.source = source
         self.cautions = cautions or []  # what a user should know about these weights before trusting them
-        self.frame_size = frame_size  # short side of decoded frames: what the pose backend reads (RGB resizes them)
+        self.frame_size = frame_size  # short side of decoded frames, as in training: pose reads them, RGB resizes them
         self.interval = sample_interval(self.config.stride)
 
     def _frame_features(self, window: list[SampledFrame], timings: dict[str, float]) -> tuple[dict, int]:
@@ -290,12 +299,11 @@ def load_model(model: str = DEFAULT_MODEL, weights: str | None = None, device: s
         rgb_weights = config.get("features", {}).get("rgb", {}).get("weights", rgb_weights)
         cautions = _cautions(config, rgb_weights)
         recorded_pose = recorded_pose_backend(config)
-        recorded_size = config.get("features", {}).get("pose", {}).get("detector_size", DEFAULT_DETECTOR_SIZE)
+        recorded_size = recorded_frame_size(config)
     streams = classifier.config.streams
     rgb = build_rgb_backbone(rgb_weights, device) if "rgb" in streams else None
-    estimator, frame_size = None, RGB_SIZE
+    estimator, frame_size = None, detector_size or recorded_size  # the training's decoding, for both streams
     if "pose" in streams:
-        frame_size = detector_size or recorded_size
         if not random_weights:
             cautions += filter(None, [pose_caution(config, pose or recorded_pose)])
         estimator = create_pose_estimator(pose or recorded_pose, device, frame_size, random_weights=random_weights)

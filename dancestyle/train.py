@@ -276,8 +276,8 @@ def _checkpoint_config(config: ModelConfig, options: TrainOptions, index: Datase
     from .pipeline import checkpoint_config
 
     pose_source = PoseSource.parse(features.specs["pose"].source) if "pose" in features.specs else None
-    result = checkpoint_config(config.to_dict(), pose_source, rgb_weights=rgb_weights_id(options.random_weights))
-    result["features"]["frame_size"] = options.detector_size
+    result = checkpoint_config(config.to_dict(), pose_source, rgb_weights=rgb_weights_id(options.random_weights),
+                               frame_size=options.detector_size)
     result["training"] = {"dataset": str(index.root), "layout": index.layout, "seed": options.seed,
                           "shuffle_frames": options.shuffle_frames, "recipe": options.recipe,
                           "pose_source": features.specs["pose"].source if "pose" in features.specs else None,

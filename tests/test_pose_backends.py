@@ -199,7 +199,8 @@ def _checkpoint(directory, pose_source=None, legacy=False):
 
     torch.manual_seed(0)
     classifier = DanceClassifier(default_config("lstm", streams=["pose"]))
-    config = checkpoint_config(classifier.config.to_dict(), pose_source)
+    config = checkpoint_config(classifier.config.to_dict(), pose_source,
+                               frame_size=pose_source.frame_size if pose_source else 512)  # as train writes it
     config["training"] = {"pose_source": (pose_source or PoseSource(None)).id}  # as train records it
     if legacy:  # what checkpoints said before pose backends existed
         config["features"]["pose"] = {"estimator": "keypointrcnn_resnet50_fpn.COCO_V1", "detector_size": 512}
@@ -274,3 +275,20 @@ def test_a_model_trained_on_the_datasets_skeleton_files_says_classify_runs_a_bac
     said = " ".join(result.stderr.split())
     assert result.exit_code == 0 and "dataset's own skeleton files" in said and f"`{DEFAULT_POSE}` backend" in said
     assert "--pose-source estimator" in said
+
+
+def test_models_without_a_pose_stream_decode_at_the_training_frame_size(tmp_path, isolated_home):
+    """The RGB stream's frames are decoded at the size training decoded them at, pose stream or not."""
+    import torch
+
+    from dancestyle.configs import default_config
+    from dancestyle.models import DanceClassifier
+    from dancestyle.pipeline import checkpoint_config, load_model, recorded_frame_size
+    from dancestyle.checkpoints import save_checkpoint
+
+    torch.manual_seed(0)
+    classifier = DanceClassifier(default_config("lstm", streams=["rgb"]))
+    config = checkpoint_config(classifier.config.to_dict(), frame_size=384, rgb_weights="random-seed-0")
+    save_checkpoint(tmp_path / "ckpt", classifier.state_dict(), config)
+    assert load_model(weights=str(tmp_path / "ckpt")).frame_size == 384
+    assert recorded_frame_size({"features": {"pose": {"detector_size": 640}}}) == 640  # an older checkpoint
