@@ -72,17 +72,18 @@ class ZipMember:
     sha256: str
 
 
-_RTM_MIRROR = "Tau-J/RTMPose"
-_RTM_ZIPS = "rtmposev1/onnx_sdk"
-RTMDET_NANO = ZipMember(HubFile(_RTM_MIRROR, f"{_RTM_ZIPS}/rtmdet_nano_8xb32-100e_coco-obj365-person-05d8511e.zip",
-                                "main", "", "Apache-2.0"),
-                        "end2end.onnx", "8297e829ccc5590c8e2d32d5a211f322a0585fb7467eec85eb12c9525b0b95d6")
+def _rtm_onnx(archive: str, sha256: str) -> ZipMember:
+    """The end2end.onnx in one of the mirror's zips (revision and zip hash unknown: see above)."""
+    return ZipMember(HubFile("Tau-J/RTMPose", f"rtmposev1/onnx_sdk/{archive}.zip", "main", "", "Apache-2.0"),
+                     "end2end.onnx", sha256)
+
+
+RTMDET_NANO = _rtm_onnx("rtmdet_nano_8xb32-100e_coco-obj365-person-05d8511e",
+                        "8297e829ccc5590c8e2d32d5a211f322a0585fb7467eec85eb12c9525b0b95d6")
 RTMPOSE = {
-    "t": ZipMember(HubFile(_RTM_MIRROR, f"{_RTM_ZIPS}/rtmpose-t_simcc-body7_pt-body7_420e-256x192-026a1439_20230504.zip",
-                           "main", "", "Apache-2.0"), "end2end.onnx", ""),
-    "s": ZipMember(HubFile(_RTM_MIRROR, f"{_RTM_ZIPS}/rtmpose-s_simcc-body7_pt-body7_420e-256x192-acd4a1ef_20230504.zip",
-                           "main", "", "Apache-2.0"),
-                   "end2end.onnx", "9aeb635b83f86aea45cf45d85798f7eba1a162de8e0d721c44e54fe5eebaf47d"),
+    "t": _rtm_onnx("rtmpose-t_simcc-body7_pt-body7_420e-256x192-026a1439_20230504", ""),
+    "s": _rtm_onnx("rtmpose-s_simcc-body7_pt-body7_420e-256x192-acd4a1ef_20230504",
+                   "9aeb635b83f86aea45cf45d85798f7eba1a162de8e0d721c44e54fe5eebaf47d"),
 }
 
 
