@@ -12,7 +12,7 @@ import typer
 from rich.markup import escape
 
 from . import __version__, render
-from .configs import DEFAULT_MODEL, DEFAULT_RECIPE, EPOCHS, PATIENCE, TrainOptions, available_models
+from .configs import DEFAULT_MODEL, DEFAULT_RECIPE, EPOCHS, PATIENCE, STREAM_NAMES, TrainOptions, available_models
 from .errors import DanceStyleError, UsageError
 from .pose import DEFAULT_DETECTOR_SIZE, DEFAULT_POSE, available_pose_backends
 
@@ -228,7 +228,8 @@ def train(
                                                  f"epoch (validation accuracy; with --recipe paper, loss). Default: "
                                                  f"{PATIENCE} (paper: 20), or with --resume the run's own.",
                                                  show_default=False)] = None,
-    streams: Annotated[str, typer.Option(help="Feature streams: rgb,pose | rgb | pose.")] = "rgb,pose",
+    streams: Annotated[str, typer.Option(help="Feature streams: any of rgb, pose, flow, comma-separated "
+                                              "(rgb,pose,flow: the three-stream model).")] = "rgb,pose",
     seed: Annotated[int, typer.Option(help="Seed: the same seed gives the same weights on CPU.")] = 0,
     device: Annotated[Device, typer.Option(help="auto = CUDA when present.")] = Device.auto,
     pose_source: Annotated[str, typer.Option(help="dataset (the skeleton files) or estimator "
@@ -293,10 +294,12 @@ def train(
 
 
 def _streams(value: str) -> list[str]:
+    """The named streams, in the order of the per-frame concatenation (rgb, pose, flow)."""
     streams = [s.strip() for s in value.split(",") if s.strip()]
-    if not streams or any(s not in ("rgb", "pose") for s in streams) or len(set(streams)) != len(streams):
-        raise typer.BadParameter("use rgb,pose | rgb | pose", param_hint="--streams")
-    return streams
+    if not streams or any(s not in STREAM_NAMES for s in streams) or len(set(streams)) != len(streams):
+        raise typer.BadParameter(f"a non-empty set of {', '.join(STREAM_NAMES)}, comma-separated "
+                                 "(e.g. pose,flow)", param_hint="--streams")
+    return [stream for stream in STREAM_NAMES if stream in streams]
 
 
 def _train_with_progress(run_training, options) -> dict:

@@ -10,7 +10,10 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from .errors import UnknownModelError, UsageError
+from .flow import DEFAULT_FLOW, FlowSettings
 from .pose import DEFAULT_DETECTOR_SIZE, DEFAULT_POSE
+
+STREAM_NAMES = ("rgb", "pose", "flow")  # features.STREAMS, without importing torch
 
 CLASSES = ("ballet", "break", "flamenco", "foxtrot", "latin", "quickstep", "square", "swing", "tango", "waltz")
 HUB_ORG = "dancestyle"  # default classifier repos: f"{HUB_ORG}/letsdance-{name}"
@@ -77,6 +80,19 @@ class TCNConfig(ModelConfig):
     weight_decay: float = 0.0
 
 
+@dataclass
+class FrameConfig(ModelConfig):
+    """Castro et al.'s frame-by-frame baseline: a per-frame classifier, plurality vote over the sampled frames."""
+
+    name: str = "frame"
+    hidden: int = 128
+    stride: int = 5  # every cached sample votes: 60 frames per 10 s window
+    dropout: float = 0.5
+    lr: float = 0.01
+    batch_size: int = 64
+    weight_decay: float = 1e-4
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     config: type[ModelConfig]
@@ -92,6 +108,7 @@ MODELS: dict[str, ModelSpec] = {
     "lstm": ModelSpec(LSTMConfig, "LSTM, 128 hidden; paper 65.9%"),
     "attention": ModelSpec(AttentionConfig, "LSTM, 32 hidden, self-attention; paper 63.7%"),
     "tcn": ModelSpec(TCNConfig, "causal TCN, 6 x 128 channels; paper 58.2%"),
+    "frame": ModelSpec(FrameConfig, "per-frame classifier, plurality vote (Castro's baseline: RGB 56.4%)"),
 }
 DEFAULT_MODEL = "lstm"
 
@@ -174,4 +191,5 @@ class TrainOptions:
     detector_size: int = DEFAULT_DETECTOR_SIZE
     resume: bool = False
     shuffle_frames: bool = False  # control experiment: destroy the order of each clip's frames
+    flow: FlowSettings = DEFAULT_FLOW  # how the flow stream is computed (flow.py)
     overrides: dict = field(default_factory=dict)  # model hyper-parameters, e.g. {"hidden": 64}

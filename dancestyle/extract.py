@@ -3,7 +3,8 @@
 Resumable (a clip whose cache file exists is skipped; files land by rename), batched, on any device. Pose comes
 from the dataset's skeleton files (Let's Dance) or from a pose backend (`pose_source="estimator"`, and always
 for the <style>/<video> layout, which has no skeleton files). Each clip's frames are decoded once, at the size
-`classify` decodes them (short side `frame_size`), and feed both streams: the RGB input is the one classify sees.
+`classify` decodes them (short side `frame_size`), and feed every stream: the RGB input is the one classify sees.
+Flow is computed from the pixels of frame folders and videos alike (flow.py), as `classify` computes it.
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ import torch
 from .data import Clip, DatasetIndex
 from .errors import UsageError
 from .features import CACHE_STRIDE, RGBBackbone, StreamSpec, cache_path, read_cached, write_cached
+from .flow import DEFAULT_FLOW, FlowSettings, MotionStacks, to_grey
 from .pose import (DEFAULT_DETECTOR_SIZE, DEFAULT_POSE, PoseEstimator, PoseSource, create_pose_estimator, pose_array,
                    read_letsdance_pose)
-from .video import BASE_FPS, chunked, iter_sampled_frames, sample_interval
+from .video import BASE_FPS, SampledFrame, chunked, iter_sampled_frames, sample_interval
 from .weights import RESNET18, load_resnet18_state_dict
 
 RANDOM_RGB = "random-seed-0"  # a random but reproducible ResNet-18, for offline runs
@@ -66,8 +68,9 @@ def rgb_source_id(rgb_weights: str, frame_size: int) -> str:
 
 def feature_specs(index: DatasetIndex, streams: list[str], rgb_weights: str, pose_source: str,
                   pose: str = DEFAULT_POSE, frame_size: int = DEFAULT_DETECTOR_SIZE,
-                  random_detector: bool = False) -> dict[str, StreamSpec]:
-    """What produces each stream. Pose comes from "dataset" files or from backend `pose` (PoseSource.id)."""
+                  random_detector: bool = False, flow: FlowSettings = DEFAULT_FLOW) -> dict[str, StreamSpec]:
+    """What produces each stream. Pose comes from "dataset" files or from backend `pose` (PoseSource.id); flow
+    from the clip's pixels with `flow` (its id keys the cache)."""
     if pose_source not in ("dataset", "estimator"):
         raise UsageError(f"--pose-source {pose_source}: use dataset or estimator.")
     if index.layout == "videos":
@@ -78,6 +81,8 @@ def feature_specs(index: DatasetIndex, streams: list[str], rgb_weights: str, pos
     if "pose" in streams:
         source = PoseSource(None) if pose_source == "dataset" else PoseSource(pose, frame_size, random_detector)
         specs["pose"] = StreamSpec("pose", source.id)
+    if "flow" in streams:
+        specs["flow"] = StreamSpec("flow", flow.id)
     return specs
 
 
@@ -116,13 +121,32 @@ def load_frame(path: Path, max_short_side: int) -> np.ndarray:
         return np.array(image)  # writable: torch will not wrap a read-only array
 
 
-def clip_images(clip: Clip, max_short_side: int) -> Iterator[np.ndarray]:
+def clip_samples(clip: Clip, max_short_side: int, flow: FlowSettings | None = None, images: bool = True
+                 ) -> list[SampledFrame]:
+    """A clip's samples at the cache stride, as `classify` samples a video: each frame's RGB image (short side
+    `max_short_side`; None when `images` is False for a frame folder) and, with `flow`, its flow stack."""
+    interval = sample_interval(CACHE_STRIDE)
     if clip.video is not None:
-        for frame in iter_sampled_frames(clip.video, sample_interval(CACHE_STRIDE), max_short_side):
-            yield frame.image
-    else:
-        for position in sample_positions(clip.frame_numbers, clip.frame_rate):
-            yield load_frame(clip.frames[position], max_short_side)
+        return list(iter_sampled_frames(clip.video, interval, max_short_side, flow=flow))
+    positions = sample_positions(clip.frame_numbers, clip.frame_rate)
+    samples = [SampledFrame(index, float(index * interval),
+                            load_frame(clip.frames[position], max_short_side) if images else None)
+               for index, position in enumerate(positions)]
+    if flow is not None:
+        for sample, stack in folder_flow(clip, flow, interval):
+            samples[sample].flow = stack
+    return samples
+
+
+def folder_flow(clip: Clip, flow: FlowSettings, interval: Fraction) -> list[tuple[int, np.ndarray]]:
+    """The flow stacks of a frame folder's samples: its frames fed to flow.MotionStacks at their times, loaded
+    only when a pair needs them (the sampling rule's slack is sample_positions' eighth of a frame)."""
+    first, rate = clip.frame_numbers[0], Fraction(clip.frame_rate)
+    stacks = MotionStacks(flow, interval, slack=1 / (8 * rate))
+    done = []
+    for number, path in zip(clip.frame_numbers, clip.frames):
+        done += stacks.push((number - first) / rate, lambda p=path: to_grey(load_frame(p, flow.size), flow.size))
+    return done + stacks.finish((clip.frame_numbers[-1] - first + 1) / rate)
 
 
 def dataset_poses(clip: Clip) -> np.ndarray:
@@ -138,17 +162,21 @@ def dataset_poses(clip: Clip) -> np.ndarray:
 class Extractor:
     """Builds each network once, on first need; decodes each clip once for all its streams."""
 
-    def __init__(self, device: str, rgb_weights: str, frame_size: int) -> None:
-        self.device, self.rgb_weights, self.frame_size = device, rgb_weights, frame_size
+    def __init__(self, device: str, rgb_weights: str, frame_size: int, flow: FlowSettings = DEFAULT_FLOW) -> None:
+        self.device, self.rgb_weights, self.frame_size, self.flow = device, rgb_weights, frame_size, flow
         self._rgb: RGBBackbone | None = None
         self._estimators: dict[str, PoseEstimator] = {}
 
     def features(self, clip: Clip, specs: dict[str, StreamSpec]) -> dict[str, np.ndarray]:
         """The clip's features for each stream in `specs` (pose from files needs no pixels)."""
         poses = PoseSource.parse(specs["pose"].source) if "pose" in specs else None
-        needs_pixels = "rgb" in specs or (poses is not None and poses.backend is not None)
-        images = list(clip_images(clip, self.frame_size)) if needs_pixels else []
+        needs_images = "rgb" in specs or (poses is not None and poses.backend is not None)
+        flow = self.flow if "flow" in specs else None
+        samples = clip_samples(clip, self.frame_size, flow, images=needs_images) if needs_images or flow else []
+        images = [sample.image for sample in samples]
         result = {}
+        if flow is not None:
+            result["flow"] = np.stack([sample.flow for sample in samples]).astype(np.float16)
         if "rgb" in specs:
             result["rgb"] = self.rgb(images)
         if poses is not None:
@@ -172,10 +200,10 @@ class Extractor:
 
 def extract_features(index: DatasetIndex, specs: dict[str, StreamSpec], device: str = "cpu",
                      progress: Progress | None = None, rgb_weights: str = "", frame_size: int = DEFAULT_DETECTOR_SIZE,
-                     clips: list[Clip] | None = None) -> FeatureSet:
+                     clips: list[Clip] | None = None, flow: FlowSettings = DEFAULT_FLOW) -> FeatureSet:
     """Make sure every clip (of `clips`, default all of `index`) has cached features for every stream in `specs`;
     skip those done. Each spec says how its stream is made, so features made another way are never reused."""
-    extractor = Extractor(device, rgb_weights, frame_size)
+    extractor = Extractor(device, rgb_weights, frame_size, flow)
     todo = []
     for clip in index.clips if clips is None else clips:
         missing = {stream: spec for stream, spec in specs.items()

@@ -1,6 +1,8 @@
-"""Per-frame features: the RGB stream (ResNet-18 trunk, 512-d) and the pose encoder (102-d).
+"""Per-frame features: the RGB stream (ResNet-18 trunk, 512-d), the pose encoder (102-d) and the flow encoder
+(64-d).
 
-Both see single frames only; the sequence models in models.py see the 614-d concatenation over time.
+Each sees one sampled instant only (flow: the short stack of fields around it); the sequence models in models.py
+see the concatenation over time (614-d for rgb + pose).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .configs import STREAM_NAMES
 from .pose import MAX_PEOPLE, NUM_KEYPOINTS
 from .weights import atomic_write_bytes, home
 
@@ -22,7 +25,9 @@ POSE_DIM = 3 * 2 * NUM_KEYPOINTS  # 102: three conv channels over the (2, 17) gr
 RGB_SIZE = 256  # the paper resizes frames to 256 x 256
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-STREAM_DIMS = {"rgb": RGB_DIM, "pose": POSE_DIM}
+FLOW_DIM = 64
+STREAMS = STREAM_NAMES  # the order of the per-frame concatenation, whatever order a user names them in
+STREAM_DIMS = dict(zip(STREAMS, (RGB_DIM, POSE_DIM, FLOW_DIM)))
 
 
 def feature_dim(streams: tuple[str, ...]) -> int:
@@ -135,12 +140,46 @@ class PoseEncoder(nn.Module):
         return self.head(self(poses))
 
 
+class FlowEncoder(nn.Module):
+    """Per-instant flow CNN: a (pairs, 2, grid, grid) stack as 2 x pairs channels -> conv 3x3 stride 2 (32) ->
+    conv 3x3 stride 2 (32) -> flatten -> Linear -> ReLU: 64-d. Simonyan & Zisserman's temporal net scaled down to
+    a pooled field, ~0.2 M multiply-adds per instant, so it trains with the sequence model on a CPU (tcn reads
+    60 instants per window); `head` is used only for pre-training, frame by frame, as the pose encoder's is."""
+
+    def __init__(self, num_classes: int = 10, pairs: int = 5, grid: int = 12) -> None:
+        super().__init__()
+        self.convs = nn.Sequential(
+            nn.Conv2d(2 * pairs, 32, 3, stride=2, padding=1), nn.ReLU(),
+            nn.Conv2d(32, 32, 3, stride=2, padding=1), nn.ReLU())
+        reduced = (grid + 3) // 4  # two stride-2 convolutions, padded
+        self.project = nn.Linear(32 * reduced * reduced, FLOW_DIM)
+        self.head = nn.Linear(FLOW_DIM, num_classes)
+
+    def forward(self, stacks: torch.Tensor) -> torch.Tensor:
+        """stacks: (..., pairs, 2, grid, grid) -> (..., 64) features."""
+        leading = stacks.shape[:-4]
+        x = stacks.reshape(-1, stacks.shape[-4] * 2, *stacks.shape[-2:])
+        return torch.relu(self.project(self.convs(x).flatten(1))).reshape(*leading, FLOW_DIM)
+
+    def classify(self, stacks: torch.Tensor) -> torch.Tensor:
+        """Frame-level class scores, for pre-training the encoder."""
+        return self.head(self(stacks))
+
+
+def mirror_flow(stacks: np.ndarray) -> np.ndarray:
+    """A left-right mirrored video's flow stacks (..., pairs, 2, grid, grid): the fields flipped left to right and
+    their x component negated (TSN inverts the x images of flipped clips)."""
+    mirrored = stacks[..., ::-1].copy()
+    mirrored[..., 0, :, :] *= -1
+    return mirrored
+
+
 # -- the per-clip feature cache ------------------------------------------------------------------------------------
 #
 # Training and evaluation read features from a cache, one safetensors file per clip and stream:
 #   <DANCESTYLE_HOME>/features/<dataset id>/<stream spec>/<class>/<clip id>.safetensors
-# holding "rgb" (T, 512) float16 or "pose" (T, 20, 2, 17) float32 (normalised skeletons: the pose encoder is
-# trained, so its input is what is cached). Samples are every CACHE_STRIDE-th frame of 30 fps video; every model's
+# holding "rgb" (T, 512) float16, "pose" (T, 20, 2, 17) float32 (normalised skeletons: the pose encoder is
+# trained, so its input is what is cached) or "flow" (T, pairs, 2, grid, grid) float16 (the flow encoder's input). Samples are every CACHE_STRIDE-th frame of 30 fps video; every model's
 # stride is a multiple of it, so one cache serves all models. The folder name says what produced the features,
 # so features made another way are never mixed in.
 
@@ -151,8 +190,8 @@ CACHE_STRIDE = 5  # the finest stride of any model (tcn)
 class StreamSpec:
     """What produces one stream's cached features; its `name` keys the cache folder."""
 
-    stream: str  # "rgb" or "pose"
-    source: str  # rgb: weights id @ frame size (extract.rgb_source_id); pose: a PoseSource id
+    stream: str  # "rgb", "pose" or "flow"
+    source: str  # rgb: weights id @ frame size (extract.rgb_source_id); pose: a PoseSource id; flow: FlowSettings.id
     stride: int = CACHE_STRIDE
 
     @property

@@ -1,8 +1,8 @@
-"""Sequence models over per-frame features: LSTM, LSTM with self-attention, TCN.
+"""Models over per-frame features: LSTM, LSTM with self-attention, TCN, and Castro's frame-by-frame baseline.
 
 Each model is a config dataclass (configs.py, with the registry of names: no torch, so the CLI starts fast)
-plus the modules here in reading order. `DanceClassifier` puts the pose encoder in front of a sequence model; the RGB backbone stays outside
-(its weights come from the Hub, not from our checkpoints).
+plus the modules here in reading order. `DanceClassifier` puts the trained per-frame encoders (pose, flow) in
+front of a sequence model; the RGB backbone stays outside (its weights come from the Hub, not our checkpoints).
 """
 
 from __future__ import annotations
@@ -13,9 +13,10 @@ import torch
 from torch import nn
 from torch.nn.utils.parametrizations import weight_norm
 
-from .configs import (CLASSES, DEFAULT_MODEL, MODELS, AttentionConfig, LSTMConfig, ModelConfig, TCNConfig,
-                      available_models, config_from_dict, default_config, model_spec)
-from .features import POSE_DIM, RGB_DIM, PoseEncoder, feature_dim
+from .configs import (CLASSES, DEFAULT_MODEL, MODELS, AttentionConfig, FrameConfig, LSTMConfig, ModelConfig,
+                      TCNConfig, available_models, config_from_dict, default_config, model_spec)
+from .features import POSE_DIM, RGB_DIM, STREAMS, FlowEncoder, PoseEncoder, feature_dim
+from .flow import DEFAULT_FLOW, FlowSettings
 
 
 def _pack(x: torch.Tensor, lengths: torch.Tensor | None):
@@ -128,36 +129,86 @@ class TCNModel(nn.Module):
         return self.out(y.gather(2, last).squeeze(2))
 
 
+class FrameModel(nn.Module):
+    """Castro et al.'s frame-by-frame baseline: each sampled frame is classified on its own (dropout -> Linear ->
+    ReLU -> Linear over that frame's features) and the clip's label is the plurality vote of its frames.
+
+    forward returns log vote shares (softmax gives each class's share of the frames; a tie goes to the class
+    with the higher mean probability), so classify and evaluate average votes over windows like the other
+    models' probabilities. Training uses `loss`: every frame is a training example labelled with its clip."""
+
+    def __init__(self, config: FrameConfig, input_dim: int) -> None:
+        super().__init__()
+        self.classify_frames = nn.Sequential(nn.Dropout(config.dropout), nn.Linear(input_dim, config.hidden),
+                                             nn.ReLU(), nn.Linear(config.hidden, len(config.classes)))
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        scores = self.classify_frames(x)  # (B, T, classes)
+        valid = torch.ones(scores.shape[:2], device=x.device)
+        if lengths is not None:
+            valid = (~_padding_mask(lengths.to(x.device), x.shape[1])).float()
+        votes = nn.functional.one_hot(scores.argmax(-1), scores.shape[-1]).float() * valid.unsqueeze(-1)
+        shares = votes.sum(1) / valid.sum(1, keepdim=True)
+        mean_probability = (torch.softmax(scores, -1) * valid.unsqueeze(-1)).sum(1) / valid.sum(1, keepdim=True)
+        return torch.log(shares + 1e-3 * mean_probability + 1e-6)
+
+    def loss(self, x: torch.Tensor, lengths: torch.Tensor | None, labels: torch.Tensor) -> torch.Tensor:
+        """Per-frame cross-entropy over the real (unpadded) frames."""
+        scores = self.classify_frames(x)
+        per_frame = nn.functional.cross_entropy(scores.transpose(1, 2), labels.unsqueeze(1).expand(-1, x.shape[1]),
+                                                reduction="none")
+        if lengths is None:
+            return per_frame.mean()
+        valid = (~_padding_mask(lengths.to(x.device), x.shape[1])).float()
+        return (per_frame * valid).sum() / valid.sum()
+
+
 # the network of each registered config (the registry itself, names and configs, is in configs.py)
 NETWORKS: dict[type[ModelConfig], type[nn.Module]] = {
-    LSTMConfig: LSTMModel, AttentionConfig: AttentionLSTMModel, TCNConfig: TCNModel,
+    LSTMConfig: LSTMModel, AttentionConfig: AttentionLSTMModel, TCNConfig: TCNModel, FrameConfig: FrameModel,
 }
 
 
-class DanceClassifier(nn.Module):
-    """Pose encoder + sequence model: per-frame RGB features and normalised poses -> class scores."""
+def ordered_streams(streams) -> tuple[str, ...]:
+    """Streams in the order of the per-frame concatenation (rgb, pose, flow), whatever order they were named in."""
+    return tuple(stream for stream in STREAMS if stream in streams)
 
-    def __init__(self, config: ModelConfig) -> None:
+
+class DanceClassifier(nn.Module):
+    """Trained per-frame encoders + a model over time: per-frame RGB features, normalised poses and flow stacks
+    -> class scores. `flow` must be the settings the flow stacks were made with (the encoder's input shape)."""
+
+    def __init__(self, config: ModelConfig, flow: FlowSettings = DEFAULT_FLOW) -> None:
         super().__init__()
         self.config = config
-        self.streams = tuple(config.streams)
-        self.pose_encoder = PoseEncoder(len(config.classes)) if "pose" in self.streams else None
+        self.streams = ordered_streams(config.streams)
+        classes = len(config.classes)
+        self.pose_encoder = PoseEncoder(classes) if "pose" in self.streams else None
+        self.flow_encoder = FlowEncoder(classes, flow.pairs, flow.grid) if "flow" in self.streams else None
         self.sequence = NETWORKS[model_spec(config.name).config](config, feature_dim(self.streams))
 
-    def frame_features(self, rgb: torch.Tensor | None, poses: torch.Tensor | None) -> torch.Tensor:
-        """(B, T, 512) RGB features and (B, T, 20, 2, 17) poses -> (B, T, 614), in stream order."""
-        parts = []
-        for stream in self.streams:
-            if stream == "rgb":
-                parts.append(rgb)
-            else:
-                parts.append(self.pose_encoder(poses))
-        return torch.cat(parts, dim=-1)
+    def encoders(self) -> dict[str, nn.Module]:
+        """The trained per-frame encoders, by the stream they read."""
+        return {stream: encoder for stream, encoder in (("pose", self.pose_encoder), ("flow", self.flow_encoder))
+                if encoder is not None}
 
-    def forward(self, rgb: torch.Tensor | None, poses: torch.Tensor | None,
-                lengths: torch.Tensor | None = None) -> torch.Tensor:
+    def frame_features(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        """{"rgb": (B, T, 512), "pose": (B, T, 20, 2, 17), "flow": (B, T, pairs, 2, g, g)} -> (B, T, D)."""
+        encoders = self.encoders()
+        return torch.cat([encoders[s](inputs[s]) if s in encoders else inputs[s] for s in self.streams], dim=-1)
+
+    def forward(self, inputs: dict[str, torch.Tensor], lengths: torch.Tensor | None = None) -> torch.Tensor:
         """lengths: real steps per sequence when a batch is zero-padded at the end (None: all full)."""
-        return self.sequence(self.frame_features(rgb, poses), lengths)
+        return self.sequence(self.frame_features(inputs), lengths)
+
+    def loss(self, inputs: dict[str, torch.Tensor], lengths: torch.Tensor | None, labels: torch.Tensor
+             ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(training loss, class scores): the model's own loss where it has one (frame), else cross-entropy."""
+        features = self.frame_features(inputs)
+        scores = self.sequence(features, lengths)
+        if hasattr(self.sequence, "loss"):
+            return self.sequence.loss(features, lengths, labels), scores
+        return nn.functional.cross_entropy(scores, labels), scores
 
 
 def parameter_count(module: nn.Module) -> int:
@@ -165,4 +216,5 @@ def parameter_count(module: nn.Module) -> int:
 
 
 __all__ = ["CLASSES", "DEFAULT_MODEL", "MODELS", "NETWORKS", "POSE_DIM", "RGB_DIM", "DanceClassifier", "ModelConfig",
-           "available_models", "config_from_dict", "default_config", "model_spec", "parameter_count"]
+           "available_models", "config_from_dict", "default_config", "model_spec", "ordered_streams",
+           "parameter_count"]

@@ -22,6 +22,7 @@ from . import __version__
 from .errors import UsageError, WeightsError
 from .extract import POSE_BATCH, RANDOM_RGB, build_rgb_backbone, rgb_weights_id
 from .features import RGB_SIZE, RGBBackbone
+from .flow import DEFAULT_FLOW, FlowSettings, check_opencv
 from .models import DEFAULT_MODEL, DanceClassifier, config_from_dict, default_config
 from .pose import (DEFAULT_DETECTOR_SIZE, DEFAULT_POSE, LEGACY_ESTIMATOR, PoseEstimator, PoseSource,
                    create_pose_estimator, pose_array, pose_backend)
@@ -67,12 +68,14 @@ def resolve_device(device: str = "auto") -> str:
 
 
 def checkpoint_config(model_config_dict: dict, pose_source: PoseSource | None = None,
-                      rgb_weights: str | None = None, frame_size: int = DEFAULT_DETECTOR_SIZE) -> dict:
+                      rgb_weights: str | None = None, frame_size: int = DEFAULT_DETECTOR_SIZE,
+                      flow: FlowSettings = DEFAULT_FLOW) -> dict:
     """The config.json of a checkpoint: the model's config plus how its features were made.
 
     features.frame_size is the short side both streams' frames were decoded at (classify decodes at it too);
     features.pose.backend is the backend `classify` runs for it: the one its poses came from, or the default
-    backend for poses read from Let's Dance's own skeleton files (COCO-17 too).
+    backend for poses read from Let's Dance's own skeleton files (COCO-17 too); features.flow the flow settings
+    (flow.py), which classify computes exactly.
     """
     rgb_weights = rgb_weights or rgb_weights_id(random_weights=False)
     pose_source = pose_source or PoseSource(DEFAULT_POSE)
@@ -88,8 +91,15 @@ def checkpoint_config(model_config_dict: dict, pose_source: PoseSource | None = 
                      "source": "dataset" if pose_source.backend is None else "estimator",
                      "random_weights": pose_source.random_weights,
                      "people": 20, "keypoints": 17, "normalisation": "per-skeleton bounding box to [-1, 1]"},
+            "flow": flow.to_dict(),
         },
     }
+
+
+def recorded_flow(config: dict) -> FlowSettings:
+    """The flow settings a checkpoint's features were made with (refused if this version cannot make them)."""
+    recorded = config.get("features", {}).get("flow")
+    return DEFAULT_FLOW if recorded is None else FlowSettings.from_dict(recorded)
 
 
 def recorded_pose_backend(config: dict) -> str:
@@ -149,7 +159,8 @@ class DanceStylePipeline:
 
     def __init__(self, classifier: DanceClassifier, device: str, rgb: RGBBackbone | None,
                  pose: PoseEstimator | None, random_weights: bool = False, source: str = "",
-                 cautions: list[str] | None = None, frame_size: int = DEFAULT_DETECTOR_SIZE) -> None:
+                 cautions: list[str] | None = None, frame_size: int = DEFAULT_DETECTOR_SIZE,
+                 flow: FlowSettings | None = None) -> None:
         self.classifier = classifier.eval().to(device)
         self.config = classifier.config
         self.device = device
@@ -159,12 +170,16 @@ class DanceStylePipeline:
         self.source = source
         self.cautions = cautions or []  # what a user should know about these weights before trusting them
         self.frame_size = frame_size  # short side of decoded frames, as in training: pose reads them, RGB resizes them
+        self.flow = flow  # the flow settings of training, for a model with the flow stream
         self.interval = sample_interval(self.config.stride)
 
     def _frame_features(self, window: list[SampledFrame], timings: dict[str, float]) -> tuple[dict, int]:
-        """Per-frame inputs of one window ({"rgb": (T, 512), "pose": (T, 20, 2, 17)}) and the most people seen."""
+        """Per-frame inputs of one window ({"rgb": (T, 512), "pose": (T, 20, 2, 17), "flow": (T, pairs, 2, g,
+        g)}) and the most people seen. Flow stacks come with the frames (computed in the decoding thread)."""
         images = [frame.image for frame in window]
         features, people_max = {}, 0
+        if self.flow is not None:
+            features["flow"] = torch.from_numpy(np.stack([frame.flow for frame in window])).to(self.device)
         if self.rgb is not None:
             started = time.perf_counter()
             features["rgb"] = self.rgb(images)
@@ -180,13 +195,13 @@ class DanceStylePipeline:
     def _probabilities(self, features: dict, timings: dict[str, float]) -> np.ndarray:
         started = time.perf_counter()
         with torch.inference_mode():
-            scores = self.classifier(*(features[s].unsqueeze(0) if s in features else None for s in ("rgb", "pose")))
+            scores = self.classifier({stream: tensor.unsqueeze(0) for stream, tensor in features.items()})
         timings["model"] += time.perf_counter() - started
         return torch.softmax(scores, dim=-1)[0].float().cpu().numpy()
 
     def read_ahead(self, path: str | Path) -> ReadAhead:
         """Start decoding `path`'s sampled frames in the background (at the size the streams need)."""
-        return ReadAhead(iter_sampled_frames(path, self.interval, max_short_side=self.frame_size))
+        return ReadAhead(iter_sampled_frames(path, self.interval, max_short_side=self.frame_size, flow=self.flow))
 
     def classify(self, path: str | Path, top_k: int = 3, frames: ReadAhead | None = None) -> Prediction:
         """Classify one video file. Raises InputError / MediaError for files that cannot be used.
@@ -288,12 +303,14 @@ def load_model(model: str = DEFAULT_MODEL, weights: str | None = None, device: s
     rgb_weights = rgb_weights_id(random_weights)
     cautions = []
     recorded_pose, recorded_size = DEFAULT_POSE, DEFAULT_DETECTOR_SIZE
+    flow = DEFAULT_FLOW
     if random_weights:
         torch.manual_seed(0)
         classifier, source = DanceClassifier(default_config(model)), "random"
     else:
         directory, source = classifier_source(model, weights)
         config, state_dict = read_checkpoint(directory)
+        flow = recorded_flow(config)
         classifier = load_classifier(config, state_dict, directory)
         # the RGB trunk the classifier was trained on (a run made offline used the seeded random one)
         rgb_weights = config.get("features", {}).get("rgb", {}).get("weights", rgb_weights)
@@ -310,13 +327,15 @@ def load_model(model: str = DEFAULT_MODEL, weights: str | None = None, device: s
         if getattr(estimator, "cuda_unused", False):
             cautions.append("the pose networks run on the CPU: this onnxruntime has no CUDA; for the GPU, `pip "
                             "uninstall onnxruntime && pip install onnxruntime-gpu` (same results, models.md).")
+    if "flow" in streams:
+        check_opencv()  # before any video is opened
     return DanceStylePipeline(classifier, device, rgb, estimator, random_weights=random_weights, source=source,
-                              cautions=cautions, frame_size=frame_size)
+                              cautions=cautions, frame_size=frame_size, flow=flow if "flow" in streams else None)
 
 
 def load_classifier(config: dict, state_dict: dict, directory: Path) -> DanceClassifier:
     """Rebuild a checkpoint's classifier from its config.json and load its weights strictly."""
-    classifier = DanceClassifier(config_from_dict(config["model"]))
+    classifier = DanceClassifier(config_from_dict(config["model"]), recorded_flow(config))
     try:
         classifier.load_state_dict(state_dict, strict=True)
     except RuntimeError as e:

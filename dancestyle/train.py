@@ -3,8 +3,8 @@
     summary = train(TrainOptions(model="lstm", data=Path("~/.local/share/dancestyle/datasets/letsdance")))
 
 1. Features are extracted once per clip and cached (extract.py).
-2. With the pose stream, the pose encoder is first trained frame by frame as a classifier (paper.md), then the
-   whole classifier (encoder included) is trained on sequences with SGD + Nesterov and the paper's settings.
+2. With the pose or flow stream, its encoder is first trained frame by frame as a classifier (paper.md), then the
+   whole classifier (encoders included) is trained on sequences with SGD + Nesterov and the paper's settings.
 3. Each epoch ends with a validation pass; the best epoch's weights are the checkpoint (model.safetensors +
    config.json + metrics.json). The full training state is saved after every epoch under resume/, so Ctrl-C loses
    at most the epoch in progress and `resume=True` continues exactly: every epoch seeds its own random streams
@@ -32,7 +32,8 @@ from .configs import EPOCHS, ModelConfig, Recipe, TrainOptions, default_config, 
 from .data import DatasetIndex, index_for_training, letsdance_classes, load_or_make_splits
 from .errors import DanceStyleError, InputError, UsageError
 from .extract import FeatureSet, extract_features, feature_specs, rgb_weights_id
-from .features import CACHE_STRIDE
+from .features import CACHE_STRIDE, mirror_flow
+from .flow import FlowSettings
 from .models import DanceClassifier
 from .pose import PoseSource
 from .video import BASE_FPS, WINDOW_SECONDS
@@ -97,8 +98,7 @@ def _batch(windows: list[dict[str, np.ndarray]], device: str) -> tuple[dict[str,
 
 
 def _forward(model: DanceClassifier, windows: list[dict[str, np.ndarray]], device: str) -> torch.Tensor:
-    tensors, lengths = _batch(windows, device)
-    return model(tensors.get("rgb"), tensors.get("pose"), lengths)
+    return model(*_batch(windows, device))
 
 
 def clip_windows(features: dict[str, np.ndarray], every: int, per_window: int, offset: int = 0
@@ -137,8 +137,8 @@ def _training_windows(sequences: Sequences, config: ModelConfig, generator: torc
         steps = len(range(offset, total, every))
         start = int(torch.randint(max(1, steps - per_window + 1), (1,), generator=generator))
         window = {stream: array[offset::every][start:start + per_window] for stream, array in features.items()}
-        if "pose" in window and bool(torch.rand(1, generator=generator) < 0.5):
-            window = {**window, "pose": mirror(window["pose"])}
+        if bool(torch.rand(1, generator=generator) < 0.5):  # the mirrored dance, in every stream that has a side
+            window = {stream: MIRRORS.get(stream, _same)(array) for stream, array in window.items()}
         chosen.append(window)
     return chosen
 
@@ -150,39 +150,52 @@ def mirror(poses: np.ndarray) -> np.ndarray:
     return mirrored
 
 
+def _same(array: np.ndarray) -> np.ndarray:
+    return array
+
+
+MIRRORS = {"pose": mirror, "flow": mirror_flow}  # RGB features cannot be mirrored after the fact
+
+
 def _optimizer(parameters, lr: float, weight_decay: float, momentum: float = 0.9) -> torch.optim.SGD:
     return torch.optim.SGD(parameters, lr=lr, momentum=momentum, nesterov=True, weight_decay=weight_decay)
 
 
 def _sequence_optimizer(model: DanceClassifier, frozen_encoder: bool = False) -> torch.optim.SGD:
-    """SGD with the model's tuned settings. Its weight decay was tuned for the sequence model; the pose encoder
-    keeps training without it, as in its pre-training: decaying its few weights starves the sequence model of
-    pose features (on the synthetic corpus, lstm pose-only fell from 85% to 66% test accuracy with it). A frozen
-    encoder (the "paper" recipe) is left out."""
+    """SGD with the model's tuned settings. Its weight decay was tuned for the sequence model; the per-frame
+    encoders keep training without it, as in their pre-training: decaying the pose encoder's few weights starves
+    the sequence model of pose features (on the synthetic corpus, lstm pose-only fell from 85% to 66% test
+    accuracy with it). Frozen encoders (the "paper" recipe) are left out."""
     config = model.config
     groups = [{"params": list(model.sequence.parameters())}]
-    if model.pose_encoder is not None:
-        model.pose_encoder.requires_grad_(not frozen_encoder)
+    for encoder in model.encoders().values():
+        encoder.requires_grad_(not frozen_encoder)
         if not frozen_encoder:
-            groups.append({"params": list(model.pose_encoder.parameters()), "weight_decay": 0.0})
+            groups.append({"params": list(encoder.parameters()), "weight_decay": 0.0})
     return _optimizer(groups, config.lr, config.weight_decay, config.momentum)
 
 
-def pretrain_pose_encoder(model: DanceClassifier, train: Sequences, seed: int, device: str, lr: float) -> None:
-    """Per-frame pose classification (paper.md); the encoder keeps what it learned, its head is then unused."""
-    frames = np.concatenate([features["pose"] for features in train.features])
-    labels = np.concatenate([np.full(len(features["pose"]), label)
-                             for features, label in zip(train.features, train.labels)])
-    encoder = model.pose_encoder.train()
-    optimizer = _optimizer(encoder.parameters(), lr, 0.0)
-    generator = torch.Generator().manual_seed(seed)
-    for _ in range(POSE_PRETRAIN["epochs"]):
-        for batch in torch.randperm(len(frames), generator=generator).split(POSE_PRETRAIN["batch_size"]):
-            scores = encoder.classify(torch.from_numpy(frames[batch.numpy()]).to(device))
-            loss = nn.functional.cross_entropy(scores, torch.from_numpy(labels[batch.numpy()]).to(device))
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
+def pretrain_encoders(model: DanceClassifier, train: Sequences, seed: int, device: str, lr: float) -> None:
+    """Per-frame classification with each trained encoder (pose: paper.md; flow: the same, as Simonyan &
+    Zisserman train their temporal net on single stacks); an encoder keeps what it learned, its head is unused.
+    Flow stacks are mirrored at random, as in training."""
+    for stream, encoder in model.encoders().items():
+        frames = np.concatenate([features[stream] for features in train.features])
+        labels = np.concatenate([np.full(len(features[stream]), label)
+                                 for features, label in zip(train.features, train.labels)])
+        encoder.train()
+        optimizer = _optimizer(encoder.parameters(), lr, 0.0)
+        generator = torch.Generator().manual_seed(seed)
+        for _ in range(POSE_PRETRAIN["epochs"]):
+            for batch in torch.randperm(len(frames), generator=generator).split(POSE_PRETRAIN["batch_size"]):
+                inputs = frames[batch.numpy()]
+                if stream == "flow" and bool(torch.rand(1, generator=generator) < 0.5):
+                    inputs = mirror_flow(inputs)
+                scores = encoder.classify(torch.from_numpy(inputs.astype(np.float32)).to(device))
+                loss = nn.functional.cross_entropy(scores, torch.from_numpy(labels[batch.numpy()]).to(device))
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
 
 
 def _epoch(model: DanceClassifier, optimizer, train: Sequences, seed: int, epoch: int, device: str
@@ -197,8 +210,8 @@ def _epoch(model: DanceClassifier, optimizer, train: Sequences, seed: int, epoch
     for batch in order.split(model.config.batch_size):
         indices = batch.tolist()
         labels = torch.from_numpy(train.labels[indices]).to(device)
-        scores = _forward(model, [windows[i] for i in indices], device)
-        loss = nn.functional.cross_entropy(scores, labels)
+        inputs, lengths = _batch([windows[i] for i in indices], device)
+        loss, scores = model.loss(inputs, lengths, labels)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -277,7 +290,7 @@ def _checkpoint_config(config: ModelConfig, options: TrainOptions, index: Datase
 
     pose_source = PoseSource.parse(features.specs["pose"].source) if "pose" in features.specs else None
     result = checkpoint_config(config.to_dict(), pose_source, rgb_weights=rgb_weights_id(options.random_weights),
-                               frame_size=options.detector_size)
+                               frame_size=options.detector_size, flow=options.flow)
     result["training"] = {"dataset": str(index.root), "layout": index.layout, "seed": options.seed,
                           "shuffle_frames": options.shuffle_frames, "recipe": options.recipe,
                           "pose_source": features.specs["pose"].source if "pose" in features.specs else None,
@@ -295,8 +308,9 @@ def train(options: TrainOptions, on_epoch: Callable[[dict, int], None] | None = 
         saved = read_state(out)
         # a resumed run keeps its own settings; only a given epoch budget or patience changes (to extend a run)
         given = {key: getattr(options, key) for key in ("epochs", "patience") if getattr(options, key) is not None}
+        flow = FlowSettings.from_dict(saved["options"].get("flow") or {})
         options = TrainOptions(**{**saved["options"], **given, "data": Path(saved["options"]["data"]), "out": out,
-                                  "resume": True, "device": options.device})
+                                  "resume": True, "device": options.device, "flow": flow})
     elif options.resume:
         raise UsageError(f"{out} holds no saved training state to resume.", "Start a new run without --resume.")
     options = replace(options, epochs=options.epochs or EPOCHS,
@@ -317,8 +331,9 @@ def _train(options: TrainOptions, out: Path, on_epoch, on_progress) -> dict:
     splits = load_or_make_splits(index.root, index)
     rgb_weights = rgb_weights_id(options.random_weights)
     specs = feature_specs(index, options.streams, rgb_weights, options.pose_source, options.pose,
-                          options.detector_size, random_detector=options.random_weights)
-    features = extract_features(index, specs, options.device, on_progress, rgb_weights, options.detector_size)
+                          options.detector_size, random_detector=options.random_weights, flow=options.flow)
+    features = extract_features(index, specs, options.device, on_progress, rgb_weights, options.detector_size,
+                                flow=options.flow)
     config = default_config(options.model, classes=list(index.classes), streams=list(options.streams),
                             **options.overrides)
     train_set, val_set = (load_split(index, features, splits[side], config.classes, options.shuffle_frames)
@@ -328,10 +343,10 @@ def _train(options: TrainOptions, out: Path, on_epoch, on_progress) -> dict:
                          f"({len(train_set)}/{len(val_set)} clips).", "Use a dataset with more clips per class.")
 
     torch.manual_seed(options.seed)
-    model = DanceClassifier(config).to(options.device)
+    model = DanceClassifier(config, options.flow).to(options.device)
     how = recipe(options.recipe)
-    if not options.resume and model.pose_encoder is not None:
-        pretrain_pose_encoder(model, train_set, options.seed, options.device, how.pose_pretrain_lr)
+    if not options.resume:
+        pretrain_encoders(model, train_set, options.seed, options.device, how.pose_pretrain_lr)
     optimizer = _sequence_optimizer(model, frozen_encoder=how.freeze_pose_encoder)
     scheduler = None
     if how.plateau_factor:

@@ -14,10 +14,14 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .errors import InputError, MediaError
+
+if TYPE_CHECKING:
+    from .flow import FlowSettings
 
 BASE_FPS = 30  # the paper's strides are in frames of 30 fps video
 WINDOW_SECONDS = 10  # the training clips of Let's Dance are ~10 s long
@@ -28,11 +32,13 @@ VIDEO_EXTENSIONS = frozenset(
 
 @dataclass
 class SampledFrame:
-    """One sampled frame: its sample number, the instant it was taken for, and the RGB image (H, W, 3) uint8."""
+    """One sampled frame: its sample number, the instant it was taken for, the RGB image (H, W, 3) uint8, and
+    when asked for, the flow stack around the instant (flow.py: (pairs, 2, grid, grid) float32)."""
 
     index: int
     time: float
-    image: np.ndarray
+    image: np.ndarray | None
+    flow: np.ndarray | None = None
 
 
 def sample_interval(stride: int, base_fps: int = BASE_FPS) -> Fraction:
@@ -117,21 +123,60 @@ def _display_size(width: int, height: int, max_short_side: int | None) -> tuple[
 
 def _to_rgb(frame, max_short_side: int | None) -> np.ndarray:
     width, height = _display_size(frame.width, frame.height, max_short_side)
-    image = frame.to_ndarray(format="rgb24", width=width, height=height)
+    return _upright(frame, frame.to_ndarray(format="rgb24", width=width, height=height))
+
+
+def _upright(frame, image: np.ndarray) -> np.ndarray:
     quarter_turns = round(frame.rotation / 90) % 4  # the display matrix's counter-clockwise angle
     if quarter_turns:  # phone videos: turn the stored frame the way players show it
         image = np.ascontiguousarray(np.rot90(image, k=quarter_turns))
     return image
 
 
-def iter_sampled_frames(path: str | Path, interval: Fraction, max_short_side: int | None = None
-                        ) -> Iterator[SampledFrame]:
+def iter_sampled_frames(path: str | Path, interval: Fraction, max_short_side: int | None = None,
+                        flow: FlowSettings | None = None) -> Iterator[SampledFrame]:
     """Decode `path` once and yield the frame on screen at each instant 0, interval, 2*interval, ...
 
     Instants run up to the end of the last frame. Times are exact fractions of the stream's time base,
     measured from the first decoded frame; a frame starting within an eighth of a frame after an instant
-    counts as on screen at it.
+    counts as on screen at it. With `flow`, each sample also carries its flow stack (flow.py), computed here
+    from the frames that follow it, so it is yielded a few frames later.
     """
+    if flow is None:
+        yield from _sampled_frames(path, interval, max_short_side)
+        return
+    from .flow import MotionStacks, StackQueue
+
+    stacks, queue = None, StackQueue()
+    for item in _sampled_frames(path, interval, max_short_side, with_decoded=True):
+        if isinstance(item, SampledFrame):
+            queue.add_item(item.index, item)
+            continue
+        kind, time, frame, slack = item  # ("frame", start, av frame, slack) or ("end", end, None, slack)
+        stacks = stacks or MotionStacks(flow, interval, slack)
+        if kind == "frame":
+            queue.add_stacks(stacks.push(time, lambda f=frame: _flow_grey(f, flow.size)))
+        else:
+            queue.add_stacks(stacks.finish(time))
+        for sample, stack in queue.ready():
+            sample.flow = stack
+            yield sample
+
+
+def _flow_grey(frame, size: int) -> np.ndarray:
+    """A decoded frame as grey at the flow's short side, upright (RGB first, as frame folders are read)."""
+    from .flow import flow_frame_size, to_grey
+
+    width, height = _display_size(frame.width, frame.height, None)
+    if min(width, height) > size:  # let swscale do the big shrink; to_grey makes the short side exact
+        width, height = flow_frame_size(width, height, size)
+    return to_grey(_upright(frame, frame.to_ndarray(format="rgb24", width=width, height=height)), size)
+
+
+def _sampled_frames(path: str | Path, interval: Fraction, max_short_side: int | None,
+                    with_decoded: bool = False) -> Iterator:
+    """iter_sampled_frames without flow. with_decoded: also yield ("frame", start, av frame, slack) for every
+    decoded frame after the samples it ends, and ("end", end time, None, slack) last."""
     import av
 
     path = Path(path)
@@ -160,6 +205,8 @@ def iter_sampled_frames(path: str | Path, interval: Fraction, max_short_side: in
                 while previous is not None and target * interval + slack < time:
                     yield SampledFrame(target, float(target * interval), _to_rgb(previous, max_short_side))
                     target += 1
+                if with_decoded:
+                    yield "frame", time, frame, slack
                 previous, previous_time = frame, time
         except av.FFmpegError as e:
             if previous is None:
@@ -173,6 +220,8 @@ def iter_sampled_frames(path: str | Path, interval: Fraction, max_short_side: in
         while target == 0 or target * interval + slack < end:
             yield SampledFrame(target, float(target * interval), _to_rgb(previous, max_short_side))
             target += 1
+        if with_decoded:
+            yield "end", end, None, slack
     finally:
         container.close()
 

@@ -140,8 +140,8 @@ def test_tampered_checkpoint_is_refused(videos, tmp_path, fake_pose, isolated_ho
 def test_models_lists_every_model(isolated_home):
     result = run("models", "--json")
     models = [row for row in lines(result) if row["kind"] == "model"]
-    assert result.exit_code == 0 and [row["name"] for row in models] == ["lstm", "attention", "tcn"]
-    assert [row["frames_per_window"] for row in models] == [5, 10, 60]
+    assert result.exit_code == 0 and [row["name"] for row in models] == ["lstm", "attention", "tcn", "frame"]
+    assert [row["frames_per_window"] for row in models] == [5, 10, 60, 60]
     assert all(row["parameters"] > 10_000 and row["streams"] == ["rgb", "pose"] for row in models)
     backends = [row for row in lines(result) if row["kind"] == "pose"]
     assert [row["name"] for row in backends] == ["rtmpose-t", "rtmpose-s", "rcnn"]

@@ -2,31 +2,58 @@ import pytest
 import torch
 
 from dancestyle.errors import UnknownModelError
-from dancestyle.features import POSE_DIM, RGB_DIM, PoseEncoder, feature_dim
+from dancestyle.features import FLOW_DIM, POSE_DIM, RGB_DIM, PoseEncoder, feature_dim
+from dancestyle.flow import DEFAULT_FLOW
 from dancestyle.models import (CLASSES, DanceClassifier, TCNModel, available_models, config_from_dict,
                                default_config, model_spec, parameter_count)
 
 
-def inputs(batch: int, steps: int):
-    return torch.randn(batch, steps, RGB_DIM), torch.rand(batch, steps, 20, 2, 17) * 2 - 1
+def inputs(batch: int, steps: int, streams=("rgb", "pose", "flow")) -> dict[str, torch.Tensor]:
+    every = {"rgb": torch.randn(batch, steps, RGB_DIM), "pose": torch.rand(batch, steps, 20, 2, 17) * 2 - 1,
+             "flow": torch.rand(batch, steps, *DEFAULT_FLOW.shape) * 2 - 1}
+    return {stream: every[stream] for stream in streams}
 
 
 @pytest.mark.parametrize("name", available_models())
 @pytest.mark.parametrize("steps", [1, 7])
 def test_every_model_runs_forward_with_finite_scores(name, steps):
-    model = DanceClassifier(default_config(name)).eval()
-    scores = model(*inputs(3, steps))
+    model = DanceClassifier(default_config(name, streams=["rgb", "pose", "flow"])).eval()
+    scores = model(inputs(3, steps))
     assert scores.shape == (3, len(CLASSES))
     assert torch.isfinite(scores).all()
 
 
-@pytest.mark.parametrize("streams,width", [(["rgb"], 512), (["pose"], 102), (["rgb", "pose"], 614)])
+@pytest.mark.parametrize("streams,width", [(["rgb"], 512), (["pose"], 102), (["rgb", "pose"], 614),
+                                           (["flow"], FLOW_DIM), (["pose", "flow"], 102 + FLOW_DIM),
+                                           (["flow", "rgb", "pose"], 614 + FLOW_DIM)])
 def test_streams_can_be_switched_off(streams, width):
     model = DanceClassifier(default_config("lstm", streams=streams)).eval()
     assert model.sequence.lstm.input_size == width == feature_dim(tuple(streams))
     assert (model.pose_encoder is None) == ("pose" not in streams)
-    rgb, poses = inputs(2, 5)
-    assert model(rgb if "rgb" in streams else None, poses if "pose" in streams else None).shape == (2, 10)
+    assert (model.flow_encoder is None) == ("flow" not in streams)
+    assert model.streams == tuple(s for s in ("rgb", "pose", "flow") if s in streams)  # one order, however named
+    assert model(inputs(2, 5, streams)).shape == (2, 10)
+
+
+def test_frame_model_votes_over_frames_and_learns_from_every_frame():
+    """Castro's baseline: the clip's scores are the frames' vote shares; padding neither votes nor trains."""
+    model = DanceClassifier(default_config("frame", streams=["rgb"])).eval()
+    layer = model.sequence.classify_frames[-1]
+    with torch.no_grad():  # class = the sign of feature 0 (class 1 when positive, class 0 when negative)
+        model.sequence.classify_frames[1].weight.zero_()
+        model.sequence.classify_frames[1].bias.zero_()
+        model.sequence.classify_frames[1].weight[0, 0], model.sequence.classify_frames[1].weight[1, 0] = 1.0, -1.0
+        layer.weight.zero_(), layer.bias.zero_()
+        layer.weight[1, 0], layer.weight[0, 1] = 5.0, 5.0
+    x = torch.zeros(1, 4, RGB_DIM)
+    x[0, :, 0] = torch.tensor([1.0, 1.0, -1.0, 9.0])  # two votes for class 1, one for class 0, then padding
+    with torch.no_grad():
+        votes = torch.softmax(model({"rgb": x}, lengths=torch.tensor([3])), -1)[0].tolist()
+    assert votes[1] == pytest.approx(2 / 3, abs=1e-3) and votes[0] == pytest.approx(1 / 3, abs=1e-3)
+    labels = torch.tensor([1])
+    loss, _ = model.loss({"rgb": x}, torch.tensor([3]), labels)
+    frame_losses = torch.nn.functional.cross_entropy(model.sequence.classify_frames(x[0, :3]), labels.expand(3))
+    torch.testing.assert_close(loss, frame_losses)
 
 
 def test_paper_hyper_parameters_are_the_defaults():
@@ -128,7 +155,7 @@ def test_config_round_trips_and_unknown_names_list_the_valid_ones():
     assert config_from_dict(config.to_dict()) == config
     with pytest.raises(UnknownModelError) as caught:
         model_spec("transformer")
-    assert "lstm, attention, tcn" in caught.value.hint
+    assert "lstm, attention, tcn, frame" in caught.value.hint
 
 
 @pytest.mark.parametrize("name", available_models())
@@ -137,9 +164,9 @@ def test_padded_batches_give_the_same_scores_as_unpadded_sequences(name):
     short, long = torch.randn(1, 3, RGB_DIM), torch.randn(1, 6, RGB_DIM)
     padded = torch.zeros(2, 6, RGB_DIM)
     padded[0, :3], padded[1] = short[0], long[0]
-    batch = model(padded, None, lengths=torch.tensor([3, 6]))
-    torch.testing.assert_close(batch[0], model(short, None)[0], atol=1e-5, rtol=1e-4)
-    torch.testing.assert_close(batch[1], model(long, None)[0], atol=1e-5, rtol=1e-4)
+    batch = model({"rgb": padded}, lengths=torch.tensor([3, 6]))
+    torch.testing.assert_close(batch[0], model({"rgb": short})[0], atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(batch[1], model({"rgb": long})[0], atol=1e-5, rtol=1e-4)
 
 
 def test_our_resnet18_is_torchvisions():

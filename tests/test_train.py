@@ -271,9 +271,9 @@ def test_poses_from_a_backend_are_recorded_and_each_clip_is_decoded_once(corpus,
     import dancestyle.extract as extract
 
     decoded = []
-    real_clip_images = extract.clip_images
-    monkeypatch.setattr(extract, "clip_images", lambda clip, size: decoded.append((clip.key, size))
-                        or real_clip_images(clip, size))
+    real_clip_samples = extract.clip_samples
+    monkeypatch.setattr(extract, "clip_samples", lambda clip, size, *args, **kwargs: decoded.append((clip.key, size))
+                        or real_clip_samples(clip, size, *args, **kwargs))
     train(options(corpus, tmp_path / "run", epochs=1, streams=["rgb", "pose"], pose_source="estimator",
                   pose="rcnn", detector_size=384, random_weights=True))
     config = json.loads((tmp_path / "run" / "config.json").read_text())

@@ -1,0 +1,254 @@
+"""The motion stream's input: dense optical flow (OpenCV's DIS) around each sampled instant, as a small stack.
+
+At a sampled instant t, the stack holds `pairs` flow fields: for k = 0 .. pairs-1, the flow from the frame on
+screen at t + k/30 s to the frame after it. Every field is:
+
+1. computed on greyscale frames resized to a short side of `size` px (whatever the video's resolution), with DIS;
+2. rescaled to pixels per 1/30 s: a field between frames dt seconds apart is multiplied by (1/30) / dt, so a 25,
+   30 or 60 fps video of the same motion gives the same numbers (at 60 fps the pairs are 1/60 s apart and
+   doubled; at 25 fps one frame may serve two instants);
+3. mean-subtracted per component (Simonyan & Zisserman: cancels a camera pan), clipped to +-`bound` and divided
+   by it (two-stream practice: TSN and MMAction2 clip at 20 px at 256 px; ours is 10 px at 128 px), so [-1, 1];
+4. area-averaged to a `grid` x `grid` field (the flow encoder's input: small enough to cache and train on a CPU).
+
+The result per instant is (pairs, 2, grid, grid) float32, x first. A video with one frame, or a still sequence,
+gives zeros; the last frame, which has no successor, borrows the flow into it from the frame before.
+No torch here: the decode thread computes flow while the networks run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import deque
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields
+from fractions import Fraction
+
+import numpy as np
+
+from .errors import DanceStyleError, WeightsError
+
+FLOW_BASE = Fraction(1, 30)  # flow is measured in pixels per 1/30 s, the paper's frame time
+OPENCV_PACKAGE = "opencv-python-headless"
+DIS_PRESETS = {"ultrafast": 0, "fast": 1, "medium": 2}  # cv2.DISOPTICAL_FLOW_PRESET_*
+
+
+class OpenCVMissing(DanceStyleError):
+    """The flow stream needs OpenCV's DIS optical flow, and cv2 is absent or too old."""
+
+
+@dataclass(frozen=True)
+class FlowSettings:
+    """Everything that decides the flow stream's numbers; recorded in checkpoints and in cache keys."""
+
+    algorithm: str = "dis"
+    preset: str = "medium"  # 1.4 ms per pair at 171 x 128 on 2 cores (models.md): quality is affordable
+    size: int = 128  # short side of the frames flow is computed on, px
+    pairs: int = 5  # consecutive pairs per instant: 5 x 1/30 s covers the whole 1/6 s between cached samples
+    bound: float = 10.0  # px per 1/30 s at `size`, clipped to this and scaled to [-1, 1]
+    grid: int = 12  # each field area-averaged to grid x grid
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> FlowSettings:
+        """The settings a checkpoint records; refused when this version cannot compute exactly those."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        settings = cls(**{key: value for key, value in data.items() if key in known})
+        problems = [f"unknown settings {unknown}"] if unknown else []
+        if settings.algorithm != "dis":
+            problems.append(f"algorithm {settings.algorithm!r} (this version computes 'dis')")
+        if settings.preset not in DIS_PRESETS:
+            problems.append(f"DIS preset {settings.preset!r}")
+        if problems:
+            raise WeightsError(f"This checkpoint's flow stream was made with settings this dancestyle cannot "
+                               f"reproduce: {'; '.join(problems)}.",
+                               "Use the dancestyle version that trained it, or train the model again.")
+        return settings
+
+    @property
+    def id(self) -> str:
+        """A short readable key for caches: changes whenever any setting does."""
+        digest = hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:8]
+        return f"{self.algorithm}-{self.preset}-{self.size}px-L{self.pairs}-g{self.grid}-{digest}"
+
+    @property
+    def shape(self) -> tuple[int, int, int, int]:
+        return (self.pairs, 2, self.grid, self.grid)
+
+
+DEFAULT_FLOW = FlowSettings()
+
+
+def check_opencv() -> None:
+    """Raise OpenCVMissing (naming the package to install) unless OpenCV with DIS is importable."""
+    _cv2()
+
+
+def _cv2():
+    try:
+        import cv2
+    except ImportError as e:
+        raise OpenCVMissing("The flow stream needs OpenCV, which is not installed.",
+                            f"pip install '{OPENCV_PACKAGE}>=4.8'") from e
+    if not hasattr(cv2, "DISOpticalFlow_create"):
+        raise OpenCVMissing(f"This OpenCV ({getattr(cv2, '__version__', '?')}) has no DIS optical flow.",
+                            f"pip install -U '{OPENCV_PACKAGE}>=4.8'")
+    return cv2
+
+
+def flow_frame_size(width: int, height: int, size: int) -> tuple[int, int]:
+    """(width, height) scaled so the short side is exactly `size` (up or down: flow is measured in its pixels)."""
+    scale = size / min(width, height)
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def to_grey(image: np.ndarray, size: int) -> np.ndarray:
+    """An RGB (H, W, 3) or grey (H, W) uint8 image as grey at short side `size`."""
+    cv2 = _cv2()
+    if image.ndim == 3:
+        image = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2GRAY)
+    width, height = flow_frame_size(image.shape[1], image.shape[0], size)
+    if (width, height) == (image.shape[1], image.shape[0]):
+        return np.ascontiguousarray(image)
+    shrinking = width < image.shape[1]
+    return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+
+
+class FlowField:
+    """DIS flow between two grey frames, encoded as described at the top of this module."""
+
+    def __init__(self, settings: FlowSettings = DEFAULT_FLOW) -> None:
+        self.settings = settings
+        self._cv2 = _cv2()
+        self._dis = self._cv2.DISOpticalFlow_create(DIS_PRESETS[settings.preset])
+
+    def raw(self, first: np.ndarray, second: np.ndarray) -> np.ndarray:
+        """(H, W, 2) displacement in pixels from `first` to `second` (same-size grey uint8 frames)."""
+        if first.shape != second.shape:  # a resolution change mid-stream: compare at the first's size
+            second = self._cv2.resize(second, (first.shape[1], first.shape[0]), interpolation=self._cv2.INTER_AREA)
+        return self._dis.calc(first, second, None)
+
+    def encode(self, displacement: np.ndarray, seconds: float) -> np.ndarray:
+        """(H, W, 2) px over `seconds` -> (2, grid, grid) in [-1, 1]: per 1/30 s, mean-free, clipped, pooled."""
+        bound, grid = self.settings.bound, self.settings.grid
+        field = displacement * np.float32(float(FLOW_BASE) / seconds)
+        field -= field.reshape(-1, 2).mean(axis=0)
+        np.clip(field, -bound, bound, out=field)
+        pooled = self._cv2.resize(field, (grid, grid), interpolation=self._cv2.INTER_AREA)
+        return np.ascontiguousarray((pooled / bound).transpose(2, 0, 1), dtype=np.float32)
+
+    def __call__(self, first: np.ndarray, second: np.ndarray, seconds: float) -> np.ndarray:
+        return self.encode(self.raw(first, second), seconds)
+
+
+@dataclass
+class _Frame:
+    time: Fraction
+    grey: Callable[[], np.ndarray]  # loads or converts only when a pair needs it
+    _cached: np.ndarray | None = None
+
+    def image(self) -> np.ndarray:
+        if self._cached is None:
+            self._cached = self.grey()
+        return self._cached
+
+
+class MotionStacks:
+    """Streaming flow stacks: fed every frame of a video in order, gives each sampled instant's stack.
+
+    Instants are 0, interval, 2 interval, ...; `slack` is the sampling rule's tolerance (a frame starting within
+    it after an instant counts as on screen at it), so the frame of slot k=0 is the frame sampled at the instant.
+    Only frames that belong to a pair are converted (`grey` callbacks), and at most a few are held.
+    """
+
+    def __init__(self, settings: FlowSettings, interval: Fraction, slack: Fraction) -> None:
+        self.settings, self.interval, self.slack = settings, Fraction(interval), Fraction(slack)
+        self.field = FlowField(settings)
+        self._slots: dict[int, list[np.ndarray | None]] = {}  # sample index -> one field per pair
+        self._next_sample = 0  # the first sample whose slots are not yet opened
+        self._previous: _Frame | None = None
+        self._before_previous: _Frame | None = None
+        self._last_field: tuple[Fraction, np.ndarray] | None = None  # (start of its first frame, field)
+
+    def _slot_instants(self, until: Fraction) -> list[tuple[int, int, Fraction]]:
+        """(sample, pair, instant) of every slot whose instant (+ slack) is before `until`, opening samples
+        as their first instant comes up."""
+        while self._next_sample * self.interval + self.slack < until or self._next_sample == 0:
+            self._slots[self._next_sample] = [None] * self.settings.pairs
+            self._next_sample += 1
+        return [(sample, k, sample * self.interval + k * FLOW_BASE)
+                for sample, fields_ in self._slots.items() for k, value in enumerate(fields_)
+                if value is None and sample * self.interval + k * FLOW_BASE + self.slack < until]
+
+    def push(self, time: Fraction, grey: Callable[[], np.ndarray]) -> list[tuple[int, np.ndarray]]:
+        """Add the next frame (its start time, a way to get it as grey at the flow size); returns the samples
+        whose stacks are now complete, as (sample index, stack), in order."""
+        frame = _Frame(Fraction(time), grey)
+        previous = self._previous
+        if previous is not None:
+            # every slot whose instant falls while `previous` is on screen gets the flow previous -> frame
+            waiting = self._slot_instants(frame.time)
+            if waiting:
+                encoded = self.field(previous.image(), frame.image(), float(frame.time - previous.time) or 1 / 30)
+                self._last_field = (previous.time, encoded)
+                for sample, k, _ in waiting:
+                    self._slots[sample][k] = encoded
+        self._before_previous, self._previous = previous, frame
+        return self._complete()
+
+    def finish(self, end: Fraction) -> list[tuple[int, np.ndarray]]:
+        """The video ended at `end` (the last frame's end): slots on the last frame get the flow into it from the
+        frame before (zeros for a one-frame video); instants past the end are not sampled."""
+        if self._previous is not None:
+            self._slot_instants(end)
+            for sample, fields_ in self._slots.items():
+                for k, value in enumerate(fields_):
+                    if value is None:
+                        fields_[k] = self._into_last()
+        return self._complete(final=True)
+
+    def _into_last(self) -> np.ndarray:
+        last, before = self._previous, self._before_previous
+        if before is None:
+            return np.zeros(self.settings.shape[1:], np.float32)
+        if self._last_field is None or self._last_field[0] != before.time:
+            self._last_field = (before.time, self.field(before.image(), last.image(),
+                                                        float(last.time - before.time) or 1 / 30))
+        return self._last_field[1]
+
+    def _complete(self, final: bool = False) -> list[tuple[int, np.ndarray]]:
+        done = []
+        for sample in sorted(self._slots):
+            fields_ = self._slots[sample]
+            if any(value is None for value in fields_):
+                if not final:
+                    break
+                continue
+            done.append((sample, np.stack(fields_)))
+            del self._slots[sample]
+        return done
+
+
+class StackQueue:
+    """Pairs sampled items with their flow stacks as both arrive (stacks come a few frames later)."""
+
+    def __init__(self) -> None:
+        self._waiting: deque = deque()
+        self._stacks: dict[int, np.ndarray] = {}
+
+    def add_item(self, index: int, item) -> None:
+        self._waiting.append((index, item))
+
+    def add_stacks(self, stacks: list[tuple[int, np.ndarray]]) -> None:
+        self._stacks.update(stacks)
+
+    def ready(self) -> list[tuple[object, np.ndarray]]:
+        out = []
+        while self._waiting and self._waiting[0][0] in self._stacks:
+            index, item = self._waiting.popleft()
+            out.append((item, self._stacks.pop(index)))
+        return out
