@@ -44,3 +44,20 @@ def isolated_home(tmp_path, monkeypatch):
     monkeypatch.setattr(hub, "HF_HUB_OFFLINE", True)
     monkeypatch.setattr(hub, "HF_HUB_CACHE", str(tmp_path / "hf-cache"))
     return home
+
+
+@pytest.fixture(scope="session")
+def corpus(tmp_path_factory):
+    """A small synthetic corpus (4 styles x 8 clips of 4 s at 64 x 48) shared by the training tests."""
+    from dancestyle.synthetic import generate_corpus
+    from media import SMALL_CORPUS_STYLES
+
+    root = tmp_path_factory.mktemp("corpus") / "synthetic"
+    generate_corpus(root, clips_per_class=8, seed=1, frames_per_clip=120, size=(64, 48), classes=SMALL_CORPUS_STYLES)
+    return root
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("DANCESTYLE_HOME", str(tmp_path / "home"))
+    return tmp_path / "home"

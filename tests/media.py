@@ -9,6 +9,7 @@ import av
 import numpy as np
 
 INDEX_BITS = 12  # frames up to 4095 carry their index
+SMALL_CORPUS_STYLES = ("ballet", "break", "flamenco", "waltz")  # conftest's `corpus`
 
 
 def index_frame(index: int, width: int = 64, height: int = 96) -> np.ndarray:

@@ -15,20 +15,7 @@ from dancestyle.models import DanceClassifier, default_config
 from dancestyle.train import TrainingInterrupted, TrainOptions, _sequence_optimizer, read_state, train
 from dancestyle.checkpoints import model_card
 
-STYLES = ("ballet", "break", "flamenco", "waltz")
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    root = tmp_path_factory.mktemp("corpus") / "synthetic"
-    generate_corpus(root, clips_per_class=8, seed=1, frames_per_clip=120, size=(64, 48), classes=STYLES)
-    return root
-
-
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("DANCESTYLE_HOME", str(tmp_path / "home"))
-    return tmp_path / "home"
+from media import SMALL_CORPUS_STYLES as STYLES
 
 
 def options(corpus, out, **changes):

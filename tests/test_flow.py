@@ -1,0 +1,272 @@
+"""The flow stream: DIS flow with known motions, rate normalisation, edge cases, caches, checkpoints."""
+
+from __future__ import annotations
+
+import json
+import sys
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from dancestyle.errors import WeightsError
+from dancestyle.features import mirror_flow
+from dancestyle.flow import (DEFAULT_FLOW, FlowField, FlowSettings, MotionStacks, OpenCVMissing, check_opencv,
+                             to_grey)
+from dancestyle.video import iter_sampled_frames
+from media import SMALL_CORPUS_STYLES, make_video
+
+SIZE = 128  # the flow's short side: a patch drawn at this size moves by exactly its pixels
+
+
+def moving_patch(time: float, speed: float = 90.0, size: tuple[int, int] = (SIZE, SIZE)) -> np.ndarray:
+    """A textured square on a textured still background, its left edge at 30 + speed * time px (sub-pixel) in a
+    picture drawn at the flow's size, then resized to `size`."""
+    import cv2
+
+    from dancestyle.flow import flow_frame_size
+
+    width, height = flow_frame_size(*size, SIZE)
+    rng = np.random.default_rng(0)
+    background = cv2.GaussianBlur((rng.random((height, width)) * 120).astype(np.uint8), (0, 0), 1.5)
+    patch = cv2.GaussianBlur((rng.random((48, 48)) * 255).astype(np.uint8), (0, 0), 1.0)
+    layer = np.zeros((height, width), np.float32)
+    layer[40:88, 0:48] = patch
+    mask = np.zeros((height, width), np.float32)
+    mask[40:88, 0:48] = 1
+    shift = np.float32([[1, 0, 30 + speed * time], [0, 1, 0]])
+    layer = cv2.warpAffine(layer, shift, (width, height))
+    mask = cv2.warpAffine(mask, shift, (width, height))
+    grey = np.clip(background * (1 - mask) + layer * mask, 0, 255).astype(np.uint8)
+    if (width, height) != size:
+        grey = cv2.resize(grey, size, interpolation=cv2.INTER_LINEAR)
+    return np.repeat(grey[..., None], 3, axis=2)
+
+
+def stacks_of(path, interval=Fraction(1, 6), flow=DEFAULT_FLOW) -> np.ndarray:
+    return np.stack([sample.flow for sample in iter_sampled_frames(path, interval, 256, flow=flow)])
+
+
+def test_a_patch_moving_right_3_px_a_frame_gives_positive_x_flow_of_that_size(tmp_path):
+    """3 px per 1/30 s right: the patch's cells read about (3 - mean) / 10 in x, ~0 in y; the still background
+    reads slightly negative (the mean flow is subtracted)."""
+    images = [moving_patch(i / 30) for i in range(20)]
+    stacks = stacks_of(make_video(tmp_path / "right.mp4", 20, 30, size=(SIZE, SIZE), images=images))
+    assert stacks.shape == (4, *DEFAULT_FLOW.shape)
+    x, y = stacks[:, :, 0], stacks[:, :, 1]
+    assert 0.2 < x.max() < 0.32  # (3 px - the small mean) / the 10 px bound, in cells the patch covers
+    assert np.abs(y).max() < 0.12 and np.abs(y).mean() < 0.01 and x.min() > -0.1
+    cells = x[0, 0] > 0.1  # where the moving patch is: around rows 40-88 of 128, right of x=30
+    rows, columns = np.nonzero(cells)
+    assert 3 <= rows.min() and rows.max() <= 8 and columns.min() >= 2
+
+
+def test_the_same_motion_at_60_or_25_fps_gives_the_same_normalised_flow(tmp_path):
+    reference = stacks_of(make_video(tmp_path / "30.mp4", 30, 30, size=(SIZE, SIZE),
+                                     images=[moving_patch(i / 30) for i in range(30)]))
+    for fps in (60, 25):
+        frames = fps  # one second
+        other = stacks_of(make_video(tmp_path / f"{fps}.mp4", frames, fps, size=(SIZE, SIZE),
+                                     images=[moving_patch(i / fps) for i in range(frames)]))
+        assert other.shape == reference.shape
+        assert np.abs(other - reference).mean() < 0.01  # (the patch's edges differ a little between codecs' frames)
+        assert abs(other[:, :, 0].max() - reference[:, :, 0].max()) < 0.06  # within 0.6 px of 3
+
+
+def test_variable_frame_gaps_are_rescaled_to_a_thirtieth_of_a_second():
+    """Frames 1/30 s apart, then a gap of 2/30 s (a dropped frame): the same motion, about the same numbers."""
+
+    def instants(frames: tuple[int, ...]) -> dict[int, np.ndarray]:
+        stacks = MotionStacks(DEFAULT_FLOW, Fraction(1, 30), slack=Fraction(1, 240))
+        done = []
+        for time in (Fraction(k, 30) for k in frames):
+            done += stacks.push(time, lambda t=time: to_grey(moving_patch(float(t)), SIZE))
+        return dict(done + stacks.finish(Fraction(frames[-1] + 1, 30)))
+
+    regular, gap = instants((0, 1, 2, 3, 4, 5, 6, 7, 8)), instants((0, 1, 3, 4, 5, 6, 7, 8))
+    assert sorted(gap) == sorted(regular) == list(range(9))
+    across_the_gap, unbroken = gap[1][0], regular[1][0]  # frame 1 -> 3 over 2/30 s, frame 1 -> 2 over 1/30 s
+    assert unbroken[0].max() > 0.2 and abs(across_the_gap[0].max() - unbroken[0].max()) < 0.04
+    assert np.abs(across_the_gap - unbroken).mean() < 0.01
+
+
+def test_one_frame_and_still_videos_give_zero_flow_not_an_error(tmp_path):
+    one = stacks_of(make_video(tmp_path / "one.mp4", 1, 30, size=(SIZE, SIZE), images=[moving_patch(0)]))
+    assert one.shape == (1, *DEFAULT_FLOW.shape) and not one.any()
+    still = stacks_of(make_video(tmp_path / "still.mp4", 12, 30, size=(SIZE, SIZE),
+                                 images=[moving_patch(0)] * 12))
+    assert len(still) == 3 and np.abs(still).max() < 0.01
+
+
+def test_the_last_frame_borrows_the_flow_into_it():
+    """Slots past the last frame's successor use the pair before it, so a clip's last sample still moves."""
+    stacks = MotionStacks(DEFAULT_FLOW, Fraction(1, 6), slack=Fraction(1, 240))
+    done = []
+    for k in range(7):  # 7 frames: sample 1 (at frame 5) has only frame 6 after it
+        done += stacks.push(Fraction(k, 30), lambda k=k: to_grey(moving_patch(k / 30), SIZE))
+    done += stacks.finish(Fraction(7, 30))
+    last = dict(done)[1]
+    assert all(last[k][0].max() > 0.2 for k in range(DEFAULT_FLOW.pairs))  # all five slots moving, none zero
+    np.testing.assert_array_equal(last[2], last[4])  # slots 2-4: the flow from frame 5 into frame 6
+
+
+@pytest.mark.parametrize("size", [(16, 12), (3840, 2160)])
+def test_tiny_and_2160p_frames_are_measured_at_the_flow_size(size):
+    first, second = (to_grey(moving_patch(t, size=size), SIZE) for t in (0, 1 / 30))
+    assert min(first.shape) == SIZE
+    field = FlowField()(first, second, 1 / 30)
+    assert field.shape == (2, DEFAULT_FLOW.grid, DEFAULT_FLOW.grid) and np.isfinite(field).all()
+    if size[1] > SIZE:  # the 2160p patch moves 3 px at 128 px: the same numbers as a 128 px video
+        assert 0.2 < field[0].max() < 0.32
+
+
+def test_rotated_videos_give_the_flow_of_the_upright_picture(tmp_path):
+    """Stored moving right, displayed turned 90 degrees clockwise: the dancer moves down on screen."""
+    import av
+
+    path = tmp_path / "phone.mp4"
+    container = av.open(str(path), "w")
+    stream = container.add_stream("libx264", rate=30)
+    stream.width, stream.height, stream.pix_fmt = SIZE, SIZE, "yuv420p"
+    if not hasattr(stream, "set_display_rotation"):
+        pytest.skip("this PyAV cannot write a display matrix")
+    stream.set_display_rotation(-90)
+    for i in range(12):
+        for packet in stream.encode(av.VideoFrame.from_ndarray(moving_patch(i / 30), format="rgb24")):
+            container.mux(packet)
+    for packet in stream.encode():
+        container.mux(packet)
+    container.close()
+    stacks = stacks_of(path)
+    assert stacks[:, :, 1].max() > 0.2 and np.abs(stacks[:, :, 0]).max() < 0.05
+
+
+def test_mirroring_flips_the_field_and_negates_x():
+    stacks = np.random.default_rng(0).uniform(-1, 1, (3, *DEFAULT_FLOW.shape)).astype(np.float32)
+    mirrored = mirror_flow(stacks)
+    np.testing.assert_array_equal(mirrored[..., 0, :, :], -stacks[..., 0, :, ::-1])
+    np.testing.assert_array_equal(mirrored[..., 1, :, :], stacks[..., 1, :, ::-1])
+    np.testing.assert_array_equal(mirror_flow(mirrored), stacks)
+
+
+def test_settings_round_trip_and_unreproducible_ones_are_refused():
+    settings = FlowSettings(pairs=3, grid=8)
+    assert FlowSettings.from_dict(json.loads(json.dumps(settings.to_dict()))) == settings
+    assert settings.id != DEFAULT_FLOW.id and FlowSettings(preset="fast").id != DEFAULT_FLOW.id
+    for recorded in ({"algorithm": "farneback"}, {"preset": "slow"}, {"warp": 2}):
+        with pytest.raises(WeightsError, match="cannot reproduce"):
+            FlowSettings.from_dict({**DEFAULT_FLOW.to_dict(), **recorded})
+
+
+def test_missing_opencv_names_the_package(monkeypatch):
+    monkeypatch.setitem(sys.modules, "cv2", None)
+    with pytest.raises(OpenCVMissing) as caught:
+        check_opencv()
+    assert "opencv-python-headless" in caught.value.hint
+
+
+# -- the stream in training, evaluation and classification ------------------------------------------------------
+
+
+def flow_options(corpus, out, **changes):
+    from dancestyle.train import TrainOptions
+
+    base = dict(model="attention", data=corpus, out=out, epochs=30, patience=30, streams=["flow"], seed=3)
+    return TrainOptions(**{**base, **changes})
+
+
+def clip_video(clip, path):
+    """A test clip's JPEG frames as an H.264 video at its frame rate (what a user would classify)."""
+    from PIL import Image
+
+    images = [np.array(Image.open(frame).convert("RGB")) for frame in clip.frames]
+    height, width = images[0].shape[:2]
+    return make_video(path, len(images), clip.frame_rate, size=(width, height), images=images)
+
+
+def test_flow_caches_are_reused_and_remade_when_a_setting_changes(corpus, home, tmp_path, monkeypatch):
+    import dancestyle.extract as extract
+    from dancestyle.features import cache_root
+    from dancestyle.train import train
+
+    made = []
+    real_folder_flow = extract.folder_flow
+    monkeypatch.setattr(extract, "folder_flow", lambda clip, flow, interval: made.append(flow)
+                        or real_folder_flow(clip, flow, interval))
+    train(flow_options(corpus, tmp_path / "a", epochs=1))
+    clips = len(made)
+    folders = [p.name for p in cache_root(corpus).iterdir()]
+    assert clips == 32 and folders == [f"flow-{DEFAULT_FLOW.id}-s5-{folders[0][-8:]}"]
+    train(flow_options(corpus, tmp_path / "b", epochs=1, model="lstm"))
+    assert len(made) == clips  # the same settings: every clip read from the cache
+    other = FlowSettings(pairs=3, grid=8)
+    train(flow_options(corpus, tmp_path / "c", epochs=1, flow=other))
+    assert len(made) == 2 * clips and made[-1] == other and len(list(cache_root(corpus).iterdir())) == 2
+    stored = json.loads((tmp_path / "c" / "config.json").read_text())["features"]["flow"]
+    assert FlowSettings.from_dict(stored) == other
+
+
+def test_a_pose_and_flow_run_learns_a_tiny_synthetic_set(corpus, home, tmp_path):
+    from dancestyle.evaluate import evaluate_run
+    from dancestyle.train import train
+
+    summary = train(flow_options(corpus, tmp_path / "run", streams=["pose", "flow"], epochs=40, patience=40))
+    assert max(record["val_accuracy"] for record in summary["history"]) >= 0.75  # 4 styles: chance is 0.25
+    assert evaluate_run(str(tmp_path / "run"), "attention", None, "test").metrics.accuracy >= 0.5
+
+
+def test_a_flow_model_classifies_videos_of_its_clips_as_evaluate_scores_the_frames(corpus, home, tmp_path):
+    """Trained on frame folders, classified as video files: the flow `classify` computes is the flow training
+    saw, so the held-out clips get the labels evaluate gives them."""
+    from dancestyle.data import index_dataset, load_or_make_splits
+    from dancestyle.evaluate import evaluate_run
+    from dancestyle.pipeline import load_model
+    from dancestyle.train import train
+
+    train(flow_options(corpus, tmp_path / "run"))
+    evaluated = evaluate_run(str(tmp_path / "run"), "attention", None, "test")
+    index = index_dataset(corpus, None)
+    test_clips = index.clips_for(load_or_make_splits(corpus, index)["test"])
+    pipeline = load_model("attention", weights=str(tmp_path / "run"), device="cpu")
+    expected = {p.path.split(" ")[0]: p.label for p in evaluated.predictions}
+    agree = [pipeline.classify(clip_video(clip, tmp_path / f"{clip.key.replace('/', '_')}.mp4")).label
+             == expected[clip.key] for clip in test_clips]
+    assert sum(agree) >= len(agree) - 1
+
+
+def test_a_checkpoint_with_flow_settings_classify_cannot_make_is_refused(corpus, home, tmp_path):
+    from dancestyle.pipeline import load_model
+    from dancestyle.train import train
+
+    train(flow_options(corpus, tmp_path / "run", epochs=1))
+    config_path = tmp_path / "run" / "config.json"
+    config = json.loads(config_path.read_text())
+    config["features"]["flow"]["algorithm"] = "farneback"
+    config_path.write_text(json.dumps(config))
+    with pytest.raises(WeightsError, match="cannot reproduce"):
+        load_model("attention", weights=str(tmp_path / "run"), device="cpu")
+
+
+def test_the_frame_baseline_trains_evaluates_and_classifies(corpus, home, tmp_path, fake_pose):
+    from typer.testing import CliRunner
+
+    from dancestyle.cli import app
+
+    runner = CliRunner()
+    trained = runner.invoke(app, ["train", "--model", "frame", "--data", str(corpus), "--streams", "flow,pose",
+                                  "--epochs", "15", "--out", str(tmp_path / "run"), "--json"])
+    assert trained.exit_code == 0, trained.output
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["model"]["name"] == "frame" and config["model"]["streams"] == ["pose", "flow"]
+    assert json.loads(trained.stdout)["best_val_accuracy"] >= 0.5
+    evaluated = runner.invoke(app, ["evaluate", "--model", "frame", "--weights", str(tmp_path / "run"), "--json"])
+    assert evaluated.exit_code == 0, evaluated.output
+    assert json.loads(evaluated.stdout)["clips"] > 0
+    from dancestyle.data import index_dataset
+
+    clip = index_dataset(corpus, None).clips[0]
+    classified = runner.invoke(app, ["classify", str(clip_video(clip, tmp_path / "clip.mp4")), "--model", "frame",
+                                     "--weights", str(tmp_path / "run"), "--json"])
+    assert classified.exit_code == 0, classified.output
+    record = json.loads(classified.stdout)
+    assert record["model"] == "frame" and record["label"] in SMALL_CORPUS_STYLES and fake_pose.built
