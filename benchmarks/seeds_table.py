@@ -1,13 +1,16 @@
-"""Test accuracy as mean ± sd over seeds, for each model × training recipe (× streams), with the shuffled control:
-the table models.md keeps, from one command.
+"""Test accuracy as mean ± sd over seeds, for each model × training recipe × streams, with the shuffled control:
+the tables models.md keeps, from one command.
 
-    python benchmarks/seeds_table.py --data DATASET [--models lstm,attention,tcn] [--recipes ours,paper]
-                                     [--streams pose] [--seeds 0,1,2] [--control] [--out runs/seeds]
+    python benchmarks/seeds_table.py --data DATASET [--models lstm,attention,tcn,frame] [--recipes ours,paper]
+                                     [--streams pose --streams flow --streams pose,flow] [--seeds 0,1,2]
+                                     [--control] [--out runs/seeds]
 
-Each cell trains `dancestyle train --model M --recipe R --streams S --seed N` on DATASET (features cached once and
+Each row trains `dancestyle train --model M --recipe R --streams S --seed N` on DATASET (features cached once and
 shared by every run), evaluates the best epoch on the test split, and reports the mean and the sample standard
 deviation of the test accuracy over the seeds, with the runs' own numbers. `--control` adds the same with every
-clip's frames shuffled in time. Runs already finished under --out are reused (delete them to re-run).
+clip's frames shuffled in time. Runs already finished under --out are reused (delete them to re-run), so several
+copies of the script can share the work (e.g. one per model, each with OMP_NUM_THREADS=1 on a 2-core machine)
+and a last run with every row prints the whole table.
 """
 
 from __future__ import annotations
@@ -39,31 +42,35 @@ def cell(accuracies: list[float]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, required=True)
-    parser.add_argument("--models", default="lstm,attention,tcn")
+    parser.add_argument("--models", default="lstm,attention,tcn,frame")
     parser.add_argument("--recipes", default="ours,paper")
-    parser.add_argument("--streams", default="pose")
+    parser.add_argument("--streams", action="append", help="a set of streams, e.g. pose,flow (repeatable; "
+                        "default: pose)")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--control", action="store_true", help="also the frames-shuffled control")
     parser.add_argument("--out", type=Path, default=Path("runs/seeds"))
     args = parser.parse_args()
-    streams, seeds = args.streams.split(","), [int(seed) for seed in args.seeds.split(",")]
+    stream_sets = args.streams or ["pose"]
+    seeds = [int(seed) for seed in args.seeds.split(",")]
     controls = [False, True] if args.control else [False]
 
-    print(f"Dataset: {args.data}; streams {args.streams}; seeds {args.seeds}; test accuracy %, mean ± sd (runs)\n")
-    header = "| model | recipe | test accuracy |" + (" frames shuffled (control) |" if args.control else "")
-    print(header + "\n|---|---|---|" + ("---|" if args.control else ""), flush=True)
+    print(f"Dataset: {args.data}; seeds {args.seeds}; test accuracy %, mean ± sd (runs) [minutes for the runs]\n")
+    header = "| model | recipe | streams | test accuracy |" + (" frames shuffled (control) |" if args.control else "")
+    print(header + "\n|---|---|---|---|" + ("---|" if args.control else ""), flush=True)
     results = {}
     for model in args.models.split(","):
         for recipe in args.recipes.split(","):
-            cells = []
-            for shuffle in controls:
-                started = time.perf_counter()
-                accuracies = [run(args.data, args.out / f"{model}-{recipe}-{args.streams.replace(',', '+')}"
-                                  f"{'-shuffled' if shuffle else ''}-seed{seed}", model, recipe, streams, seed,
-                                  shuffle) for seed in seeds]
-                results[f"{model}/{recipe}{'/shuffled' if shuffle else ''}"] = accuracies
-                cells.append(cell(accuracies) + f" [{(time.perf_counter() - started) / 60:.0f} min]")
-            print(f"| `{model}` | `{recipe}` | " + " | ".join(cells) + " |", flush=True)
+            for streams in stream_sets:
+                cells = []
+                for shuffle in controls:
+                    started = time.perf_counter()
+                    accuracies = [run(args.data, args.out / f"{model}-{recipe}-{streams.replace(',', '+')}"
+                                      f"{'-shuffled' if shuffle else ''}-seed{seed}", model, recipe,
+                                      streams.split(","), seed, shuffle) for seed in seeds]
+                    results[f"{model}/{recipe}/{streams}{'/shuffled' if shuffle else ''}"] = accuracies
+                    cells.append(cell(accuracies) + f" [{(time.perf_counter() - started) / 60:.0f}]")
+                print(f"| `{model}` | `{recipe}` | `{streams}` | " + " | ".join(cells) + " |", flush=True)
+    args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "seeds_table.json").write_text(json.dumps(results, indent=2) + "\n")
 
 

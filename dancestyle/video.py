@@ -152,9 +152,10 @@ def iter_sampled_frames(path: str | Path, interval: Fraction, max_short_side: in
         if isinstance(item, SampledFrame):
             queue.add_item(item.index, item)
             continue
-        kind, time, frame, slack = item  # ("frame", start, av frame, slack) or ("end", end, None, slack)
+        kind, time, frame, slack, frame_duration = item  # ("frame", start, av frame, ...) or ("end", end, None, ...)
         stacks = stacks or MotionStacks(flow, interval, slack)
         if kind == "frame":
+            time = _on_frame_grid(time, frame_duration)
             queue.add_stacks(stacks.push(time, lambda f=frame: _flow_grey(f, flow.size)))
         else:
             queue.add_stacks(stacks.finish(time))
@@ -163,20 +164,31 @@ def iter_sampled_frames(path: str | Path, interval: Fraction, max_short_side: in
             yield sample
 
 
+def _on_frame_grid(time: Fraction, frame_duration: Fraction) -> Fraction:
+    """A frame's start snapped to the stream's nominal frame grid when within an eighth of a frame of it:
+    Matroska stores milliseconds, so 30 fps frames lie 33 or 34 ms apart, and flow is scaled by the gap."""
+    if not frame_duration:
+        return time
+    nearest = round(time / frame_duration) * frame_duration
+    return nearest if abs(time - nearest) <= frame_duration / 8 else time
+
+
 def _flow_grey(frame, size: int) -> np.ndarray:
-    """A decoded frame as grey at the flow's short side, upright (RGB first, as frame folders are read)."""
+    """A decoded frame's luma at the flow's short side, upright. Luma, not grey made from RGB: it is what the
+    encoder kept at full resolution (chroma is halved), and equals frame folders' grey (BT.601) where no codec
+    changed it."""
     from .flow import flow_frame_size, to_grey
 
     width, height = _display_size(frame.width, frame.height, None)
     if min(width, height) > size:  # let swscale do the big shrink; to_grey makes the short side exact
         width, height = flow_frame_size(width, height, size)
-    return to_grey(_upright(frame, frame.to_ndarray(format="rgb24", width=width, height=height)), size)
+    return to_grey(_upright(frame, frame.to_ndarray(format="gray", width=width, height=height)), size)
 
 
 def _sampled_frames(path: str | Path, interval: Fraction, max_short_side: int | None,
                     with_decoded: bool = False) -> Iterator:
-    """iter_sampled_frames without flow. with_decoded: also yield ("frame", start, av frame, slack) for every
-    decoded frame after the samples it ends, and ("end", end time, None, slack) last."""
+    """iter_sampled_frames without flow. with_decoded: also yield ("frame", start, av frame, slack, frame
+    duration) for every decoded frame after the samples it ends, and ("end", end time, None, ...) last."""
     import av
 
     path = Path(path)
@@ -206,7 +218,7 @@ def _sampled_frames(path: str | Path, interval: Fraction, max_short_side: int | 
                     yield SampledFrame(target, float(target * interval), _to_rgb(previous, max_short_side))
                     target += 1
                 if with_decoded:
-                    yield "frame", time, frame, slack
+                    yield "frame", time, frame, slack, frame_duration
                 previous, previous_time = frame, time
         except av.FFmpegError as e:
             if previous is None:
@@ -221,7 +233,7 @@ def _sampled_frames(path: str | Path, interval: Fraction, max_short_side: int | 
             yield SampledFrame(target, float(target * interval), _to_rgb(previous, max_short_side))
             target += 1
         if with_decoded:
-            yield "end", end, None, slack
+            yield "end", end, None, slack, frame_duration
     finally:
         container.close()
 
