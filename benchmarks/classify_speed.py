@@ -36,29 +36,42 @@ from pathlib import Path
 import numpy as np
 
 
-def make_clip(path: Path, seconds: int = 10, fps: int = 30, size: tuple[int, int] = (640, 360)) -> Path:
-    """A 10 s 640x360 H.264 clip with moving figures on a textured background."""
+def write_video(path: Path, images, fps: int = 30, codec: str = "libx264", pix_fmt: str = "yuv420p",
+                options: dict | None = None) -> Path:
+    """Encode RGB images (H, W, 3) uint8, any iterable, into `path` (the container follows the suffix)."""
     import av
 
-    width, height = size
-    rng = np.random.default_rng(0)
-    background = rng.integers(40, 120, (height, width, 3), dtype=np.uint8)
     container = av.open(str(path), "w")
-    stream = container.add_stream("libx264", rate=fps)
-    stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-    for i in range(seconds * fps):
-        image = background.copy()
-        for dancer in range(3):
-            x = int(width * (0.2 + 0.3 * dancer) + 40 * np.sin(i / 10 + dancer))
-            y = int(height * 0.25 + 10 * np.cos(i / 7))
-            image[y:y + 150, x:x + 40] = (200, 180 - 50 * dancer, 150)
-            image[y - 30:y, x + 8:x + 32] = (230, 200, 180)
+    stream = container.add_stream(codec, rate=fps)
+    stream.pix_fmt, stream.options = pix_fmt, options or {}
+    for number, image in enumerate(images):
+        if number == 0:
+            stream.height, stream.width = image.shape[:2]
         for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
             container.mux(packet)
     for packet in stream.encode():
         container.mux(packet)
     container.close()
     return path
+
+
+def make_clip(path: Path, seconds: int = 10, fps: int = 30, size: tuple[int, int] = (640, 360)) -> Path:
+    """A 10 s 640x360 H.264 clip with moving figures on a textured background."""
+    width, height = size
+    rng = np.random.default_rng(0)
+    background = rng.integers(40, 120, (height, width, 3), dtype=np.uint8)
+
+    def frames():
+        for i in range(seconds * fps):
+            image = background.copy()
+            for dancer in range(3):
+                x = int(width * (0.2 + 0.3 * dancer) + 40 * np.sin(i / 10 + dancer))
+                y = int(height * 0.25 + 10 * np.cos(i / 7))
+                image[y:y + 150, x:x + 40] = (200, 180 - 50 * dancer, 150)
+                image[y - 30:y, x + 8:x + 32] = (230, 200, 180)
+            yield image
+
+    return write_video(path, frames(), fps)
 
 
 def wall_seconds(command: list[str], repeat: int) -> float:
