@@ -287,3 +287,21 @@ def test_the_frame_baseline_trains_evaluates_and_classifies(corpus, home, tmp_pa
     assert classified.exit_code == 0, classified.output
     record = json.loads(classified.stdout)
     assert record["model"] == "frame" and record["label"] in SMALL_CORPUS_STYLES and fake_pose.built
+
+
+def test_own_videos_train_on_their_flow(home, tmp_path):
+    """A <style>/<video> dataset: flow from the decoded videos, cached per clip like frame folders' flow."""
+    from dancestyle.features import cache_root
+    from dancestyle.train import train
+
+    videos = tmp_path / "videos"
+    for number, style in enumerate(("left", "right", "still")):
+        (videos / style).mkdir(parents=True)
+        speed = {"left": -90.0, "right": 90.0, "still": 0.0}[style]
+        for source in range(3):
+            images = [moving_patch(i / 30 + source / 10, speed=speed) for i in range(24)]
+            make_video(videos / style / f"src{number}{source}_001.mp4", 24, 30, size=(SIZE, SIZE), images=images)
+    summary = train(flow_options(videos, tmp_path / "run", epochs=2, classes=10))
+    assert summary["clips"]["train"] >= 3
+    cached = list(cache_root(videos).rglob("*.safetensors"))
+    assert len(cached) == 9 and all(path.parent.parent.name.startswith("flow-") for path in cached)
