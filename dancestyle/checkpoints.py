@@ -136,6 +136,9 @@ def model_card(directory: Path, repo: str) -> str:
         f"- RGB backbone: `{config['features']['rgb']['weights']}`; pose: `{training.get('pose_source')}`",
         f"- hyper-parameters: `{json.dumps({k: v for k, v in model.items() if k not in ('classes', 'streams')})}`",
     ]
+    if "flow" in model["streams"]:
+        lines += [f"- flow (OpenCV DIS; `classify` computes exactly these): "
+                  f"`{json.dumps(config['features'].get('flow'))}`"]
     if metrics:
         lines += [f"- best validation accuracy {metrics.get('best_val_accuracy')} at epoch "
                   f"{metrics.get('best_epoch')} of {metrics.get('epochs_run')}"]

@@ -287,6 +287,10 @@ def test_the_frame_baseline_trains_evaluates_and_classifies(corpus, home, tmp_pa
     assert classified.exit_code == 0, classified.output
     record = json.loads(classified.stdout)
     assert record["model"] == "frame" and record["label"] in SMALL_CORPUS_STYLES and fake_pose.built
+    from dancestyle.checkpoints import model_card
+
+    card = model_card(tmp_path / "run", "someone/letsdance-frame")
+    assert "A `frame` dance-style classifier" in card and f'"pairs": {DEFAULT_FLOW.pairs}' in card
 
 
 def test_own_videos_train_on_their_flow(home, tmp_path):
