@@ -174,15 +174,18 @@ class MotionStacks:
         self._before_previous: _Frame | None = None
         self._last_field: tuple[Fraction, np.ndarray] | None = None  # (start of its first frame, field)
 
-    def _slot_instants(self, until: Fraction) -> list[tuple[int, int, Fraction]]:
-        """(sample, pair, instant) of every slot whose instant (+ slack) is before `until`, opening samples
-        as their first instant comes up."""
+    def _open_slots(self, until: Fraction) -> list[tuple[int, int]]:
+        """(sample, pair) of every empty slot whose instant (+ slack) is before `until`, opening samples as their
+        first instant comes up."""
         while self._next_sample * self.interval + self.slack < until or self._next_sample == 0:
             self._slots[self._next_sample] = [None] * self.settings.pairs
             self._next_sample += 1
-        return [(sample, k, sample * self.interval + k * FLOW_BASE)
-                for sample, fields_ in self._slots.items() for k, value in enumerate(fields_)
+        return [(sample, k) for sample, fields_ in self._slots.items() for k, value in enumerate(fields_)
                 if value is None and sample * self.interval + k * FLOW_BASE + self.slack < until]
+
+    def _pair(self, first: _Frame, second: _Frame) -> np.ndarray:
+        """The encoded flow from `first` to `second`, scaled by the time between them."""
+        return self.field(first.image(), second.image(), float(second.time - first.time) or float(FLOW_BASE))
 
     def push(self, time: Fraction, grey: Callable[[], np.ndarray]) -> list[tuple[int, np.ndarray]]:
         """Add the next frame (its start time, a way to get it as grey at the flow size); returns the samples
@@ -191,11 +194,11 @@ class MotionStacks:
         previous = self._previous
         if previous is not None:
             # every slot whose instant falls while `previous` is on screen gets the flow previous -> frame
-            waiting = self._slot_instants(frame.time)
+            waiting = self._open_slots(frame.time)
             if waiting:
-                encoded = self.field(previous.image(), frame.image(), float(frame.time - previous.time) or 1 / 30)
+                encoded = self._pair(previous, frame)
                 self._last_field = (previous.time, encoded)
-                for sample, k, _ in waiting:
+                for sample, k in waiting:
                     self._slots[sample][k] = encoded
         self._before_previous, self._previous = previous, frame
         return self._complete()
@@ -204,32 +207,28 @@ class MotionStacks:
         """The video ended at `end` (the last frame's end): slots on the last frame get the flow into it from the
         frame before (zeros for a one-frame video); instants past the end are not sampled."""
         if self._previous is not None:
-            self._slot_instants(end)
-            for sample, fields_ in self._slots.items():
+            self._open_slots(end)
+            for fields_ in self._slots.values():
                 for k, value in enumerate(fields_):
                     if value is None:
                         fields_[k] = self._into_last()
-        return self._complete(final=True)
+        return self._complete()
 
     def _into_last(self) -> np.ndarray:
         last, before = self._previous, self._before_previous
         if before is None:
             return np.zeros(self.settings.shape[1:], np.float32)
         if self._last_field is None or self._last_field[0] != before.time:
-            self._last_field = (before.time, self.field(before.image(), last.image(),
-                                                        float(last.time - before.time) or 1 / 30))
+            self._last_field = (before.time, self._pair(before, last))
         return self._last_field[1]
 
-    def _complete(self, final: bool = False) -> list[tuple[int, np.ndarray]]:
+    def _complete(self) -> list[tuple[int, np.ndarray]]:
+        """The samples whose every slot is filled, in order, up to the first that is not."""
         done = []
         for sample in sorted(self._slots):
-            fields_ = self._slots[sample]
-            if any(value is None for value in fields_):
-                if not final:
-                    break
-                continue
-            done.append((sample, np.stack(fields_)))
-            del self._slots[sample]
+            if any(value is None for value in self._slots[sample]):
+                break
+            done.append((sample, np.stack(self._slots.pop(sample))))
         return done
 
 
