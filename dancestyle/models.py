@@ -129,6 +129,13 @@ class TCNModel(nn.Module):
         return self.out(y.gather(2, last).squeeze(2))
 
 
+def _valid_steps(x: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
+    """(B, T): 1.0 for the real steps of a batch zero-padded at the end, 0.0 for the padding."""
+    if lengths is None:
+        return torch.ones(x.shape[:2], device=x.device)
+    return (~_padding_mask(lengths.to(x.device), x.shape[1])).float()
+
+
 class FrameModel(nn.Module):
     """Castro et al.'s frame-by-frame baseline: each sampled frame is classified on its own (dropout -> Linear ->
     ReLU -> Linear over that frame's features) and the clip's label is the plurality vote of its frames.
@@ -144,9 +151,7 @@ class FrameModel(nn.Module):
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         scores = self.classify_frames(x)  # (B, T, classes)
-        valid = torch.ones(scores.shape[:2], device=x.device)
-        if lengths is not None:
-            valid = (~_padding_mask(lengths.to(x.device), x.shape[1])).float()
+        valid = _valid_steps(x, lengths)
         votes = nn.functional.one_hot(scores.argmax(-1), scores.shape[-1]).float() * valid.unsqueeze(-1)
         shares = votes.sum(1) / valid.sum(1, keepdim=True)
         mean_probability = (torch.softmax(scores, -1) * valid.unsqueeze(-1)).sum(1) / valid.sum(1, keepdim=True)
@@ -159,7 +164,7 @@ class FrameModel(nn.Module):
                                                 reduction="none")
         if lengths is None:
             return per_frame.mean()
-        valid = (~_padding_mask(lengths.to(x.device), x.shape[1])).float()
+        valid = _valid_steps(x, lengths)
         return (per_frame * valid).sum() / valid.sum()
 
 
