@@ -150,22 +150,23 @@ class FrameModel(nn.Module):
                                              nn.ReLU(), nn.Linear(config.hidden, len(config.classes)))
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
-        scores = self.classify_frames(x)  # (B, T, classes)
-        valid = _valid_steps(x, lengths)
+        return self._vote(self.classify_frames(x), _valid_steps(x, lengths))
+
+    @staticmethod
+    def _vote(scores: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        """Per-frame scores (B, T, classes) and the real frames (B, T) -> log vote shares (B, classes)."""
         votes = nn.functional.one_hot(scores.argmax(-1), scores.shape[-1]).float() * valid.unsqueeze(-1)
         shares = votes.sum(1) / valid.sum(1, keepdim=True)
         mean_probability = (torch.softmax(scores, -1) * valid.unsqueeze(-1)).sum(1) / valid.sum(1, keepdim=True)
         return torch.log(shares + 1e-3 * mean_probability + 1e-6)
 
-    def loss(self, x: torch.Tensor, lengths: torch.Tensor | None, labels: torch.Tensor) -> torch.Tensor:
-        """Per-frame cross-entropy over the real (unpadded) frames."""
-        scores = self.classify_frames(x)
+    def loss(self, x: torch.Tensor, lengths: torch.Tensor | None, labels: torch.Tensor
+             ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(per-frame cross-entropy over the real (unpadded) frames, log vote shares), from one pass."""
+        scores, valid = self.classify_frames(x), _valid_steps(x, lengths)
         per_frame = nn.functional.cross_entropy(scores.transpose(1, 2), labels.unsqueeze(1).expand(-1, x.shape[1]),
                                                 reduction="none")
-        if lengths is None:
-            return per_frame.mean()
-        valid = _valid_steps(x, lengths)
-        return (per_frame * valid).sum() / valid.sum()
+        return (per_frame * valid).sum() / valid.sum(), self._vote(scores, valid)
 
 
 # the network of each registered config (the registry itself, names and configs, is in configs.py)
@@ -210,9 +211,9 @@ class DanceClassifier(nn.Module):
              ) -> tuple[torch.Tensor, torch.Tensor]:
         """(training loss, class scores): the model's own loss where it has one (frame), else cross-entropy."""
         features = self.frame_features(inputs)
-        scores = self.sequence(features, lengths)
         if hasattr(self.sequence, "loss"):
-            return self.sequence.loss(features, lengths, labels), scores
+            return self.sequence.loss(features, lengths, labels)
+        scores = self.sequence(features, lengths)
         return nn.functional.cross_entropy(scores, labels), scores
 
 
