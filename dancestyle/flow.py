@@ -1,6 +1,6 @@
 """The motion stream's input: dense optical flow (OpenCV's DIS) around each sampled instant, as a small stack.
 
-At a sampled instant t, the stack holds `pairs` flow fields (15: half a second of motion): for k = 0 .. pairs-1,
+At a sampled instant t, the stack holds `pairs` flow fields (30: one second of motion): for k = 0 .. pairs-1,
 the flow from the frame on screen at t + k/30 s to the frame after it. Every field is:
 
 1. computed on greyscale frames resized to a short side of `size` px (whatever the video's resolution), with DIS;
@@ -43,9 +43,9 @@ class FlowSettings:
     """Everything that decides the flow stream's numbers; recorded in checkpoints and in cache keys."""
 
     algorithm: str = "dis"
-    preset: str = "medium"  # 1.4 ms per pair at 171 x 128 on 2 cores (models.md): quality is affordable
+    preset: str = "medium"  # 0.9 ms per pair at 171 x 128 on 2 cores (models.md); "fast" cost accuracy
     size: int = 128  # short side of the frames flow is computed on, px
-    pairs: int = 15  # consecutive pairs per instant: half a second of motion (models.md: 5 pairs did far worse)
+    pairs: int = 30  # consecutive pairs per instant: one second of motion (models.md: 5 and 15 did worse)
     bound: float = 10.0  # px per 1/30 s at `size`, clipped to this and scaled to [-1, 1]
     grid: int = 12  # each field area-averaged to grid x grid
 
