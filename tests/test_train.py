@@ -373,3 +373,19 @@ def test_evaluate_extracts_features_for_the_split_it_scores_only(corpus, home, t
     evaluate_run(str(tmp_path / "run"), "attention", None, "val", pose_source="estimator")
     val = load_or_make_splits(corpus, index_dataset(corpus, STYLES))["val"]
     assert sorted(extracted) == sorted(val) and len(extracted) < 8 * len(STYLES)
+
+
+def test_a_huge_gradient_moves_the_weights_no_further_than_the_clipped_norm():
+    import torch
+
+    from dancestyle.train import MAX_GRAD_NORM, _optimizer, _step
+
+    weights = torch.nn.Parameter(torch.zeros(10))
+    optimizer = _optimizer([weights], lr=0.1, weight_decay=0.0)
+    _step(optimizer, (weights * 1e6).sum())  # gradient norm 3e6
+    # a first Nesterov step moves by lr * (1 + momentum) * the (clipped) gradient
+    assert float(weights.detach().norm()) == pytest.approx(0.1 * 1.9 * MAX_GRAD_NORM, rel=1e-4)
+    small = torch.nn.Parameter(torch.zeros(10))
+    optimizer = _optimizer([small], lr=0.1, weight_decay=0.0)
+    _step(optimizer, (small * 0.01).sum())  # norm 0.03: under the bound, untouched
+    assert float(small.detach().norm()) == pytest.approx(0.1 * 1.9 * 0.01 * 10 ** 0.5, rel=1e-4)
