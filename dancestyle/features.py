@@ -144,9 +144,9 @@ class FlowEncoder(nn.Module):
     """Per-instant flow CNN: a (pairs, 2, grid, grid) stack as 2 x pairs channels -> batch norm -> conv 3x3
     stride 2 (32) -> conv 3x3 stride 2 (32) -> flatten -> Linear -> ReLU: 64-d. Simonyan & Zisserman's temporal
     net scaled down to a pooled field, ~0.7 M multiply-adds per 30-pair instant, so it trains with the sequence
-    model on a CPU (tcn reads 60 instants per window). The input batch norm learns the scale of the data's motion (pooled
-    fields of small dancers are mostly far below the clipping bound); `head` is used only for pre-training, frame
-    by frame, as the pose encoder's is."""
+    model on a CPU (tcn reads 60 instants per window). The input batch norm learns the scale of the data's motion
+    (pooled fields of small dancers are mostly far below the clipping bound); `head` is used only for
+    pre-training, frame by frame, as the pose encoder's is."""
 
     def __init__(self, num_classes: int, pairs: int, grid: int) -> None:
         super().__init__()
