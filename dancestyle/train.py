@@ -42,7 +42,8 @@ from .checkpoints import save_checkpoint
 from .weights import atomic_write_bytes, atomic_write_json, runs_dir
 
 RESUME_DIR = "resume"
-ENCODER_PRETRAIN = {"epochs": 10, "batch_size": 100}  # paper.md (pose): per-frame, SGD Nesterov, batch 100; lr: the recipe's
+# paper.md (pose): per-frame, SGD Nesterov, batch 100; lr: the recipe's
+ENCODER_PRETRAIN = {"epochs": 10, "batch_size": 100}
 # a mirrored dancer dances the same style: swap left and right keypoints and negate x (COCO order, pose.py)
 MIRROR = [0, 2, 1, 4, 3, 6, 5, 8, 7, 10, 9, 12, 11, 14, 13, 16, 15]
 # the flow encoder (a CNN) is fine-tuned at most at this lr: at the attention's 0.0591 it diverged within 3 epochs
@@ -195,12 +196,12 @@ def pretrain_encoders(model: DanceClassifier, train: Sequences, seed: int, devic
         generator = torch.Generator().manual_seed(seed)
         for _ in range(ENCODER_PRETRAIN["epochs"]):
             for batch in torch.randperm(len(frames), generator=generator).split(ENCODER_PRETRAIN["batch_size"]):
-                inputs = frames[batch.numpy()]
+                rows = batch.numpy()
+                inputs = frames[rows]
                 if stream == "flow" and bool(torch.rand(1, generator=generator) < 0.5):
                     inputs = mirror_flow(inputs)
                 scores = encoder.classify(torch.from_numpy(inputs.astype(np.float32)).to(device))
-                targets = torch.from_numpy(labels[batch.numpy()]).to(device)
-                _step(optimizer, nn.functional.cross_entropy(scores, targets))
+                _step(optimizer, nn.functional.cross_entropy(scores, torch.from_numpy(labels[rows]).to(device)))
 
 
 def _step(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
