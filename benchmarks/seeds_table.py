@@ -3,14 +3,15 @@ the tables models.md keeps, from one command.
 
     python benchmarks/seeds_table.py --data DATASET [--models lstm,attention,tcn,frame] [--recipes ours,paper]
                                      [--streams pose --streams flow --streams pose,flow] [--seeds 0,1,2]
-                                     [--control] [--out runs/seeds]
+                                     [--control] [--augment jitter,shift] [--out runs/seeds]
 
 Each row trains `dancestyle train --model M --recipe R --streams S --seed N` on DATASET (features cached once and
 shared by every run), evaluates the best epoch on the test split, and reports the mean and the sample standard
 deviation of the test accuracy over the seeds, with the runs' own numbers. `--control` adds the same with every
 clip's frames shuffled in time. Runs already finished under --out are reused (delete them to re-run), so several
 copies of the script can share the work (e.g. one per model, each with OMP_NUM_THREADS=1 on a 2-core machine)
-and a last run with every row prints the whole table.
+and a last run with every row prints the whole table. `--augment` trains every row with those augmentations
+(augment.py; its runs are kept apart from the plain ones).
 """
 
 from __future__ import annotations
@@ -22,15 +23,23 @@ import time
 from pathlib import Path
 
 
-def run(data: Path, out: Path, model: str, recipe: str, streams: list[str], seed: int, shuffle: bool) -> float:
+def run(data: Path, out: Path, model: str, recipe: str, streams: list[str], seed: int, shuffle: bool,
+        augment: list[str]) -> float:
     """Train one run (or reuse a finished one) and return its test accuracy."""
     from dancestyle.evaluate import evaluate_run
     from dancestyle.train import TrainOptions, read_state, state_path, train
 
     if not (state_path(out).is_file() and read_state(out)["finished"]):
         train(TrainOptions(model=model, data=data, out=out, streams=streams, seed=seed, recipe=recipe,
-                           shuffle_frames=shuffle, random_weights="rgb" in streams))
+                           shuffle_frames=shuffle, random_weights="rgb" in streams, augment=augment))
     return evaluate_run(str(out), model, str(data), "test").metrics.accuracy
+
+
+def augmentations_for(names: list[str], streams: list[str]) -> list[str]:
+    """Those of `names` that change one of `streams`."""
+    from dancestyle.augment import AUGMENTATIONS
+
+    return [name for name in names if AUGMENTATIONS[name][0] in streams]
 
 
 def cell(accuracies: list[float]) -> str:
@@ -48,13 +57,17 @@ def main() -> None:
                         "default: pose)")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--control", action="store_true", help="also the frames-shuffled control")
+    parser.add_argument("--augment", default="", help="augmentations for every row, e.g. jitter,shift (each row "
+                        "gets those that change one of its streams)")
     parser.add_argument("--out", type=Path, default=Path("runs/seeds"))
     args = parser.parse_args()
     stream_sets = args.streams or ["pose"]
     seeds = [int(seed) for seed in args.seeds.split(",")]
     controls = [False, True] if args.control else [False]
+    augment = [name for name in args.augment.split(",") if name]
 
-    print(f"Dataset: {args.data}; seeds {args.seeds}; test accuracy %, mean ± sd (runs) [minutes for the runs]\n")
+    print(f"Dataset: {args.data}; seeds {args.seeds}; augment: {args.augment or 'none'}; "
+          "test accuracy %, mean ± sd (runs) [minutes for the runs]\n")
     header = "| model | recipe | streams | test accuracy |" + (" frames shuffled (control) |" if args.control else "")
     print(header + "\n|---|---|---|---|" + ("---|" if args.control else ""), flush=True)
     results = {}
@@ -62,12 +75,14 @@ def main() -> None:
         for recipe in args.recipes.split(","):
             for streams in stream_sets:
                 cells = []
+                row_augment = augmentations_for(augment, streams.split(","))
+                augmented = f"-aug-{'+'.join(row_augment)}" if row_augment else ""
                 for shuffle in controls:
                     started = time.perf_counter()
                     accuracies = [run(args.data, args.out / f"{model}-{recipe}-{streams.replace(',', '+')}"
-                                      f"{'-shuffled' if shuffle else ''}-seed{seed}", model, recipe,
-                                      streams.split(","), seed, shuffle) for seed in seeds]
-                    results[f"{model}/{recipe}/{streams}{'/shuffled' if shuffle else ''}"] = accuracies
+                                      f"{'-shuffled' if shuffle else ''}{augmented}-seed{seed}", model, recipe,
+                                      streams.split(","), seed, shuffle, row_augment) for seed in seeds]
+                    results[f"{model}/{recipe}/{streams}{'/shuffled' if shuffle else ''}{augmented}"] = accuracies
                     cells.append(cell(accuracies) + f" [{(time.perf_counter() - started) / 60:.0f}]")
                 print(f"| `{model}` | `{recipe}` | `{streams}` | " + " | ".join(cells) + " |", flush=True)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -248,6 +248,9 @@ def train(
     shuffle_frames: Annotated[bool, typer.Option("--shuffle-frames", help="Control experiment: shuffle the "
                                                  "frames of every clip in time (shows how much motion is used).")
                               ] = False,
+    augment: Annotated[str, typer.Option(help="Augmentations beyond the mirror, comma-separated: jitter, rotate "
+                                              "(pose), shift (flow). Off by default: models.md has what each "
+                                              "did.")] = "",
     push_to_hub: Annotated[str | None, typer.Option(help="Upload the checkpoint to this Hub repo (ORG/NAME) "
                                                     "with a generated model card.", show_default=False)] = None,
     json_output: JsonOption = False,
@@ -264,7 +267,8 @@ def train(
                            out=Path(out).expanduser() if out else None, epochs=epochs, patience=patience,
                            streams=_streams(streams), classes=classes, seed=seed, random_weights=random_weights,
                            pose_source=pose_source, pose=pose.value,
-                           detector_size=detector_size, recipe=recipe, resume=resume, shuffle_frames=shuffle_frames)
+                           detector_size=detector_size, recipe=recipe, resume=resume, shuffle_frames=shuffle_frames,
+                           augment=_augmentations(augment))
     try:
         if push_to_hub:  # a bad repo id must fail now, not after hours of training
             from huggingface_hub.utils import validate_repo_id
@@ -300,6 +304,16 @@ def _streams(value: str) -> list[str]:
         raise typer.BadParameter(f"a non-empty set of {', '.join(STREAM_NAMES)}, comma-separated "
                                  "(e.g. pose,flow)", param_hint="--streams")
     return [stream for stream in STREAM_NAMES if stream in streams]
+
+
+def _augmentations(value: str) -> list[str]:
+    from .augment import AUGMENTATIONS
+
+    names = [name.strip() for name in value.split(",") if name.strip()]
+    if any(name not in AUGMENTATIONS for name in names) or len(set(names)) != len(names):
+        raise typer.BadParameter(f"names from {', '.join(AUGMENTATIONS)}, comma-separated, each once (e.g. "
+                                 "jitter,shift)", param_hint="--augment")
+    return names
 
 
 def _train_with_progress(run_training, options) -> dict:

@@ -191,5 +191,6 @@ class TrainOptions:
     detector_size: int = DEFAULT_DETECTOR_SIZE
     resume: bool = False
     shuffle_frames: bool = False  # control experiment: destroy the order of each clip's frames
+    augment: list[str] = field(default_factory=list)  # augment.py's names, beyond the mirror (e.g. ["jitter"])
     flow: FlowSettings = DEFAULT_FLOW  # how the flow stream is computed (flow.py)
     overrides: dict = field(default_factory=dict)  # model hyper-parameters, e.g. {"hidden": 64}

@@ -13,7 +13,8 @@
 
 Training windows: a clip's cache holds every 5th frame; a model with stride s reads every (s/5)-th of those,
 starting at a random offset (a free augmentation: stride 60 gives 12 distinct sequences per clip), in windows of
-10 s. Evaluation uses offset 0 and averages all windows of a clip, like `classify` does with a video.
+10 s, mirrored half of the time and changed by any `augment` named (augment.py). Evaluation uses offset 0 and
+averages all windows of a clip, like `classify` does with a video.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .augment import AUGMENTATIONS, augment_window
 from .configs import EPOCHS, ModelConfig, Recipe, TrainOptions, default_config, recipe
 from .data import DatasetIndex, index_for_training, letsdance_classes, load_or_make_splits
 from .errors import DanceStyleError, InputError, UsageError
@@ -44,8 +46,6 @@ from .weights import atomic_write_bytes, atomic_write_json, runs_dir
 RESUME_DIR = "resume"
 # paper.md (pose): per-frame, SGD Nesterov, batch 100; lr: the recipe's
 ENCODER_PRETRAIN = {"epochs": 10, "batch_size": 100}
-# a mirrored dancer dances the same style: swap left and right keypoints and negate x (COCO order, pose.py)
-MIRROR = [0, 2, 1, 4, 3, 6, 5, 8, 7, 10, 9, 12, 11, 14, 13, 16, 15]
 # the flow encoder (a CNN) is fine-tuned at most at this lr: at the attention's 0.0591 it diverged within 3 epochs
 ENCODER_MAX_LR = {"flow": 0.01}
 # gradients are rescaled to at most this norm before each step: attention on flow alone diverged without it (train
@@ -130,10 +130,11 @@ def clip_probabilities(model: DanceClassifier, sequences: Sequences, device: str
     return result
 
 
-def _training_windows(sequences: Sequences, config: ModelConfig, generator: torch.Generator
-                      ) -> list[dict[str, np.ndarray]]:
-    """One random full window per clip: a random offset within the stride, then a random start. (Only a clip
-    shorter than a window gives a shorter one; a 1-step tail is never picked on its own.)"""
+def _training_windows(sequences: Sequences, config: ModelConfig, generator: torch.Generator,
+                      augment: list[str] = ()) -> list[dict[str, np.ndarray]]:
+    """One random full window per clip: a random offset within the stride, then a random start, then mirrored
+    at random and `augment`ed (augment.py). (Only a clip shorter than a window gives a shorter one; a 1-step tail
+    is never picked on its own.)"""
     every, per_window = window_steps(config)
     chosen = []
     for features in sequences.features:
@@ -144,24 +145,8 @@ def _training_windows(sequences: Sequences, config: ModelConfig, generator: torc
         steps = len(range(offset, total, every))
         start = int(torch.randint(max(1, steps - per_window + 1), (1,), generator=generator))
         window = {stream: array[offset::every][start:start + per_window] for stream, array in features.items()}
-        if bool(torch.rand(1, generator=generator) < 0.5):  # the mirrored dance, in every stream that has a side
-            window = {stream: MIRRORS.get(stream, _same)(array) for stream, array in window.items()}
-        chosen.append(window)
+        chosen.append(augment_window(window, list(augment), generator))
     return chosen
-
-
-def mirror(poses: np.ndarray) -> np.ndarray:
-    """Left-right mirror of normalised skeletons (..., people, 2, 17): x negated, sides swapped."""
-    mirrored = poses[..., MIRROR].copy()
-    mirrored[..., 0, :] *= -1
-    return mirrored
-
-
-def _same(array: np.ndarray) -> np.ndarray:
-    return array
-
-
-MIRRORS = {"pose": mirror, "flow": mirror_flow}  # RGB features cannot be mirrored after the fact
 
 
 def _optimizer(parameters, lr: float, weight_decay: float, momentum: float = 0.9) -> torch.optim.SGD:
@@ -213,13 +198,13 @@ def _step(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
     optimizer.step()
 
 
-def _epoch(model: DanceClassifier, optimizer, train: Sequences, seed: int, epoch: int, device: str
-           ) -> tuple[float, float]:
+def _epoch(model: DanceClassifier, optimizer, train: Sequences, seed: int, epoch: int, device: str,
+           augment: list[str] = ()) -> tuple[float, float]:
     """One pass over the training clips; returns (mean loss, accuracy). Seeded by (seed, epoch) alone."""
     generator = torch.Generator().manual_seed(seed * 100_003 + epoch)
     torch.manual_seed(seed * 100_003 + epoch)  # dropout
     model.train()
-    windows = _training_windows(train, model.config, generator)
+    windows = _training_windows(train, model.config, generator, augment)
     order = torch.randperm(len(train), generator=generator)
     total_loss = correct = 0.0
     for batch in order.split(model.config.batch_size):
@@ -306,6 +291,7 @@ def _checkpoint_config(config: ModelConfig, options: TrainOptions, index: Datase
                                frame_size=options.detector_size, flow=options.flow)
     result["training"] = {"dataset": str(index.root), "layout": index.layout, "seed": options.seed,
                           "shuffle_frames": options.shuffle_frames, "recipe": options.recipe,
+                          "augment": list(options.augment),
                           "pose_source": features.specs["pose"].source if "pose" in features.specs else None,
                           "synthetic": (index.root / "synthetic.json").is_file()}
     return result
@@ -328,6 +314,7 @@ def train(options: TrainOptions, on_epoch: Callable[[dict, int], None] | None = 
         raise UsageError(f"{out} holds no saved training state to resume.", "Start a new run without --resume.")
     options = replace(options, epochs=options.epochs or EPOCHS,
                       patience=options.patience or recipe(options.recipe).patience)
+    _check_augment(options.augment, options.streams)
     if options.data is None or not Path(options.data).is_dir():
         raise InputError(f"No dataset at {options.data or '(none given)'}.",
                          "Run `dancestyle fetch-dataset` first (`--synthetic` works offline), or pass --data DIR.")
@@ -337,6 +324,16 @@ def train(options: TrainOptions, on_epoch: Callable[[dict, int], None] | None = 
     except KeyboardInterrupt:  # before the first epoch: extraction keeps every finished clip in its cache
         raise TrainingInterrupted("Training interrupted before its first epoch.",
                                   "Run the same command again: cached features are reused.") from None
+
+
+def _check_augment(names: list[str], streams: list[str]) -> None:
+    for name in names:
+        if name not in AUGMENTATIONS:
+            raise UsageError(f"Unknown augmentation {name!r}.", f"Use some of: {', '.join(AUGMENTATIONS)}.")
+        if AUGMENTATIONS[name][0] not in streams:
+            raise UsageError(f"The {name} augmentation changes the {AUGMENTATIONS[name][0]} stream, which this run "
+                             f"does not use (--streams {','.join(streams)}).",
+                             f"Add {AUGMENTATIONS[name][0]} to --streams, or leave {name} out of --augment.")
 
 
 def _train(options: TrainOptions, out: Path, on_epoch, on_progress) -> dict:
@@ -376,7 +373,8 @@ def _train(options: TrainOptions, out: Path, on_epoch, on_progress) -> dict:
     try:
         while state["epoch"] < options.epochs and state["epoch"] - state["best_epoch"] < options.patience:
             epoch, started = state["epoch"] + 1, time.perf_counter()
-            train_loss, train_accuracy = _epoch(model, optimizer, train_set, options.seed, epoch, options.device)
+            train_loss, train_accuracy = _epoch(model, optimizer, train_set, options.seed, epoch, options.device,
+                                                options.augment)
             val_loss, val_accuracy = _validate(model, val_set, options.device)
             record = {"epoch": epoch, "train_loss": round(train_loss, 4), "train_accuracy": round(train_accuracy, 4),
                       "val_loss": round(val_loss, 4), "val_accuracy": round(val_accuracy, 4),

@@ -147,7 +147,7 @@ def test_fetch_dataset_interrupted_says_how_to_continue(home, monkeypatch):
 
 def test_mirror_swaps_sides_and_negates_x():
     from dancestyle.pose import KEYPOINT_NAMES
-    from dancestyle.train import mirror
+    from dancestyle.augment import mirror
 
     poses = np.zeros((1, 20, 2, 17), np.float32)
     left, right = KEYPOINT_NAMES.index("left_wrist"), KEYPOINT_NAMES.index("right_wrist")
