@@ -1,13 +1,15 @@
 """What the flow stream costs per sampled step, on this machine, at its default settings.
 
     python benchmarks/flow_speed.py [--sizes 640x360,1920x1080] [--repeat 3] [--data DATASET]
+                                    [--flow-size PX] [--pairs N]
 
 For each video size it decodes a generated 10 s, 30 fps clip (moving figures, benchmarks/classify_speed.py's)
 the way `classify` and training do, twice: sampled frames only, and sampled frames with their flow stacks. The
 difference per sampled step is what flow adds (the decoder's extra frame conversions included); it is reported at
 the cache's 1/6 s steps (every frame of 30 fps video is in a pair) and at lstm's 2 s steps. It also reports DIS
 alone per pair at the flow size. --data: the first clip of a Let's Dance-style dataset of frame folders (e.g. the
-synthetic corpus), as training reads it. Medians over --repeat runs.
+synthetic corpus), as training reads it. Medians over --repeat runs. --flow-size and --pairs price other flow
+settings than the defaults (the clip bound scales with the size; it costs nothing).
 """
 
 from __future__ import annotations
@@ -19,10 +21,15 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from dancestyle.flow import FlowSettings
 
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -36,9 +43,8 @@ def median_seconds(work, repeat: int) -> float:
     return statistics.median(times)
 
 
-def video_costs(clip: Path, interval: Fraction, repeat: int) -> tuple[int, float, float]:
+def video_costs(clip: Path, interval: Fraction, repeat: int, settings: FlowSettings) -> tuple[int, float, float]:
     """(sampled steps, seconds without flow, seconds with flow) to decode `clip` as classify does."""
-    from dancestyle.flow import DEFAULT_FLOW
     from dancestyle.pose import DEFAULT_DETECTOR_SIZE
     from dancestyle.video import iter_sampled_frames
 
@@ -46,17 +52,17 @@ def video_costs(clip: Path, interval: Fraction, repeat: int) -> tuple[int, float
         return sum(1 for _ in iter_sampled_frames(clip, interval, DEFAULT_DETECTOR_SIZE, flow=flow))
 
     steps = decode(None)
-    return steps, median_seconds(lambda: decode(None), repeat), median_seconds(lambda: decode(DEFAULT_FLOW), repeat)
+    return steps, median_seconds(lambda: decode(None), repeat), median_seconds(lambda: decode(settings), repeat)
 
 
-def dis_per_pair(repeat: int) -> float:
-    from dancestyle.flow import DEFAULT_FLOW, FlowField
+def dis_per_pair(repeat: int, settings: FlowSettings) -> float:
+    from dancestyle.flow import FlowField
 
     rng = np.random.default_rng(0)
-    width = round(DEFAULT_FLOW.size * 16 / 9)
-    first = rng.integers(0, 255, (DEFAULT_FLOW.size, width), dtype=np.uint8)
+    width = round(settings.size * 16 / 9)
+    first = rng.integers(0, 255, (settings.size, width), dtype=np.uint8)
     second = np.roll(first, 3, axis=1)
-    field = FlowField(DEFAULT_FLOW)
+    field = FlowField(settings)
     return median_seconds(lambda: [field(first, second, 1 / 30) for _ in range(50)], repeat) / 50
 
 
@@ -65,6 +71,8 @@ def main() -> None:
     parser.add_argument("--sizes", default="640x360,1920x1080")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--data", type=Path, help="a dataset of frame folders: its first clip, as training reads it")
+    parser.add_argument("--flow-size", type=int, help="short side flow is computed at (default: the default's)")
+    parser.add_argument("--pairs", type=int, help="pairs per stack (default: the default's)")
     args = parser.parse_args()
     from classify_speed import make_clip
 
@@ -72,9 +80,12 @@ def main() -> None:
     from dancestyle.flow import DEFAULT_FLOW
     from dancestyle.video import sample_interval
 
+    size = args.flow_size or DEFAULT_FLOW.size
+    settings = replace(DEFAULT_FLOW, size=size, pairs=args.pairs or DEFAULT_FLOW.pairs,
+                       bound=DEFAULT_FLOW.bound * size / DEFAULT_FLOW.size)
     print(f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; flow settings "
-          f"{DEFAULT_FLOW.to_dict()}\n")
-    print(f"DIS alone: {1000 * dis_per_pair(args.repeat):.2f} ms per pair at short side {DEFAULT_FLOW.size} px\n")
+          f"{settings.to_dict()}\n")
+    print(f"DIS alone: {1000 * dis_per_pair(args.repeat, settings):.2f} ms per pair at short side {size} px\n")
     print("| video | steps every | steps | decode only, ms/step | with flow, ms/step | flow adds, ms/step |")
     print("|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as scratch:
@@ -82,7 +93,7 @@ def main() -> None:
             width, height = (int(side) for side in size.split("x"))
             clip = make_clip(Path(scratch) / f"{size}.mp4", size=(width, height))
             for label, interval in (("1/6 s (cache)", sample_interval(CACHE_STRIDE)), ("2 s (lstm)", sample_interval(60))):
-                steps, plain, with_flow = video_costs(clip, interval, args.repeat)
+                steps, plain, with_flow = video_costs(clip, interval, args.repeat, settings)
                 print(f"| {size} 30 fps | {label} | {steps} | {1000 * plain / steps:.1f} | "
                       f"{1000 * with_flow / steps:.1f} | {1000 * (with_flow - plain) / steps:.1f} |", flush=True)
     if args.data:
@@ -90,8 +101,8 @@ def main() -> None:
         from dancestyle.extract import folder_flow
 
         clip = index_dataset(args.data, None).clips[0]
-        seconds = median_seconds(lambda: folder_flow(clip, DEFAULT_FLOW, sample_interval(CACHE_STRIDE)), args.repeat)
-        steps = len(folder_flow(clip, DEFAULT_FLOW, sample_interval(CACHE_STRIDE)))
+        seconds = median_seconds(lambda: folder_flow(clip, settings, sample_interval(CACHE_STRIDE)), args.repeat)
+        steps = len(folder_flow(clip, settings, sample_interval(CACHE_STRIDE)))
         print(f"\nFrame folder {clip.key} ({len(clip.frames)} JPEGs): {1000 * seconds / steps:.1f} ms per 1/6 s step "
               f"(reading the JPEGs included)")
 
