@@ -17,7 +17,7 @@ None is on by default: models.md has what each did over three seeds.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -86,7 +86,7 @@ AUGMENTATIONS: dict[str, tuple[str, Callable[[np.ndarray, torch.Generator], np.n
     "jitter": ("pose", jitter), "rotate": ("pose", rotate), "shift": ("flow", shift)}
 
 
-def augment_window(window: Window, names: list[str], generator: torch.Generator) -> Window:
+def augment_window(window: Window, names: Sequence[str], generator: torch.Generator) -> Window:
     """The window mirrored half of the time, then each named augmentation applied to its stream."""
     window = mirror_window(window, generator)
     for name in names:

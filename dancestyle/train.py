@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -131,7 +131,7 @@ def clip_probabilities(model: DanceClassifier, sequences: Sequences, device: str
 
 
 def _training_windows(sequences: Sequences, config: ModelConfig, generator: torch.Generator,
-                      augment: list[str] = ()) -> list[dict[str, np.ndarray]]:
+                      augment: Sequence[str] = ()) -> list[dict[str, np.ndarray]]:
     """One random full window per clip: a random offset within the stride, then a random start, then mirrored
     at random and `augment`ed (augment.py). (Only a clip shorter than a window gives a shorter one; a 1-step tail
     is never picked on its own.)"""
@@ -145,7 +145,7 @@ def _training_windows(sequences: Sequences, config: ModelConfig, generator: torc
         steps = len(range(offset, total, every))
         start = int(torch.randint(max(1, steps - per_window + 1), (1,), generator=generator))
         window = {stream: array[offset::every][start:start + per_window] for stream, array in features.items()}
-        chosen.append(augment_window(window, list(augment), generator))
+        chosen.append(augment_window(window, augment, generator))
     return chosen
 
 
@@ -199,7 +199,7 @@ def _step(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
 
 
 def _epoch(model: DanceClassifier, optimizer, train: Sequences, seed: int, epoch: int, device: str,
-           augment: list[str] = ()) -> tuple[float, float]:
+           augment: Sequence[str] = ()) -> tuple[float, float]:
     """One pass over the training clips; returns (mean loss, accuracy). Seeded by (seed, epoch) alone."""
     generator = torch.Generator().manual_seed(seed * 100_003 + epoch)
     torch.manual_seed(seed * 100_003 + epoch)  # dropout
