@@ -268,7 +268,7 @@ def train(
                            streams=_streams(streams), classes=classes, seed=seed, random_weights=random_weights,
                            pose_source=pose_source, pose=pose.value,
                            detector_size=detector_size, recipe=recipe, resume=resume, shuffle_frames=shuffle_frames,
-                           augment=_augmentations(augment))
+                           augment=[name.strip() for name in augment.split(",") if name.strip()])
     try:
         if push_to_hub:  # a bad repo id must fail now, not after hours of training
             from huggingface_hub.utils import validate_repo_id
@@ -304,16 +304,6 @@ def _streams(value: str) -> list[str]:
         raise typer.BadParameter(f"a non-empty set of {', '.join(STREAM_NAMES)}, comma-separated "
                                  "(e.g. pose,flow)", param_hint="--streams")
     return [stream for stream in STREAM_NAMES if stream in streams]
-
-
-def _augmentations(value: str) -> list[str]:
-    from .augment import AUGMENTATIONS
-
-    names = [name.strip() for name in value.split(",") if name.strip()]
-    if any(name not in AUGMENTATIONS for name in names) or len(set(names)) != len(names):
-        raise typer.BadParameter(f"names from {', '.join(AUGMENTATIONS)}, comma-separated, each once (e.g. "
-                                 "jitter,shift)", param_hint="--augment")
-    return names
 
 
 def _train_with_progress(run_training, options) -> dict:

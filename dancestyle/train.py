@@ -327,9 +327,13 @@ def train(options: TrainOptions, on_epoch: Callable[[dict, int], None] | None = 
 
 
 def _check_augment(names: list[str], streams: list[str]) -> None:
-    for name in names:
-        if name not in AUGMENTATIONS:
-            raise UsageError(f"Unknown augmentation {name!r}.", f"Use some of: {', '.join(AUGMENTATIONS)}.")
+    """Refuse unknown or repeated augmentation names, and ones for a stream the run does not use."""
+    for position, name in enumerate(names):
+        if name not in AUGMENTATIONS or name in names[:position]:
+            problem = "repeated" if name in AUGMENTATIONS else "unknown"
+            raise UsageError(f"--augment {','.join(names)}: {name!r} is {problem}.",
+                             f"Name each of {', '.join(AUGMENTATIONS)} at most once, comma-separated "
+                             "(e.g. jitter,shift).")
         if AUGMENTATIONS[name][0] not in streams:
             raise UsageError(f"The {name} augmentation changes the {AUGMENTATIONS[name][0]} stream, which this run "
                              f"does not use (--streams {','.join(streams)}).",

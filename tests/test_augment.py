@@ -102,9 +102,11 @@ def test_an_augmentation_leaves_streams_it_does_not_change_alone():
     assert not np.array_equal(result["pose"], reference["pose"])
 
 
-def test_unknown_augmentations_are_refused_on_the_command_line():
-    result = CliRunner().invoke(app, ["train", "--augment", "blur", "--streams", "pose"])
+@pytest.mark.parametrize("names, problem", [("blur", "unknown"), ("jitter,jitter", "repeated")])
+def test_unknown_or_repeated_augmentations_are_refused_on_the_command_line(names, problem):
+    result = CliRunner().invoke(app, ["train", "--augment", names, "--streams", "pose"])
     assert result.exit_code == 2 and "--augment" in result.stderr and "jitter" in result.stderr
+    assert problem in result.stderr and "Traceback" not in result.stderr
 
 
 def test_an_augmentation_for_a_stream_the_run_lacks_is_refused(corpus, home):
