@@ -157,8 +157,7 @@ def evaluate_run(weights: str | None, model: str, data: str | None, split: str =
     from pathlib import Path
 
     from .data import index_dataset, load_or_make_splits
-    from .extract import extract_features, rgb_source_id
-    from .features import StreamSpec
+    from .extract import extract_features, stream_specs
     from .pipeline import (Prediction, classifier_source, load_classifier, rank_styles, recorded_flow,
                            recorded_frame_size)
     from .train import clip_probabilities, load_split, window_steps
@@ -180,8 +179,7 @@ def evaluate_run(weights: str | None, model: str, data: str | None, split: str =
     frame_size = recorded_frame_size(config)
     poses = evaluation_pose_source(config, index.layout, pose_source, pose, on_caution)
     flow = recorded_flow(config)
-    sources = {"rgb": rgb_source_id(rgb_weights, frame_size), "pose": poses.id, "flow": flow.id}
-    specs = {stream: StreamSpec(stream, sources[stream]) for stream in classifier.config.streams}
+    specs = stream_specs(classifier.config.streams, rgb_weights, frame_size, poses, flow)
     features = extract_features(index, specs, device, progress=on_progress, rgb_weights=rgb_weights,
                                 frame_size=frame_size, clips=index.clips_for(keys), flow=flow)
     sequences = load_split(index, features, keys, classes, training.get("shuffle_frames", False))

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .configs import STREAM_NAMES
 from .data import Clip, DatasetIndex
 from .errors import UsageError
 from .features import CACHE_STRIDE, RGBBackbone, StreamSpec, cache_path, read_cached, write_cached
@@ -69,21 +70,21 @@ def rgb_source_id(rgb_weights: str, frame_size: int) -> str:
 def feature_specs(index: DatasetIndex, streams: list[str], rgb_weights: str, pose_source: str,
                   pose: str = DEFAULT_POSE, frame_size: int = DEFAULT_DETECTOR_SIZE,
                   random_detector: bool = False, flow: FlowSettings = DEFAULT_FLOW) -> dict[str, StreamSpec]:
-    """What produces each stream. Pose comes from "dataset" files or from backend `pose` (PoseSource.id); flow
-    from the clip's pixels with `flow` (its id keys the cache)."""
+    """What produces each stream for training. Pose comes from "dataset" files or from backend `pose`; flow from
+    the clip's pixels with `flow` (its id keys the cache)."""
     if pose_source not in ("dataset", "estimator"):
         raise UsageError(f"--pose-source {pose_source}: use dataset or estimator.")
     if index.layout == "videos":
         pose_source = "estimator"  # videos come without skeleton files
-    specs = {}
-    if "rgb" in streams:
-        specs["rgb"] = StreamSpec("rgb", rgb_source_id(rgb_weights, frame_size))
-    if "pose" in streams:
-        source = PoseSource(None) if pose_source == "dataset" else PoseSource(pose, frame_size, random_detector)
-        specs["pose"] = StreamSpec("pose", source.id)
-    if "flow" in streams:
-        specs["flow"] = StreamSpec("flow", flow.id)
-    return specs
+    poses = PoseSource(None) if pose_source == "dataset" else PoseSource(pose, frame_size, random_detector)
+    return stream_specs(streams, rgb_weights, frame_size, poses, flow)
+
+
+def stream_specs(streams: list[str], rgb_weights: str, frame_size: int, poses: PoseSource,
+                 flow: FlowSettings) -> dict[str, StreamSpec]:
+    """The spec of each of `streams`: what training made a checkpoint's features with, and evaluate remakes."""
+    sources = {"rgb": rgb_source_id(rgb_weights, frame_size), "pose": poses.id, "flow": flow.id}
+    return {stream: StreamSpec(stream, sources[stream]) for stream in STREAM_NAMES if stream in streams}
 
 
 def sample_positions(frame_numbers: list[int], frame_rate: int = BASE_FPS,
