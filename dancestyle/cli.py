@@ -89,14 +89,24 @@ def classify(
     detector_size: Annotated[int | None, typer.Option(
         min=128, max=1333, help="Short side (px) of the frames the pose backend reads. Default: the checkpoint's "
         "(512).", show_default=False)] = None,
+    timeline: Annotated[bool, typer.Option(
+        "--timeline", help="Also show each video's style over time: its 10 s windows and the runs of one style "
+                           "they make (JSON: \"windows\" and \"segments\").")] = False,
+    hop: Annotated[float | None, typer.Option(
+        help="Seconds between the starts of windows, more than 0 and at most 10 (rounded to the model's sampling "
+             "interval); shorter hops overlap the windows for a finer timeline. Default: 10.",
+        show_default=False)] = None,
     debug: DebugOption = False,
 ) -> None:
     """Classify the dance style of each video. Exit code 0: all classified; 1: some failed; 2: usage error."""
     from .pipeline import load_model
+    from .timeline import check_hop
     from .video import find_videos
 
     inputs = find_videos(paths)
     try:
+        if hop is not None:
+            check_hop(hop)  # a usage error before the models load
         if random_weights:
             render.warning("--random-weights: every network is random, predictions are meaningless "
                            "(use it for smoke tests and speed measurements only).")
@@ -119,7 +129,8 @@ def classify(
     predictions, failed = [], 0
     with render.progress() as progress:
         task = progress.add_task("Classifying", total=len(inputs))
-        results = pipeline.classify_many([path if error is None else error for _, path, error in inputs], top_k)
+        results = pipeline.classify_many([path if error is None else error for _, path, error in inputs], top_k,
+                                          timeline=timeline, hop=hop)
         for given, path, _ in inputs:  # one bad input never stops the others
             shown = str(path or given)
             progress.update(task, description=f"Classifying {escape(shown)}")
@@ -135,6 +146,8 @@ def classify(
                     render.json_line(result.to_json())
             progress.advance(task)
     if predictions and not json_output:
+        for prediction in predictions if timeline else []:
+            render.out.print(render.timeline_view(prediction))
         render.out.print(render.predictions_table(predictions, top_k))
     if failed:
         render.err.print(f"{failed} of {len(inputs)} input(s) failed.")

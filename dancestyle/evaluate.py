@@ -198,5 +198,5 @@ def evaluate_run(weights: str | None, model: str, data: str | None, split: str =
         predictions.append(Prediction(path=f"{clip.key} (true: {clip.label})", label=top[0]["label"],
                                       score=top[0]["score"], top_k=top, model=classifier.config.name,
                                       frames=-(-frames // every), people_max=people, seconds=round(seconds, 3),
-                                      random_weights=False, windows=1))
+                                      random_weights=False))
     return EvaluationResult(metrics, predictions, str(index.root), source)

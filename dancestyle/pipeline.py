@@ -4,13 +4,15 @@
     prediction = pipeline.classify("clip.mp4")
     prediction.label, prediction.score       # ("waltz", 0.81)
 
-A video longer than the training clips (10 s) is cut into consecutive 10 s windows (the last one ending at the
-video's end, overlapping the one before); each is classified and the video's probabilities are their mean.
+A video longer than the training clips (10 s) is cut into 10 s windows, consecutive or overlapping (`hop`; the
+last one ending at the video's end, see timeline.py); each is classified and the video's probabilities are their
+mean. `pipeline.classify("long.mp4", timeline=True)` keeps the windows and the runs of one style they make.
 """
 
 from __future__ import annotations
 
 import time
+from fractions import Fraction
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -26,7 +28,8 @@ from .flow import DEFAULT_FLOW, FlowSettings, check_opencv
 from .models import DEFAULT_MODEL, DanceClassifier, config_from_dict, default_config
 from .pose import (DEFAULT_DETECTOR_SIZE, DEFAULT_POSE, LEGACY_ESTIMATOR, PoseEstimator, PoseSource,
                    create_pose_estimator, pose_array, pose_backend)
-from .video import (BASE_FPS, WINDOW_SECONDS, ReadAhead, SampledFrame, chunked, iter_sampled_frames, iter_windows,
+from .timeline import Segment, Window, WindowBuffer, check_hop, segments, window_span
+from .video import (BASE_FPS, WINDOW_SECONDS, ReadAhead, SampledFrame, VideoEnd, chunked, iter_sampled_frames,
                     sample_interval)
 from .checkpoints import fetch_checkpoint, newest_run, parse_weights_ref, read_checkpoint
 from .weights import runs_dir
@@ -45,13 +48,18 @@ class Prediction:
     people_max: int
     seconds: float
     random_weights: bool
-    windows: int = 1
+    window_count: int = 1
     timings: dict[str, float] = field(default_factory=dict)
+    windows: list[Window] | None = None  # with timeline=True: every scored window, in order
+    segments: list[Segment] | None = None  # with timeline=True: runs of one style (timeline.py)
 
     def to_json(self) -> dict:
-        """The documented JSON Lines record (README: "JSON output")."""
+        """The documented JSON Lines record (README: "JSON output"); "windows" and "segments" with a timeline."""
         record = asdict(self)
-        del record["windows"], record["timings"]
+        del record["window_count"], record["timings"], record["windows"], record["segments"]
+        if self.windows is not None:
+            record["windows"] = [window.to_json() for window in self.windows]
+            record["segments"] = [segment.to_json() for segment in self.segments or []]
         return record
 
 
@@ -172,6 +180,7 @@ class DanceStylePipeline:
         self.frame_size = frame_size  # short side of decoded frames, as in training: pose reads them, RGB resizes them
         self.flow = flow  # the flow settings of training, for a model with the flow stream
         self.interval = sample_interval(self.config.stride)
+        self.window_frames = max(1, int(WINDOW_SECONDS / self.interval))  # sampled frames in a 10 s window
 
     def _frame_features(self, window: list[SampledFrame], timings: dict[str, float]) -> tuple[dict, int]:
         """Per-frame inputs of one window ({"rgb": (T, 512), "pose": (T, 20, 2, 17), "flow": (T, pairs, 2, g,
@@ -201,45 +210,62 @@ class DanceStylePipeline:
 
     def read_ahead(self, path: str | Path) -> ReadAhead:
         """Start decoding `path`'s sampled frames in the background (at the size the streams need)."""
-        return ReadAhead(iter_sampled_frames(path, self.interval, max_short_side=self.frame_size, flow=self.flow))
+        return ReadAhead(iter_sampled_frames(path, self.interval, max_short_side=self.frame_size, flow=self.flow,
+                                             with_end=True))
 
-    def classify(self, path: str | Path, top_k: int = 3, frames: ReadAhead | None = None) -> Prediction:
+    def hop_frames(self, hop: float | None) -> int:
+        """--hop SECONDS as a count of sampled frames (the nearest, at least one); None: one window, no overlap."""
+        if hop is None:
+            return self.window_frames
+        check_hop(hop)
+        return max(1, round(Fraction(hop) / self.interval))
+
+    def classify(self, path: str | Path, top_k: int = 3, frames: ReadAhead | None = None, timeline: bool = False,
+                 hop: float | None = None) -> Prediction:
         """Classify one video file. Raises InputError / MediaError for files that cannot be used.
 
         Frames are decoded in a background thread while the networks run (`frames`: one already started by
-        read_ahead). Windows are consecutive 10 s; a shorter last window is completed with the end of the one
-        before it (the features are reused, not recomputed), so every window is a full one like those the model
-        was trained on. timings["decode"] is the time spent waiting for decoded frames.
+        read_ahead). The video is scored in 10 s windows starting every `hop` seconds (default 10; rounded to
+        the model's sampling interval), each frame's features computed once; see timeline.py for where the
+        windows fall. The label is the mean of the windows' probabilities. timeline=True keeps the windows and
+        their segments in the Prediction. timings["decode"] is the time spent waiting for decoded frames.
         """
         started = time.perf_counter()
         timings = {"decode": 0.0, "pose": 0.0, "rgb": 0.0, "model": 0.0}
-        frames = _timed(iter(frames or self.read_ahead(path)), timings)
-        per_window = max(1, int(WINDOW_SECONDS / self.interval))
-        total = np.zeros(len(self.config.classes))
-        frames_used = people_max = windows = 0
-        previous: dict = {}
-        for window in iter_windows(frames, self.interval):
-            features, people = self._frame_features(window, timings)
-            missing = per_window - len(window)
-            if missing > 0 and previous:
-                features = {s: torch.cat([previous[s][-missing:], features[s]]) for s in features}
-            total += self._probabilities(features, timings)
-            frames_used += len(window)
-            people_max = max(people_max, people)
-            windows += 1
-            previous = features
-        ranked = rank_styles(total / windows, self.config.classes, top_k)
+        hop_frames = self.hop_frames(hop)
+        video_end: list[float] = []
+        frames = _timed(_until_end(frames or self.read_ahead(path), video_end), timings)
+        buffer = WindowBuffer(self.window_frames, hop_frames)
+        windows: list[Window] = []
+        frames_used = people_max = 0
+        for chunk in chunked(frames, hop_frames):
+            features, people = self._frame_features(chunk, timings)
+            frames_used, people_max = frames_used + len(chunk), max(people_max, people)
+            windows += [self._window(first, rows, timings, top_k) for first, rows in buffer.push(features)]
+        windows += [self._window(first, rows, timings, top_k) for first, rows in buffer.finish()]
+        for window in windows if video_end else []:  # the last sample's interval may reach past the end
+            window.end = min(window.end, round(video_end[0], 3))
+        classes = self.config.classes
+        ranked = rank_styles(np.mean([window.probabilities for window in windows], axis=0), classes, top_k)
         return Prediction(path=str(path), label=ranked[0]["label"], score=ranked[0]["score"], top_k=ranked,
                           model=self.config.name, frames=frames_used, people_max=people_max,
                           seconds=round(time.perf_counter() - started, 3), random_weights=self.random_weights,
-                          windows=windows, timings={k: round(v, 3) for k, v in timings.items()})
+                          window_count=len(windows), timings={k: round(v, 3) for k, v in timings.items()},
+                          windows=windows if timeline else None,
+                          segments=segments(windows, classes) if timeline else None)
 
+    def _window(self, first: int, features: dict, timings: dict[str, float], top_k: int) -> Window:
+        probabilities = self._probabilities(features, timings)
+        ranked = rank_styles(probabilities, self.config.classes, top_k)
+        start, end = window_span(first, len(next(iter(features.values()))), float(self.interval))
+        return Window(start, end, ranked[0]["label"], ranked[0]["score"], ranked, probabilities)
 
-    def classify_many(self, items: Iterable[str | Path | Exception], top_k: int = 3
-                      ) -> Iterator[Prediction | Exception]:
+    def classify_many(self, items: Iterable[str | Path | Exception], top_k: int = 3, timeline: bool = False,
+                      hop: float | None = None) -> Iterator[Prediction | Exception]:
         """Classify videos in order, yielding a Prediction or the exception each failed with (an Exception given
         as an item, e.g. an input that was never found, is yielded back in its place). The next video decodes
-        while the current one is classified."""
+        while the current one is classified. A bad `hop` is refused (UsageError) before any video is read."""
+        self.hop_frames(hop)
         items = list(items)
         readers: dict[int, ReadAhead] = {}
 
@@ -255,7 +281,7 @@ class DanceStylePipeline:
                     yield item
                     continue
                 try:
-                    result = self.classify(item, top_k, frames=readers.pop(index))
+                    result = self.classify(item, top_k, frames=readers.pop(index), timeline=timeline, hop=hop)
                 except Exception as error:  # one bad input never stops the others
                     result = error
                 yield result
@@ -268,6 +294,15 @@ def rank_styles(probabilities: np.ndarray, classes: list[str], top_k: int) -> li
     """The top_k styles, best first, as [{"label", "score"}] with scores rounded to 4 decimals."""
     order = np.argsort(-probabilities)[: max(1, top_k)]
     return [{"label": classes[i], "score": round(float(probabilities[i]), 4)} for i in order]
+
+
+def _until_end(items: Iterable[SampledFrame | VideoEnd], video_end: list[float]) -> Iterator[SampledFrame]:
+    """The sampled frames; where the video ended (a VideoEnd item) is put in `video_end`."""
+    for item in items:
+        if isinstance(item, VideoEnd):
+            video_end.append(item.seconds)
+        else:
+            yield item
 
 
 def _timed(frames: Iterator[SampledFrame], timings: dict[str, float]) -> Iterator[SampledFrame]:

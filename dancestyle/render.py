@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 
 from rich.color import Color
-from rich.console import Console
+from rich.console import Console, Group
 from rich.markup import escape
 from rich.padding import Padding
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -16,8 +16,10 @@ from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 
+from .configs import CLASSES
 from .errors import DanceStyleError
 from .evaluate import Metrics
+from .timeline import clock, strip_cells
 
 out = Console(highlight=False, soft_wrap=True)  # results
 err = Console(stderr=True, highlight=False)  # people: progress, warnings, errors
@@ -86,13 +88,45 @@ def predictions_table(predictions: Iterable, top_k: int) -> Table:
         notes = []
         if prediction.people_max == 0:
             notes.append("no person found: pose stream saw zeros")
-        if prediction.windows > 1:
-            notes.append(f"mean of {prediction.windows} windows of 10 s")
+        if prediction.window_count > 1:
+            notes.append(f"mean of {prediction.window_count} windows of 10 s")
         if prediction.random_weights:
             notes.append("random weights")
         row += [str(prediction.frames), str(prediction.people_max), f"{prediction.seconds:.1f}", "; ".join(notes)]
         table.add_row(*row)
     return table
+
+
+# ColorBrewer Paired (10): one colour per Let's Dance style, the same in every timeline
+_STYLE_COLOURS = ((31, 120, 180), (227, 26, 28), (255, 127, 0), (51, 160, 44), (106, 61, 154),
+                  (166, 206, 227), (251, 154, 153), (253, 191, 111), (178, 223, 138), (202, 178, 214))
+
+
+def _style_colour(label: str) -> Color:
+    index = CLASSES.index(label) if label in CLASSES else sum(map(ord, label))
+    return Color.from_rgb(*_STYLE_COLOURS[index % len(_STYLE_COLOURS)])
+
+
+def timeline_view(prediction, width: int = 60) -> Group:
+    """A video's timeline: a coloured strip (one cell per 1/width of the video) with time marks and a legend,
+    then its segments as rows (start–end, style, mean score)."""
+    segment_list = prediction.segments or []
+    strip = Text()
+    for label in strip_cells(segment_list, width):
+        strip.append("█", Style(color=_style_colour(label)))
+    start, end = (segment_list[0].start, segment_list[-1].end) if segment_list else (0.0, 0.0)
+    marks = [clock(start), clock((start + end) / 2), clock(end)]
+    gap = max(1, width - sum(map(len, marks)))
+    time_marks = Text(marks[0] + " " * (gap // 2) + marks[1] + " " * (gap - gap // 2) + marks[2], style="dim")
+    legend = Text("  ").join(Text.assemble(("█ ", Style(color=_style_colour(label))), label)
+                             for label in dict.fromkeys(segment.label for segment in segment_list))
+    rows = Table(box=None, show_header=False, padding=(0, 2, 0, 0))
+    for segment in segment_list:
+        rows.add_row(f"{clock(segment.start)}–{clock(segment.end)}", Text(segment.label, style="bold"),
+                     f"{segment.score:.2f}")
+    title = Text.assemble((prediction.path, "bold"), f"  {len(prediction.windows or [])} windows, "
+                          f"{len(segment_list)} segment{'s' if len(segment_list) != 1 else ''}")
+    return Group(title, strip, time_marks, legend, rows, Text())
 
 
 def models_table(rows: list[dict]) -> Table:

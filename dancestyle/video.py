@@ -41,6 +41,13 @@ class SampledFrame:
     flow: np.ndarray | None = None
 
 
+@dataclass
+class VideoEnd:
+    """Where the video ended (seconds after its first frame): the last item of iter_sampled_frames(with_end=True)."""
+
+    seconds: float
+
+
 def sample_interval(stride: int, base_fps: int = BASE_FPS) -> Fraction:
     """Seconds between samples for a stride given in frames of `base_fps` video."""
     return Fraction(stride, base_fps)
@@ -142,16 +149,20 @@ def _upright(frame, image: np.ndarray) -> np.ndarray:
 
 
 def iter_sampled_frames(path: str | Path, interval: Fraction, max_short_side: int | None = None,
-                        flow: FlowSettings | None = None) -> Iterator[SampledFrame]:
+                        flow: FlowSettings | None = None, with_end: bool = False) -> Iterator[SampledFrame]:
     """Decode `path` once and yield the frame on screen at each instant 0, interval, 2*interval, ...
 
     Instants run up to the end of the last frame. Times are exact fractions of the stream's time base,
     measured from the first decoded frame; a frame starting within an eighth of a frame after an instant
     counts as on screen at it. With `flow`, each sample also carries its flow stack (flow.py), computed here
-    from the frames that follow it, so it is yielded a few frames later.
+    from the frames that follow it, so it is yielded a few frames later. with_end: a VideoEnd comes last.
     """
     if flow is None:
-        yield from _sampled_frames(path, interval, max_short_side)
+        for item in _sampled_frames(path, interval, max_short_side, with_decoded=with_end):
+            if isinstance(item, SampledFrame):
+                yield item
+            elif item[0] == "end":
+                yield VideoEnd(float(item[1]))
         return
     from .flow import MotionStacks, StackQueue
 
@@ -170,6 +181,8 @@ def iter_sampled_frames(path: str | Path, interval: Fraction, max_short_side: in
         for sample, stack in queue.ready():
             sample.flow = stack
             yield sample
+        if kind == "end" and with_end:
+            yield VideoEnd(float(time))
 
 
 def _on_frame_grid(time: Fraction, frame_duration: Fraction) -> Fraction:
@@ -306,12 +319,6 @@ class ReadAhead:
         """Stop decoding (e.g. the consumer gave up) and wait for the thread to finish."""
         self._stopped.set()
         self._thread.join()
-
-
-def iter_windows(frames: Iterable[SampledFrame], interval: Fraction,
-                 window_seconds: float = WINDOW_SECONDS) -> Iterator[list[SampledFrame]]:
-    """Group sampled frames into consecutive windows of `window_seconds` (the last one may be shorter)."""
-    return chunked(frames, max(1, int(Fraction(window_seconds) / interval)))
 
 
 def chunked(items: Iterable, size: int) -> Iterator[list]:

@@ -167,12 +167,31 @@ def test_a_short_last_window_is_completed_from_the_one_before(videos, fake_pose,
     seen, original = [], pipeline._probabilities
     monkeypatch.setattr(pipeline, "_probabilities",
                         lambda features, timings: seen.append(features) or original(features, timings))
-    prediction = pipeline.classify(videos / "long.mkv")  # 12 s: samples at 0, 2, ..., 10 s
-    assert prediction.windows == 2 and prediction.frames == 6
+    prediction = pipeline.classify(videos / "long.mkv", timeline=True)  # 12 s: samples at 0, 2, ..., 10 s
+    assert prediction.window_count == 2 and prediction.frames == 6
+    assert [(window.start, window.end) for window in prediction.windows] == [(0, 10), (2, 12)]
     assert [{s: len(f) for s, f in window.items()} for window in seen] == [{"rgb": 5, "pose": 5}] * 2
     for stream in ("rgb", "pose"):  # the second window is samples 2 s .. 10 s: four reused, one new
         assert torch.equal(seen[1][stream][:4], seen[0][stream][1:])
         assert not torch.equal(seen[1][stream][4], seen[0][stream][4])
+
+
+def test_timeline_adds_windows_and_segments_to_json_and_a_strip_to_the_table(videos, fake_pose, isolated_home):
+    result = run("classify", videos / "long.mkv", "--random-weights", "--timeline", "--hop", "4", "--json")
+    assert result.exit_code == 0, result.output
+    record = lines(result)[0]
+    assert set(record) == RECORD_KEYS | {"windows", "segments"}
+    assert [(w["start"], w["end"]) for w in record["windows"]] == [(0, 10), (2, 12)]
+    assert set(record["windows"][0]) == {"start", "end", "label", "score", "top_k"}
+    assert record["segments"][0]["start"] == 0 and record["segments"][-1]["end"] == 12
+    table = run("classify", videos / "long.mkv", "--random-weights", "--timeline").stdout
+    assert "█" * 60 in table and "0:00" in table and "0:12" in table and "Dance style" in table
+
+
+@pytest.mark.parametrize("hop", ["0", "-1", "10.5"])
+def test_a_hop_outside_one_window_is_a_usage_error(videos, hop):
+    result = run("classify", videos / "long.mkv", "--random-weights", "--timeline", "--hop", hop)
+    assert result.exit_code == 2 and "--hop" in result.output and "Traceback" not in result.output
 
 
 def test_file_names_with_brackets_are_shown_as_they_are(tmp_path, fake_pose, isolated_home):

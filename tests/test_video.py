@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from dancestyle.errors import InputError, MediaError
-from dancestyle.video import find_videos, iter_sampled_frames, iter_windows, sample_interval
+from dancestyle.video import find_videos, iter_sampled_frames, sample_interval
 
 from media import make_audio_only, make_video, read_index
 
@@ -63,12 +63,11 @@ def test_one_frame_video_gives_one_sample(tmp_path):
     assert len(sampled) == 1 and read_index(sampled[0].image) == 0
 
 
-def test_long_video_is_cut_into_ten_second_windows(tmp_path):
+def test_long_video_is_sampled_every_interval_to_its_end(tmp_path):
     video = make_video(tmp_path / "long.mp4", frames=25 * 30, fps=30, size=(32, 48))
-    interval = sample_interval(60)
-    windows = list(iter_windows(iter_sampled_frames(video, interval), interval))
-    assert [len(w) for w in windows] == [5, 5, 3]
-    assert [read_index(f.image) for f in windows[2]] == [600, 660, 720]
+    sampled = list(iter_sampled_frames(video, sample_interval(60)))
+    assert [frame.index for frame in sampled] == list(range(13))
+    assert [read_index(frame.image) for frame in sampled[-3:]] == [600, 660, 720]
 
 
 def test_frames_are_downscaled_to_the_short_side_keeping_aspect(tmp_path):
@@ -214,3 +213,16 @@ def test_a_video_with_display_rotation_comes_out_upright(tmp_path):
     assert frame.shape == (64, 32, 3)
     bright = frame.mean(axis=2) > 128
     assert bright[:10, -6:].all() and not bright[:10, :6].any() and not bright[-10:].any()
+
+
+@pytest.mark.parametrize("with_flow", [False, True])
+def test_with_end_the_last_item_says_where_the_video_ends(tmp_path, with_flow):
+    from dancestyle.flow import FlowSettings
+    from dancestyle.video import VideoEnd
+
+    video = make_video(tmp_path / "seven.mkv", frames=7 * 25, fps=25, size=(32, 48))
+    flow = FlowSettings(pairs=2, grid=4) if with_flow else None
+    items = list(iter_sampled_frames(video, sample_interval(60), flow=flow, with_end=True))
+    assert [type(item).__name__ for item in items] == ["SampledFrame"] * 4 + ["VideoEnd"]
+    assert items[-1] == VideoEnd(7.0)
+    assert not any(isinstance(item, VideoEnd) for item in iter_sampled_frames(video, sample_interval(60)))
