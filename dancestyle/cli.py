@@ -126,31 +126,41 @@ def classify(
     render.err.print(f"weights: {pipeline.source}", style="dim", markup=False)
     for caution in pipeline.cautions:
         render.warning(caution)
-    predictions, failed = [], 0
+    predictions, failed, interrupted = [], 0, False
     with render.progress() as progress:
         task = progress.add_task("Classifying", total=len(inputs))
         results = pipeline.classify_many([path if error is None else error for _, path, error in inputs], top_k,
                                           timeline=timeline, hop=hop)
-        for given, path, _ in inputs:  # one bad input never stops the others
-            shown = str(path or given)
-            progress.update(task, description=f"Classifying {escape(shown)}")
-            result = next(results)
-            if isinstance(result, Exception):
-                failed += 1
-                _show(result, debug, shown)
-                if json_output:
-                    render.json_line(render.error_record(shown, result))
-            else:
+        try:
+            for given, path, _ in inputs:  # one bad input never stops the others
+                shown = str(path or given)
+                progress.update(task, description=f"Classifying {escape(shown)}")
+                result = next(results)
+                progress.advance(task)
+                if isinstance(result, Exception):
+                    failed += 1
+                    _show(result, debug, shown)
+                    if json_output:
+                        render.json_line(render.error_record(shown, result))
+                    continue
                 predictions.append(result)
+                if result.truncated:
+                    failed += 1
+                    render.warning(f"{shown}: the input ended early (truncated); what arrived was classified.")
                 if json_output:
                     render.json_line(result.to_json())
-            progress.advance(task)
+        except KeyboardInterrupt:  # Ctrl-C: what finished is still shown
+            interrupted = True
+            results.close()
     if predictions and not json_output:
         for prediction in predictions if timeline else []:
             render.out.print(render.timeline_view(prediction))
         render.out.print(render.predictions_table(predictions, top_k))
+    if interrupted:
+        render.err.print(f"Interrupted: {len(predictions)} of {len(inputs)} input(s) classified.")
+        raise typer.Exit(130)
     if failed:
-        render.err.print(f"{failed} of {len(inputs)} input(s) failed.")
+        render.err.print(f"{failed} of {len(inputs)} input(s) failed or ended early.")
         raise typer.Exit(1)
 
 

@@ -52,11 +52,15 @@ class Prediction:
     timings: dict[str, float] = field(default_factory=dict)
     windows: list[Window] | None = None  # with timeline=True: every scored window, in order
     segments: list[Segment] | None = None  # with timeline=True: runs of one style (timeline.py)
+    truncated: bool = False  # the input ended early (video.VideoEnd): what arrived was classified
 
     def to_json(self) -> dict:
-        """The documented JSON Lines record (README: "JSON output"); "windows" and "segments" with a timeline."""
+        """The documented JSON Lines record (README: "JSON output"); "windows" and "segments" with a timeline,
+        "truncated": true for an input that ended early."""
         record = asdict(self)
         del record["window_count"], record["timings"], record["windows"], record["segments"]
+        if not self.truncated:
+            del record["truncated"]
         if self.windows is not None:
             record["windows"] = [window.to_json() for window in self.windows]
             record["segments"] = [segment.to_json() for segment in self.segments or []]
@@ -233,7 +237,7 @@ class DanceStylePipeline:
         started = time.perf_counter()
         timings = {"decode": 0.0, "pose": 0.0, "rgb": 0.0, "model": 0.0}
         hop_frames = self.hop_frames(hop)
-        video_end: list[float] = []
+        video_end: list[VideoEnd] = []
         frames = _timed(_until_end(frames or self.read_ahead(path), video_end), timings)
         buffer = WindowBuffer(self.window_frames, hop_frames)
         windows: list[Window] = []
@@ -244,7 +248,7 @@ class DanceStylePipeline:
             windows += [self._window(first, rows, timings, top_k) for first, rows in buffer.push(features)]
         windows += [self._window(first, rows, timings, top_k) for first, rows in buffer.finish()]
         for window in windows if video_end else []:  # the last sample's interval may reach past the end
-            window.end = min(window.end, round(video_end[0], 3))
+            window.end = min(window.end, round(video_end[0].seconds, 3))
         classes = self.config.classes
         ranked = rank_styles(np.mean([window.probabilities for window in windows], axis=0), classes, top_k)
         return Prediction(path=str(path), label=ranked[0]["label"], score=ranked[0]["score"], top_k=ranked,
@@ -252,7 +256,8 @@ class DanceStylePipeline:
                           seconds=round(time.perf_counter() - started, 3), random_weights=self.random_weights,
                           window_count=len(windows), timings={k: round(v, 3) for k, v in timings.items()},
                           windows=windows if timeline else None,
-                          segments=segments(windows, classes) if timeline else None)
+                          segments=segments(windows, classes) if timeline else None,
+                          truncated=bool(video_end) and video_end[0].truncated)
 
     def _window(self, first: int, features: dict, timings: dict[str, float], top_k: int) -> Window:
         probabilities = self._probabilities(features, timings)
@@ -296,11 +301,11 @@ def rank_styles(probabilities: np.ndarray, classes: list[str], top_k: int) -> li
     return [{"label": classes[i], "score": round(float(probabilities[i]), 4)} for i in order]
 
 
-def _until_end(items: Iterable[SampledFrame | VideoEnd], video_end: list[float]) -> Iterator[SampledFrame]:
-    """The sampled frames; where the video ended (a VideoEnd item) is put in `video_end`."""
+def _until_end(items: Iterable[SampledFrame | VideoEnd], video_end: list[VideoEnd]) -> Iterator[SampledFrame]:
+    """The sampled frames; how the video ended (its VideoEnd item) is put in `video_end`."""
     for item in items:
         if isinstance(item, VideoEnd):
-            video_end.append(item.seconds)
+            video_end.append(item)
         else:
             yield item
 

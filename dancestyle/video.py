@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -23,6 +24,10 @@ from .errors import InputError, MediaError
 if TYPE_CHECKING:
     from .flow import FlowSettings
 
+STDIN = "-"  # the input read from standard input
+URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")  # http://, https://, rtsp://, ...: opened by FFmpeg's protocols
+NETWORK_TIMEOUT = 10.0  # seconds a network input may take to connect, or to send more data
+Source = Path | str  # a file, or STDIN or a URL (kept as given)
 BASE_FPS = 30  # the paper's strides are in frames of 30 fps video
 WINDOW_SECONDS = 10  # the training clips of Let's Dance are ~10 s long
 VIDEO_EXTENSIONS = frozenset(
@@ -43,9 +48,12 @@ class SampledFrame:
 
 @dataclass
 class VideoEnd:
-    """Where the video ended (seconds after its first frame): the last item of iter_sampled_frames(with_end=True)."""
+    """Where the video ended (seconds after its first frame): the last item of iter_sampled_frames(with_end=True).
+    truncated: it ended early (the decoder failed partway, or a pipe or network input closed before the length
+    its container declared); what arrived was sampled."""
 
     seconds: float
+    truncated: bool = False
 
 
 def sample_interval(stride: int, base_fps: int = BASE_FPS) -> Fraction:
@@ -53,14 +61,25 @@ def sample_interval(stride: int, base_fps: int = BASE_FPS) -> Fraction:
     return Fraction(stride, base_fps)
 
 
-def find_videos(inputs: Iterable[str]) -> list[tuple[str, Path | None, InputError | None]]:
-    """Expand files, directories (recursively) and glob patterns into video files.
+def is_stream(source: Source) -> bool:
+    """Standard input or a network address: read once, front to back, as it arrives."""
+    return isinstance(source, str) and (source == STDIN or bool(URL.match(source)))
 
-    Returns one (input, path, error) row per video found, or one row with an error for an input that
+
+def find_videos(inputs: Iterable[str]) -> list[tuple[str, Source | None, InputError | None]]:
+    """Expand files, directories (recursively) and glob patterns into video files; `-` (standard input) and
+    URLs are kept as given.
+
+    Returns one (input, source, error) row per video found, or one row with an error for an input that
     yields nothing, so a bad input is reported in its place and never stops the others.
     """
-    rows: list[tuple[str, Path | None, InputError | None]] = []
+    rows: list[tuple[str, Source | None, InputError | None]] = []
     for given in inputs:
+        if is_stream(given):
+            again = given == STDIN and any(source == STDIN for _, source, _ in rows)
+            rows.append((given, None, InputError("-: standard input can be read only once.", "Pass - once."))
+                        if again else (given, given, None))
+            continue
         path = Path(given).expanduser()
         if path.is_dir():
             found = sorted(p for p in path.rglob("*") if p.suffix.lower() in VIDEO_EXTENSIONS and p.is_file())
@@ -95,22 +114,44 @@ def _check_readable(path: Path) -> None:
         raise MediaError(f"{path}: the file is empty (0 bytes).", "Re-download or re-export the video.")
 
 
-def _open(path: Path):
+def _open(path: Source):
+    """An opened container with a video stream: a file, standard input (FFmpeg's pipe:0, so MP4 works when its
+    index comes first) or a URL (with NETWORK_TIMEOUT to connect and between reads)."""
     import av
 
-    _check_readable(path)
+    if isinstance(path, Path):
+        _check_readable(path)
+    target, timeout = ("pipe:0", None) if path == STDIN else (str(path), NETWORK_TIMEOUT if is_stream(path) else None)
     try:
-        container = av.open(str(path), mode="r")
+        container = av.open(target, mode="r", timeout=timeout)
     except PermissionError as e:
         raise InputError(f"{path}: permission denied.", "Make the file readable or copy it.") from e
     except (av.FFmpegError, OSError, UnicodeDecodeError, ValueError) as e:
-        raise MediaError(f"{path}: not a video FFmpeg can read ({_reason(e)}).",
-                         "Check that it is a complete video file; re-export it if it was cut short.") from e
+        raise _stream_error(path, e) or MediaError(
+            f"{path}: not a video FFmpeg can read ({_reason(e)}).",
+            "Check that it is a complete video file; re-export it if it was cut short (an MP4 on standard "
+            "input needs its index first: ffmpeg -movflags +faststart, or pipe Matroska: -f matroska).") from e
     if not container.streams.video:
         container.close()
         raise MediaError(f"{path}: the file has no video stream (audio only?).",
                          "Pass a file that contains video.")
     return container
+
+
+def _stream_error(source: Source, error: Exception) -> InputError | None:
+    """A network input that could not be reached or went silent, said as such (None for other inputs and for
+    content FFmpeg cannot read, which is a MediaError)."""
+    import av
+
+    if not is_stream(source) or source == STDIN:
+        return None
+    if isinstance(error, av.ExitError):  # the timeout's interrupt
+        return InputError(f"{source}: no data for {NETWORK_TIMEOUT:g} s (timed out).",
+                          "Check that the address is right and the server is sending video.")
+    if isinstance(error, (OSError, av.HTTPError, av.HTTPClientError, av.HTTPServerError)):
+        return InputError(f"{source}: could not be opened ({_reason(error)}).",
+                          "Check the address, and that FFmpeg supports its protocol (ffmpeg -protocols).")
+    return None
 
 
 def _reason(error: Exception) -> str:
@@ -148,7 +189,7 @@ def _upright(frame, image: np.ndarray) -> np.ndarray:
     return image
 
 
-def iter_sampled_frames(path: str | Path, interval: Fraction, max_short_side: int | None = None,
+def iter_sampled_frames(path: Source, interval: Fraction, max_short_side: int | None = None,
                         flow: FlowSettings | None = None, with_end: bool = False) -> Iterator[SampledFrame]:
     """Decode `path` once and yield the frame on screen at each instant 0, interval, 2*interval, ...
 
@@ -162,7 +203,7 @@ def iter_sampled_frames(path: str | Path, interval: Fraction, max_short_side: in
             if isinstance(item, SampledFrame):
                 yield item
             elif item[0] == "end":
-                yield VideoEnd(float(item[1]))
+                yield VideoEnd(float(item[1]), item[5])
         return
     from .flow import MotionStacks, StackQueue
 
@@ -171,7 +212,7 @@ def iter_sampled_frames(path: str | Path, interval: Fraction, max_short_side: in
         if isinstance(item, SampledFrame):
             queue.add_item(item.index, item)
             continue
-        kind, time, frame, slack, frame_duration = item  # ("frame", start, av frame, ...) or ("end", end, None, ...)
+        kind, time, frame, slack, frame_duration, truncated = item  # ("frame", start, av frame, ...) or ("end", end, ...)
         stacks = stacks or MotionStacks(flow, interval, slack)
         if kind == "frame":
             time = _on_frame_grid(time, frame_duration)
@@ -182,7 +223,7 @@ def iter_sampled_frames(path: str | Path, interval: Fraction, max_short_side: in
             sample.flow = stack
             yield sample
         if kind == "end" and with_end:
-            yield VideoEnd(float(time))
+            yield VideoEnd(float(time), truncated)
 
 
 def _on_frame_grid(time: Fraction, frame_duration: Fraction) -> Fraction:
@@ -207,13 +248,14 @@ def _flow_grey(frame, size: int, reformatter) -> np.ndarray:
     return to_grey(_upright(frame, grey), size)
 
 
-def _sampled_frames(path: str | Path, interval: Fraction, max_short_side: int | None,
+def _sampled_frames(path: Source, interval: Fraction, max_short_side: int | None,
                     with_decoded: bool = False) -> Iterator:
     """iter_sampled_frames without flow. with_decoded: also yield ("frame", start, av frame, slack, frame
-    duration) for every decoded frame after the samples it ends, and ("end", end time, None, ...) last."""
+    duration, False) for every decoded frame after the samples it ends, and ("end", end time, None, slack, frame
+    duration, truncated) last."""
     import av
 
-    path = Path(path)
+    path = path if is_stream(path) else Path(path)
     container = _open(path)
     try:
         stream = container.streams.video[0]
@@ -229,6 +271,7 @@ def _sampled_frames(path: str | Path, interval: Fraction, max_short_side: int | 
         previous_time = Fraction(0)
         target = 0
         decoded = 0
+        truncated = False
         try:
             for frame in container.decode(stream):
                 if frame.pts is not None and frame.time_base is not None:
@@ -242,25 +285,35 @@ def _sampled_frames(path: str | Path, interval: Fraction, max_short_side: int | 
                     yield SampledFrame(target, float(target * interval), image)
                     target += 1
                 if with_decoded:
-                    yield "frame", time, frame, slack, frame_duration
+                    yield "frame", time, frame, slack, frame_duration, False
                 previous, previous_time = frame, time
         except av.FFmpegError as e:
             if previous is None:
-                raise MediaError(f"{path}: no frame could be decoded ({_reason(e)}).",
-                                 "The video is corrupt or truncated; re-export or re-download it.") from e
-            # a truncated tail: keep what decoded, like a player would
+                raise _stream_error(path, e) or MediaError(
+                    f"{path}: no frame could be decoded ({_reason(e)}).",
+                    "The video is corrupt or truncated; re-export or re-download it.") from e
+            truncated = True  # keep what decoded, like a player would, and say so
         if previous is None:
             raise MediaError(f"{path}: the video stream holds no decodable frames.",
                              "The video is corrupt or truncated; re-export or re-download it.")
         end = previous_time + frame_duration
+        truncated = truncated or _ended_early(path, container, end)
         while target == 0 or target * interval + slack < end:
             image = _to_rgb(previous, max_short_side, reformatter)
             yield SampledFrame(target, float(target * interval), image)
             target += 1
         if with_decoded:
-            yield "end", end, None, slack, frame_duration
+            yield "end", end, None, slack, frame_duration, truncated
     finally:
         container.close()
+
+
+def _ended_early(source: Source, container, end: Fraction) -> bool:
+    """Whether a pipe or network input stopped short of the length its container declared (by more than a second:
+    audio often outlasts video a little). A file's length is what it holds; a live stream declares none."""
+    if isinstance(source, Path) or not container.duration:
+        return False
+    return end < Fraction(container.duration, 1_000_000) - 1  # AV_TIME_BASE: microseconds
 
 
 class ReadAhead:

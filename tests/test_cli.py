@@ -194,6 +194,25 @@ def test_a_hop_outside_one_window_is_a_usage_error(videos, hop):
     assert result.exit_code == 2 and "--hop" in result.output and "Traceback" not in result.output
 
 
+def test_ctrl_c_shows_what_finished_and_exits_130(videos, fake_pose, isolated_home, monkeypatch):
+    from dancestyle.pipeline import DanceStylePipeline
+
+    real, calls = DanceStylePipeline.classify, []
+
+    def classify(self, path, *args, **kwargs):
+        calls.append(path)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(self, path, *args, **kwargs)
+
+    monkeypatch.setattr(DanceStylePipeline, "classify", classify)
+    result = run("classify", videos, "--random-weights", "--json")
+    assert result.exit_code == 130 and len(lines(result)) == 1 and "Interrupted: 1 of 3" in result.stderr
+    calls.clear()
+    table = run("classify", videos, "--random-weights")
+    assert table.exit_code == 130 and "Dance style" in table.stdout
+
+
 def test_file_names_with_brackets_are_shown_as_they_are(tmp_path, fake_pose, isolated_home):
     odd = make_video(tmp_path / "Waltz [dQw4w9WgXcQ].mp4", frames=30)
     (tmp_path / "odd[").mkdir()
