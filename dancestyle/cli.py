@@ -15,6 +15,7 @@ from . import __version__, render
 from .configs import DEFAULT_MODEL, DEFAULT_RECIPE, EPOCHS, PATIENCE, STREAM_NAMES, TrainOptions, available_models
 from .errors import DanceStyleError, UsageError
 from .pose import DEFAULT_DETECTOR_SIZE, DEFAULT_POSE, available_pose_backends
+from .timeline import WATCH_HOP
 
 app = typer.Typer(
     help="Tell which dance style a video shows (ballet, break, flamenco, foxtrot, latin, quickstep, square, "
@@ -70,25 +71,52 @@ def root(version: Annotated[bool, typer.Option("--version", callback=_version, i
     """dancestyle: classify dance videos; train and evaluate on Let's Dance."""
 
 
+ModelOption = Annotated[ModelName, typer.Option(help="Sequence model.")]
+WeightsOption = Annotated[str | None, typer.Option(
+    help="Checkpoint directory or Hub repo ORG/NAME[@REVISION]. Default: the newest local training run of the "
+         "model, else its Hub repo.", show_default=False)]
+DeviceOption = Annotated[Device, typer.Option(help="auto = CUDA when present.")]
+TopKOption = Annotated[int, typer.Option("--top-k", min=1, max=10, help="How many styles to show per video.")]
+RandomWeightsOption = Annotated[bool, typer.Option(
+    "--random-weights", help="Random weights everywhere, no download: smoke tests and speed only.")]
+PoseOption = Annotated[PoseName | None, typer.Option(
+    help="Pose backend. Default: the one the checkpoint's poses came from (`dancestyle models` lists them).",
+    show_default=False)]
+DetectorSizeOption = Annotated[int | None, typer.Option(
+    min=128, max=1333, help="Short side (px) of the frames the pose backend reads. Default: the checkpoint's "
+    "(512).", show_default=False)]
+
+
+def _load_pipeline(model: ModelName, weights: str | None, device: Device, random_weights: bool,
+                   detector_size: int | None, pose: PoseName | None):
+    """The pipeline classify and watch run, with what a user should know about its weights on stderr."""
+    from .pipeline import load_model
+
+    if random_weights:
+        render.warning("--random-weights: every network is random, predictions are meaningless "
+                       "(use it for smoke tests and speed measurements only).")
+    with render.err.status("Loading models…"):
+        pipeline = load_model(model.value, weights=weights, device=device.value, random_weights=random_weights,
+                              detector_size=detector_size, pose=pose.value if pose else None)
+    render.err.print(f"weights: {pipeline.source}", style="dim", markup=False)
+    for caution in pipeline.cautions:
+        render.warning(caution)
+    return pipeline
+
+
 @app.command()
 def classify(
-    paths: Annotated[list[str], typer.Argument(help="Video files, directories (searched recursively) or glob patterns.",
-                                               show_default=False)],
-    model: Annotated[ModelName, typer.Option(help="Sequence model.")] = DEFAULT_MODEL,
-    weights: Annotated[str | None, typer.Option(
-        help="Checkpoint directory or Hub repo ORG/NAME[@REVISION]. Default: the newest local training run of "
-             "the model, else its Hub repo.", show_default=False)] = None,
-    device: Annotated[Device, typer.Option(help="auto = CUDA when present.")] = Device.auto,
-    top_k: Annotated[int, typer.Option("--top-k", min=1, max=10, help="How many styles to show per video.")] = 3,
+    paths: Annotated[list[str], typer.Argument(
+        help="Video files, directories (searched recursively), glob patterns, - (standard input) or URLs.",
+        show_default=False)],
+    model: ModelOption = DEFAULT_MODEL,
+    weights: WeightsOption = None,
+    device: DeviceOption = Device.auto,
+    top_k: TopKOption = 3,
     json_output: JsonOption = False,
-    random_weights: Annotated[bool, typer.Option(
-        "--random-weights", help="Random weights everywhere, no download: smoke tests and speed only.")] = False,
-    pose: Annotated[PoseName | None, typer.Option(
-        help="Pose backend. Default: the one the checkpoint's poses came from (`dancestyle models` lists them).",
-        show_default=False)] = None,
-    detector_size: Annotated[int | None, typer.Option(
-        min=128, max=1333, help="Short side (px) of the frames the pose backend reads. Default: the checkpoint's "
-        "(512).", show_default=False)] = None,
+    random_weights: RandomWeightsOption = False,
+    pose: PoseOption = None,
+    detector_size: DetectorSizeOption = None,
     timeline: Annotated[bool, typer.Option(
         "--timeline", help="Also show each video's style over time: its 10 s windows and the runs of one style "
                            "they make (JSON: \"windows\" and \"segments\").")] = False,
@@ -98,8 +126,8 @@ def classify(
         show_default=False)] = None,
     debug: DebugOption = False,
 ) -> None:
-    """Classify the dance style of each video. Exit code 0: all classified; 1: some failed; 2: usage error."""
-    from .pipeline import load_model
+    """Classify the dance style of each video. Exit code 0: all classified; 1: some failed or ended early; 2: usage
+    error; 130: interrupted."""
     from .timeline import check_hop
     from .video import find_videos
 
@@ -107,12 +135,7 @@ def classify(
     try:
         if hop is not None:
             check_hop(hop)  # a usage error before the models load
-        if random_weights:
-            render.warning("--random-weights: every network is random, predictions are meaningless "
-                           "(use it for smoke tests and speed measurements only).")
-        with render.err.status("Loading models…"):
-            pipeline = load_model(model.value, weights=weights, device=device.value, random_weights=random_weights,
-                                  detector_size=detector_size, pose=pose.value if pose else None)
+        pipeline = _load_pipeline(model, weights, device, random_weights, detector_size, pose)
     except UsageError as e:
         _show(e, debug)
         raise typer.Exit(2) from None
@@ -123,9 +146,6 @@ def classify(
                 render.json_line(render.error_record(str(path or given), e))
         raise typer.Exit(1) from None
 
-    render.err.print(f"weights: {pipeline.source}", style="dim", markup=False)
-    for caution in pipeline.cautions:
-        render.warning(caution)
     predictions, failed, interrupted = [], 0, False
     with render.progress() as progress:
         task = progress.add_task("Classifying", total=len(inputs))
@@ -161,6 +181,56 @@ def classify(
         raise typer.Exit(130)
     if failed:
         render.err.print(f"{failed} of {len(inputs)} input(s) failed or ended early.")
+        raise typer.Exit(1)
+
+
+@app.command()
+def watch(
+    source: Annotated[str, typer.Argument(
+        help="A live source: a camera (/dev/video0), a stream URL (rtsp://, http://...), - (standard input) or a "
+             "file.", show_default=False)],
+    model: ModelOption = DEFAULT_MODEL,
+    weights: WeightsOption = None,
+    device: DeviceOption = Device.auto,
+    top_k: TopKOption = 3,
+    json_output: JsonOption = False,
+    random_weights: RandomWeightsOption = False,
+    pose: PoseOption = None,
+    detector_size: DetectorSizeOption = None,
+    hop: Annotated[float, typer.Option(
+        help="Seconds between reports: a 10 s window ends every hop (more than 0, at most 10; rounded to the "
+             "model's sampling interval).")] = WATCH_HOP,
+    debug: DebugOption = False,
+) -> None:
+    """Classify a live source as it plays: one line per 10 s window as it completes, until the source ends or
+    Ctrl-C. Exit code 0: ended (or Ctrl-C after a window); 1: the source failed or ended early; 2: usage error;
+    130: Ctrl-C before the first window."""
+    from .pipeline import SeenFrames
+    from .timeline import check_hop
+
+    try:
+        check_hop(hop)
+        pipeline = _load_pipeline(model, weights, device, random_weights, detector_size, pose)
+    except DanceStyleError as e:
+        _show(e, debug)
+        raise typer.Exit(2 if isinstance(e, UsageError) else 1) from None
+    seen, windows = SeenFrames(), 0
+    try:
+        for window in pipeline.watch(source, top_k, hop, seen):
+            windows += 1
+            if json_output:
+                render.json_line({"path": source, **window.to_json(), "dropped": window.dropped})
+            else:
+                render.window_line(window)
+    except KeyboardInterrupt:
+        render.watch_summary(windows, seen)
+        raise typer.Exit(0 if windows else 130) from None
+    except DanceStyleError as e:
+        _show(e, debug, source)
+        raise typer.Exit(1) from None
+    render.watch_summary(windows, seen)
+    if seen.truncated:
+        render.warning(f"{source}: the input ended early (truncated); what arrived was classified.")
         raise typer.Exit(1)
 
 

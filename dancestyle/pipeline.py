@@ -28,9 +28,9 @@ from .flow import DEFAULT_FLOW, FlowSettings, check_opencv
 from .models import DEFAULT_MODEL, DanceClassifier, config_from_dict, default_config
 from .pose import (DEFAULT_DETECTOR_SIZE, DEFAULT_POSE, LEGACY_ESTIMATOR, PoseEstimator, PoseSource,
                    create_pose_estimator, pose_array, pose_backend)
-from .timeline import Segment, Window, WindowBuffer, check_hop, segments, window_span
-from .video import (BASE_FPS, WINDOW_SECONDS, ReadAhead, SampledFrame, VideoEnd, chunked, iter_sampled_frames,
-                    sample_interval)
+from .timeline import WATCH_HOP, Segment, Window, WindowBuffer, check_hop, segments, window_span
+from .video import (BASE_FPS, WINDOW_SECONDS, ReadAhead, SampledFrame, VideoEnd, chunked, is_stream,
+                    iter_sampled_frames, sample_interval)
 from .checkpoints import fetch_checkpoint, newest_run, parse_weights_ref, read_checkpoint
 from .weights import runs_dir
 
@@ -239,31 +239,63 @@ class DanceStylePipeline:
         hop_frames = self.hop_frames(hop)
         video_end: list[VideoEnd] = []
         frames = _timed(_until_end(frames or self.read_ahead(path), video_end), timings)
-        buffer = WindowBuffer(self.window_frames, hop_frames)
-        windows: list[Window] = []
-        frames_used = people_max = 0
-        for chunk in chunked(frames, hop_frames):
-            features, people = self._frame_features(chunk, timings)
-            frames_used, people_max = frames_used + len(chunk), max(people_max, people)
-            windows += [self._window(first, rows, timings, top_k) for first, rows in buffer.push(features)]
-        windows += [self._window(first, rows, timings, top_k) for first, rows in buffer.finish()]
+        seen = SeenFrames()
+        windows = list(self._windows(frames, hop_frames, timings, top_k, seen))
         for window in windows if video_end else []:  # the last sample's interval may reach past the end
             window.end = min(window.end, round(video_end[0].seconds, 3))
         classes = self.config.classes
         ranked = rank_styles(np.mean([window.probabilities for window in windows], axis=0), classes, top_k)
         return Prediction(path=str(path), label=ranked[0]["label"], score=ranked[0]["score"], top_k=ranked,
-                          model=self.config.name, frames=frames_used, people_max=people_max,
+                          model=self.config.name, frames=seen.frames, people_max=seen.people_max,
                           seconds=round(time.perf_counter() - started, 3), random_weights=self.random_weights,
                           window_count=len(windows), timings={k: round(v, 3) for k, v in timings.items()},
                           windows=windows if timeline else None,
                           segments=segments(windows, classes) if timeline else None,
                           truncated=bool(video_end) and video_end[0].truncated)
 
+    def watch(self, source: str | Path, top_k: int = 3, hop: float | None = WATCH_HOP,
+              seen: SeenFrames | None = None) -> Iterator[Window]:
+        """Classify a live source (a camera such as /dev/video0, a stream URL, "-") as it plays, yielding each
+        10 s window as it completes, every `hop` seconds, and the last one when the source ends.
+
+        When the networks fall behind a live source's clock (a sample arrives more than two hops after it was
+        shown; never for a plain file), samples are dropped until they catch up: a dropped sample repeats the features of the one before it, and is
+        counted in its windows' `dropped` and in `seen.dropped`, never skipped silently."""
+        hop_frames = self.hop_frames(hop)
+        timings = {"decode": 0.0, "pose": 0.0, "rgb": 0.0, "model": 0.0}
+        seen = seen if seen is not None else SeenFrames()
+        video_end: list[VideoEnd] = []
+        samples = _until_end(self.read_ahead(source), video_end)
+        if is_stream(source):  # a file is not live: every sample of it is used, however long that takes
+            samples = _keep_up(samples, float(2 * hop_frames * self.interval))
+        for window in self._windows(samples, hop_frames, timings, top_k, seen):
+            if video_end:
+                window.end = min(window.end, round(video_end[0].seconds, 3))
+            yield window
+        seen.truncated = bool(video_end) and video_end[0].truncated
+
+    def _windows(self, samples: Iterable[SampledFrame | Dropped], hop_frames: int, timings: dict[str, float],
+                 top_k: int, seen: SeenFrames) -> Iterator[Window]:
+        """Score 10 s windows every `hop_frames` samples (timeline.WindowBuffer), each sample's features computed
+        once; a Dropped sample repeats the features before it."""
+        buffer = WindowBuffer(self.window_frames, hop_frames)
+        last_row: dict | None = None
+        for chunk in chunked(samples, hop_frames):
+            kept = [sample for sample in chunk if not isinstance(sample, Dropped)]
+            features, people = self._frame_features(kept, timings) if kept else ({}, 0)
+            features, last_row = _fill_dropped(chunk, features, last_row)
+            seen.add(len(chunk), len(chunk) - len(kept), people)
+            for first, rows in buffer.push(features):
+                yield self._window(first, rows, timings, top_k)
+        for first, rows in buffer.finish():
+            yield self._window(first, rows, timings, top_k)
+
     def _window(self, first: int, features: dict, timings: dict[str, float], top_k: int) -> Window:
+        dropped = int(features.pop(DROPPED).sum())
         probabilities = self._probabilities(features, timings)
         ranked = rank_styles(probabilities, self.config.classes, top_k)
         start, end = window_span(first, len(next(iter(features.values()))), float(self.interval))
-        return Window(start, end, ranked[0]["label"], ranked[0]["score"], ranked, probabilities)
+        return Window(start, end, ranked[0]["label"], ranked[0]["score"], ranked, probabilities, dropped)
 
     def classify_many(self, items: Iterable[str | Path | Exception], top_k: int = 3, timeline: bool = False,
                       hop: float | None = None) -> Iterator[Prediction | Exception]:
@@ -299,6 +331,57 @@ def rank_styles(probabilities: np.ndarray, classes: list[str], top_k: int) -> li
     """The top_k styles, best first, as [{"label", "score"}] with scores rounded to 4 decimals."""
     order = np.argsort(-probabilities)[: max(1, top_k)]
     return [{"label": classes[i], "score": round(float(probabilities[i]), 4)} for i in order]
+
+
+@dataclass
+class SeenFrames:
+    """What a classify or watch run has read so far: sampled frames, those dropped to keep up with real time,
+    the most people in one frame, and (at the end) whether the input ended early."""
+
+    frames: int = 0
+    dropped: int = 0
+    people_max: int = 0
+    truncated: bool = False
+
+    def add(self, frames: int, dropped: int, people: int) -> None:
+        self.frames, self.dropped = self.frames + frames, self.dropped + dropped
+        self.people_max = max(self.people_max, people)
+
+
+@dataclass
+class Dropped:
+    """A sample watch had no time for: it stands in the window with the features of the sample before it."""
+
+    index: int
+    time: float
+
+
+DROPPED = "dropped"  # the per-frame flag that rides with the features through WindowBuffer
+
+
+def _keep_up(samples: Iterable[SampledFrame], max_lag: float) -> Iterator[SampledFrame | Dropped]:
+    """Pass samples through while they arrive within `max_lag` seconds of when they were shown (the first one
+    sets the clock); a later one is replaced by Dropped, so the networks catch up with a live source."""
+    clock_start = None
+    for sample in samples:
+        now = time.monotonic()
+        clock_start = now - sample.time if clock_start is None else clock_start
+        late = now - clock_start - sample.time > max_lag
+        yield Dropped(sample.index, sample.time) if late else sample
+
+
+def _fill_dropped(chunk: list, features: dict, last_row: dict | None) -> tuple[dict, dict | None]:
+    """The chunk's features with a row for each sample (a Dropped one repeats the row before it) and the DROPPED
+    flags; and the chunk's last row, for the next chunk."""
+    rows, kept = [], iter(range(len(chunk)))
+    for sample in chunk:
+        if not isinstance(sample, Dropped):
+            i = next(kept)
+            last_row = {stream: tensor[i] for stream, tensor in features.items()}
+        rows.append(last_row)
+    flags = torch.tensor([float(isinstance(sample, Dropped)) for sample in chunk])
+    stacked = {stream: torch.stack([row[stream] for row in rows]) for stream in rows[0]}
+    return {**stacked, DROPPED: flags}, last_row
 
 
 def _until_end(items: Iterable[SampledFrame | VideoEnd], video_end: list[VideoEnd]) -> Iterator[SampledFrame]:

@@ -129,6 +129,26 @@ def timeline_view(prediction, width: int = 60) -> Group:
     return Group(title, strip, time_marks, legend, rows, Text())
 
 
+def window_line(window) -> None:
+    """One `watch` report on stdout, flushed: times, style, score, the next best, and any dropped samples."""
+    line = Text.assemble(f"{clock(window.start):>7}–{clock(window.end):<7} ",
+                         (f"{window.label:<10}", Style(color=_style_colour(window.label), bold=True)),
+                         f" {window.score:.2f}  ",
+                         (", ".join(f"{e['label']} {e['score']:.2f}" for e in window.top_k[1:]), "dim"))
+    if window.dropped:
+        line.append(f"  {window.dropped} sample(s) dropped", style="yellow")
+    out.print(line)
+    out.file.flush()
+
+
+def watch_summary(windows: int, seen) -> None:
+    """How a `watch` went, on stderr; dropped samples said with what to do about them."""
+    err.print(f"{windows} window(s) from {seen.frames} sampled frame(s).", style="dim")
+    if seen.dropped:
+        warning(f"{seen.dropped} of {seen.frames} sampled frames were dropped: the networks could not keep up with "
+                "real time (try a longer --hop, --pose rtmpose-t, a smaller --detector-size, or --device cuda).")
+
+
 def models_table(rows: list[dict]) -> Table:
     table = Table(title="Models", title_justify="left")
     for column in ("name", "streams", "stride", "frames / 10 s", "parameters", "weights", "cached", "about"):

@@ -23,6 +23,8 @@ import numpy as np
 from .errors import UsageError
 from .video import WINDOW_SECONDS
 
+WATCH_HOP = 2.0  # seconds between `watch`'s reports by default: a live view wants news more often than every 10 s
+
 
 @dataclass
 class Window:
@@ -34,10 +36,11 @@ class Window:
     score: float
     top_k: list[dict]
     probabilities: np.ndarray | None = None  # every class, for segments' mean scores (not in JSON)
+    dropped: int = 0  # samples `watch` dropped to keep up with real time (their features repeat the one before)
 
     def to_json(self) -> dict:
         record = asdict(self)
-        del record["probabilities"]
+        del record["probabilities"], record["dropped"]
         return record
 
 

@@ -62,8 +62,13 @@ def sample_interval(stride: int, base_fps: int = BASE_FPS) -> Fraction:
 
 
 def is_stream(source: Source) -> bool:
-    """Standard input or a network address: read once, front to back, as it arrives."""
-    return isinstance(source, str) and (source == STDIN or bool(URL.match(source)))
+    """Standard input, a network address or a camera: read once, front to back, as it arrives."""
+    return isinstance(source, str) and (source == STDIN or bool(URL.match(source)) or is_camera(source))
+
+
+def is_camera(source: Source) -> bool:
+    """A Video4Linux camera (/dev/video0, ...), opened with FFmpeg's v4l2 input."""
+    return isinstance(source, str) and source.startswith("/dev/video")
 
 
 def find_videos(inputs: Iterable[str]) -> list[tuple[str, Source | None, InputError | None]]:
@@ -123,7 +128,7 @@ def _open(path: Source):
         _check_readable(path)
     target, timeout = ("pipe:0", None) if path == STDIN else (str(path), NETWORK_TIMEOUT if is_stream(path) else None)
     try:
-        container = av.open(target, mode="r", timeout=timeout)
+        container = av.open(target, mode="r", timeout=timeout, format="v4l2" if is_camera(path) else None)
     except PermissionError as e:
         raise InputError(f"{path}: permission denied.", "Make the file readable or copy it.") from e
     except (av.FFmpegError, OSError, UnicodeDecodeError, ValueError) as e:
@@ -150,6 +155,7 @@ def _stream_error(source: Source, error: Exception) -> InputError | None:
                           "Check that the address is right and the server is sending video.")
     if isinstance(error, (OSError, av.HTTPError, av.HTTPClientError, av.HTTPServerError)):
         return InputError(f"{source}: could not be opened ({_reason(error)}).",
+                          "Check that the camera is connected and free (ls /dev/video*)." if is_camera(source) else
                           "Check the address, and that FFmpeg supports its protocol (ffmpeg -protocols).")
     return None
 
