@@ -188,6 +188,16 @@ def test_timeline_adds_windows_and_segments_to_json_and_a_strip_to_the_table(vid
     assert "█" * 60 in table and "0:00" in table and "0:12" in table and "Dance style" in table
 
 
+@pytest.mark.parametrize("model", ["lstm", "attention", "tcn", "frame"])
+def test_every_model_gives_a_timeline(model, videos, fake_pose, isolated_home):
+    result = run("classify", videos / "long.mkv", "--random-weights", "--timeline", "--hop", "5", "--json",
+                 "--model", model)
+    assert result.exit_code == 0, result.output
+    record = lines(result)[0]
+    assert record["windows"][0]["start"] == 0 and record["windows"][-1]["end"] == 12
+    assert record["segments"] and record["segments"][-1]["end"] == 12
+
+
 @pytest.mark.parametrize("hop", ["0", "-1", "10.5"])
 def test_a_hop_outside_one_window_is_a_usage_error(videos, hop):
     result = run("classify", videos / "long.mkv", "--random-weights", "--timeline", "--hop", hop)
