@@ -353,6 +353,7 @@ def train(
     from pathlib import Path
 
     from .data import default_root
+    from .distributed import ranks_from_env
     from .pipeline import resolve_device
     from .train import TrainingInterrupted, train as run_training
 
@@ -384,6 +385,8 @@ def train(
         raise typer.Exit(130) from None
     except DanceStyleError as e:
         _fail(e, debug)
+    if not ranks_from_env().main:
+        return
     if json_output:
         render.json_line(summary)
     else:
@@ -400,6 +403,10 @@ def _streams(value: str) -> list[str]:
 
 
 def _train_with_progress(run_training, options) -> dict:
+    from .distributed import ranks_from_env
+
+    if not ranks_from_env().main:  # under torchrun, rank 0 alone talks to the user
+        return run_training(options)
     with render.progress_reporter("Features") as report:
 
         def on_epoch(record: dict, most_epochs: int) -> None:

@@ -201,12 +201,17 @@ class Extractor:
 
 def extract_features(index: DatasetIndex, specs: dict[str, StreamSpec], device: str = "cpu",
                      progress: Progress | None = None, rgb_weights: str = "", frame_size: int = DEFAULT_DETECTOR_SIZE,
-                     clips: list[Clip] | None = None, flow: FlowSettings = DEFAULT_FLOW) -> FeatureSet:
+                     clips: list[Clip] | None = None, flow: FlowSettings = DEFAULT_FLOW,
+                     shard: tuple[int, int] = (0, 1)) -> FeatureSet:
     """Make sure every clip (of `clips`, default all of `index`) has cached features for every stream in `specs`;
-    skip those done. Each spec says how its stream is made, so features made another way are never reused."""
+    skip those done. Each spec says how its stream is made, so features made another way are never reused.
+    shard=(rank, world): this process makes only every world-th clip from its rank on (the others make the rest,
+    into the same cache); each file is written whole (atomically), so a stopped process leaves none
+    half-written and a run again makes only what is missing."""
     extractor = Extractor(device, rgb_weights, frame_size, flow)
+    rank, world = shard
     todo = []
-    for clip in index.clips if clips is None else clips:
+    for clip in (index.clips if clips is None else clips)[rank::world]:  # the same split whatever is cached
         missing = {stream: spec for stream, spec in specs.items()
                    if not cache_path(index.root, spec, clip.key).is_file()}
         if missing:

@@ -30,10 +30,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from . import distributed
 from .augment import AUGMENTATIONS, augment_window
 from .configs import EPOCHS, ModelConfig, Recipe, TrainOptions, default_config, recipe
 from .data import DatasetIndex, index_for_training, letsdance_classes, load_or_make_splits
 from .errors import DanceStyleError, InputError, UsageError
+from .distributed import Ranks
 from .extract import FeatureSet, extract_features, feature_specs, rgb_weights_id
 from .features import CACHE_STRIDE, mirror_flow
 from .flow import FlowSettings
@@ -198,24 +200,52 @@ def _step(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
     optimizer.step()
 
 
+class LossOf(nn.Module):
+    """The classifier's training loss as a forward pass: DistributedDataParallel averages the gradients of what
+    goes through forward, and DanceClassifier's loss is a method of its own."""
+
+    def __init__(self, model: DanceClassifier) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, inputs: dict[str, torch.Tensor], lengths: torch.Tensor | None, labels: torch.Tensor):
+        return self.model.loss(inputs, lengths, labels)
+
+
 def _epoch(model: DanceClassifier, optimizer, train: Sequences, seed: int, epoch: int, device: str,
-           augment: Sequence[str] = ()) -> tuple[float, float]:
-    """One pass over the training clips; returns (mean loss, accuracy). Seeded by (seed, epoch) alone."""
+           augment: Sequence[str] = (), ranks: Ranks = Ranks(), loss_of: nn.Module | None = None
+           ) -> tuple[float, float]:
+    """One pass over the training clips; returns (mean loss, accuracy). Seeded by (seed, epoch) alone. With
+    several ranks each takes its share of the epoch's order (`loss_of`: the DDP-wrapped LossOf), in batches of
+    batch_size / world, so the batch the gradients are averaged over stays the configured one."""
     generator = torch.Generator().manual_seed(seed * 100_003 + epoch)
     torch.manual_seed(seed * 100_003 + epoch)  # dropout
     model.train()
     windows = _training_windows(train, model.config, generator, augment)
-    order = torch.randperm(len(train), generator=generator)
+    order = shard_order(torch.randperm(len(train), generator=generator), ranks)
+    loss_of = loss_of or LossOf(model)
     total_loss = correct = 0.0
-    for batch in order.split(model.config.batch_size):
+    for batch in order.split(max(1, model.config.batch_size // ranks.world)):
         indices = batch.tolist()
         labels = torch.from_numpy(train.labels[indices]).to(device)
         inputs, lengths = _batch([windows[i] for i in indices], device)
-        loss, scores = model.loss(inputs, lengths, labels)
+        loss, scores = loss_of(inputs, lengths, labels)
         _step(optimizer, loss)
         total_loss += loss.item() * len(indices)
         correct += int((scores.argmax(1) == labels).sum())
-    return total_loss / len(train), correct / len(train)
+    total_loss, correct, seen = distributed.total(ranks, total_loss, correct, len(order))
+    return total_loss / seen, correct / seen
+
+
+def shard_order(order: torch.Tensor, ranks: Ranks) -> torch.Tensor:
+    """This rank's share of an epoch's order: every world-th clip from its rank on, the order first padded with its
+    own start to a multiple of the world size, so every rank takes the same number of steps (DDP needs that) even
+    with more ranks than clips. One rank: the order itself."""
+    if not ranks.distributed:
+        return order
+    needed = -(-len(order) // ranks.world) * ranks.world  # rounded up to a multiple of the world size
+    padded = order.repeat(-(-needed // len(order)))[:needed]
+    return padded[ranks.rank::ranks.world]
 
 
 def _validate(model: DanceClassifier, val: Sequences, device: str) -> tuple[float, float]:
@@ -300,9 +330,23 @@ def _checkpoint_config(config: ModelConfig, options: TrainOptions, index: Datase
 def train(options: TrainOptions, on_epoch: Callable[[dict, int], None] | None = None,
           on_progress: Callable[[str, int, int], None] | None = None) -> dict:
     """Train one model; returns a summary (also written to metrics.json in the output directory).
-    on_epoch(record, most_epochs) is called after every epoch."""
+    on_epoch(record, most_epochs) is called after every epoch.
+
+    Under torchrun (distributed.py) every process runs this: features are extracted shard by shard into the
+    shared cache, each epoch is split over the ranks (DDP), and rank 0 alone validates, decides early stopping
+    for all, and writes checkpoints, metrics and the resume state (`out` must be on a filesystem every machine
+    shares, as the dataset and its cache are)."""
+    ranks, device = distributed.start(options.device)
+    try:
+        return _train_ranked(replace(options, device=device), ranks, on_epoch, on_progress)
+    finally:
+        distributed.stop()
+
+
+def _train_ranked(options: TrainOptions, ranks: Ranks, on_epoch, on_progress) -> dict:
     out = _resume_dir(options) if options.resume else Path(
         options.out or runs_dir() / f"{options.model}-{datetime.now():%Y%m%d-%H%M%S}").expanduser()
+    out = distributed.broadcast(ranks, out)  # the ranks' clocks may name a new run differently
     if options.resume and state_path(out).is_file():
         saved = read_state(out)
         # a resumed run keeps its own settings; only a given epoch budget or patience changes (to extend a run)
@@ -319,8 +363,10 @@ def train(options: TrainOptions, on_epoch: Callable[[dict, int], None] | None = 
         raise InputError(f"No dataset at {options.data or '(none given)'}.",
                          "Run `dancestyle fetch-dataset` first (`--synthetic` works offline), or pass --data DIR.")
 
+    distributed.agree(ranks, {key: value for key, value in asdict(options).items() if key != "device"},
+                      "training options")
     try:
-        return _train(options, out, on_epoch, on_progress)
+        return _train(options, out, on_epoch, on_progress, ranks)
     except KeyboardInterrupt:  # before the first epoch: extraction keeps every finished clip in its cache
         raise TrainingInterrupted("Training interrupted before its first epoch.",
                                   "Run the same command again: cached features are reused.") from None
@@ -340,14 +386,18 @@ def _check_augment(names: list[str], streams: list[str]) -> None:
                              f"Add {AUGMENTATIONS[name][0]} to --streams, or leave {name} out of --augment.")
 
 
-def _train(options: TrainOptions, out: Path, on_epoch, on_progress) -> dict:
+def _train(options: TrainOptions, out: Path, on_epoch, on_progress, ranks: Ranks = Ranks()) -> dict:
     index = index_for_training(options.data, letsdance_classes(options.classes))
+    if ranks.main:  # the splits file is written once; the others read it
+        load_or_make_splits(index.root, index)
+    distributed.barrier(ranks)
     splits = load_or_make_splits(index.root, index)
     rgb_weights = rgb_weights_id(options.random_weights)
     specs = feature_specs(index, options.streams, rgb_weights, options.pose_source, options.pose,
                           options.detector_size, random_detector=options.random_weights, flow=options.flow)
     features = extract_features(index, specs, options.device, on_progress, rgb_weights, options.detector_size,
-                                flow=options.flow)
+                                flow=options.flow, shard=(ranks.rank, ranks.world))
+    distributed.barrier(ranks)  # every clip's features are in the cache
     config = default_config(options.model, classes=list(index.classes), streams=list(options.streams),
                             **options.overrides)
     train_set, val_set = (load_split(index, features, splits[side], config.classes, options.shuffle_frames)
@@ -373,13 +423,16 @@ def _train(options: TrainOptions, out: Path, on_epoch, on_progress) -> dict:
         state = {"epoch": 0, "best_epoch": 0, "best_val_accuracy": -1.0, "history": [], "finished": False,
                  "options": {**asdict(options), "data": str(options.data), "out": str(out)}}
     checkpoint_config = _checkpoint_config(config, options, index, features)
+    loss_of = _distributed_loss(model, ranks)  # also gives every rank rank 0's weights
 
     try:
         while state["epoch"] < options.epochs and state["epoch"] - state["best_epoch"] < options.patience:
             epoch, started = state["epoch"] + 1, time.perf_counter()
             train_loss, train_accuracy = _epoch(model, optimizer, train_set, options.seed, epoch, options.device,
-                                                options.augment)
-            val_loss, val_accuracy = _validate(model, val_set, options.device)
+                                                options.augment, ranks, loss_of)
+            # rank 0 validates and every rank follows its numbers, so all stop at the same epoch
+            val_loss, val_accuracy = distributed.broadcast(
+                ranks, _validate(model, val_set, options.device) if ranks.main else None)
             record = {"epoch": epoch, "train_loss": round(train_loss, 4), "train_accuracy": round(train_accuracy, 4),
                       "val_loss": round(val_loss, 4), "val_accuracy": round(val_accuracy, 4),
                       "lr": optimizer.param_groups[0]["lr"], "seconds": round(time.perf_counter() - started, 2)}
@@ -390,9 +443,12 @@ def _train(options: TrainOptions, out: Path, on_epoch, on_progress) -> dict:
                 state["scheduler"] = scheduler.state_dict()
             if _better(how, val_accuracy, val_loss, state):
                 state["best_epoch"], state["best_val_accuracy"], state["best_val_loss"] = epoch, val_accuracy, val_loss
-                save_checkpoint(out, model.state_dict(), checkpoint_config, _metrics(state, index, train_set, val_set))
-            _save_state(out, model, optimizer, state)
-            if on_epoch:
+                if ranks.main:
+                    save_checkpoint(out, model.state_dict(), checkpoint_config,
+                                    _metrics(state, index, train_set, val_set))
+            if ranks.main:
+                _save_state(out, model, optimizer, state)
+            if on_epoch and ranks.main:
                 on_epoch(record, options.epochs)
     except KeyboardInterrupt:
         if not state_path(out).is_file():  # during the first epoch: nothing saved yet that --resume could use
@@ -402,10 +458,23 @@ def _train(options: TrainOptions, out: Path, on_epoch, on_progress) -> dict:
         raise TrainingInterrupted(f"Training interrupted after epoch {state['epoch']}; its state is saved in {out}.",
                                   f"Continue with: dancestyle train --resume --out {out}") from None
     state["finished"] = True
-    _save_state(out, model, optimizer, state)
     metrics = _metrics(state, index, train_set, val_set)
-    atomic_write_json(out / "metrics.json", metrics)
+    if ranks.main:
+        _save_state(out, model, optimizer, state)
+        atomic_write_json(out / "metrics.json", metrics)
     return {"out": str(out), **metrics}
+
+
+def _distributed_loss(model: DanceClassifier, ranks: Ranks) -> nn.Module:
+    """LossOf(model), wrapped in DistributedDataParallel when there are several ranks (which copies rank 0's
+    weights to all). Unused parameters are allowed: the encoders' pre-training heads take no part in training."""
+    loss_of = LossOf(model)
+    if not ranks.distributed:
+        return loss_of
+    from torch.nn.parallel import DistributedDataParallel
+
+    device_ids = [torch.device(next(model.parameters()).device)] if next(model.parameters()).is_cuda else None
+    return DistributedDataParallel(loss_of, device_ids=device_ids, find_unused_parameters=True)
 
 
 def _better(how: Recipe, val_accuracy: float, val_loss: float, state: dict) -> bool:
