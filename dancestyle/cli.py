@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import traceback
+from contextlib import nullcontext
 from enum import Enum
 from typing import Annotated
 
@@ -87,20 +88,22 @@ DetectorSizeOption = Annotated[int | None, typer.Option(
     "(512).", show_default=False)]
 
 
-def _load_pipeline(model: ModelName, weights: str | None, device: Device, random_weights: bool,
-                   detector_size: int | None, pose: PoseName | None):
-    """The pipeline classify and watch run, with what a user should know about its weights on stderr."""
+def _load_pipeline(model: ModelName, weights: str | None, device: str, random_weights: bool,
+                   detector_size: int | None, pose: PoseName | None, quiet: bool = False):
+    """The pipeline classify and watch run, with what a user should know about its weights on stderr (not
+    when `quiet`: torchrun's other ranks)."""
     from .pipeline import load_model
 
-    if random_weights:
+    if random_weights and not quiet:
         render.warning("--random-weights: every network is random, predictions are meaningless "
                        "(use it for smoke tests and speed measurements only).")
-    with render.err.status("Loading models…"):
-        pipeline = load_model(model.value, weights=weights, device=device.value, random_weights=random_weights,
+    with render.err.status("Loading models…") if not quiet else nullcontext():
+        pipeline = load_model(model.value, weights=weights, device=device, random_weights=random_weights,
                               detector_size=detector_size, pose=pose.value if pose else None)
-    render.err.print(f"weights: {pipeline.source}", style="dim", markup=False)
-    for caution in pipeline.cautions:
-        render.warning(caution)
+    if not quiet:
+        render.err.print(f"weights: {pipeline.source}", style="dim", markup=False)
+        for caution in pipeline.cautions:
+            render.warning(caution)
     return pipeline
 
 
@@ -128,6 +131,8 @@ def classify(
 ) -> None:
     """Classify the dance style of each video. Exit code 0: all classified; 1: some failed or ended early; 2: usage
     error; 130: interrupted."""
+    from . import distributed
+    from .pipeline import resolve_device
     from .timeline import check_hop
     from .video import find_videos
 
@@ -135,7 +140,9 @@ def classify(
     try:
         if hop is not None:
             check_hop(hop)  # a usage error before the models load
-        pipeline = _load_pipeline(model, weights, device, random_weights, detector_size, pose)
+        ranks, device_name = distributed.start(resolve_device(device.value))  # under torchrun: share the inputs
+        pipeline = _load_pipeline(model, weights, device_name, random_weights, detector_size, pose,
+                                  quiet=not ranks.main)
     except UsageError as e:
         _show(e, debug)
         raise typer.Exit(2) from None
@@ -147,16 +154,15 @@ def classify(
         raise typer.Exit(1) from None
 
     predictions, failed, interrupted = [], 0, False
-    with render.progress() as progress:
-        task = progress.add_task("Classifying", total=len(inputs))
-        results = pipeline.classify_many([path if error is None else error for _, path, error in inputs], top_k,
-                                          timeline=timeline, hop=hop)
+    with render.progress() if ranks.main else nullcontext() as progress:
+        task = progress.add_task("Classifying", total=len(inputs)) if progress else None
+        results = distributed.classify_in_order(
+            pipeline, [path if error is None else error for _, path, error in inputs], ranks, top_k=top_k,
+            timeline=timeline, hop=hop)
         try:
-            for given, path, _ in inputs:  # one bad input never stops the others
+            for (given, path, _), result in zip(inputs, results):  # one bad input never stops the others
                 shown = str(path or given)
-                progress.update(task, description=f"Classifying {escape(shown)}")
-                result = next(results)
-                progress.advance(task)
+                progress.update(task, description=f"Classified {escape(shown)}", advance=1)
                 if isinstance(result, Exception):
                     failed += 1
                     _show(result, debug, shown)
@@ -172,6 +178,9 @@ def classify(
         except KeyboardInterrupt:  # Ctrl-C: what finished is still shown
             interrupted = True
             results.close()
+    distributed.stop()
+    if not ranks.main:  # rank 0 reports for every process
+        return
     if predictions and not json_output:
         for prediction in predictions if timeline else []:
             render.out.print(render.timeline_view(prediction))
@@ -205,12 +214,12 @@ def watch(
     """Classify a live source as it plays: one line per 10 s window as it completes, until the source ends or
     Ctrl-C. Exit code 0: ended (or Ctrl-C after a window); 1: the source failed or ended early; 2: usage error;
     130: Ctrl-C before the first window."""
-    from .pipeline import SeenFrames
+    from .pipeline import SeenFrames, resolve_device
     from .timeline import check_hop
 
     try:
         check_hop(hop)
-        pipeline = _load_pipeline(model, weights, device, random_weights, detector_size, pose)
+        pipeline = _load_pipeline(model, weights, resolve_device(device.value), random_weights, detector_size, pose)
     except DanceStyleError as e:
         _show(e, debug)
         raise typer.Exit(2 if isinstance(e, UsageError) else 1) from None

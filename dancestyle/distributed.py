@@ -1,4 +1,4 @@
-"""Several processes under torchrun: which one this is, and the few collective steps training needs.
+"""Several processes under torchrun: which one this is, and the few collective steps training and classify need.
 
     torchrun --standalone --nproc-per-node 2 -m dancestyle train ...        # two processes on one machine
     torchrun --nnodes 2 --node-rank 0 --nproc-per-node 4 --rdzv-backend c10d \\
@@ -16,6 +16,7 @@ import json
 import os
 from dataclasses import dataclass
 from datetime import timedelta
+from collections.abc import Iterator
 from typing import TypeVar
 
 from .errors import DanceStyleError, UsageError
@@ -119,6 +120,32 @@ def agree(ranks: Ranks, settings: dict, what: str) -> None:
         raise UsageError(f"The {ranks.world} processes of this run were given different {what}: "
                          f"{', '.join(differing)}.",
                          "Start every machine's torchrun with the same dancestyle command and options.")
+
+
+def gather(ranks: Ranks, value: T) -> list[T]:
+    """Every rank's `value`, in rank order (any picklable object)."""
+    if not ranks.distributed:
+        return [value]
+    import torch.distributed as dist
+
+    everyone: list = [None] * ranks.world
+    _collective(dist.all_gather_object, everyone, value)
+    return everyone
+
+
+def classify_in_order(pipeline, items: list, ranks: Ranks, **options) -> Iterator:
+    """pipeline.classify_many over `items`, shared by the ranks: rank r classifies items r, r + world, ...; after
+    each round of `world` items rank 0 gathers their results and yields them in input order (the other ranks
+    yield nothing). One process: classify_many itself."""
+    if not ranks.distributed:
+        yield from pipeline.classify_many(items, **options)
+        return
+    mine = pipeline.classify_many(items[ranks.rank::ranks.world], **options)
+    for first in range(0, len(items), ranks.world):
+        result = next(mine) if first + ranks.rank < len(items) else None
+        results = gather(ranks, result)
+        if ranks.main:
+            yield from results[:len(items) - first]
 
 
 def total(ranks: Ranks, *numbers: float) -> list[float]:

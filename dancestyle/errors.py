@@ -17,6 +17,9 @@ class DanceStyleError(Exception):
     def __str__(self) -> str:
         return f"{self.message} {self.hint}".strip()
 
+    def __reduce__(self):  # pickled whole (hint included): results travel between torchrun's processes
+        return type(self), (self.message, self.hint)
+
 
 class UsageError(DanceStyleError):
     """A bad option value or combination (exit code 2)."""

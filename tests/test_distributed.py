@@ -108,3 +108,25 @@ def test_more_processes_than_gpus_is_a_usage_error(monkeypatch):
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
     with pytest.raises(UsageError, match="2 processes on this machine"):
         start("cuda")
+
+
+def test_classify_under_torchrun_gives_the_single_process_records_in_input_order(home, tmp_path):
+    from media import make_video
+
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    for number in range(5):
+        make_video(folder / f"clip{number}.mp4", frames=30 + 15 * number, size=(32, 48))
+    (folder / "clip5.mp4").write_text("not a video")
+    command = ["-m", "dancestyle", "classify", str(folder), "--random-weights", "--json", "--model", "tcn"]
+    single = subprocess.run([sys.executable, *command], capture_output=True, text=True, env=environment(home))
+    shared = subprocess.run([TORCHRUN, "--standalone", "--nproc-per-node", "2", *command], capture_output=True,
+                            text=True, env=environment(home), timeout=300)
+    assert (single.returncode, shared.returncode) == (1, 1), shared.stderr[-3000:]
+
+    def records(result):
+        return [{key: value for key, value in json.loads(line).items() if key != "seconds"}
+                for line in result.stdout.splitlines()]
+
+    assert records(shared) == records(single) and len(records(single)) == 6
+    assert [record["path"].rsplit("/", 1)[-1] for record in records(shared)] == [f"clip{n}.mp4" for n in range(6)]
