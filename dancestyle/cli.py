@@ -443,18 +443,24 @@ def evaluate(
     debug: DebugOption = False,
 ) -> None:
     """Accuracy, macro-F1, per-class scores, the confusion matrix and the most confused pairs on a split."""
+    from . import distributed
     from .evaluate import evaluate_run
     from .pipeline import resolve_device
 
     try:
         if split not in ("test", "val"):
             raise UsageError(f"--split {split}: use test or val.")
-        with render.progress_reporter("Features") as report:
-            result = evaluate_run(weights, model.value, data, split, resolve_device(device.value), report,
-                                  pose=pose.value if pose else None, on_caution=render.warning,
-                                  pose_source=pose_source)
+        ranks, device_name = distributed.start(resolve_device(device.value))  # torchrun: extraction is shared
+        with render.progress_reporter("Features") if ranks.main else nullcontext() as report:
+            result = evaluate_run(weights, model.value, data, split, device_name, report,
+                                  pose=pose.value if pose else None,
+                                  on_caution=render.warning if ranks.main else None, pose_source=pose_source,
+                                  ranks=ranks)
+        distributed.stop()
     except DanceStyleError as e:
         _fail(e, debug)
+    if not ranks.main:
+        return
     if json_output:
         render.json_line(result.metrics.to_json(split, len(result.predictions)))
         return

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import InputError, UsageError
+from . import distributed
+from .distributed import Ranks
 from .pose import PoseSource, pose_backend
 
 
@@ -146,12 +148,14 @@ class EvaluationResult:
 
 def evaluate_run(weights: str | None, model: str, data: str | None, split: str = "test", device: str = "cpu",
                  on_progress=None, pose: str | None = None, on_caution=None,
-                 pose_source: str | None = None) -> EvaluationResult:
+                 pose_source: str | None = None, ranks: Ranks = Ranks()) -> EvaluationResult:
     """Score a checkpoint on a split of a dataset, with features made the way its training made them, unless told:
 
     pose_source: "dataset" (the skeleton files) or "estimator" (a pose backend on the frames: what `classify`
     runs); default what the checkpoint was trained on (a <style>/<video> dataset has no skeleton files: estimator).
     pose: the backend for estimator poses; default the checkpoint's. on_caution(text) hears of any difference.
+    ranks: under torchrun, the missing features are extracted shard by shard (distributed.py); every rank then
+    scores the split (it is quick) and gets the same result.
     """
     import time
     from pathlib import Path
@@ -181,7 +185,9 @@ def evaluate_run(weights: str | None, model: str, data: str | None, split: str =
     flow = recorded_flow(config)
     specs = stream_specs(classifier.config.streams, rgb_weights, frame_size, poses, flow)
     features = extract_features(index, specs, device, progress=on_progress, rgb_weights=rgb_weights,
-                                frame_size=frame_size, clips=index.clips_for(keys), flow=flow)
+                                frame_size=frame_size, clips=index.clips_for(keys), flow=flow,
+                                shard=(ranks.rank, ranks.world))
+    distributed.barrier(ranks)  # every clip's features are in the cache
     sequences = load_split(index, features, keys, classes, training.get("shuffle_frames", False))
     started = time.perf_counter()
     probabilities = clip_probabilities(classifier, sequences, device)

@@ -46,7 +46,12 @@ def test_two_processes_train_and_the_checkpoint_works_in_one(corpus, home, tmp_p
     history = summaries[0]["history"]
     assert len(history) == 40 and max(record["train_accuracy"] for record in history[-5:]) >= 0.85
     assert sorted(p.name for p in out.iterdir()) == ["config.json", "metrics.json", "model.safetensors", "resume"]
-    assert evaluate_run(str(out), "attention", None, "test").metrics.accuracy >= 0  # loads in one process
+    single = evaluate_run(str(out), "attention", None, "test").metrics  # loads in one process
+    shared = subprocess.run([TORCHRUN, "--standalone", "--nproc-per-node", "2", "-m", "dancestyle", "evaluate",
+                             "--weights", str(out), "--json"], capture_output=True, text=True,
+                            env=environment(home), timeout=300)
+    assert shared.returncode == 0, shared.stderr[-3000:]
+    assert json.loads(shared.stdout)["accuracy"] == pytest.approx(single.accuracy, abs=1e-4)
     assert load_model("attention", weights=str(out), device="cpu").config.name == "attention"
     resumed = subprocess.run([TORCHRUN, "--standalone", "--nproc-per-node", "2", "-m", "dancestyle", "train",
                               "--resume", "--out", str(out), "--epochs", "44", "--json"],
