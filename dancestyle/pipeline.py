@@ -12,9 +12,9 @@ mean. `pipeline.classify("long.mp4", timeline=True)` keeps the windows and the r
 from __future__ import annotations
 
 import time
-from fractions import Fraction
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -241,8 +241,8 @@ class DanceStylePipeline:
         frames = _timed(_until_end(frames or self.read_ahead(path), video_end), timings)
         seen = SeenFrames()
         windows = list(self._windows(frames, hop_frames, timings, top_k, seen))
-        for window in windows if video_end else []:  # the last sample's interval may reach past the end
-            window.end = min(window.end, round(video_end[0].seconds, 3))
+        for window in windows:
+            _end_at_most(window, video_end)
         classes = self.config.classes
         ranked = rank_styles(np.mean([window.probabilities for window in windows], axis=0), classes, top_k)
         return Prediction(path=str(path), label=ranked[0]["label"], score=ranked[0]["score"], top_k=ranked,
@@ -259,8 +259,9 @@ class DanceStylePipeline:
         10 s window as it completes, every `hop` seconds, and the last one when the source ends.
 
         When the networks fall behind a live source's clock (a sample arrives more than two hops after it was
-        shown; never for a plain file), samples are dropped until they catch up: a dropped sample repeats the features of the one before it, and is
-        counted in its windows' `dropped` and in `seen.dropped`, never skipped silently."""
+        shown; never for a plain file), samples are dropped until they catch up: a dropped sample repeats the
+        features of the one before it, and is counted in its windows' `dropped` and in `seen.dropped`, never
+        skipped silently."""
         hop_frames = self.hop_frames(hop)
         timings = {"decode": 0.0, "pose": 0.0, "rgb": 0.0, "model": 0.0}
         seen = seen if seen is not None else SeenFrames()
@@ -269,9 +270,7 @@ class DanceStylePipeline:
         if is_stream(source):  # a file is not live: every sample of it is used, however long that takes
             samples = _keep_up(samples, float(2 * hop_frames * self.interval))
         for window in self._windows(samples, hop_frames, timings, top_k, seen):
-            if video_end:
-                window.end = min(window.end, round(video_end[0].seconds, 3))
-            yield window
+            yield _end_at_most(window, video_end)  # known for the last one
         seen.truncated = bool(video_end) and video_end[0].truncated
 
     def _windows(self, samples: Iterable[SampledFrame | Dropped], hop_frames: int, timings: dict[str, float],
@@ -372,16 +371,25 @@ def _keep_up(samples: Iterable[SampledFrame], max_lag: float) -> Iterator[Sample
 
 def _fill_dropped(chunk: list, features: dict, last_row: dict | None) -> tuple[dict, dict | None]:
     """The chunk's features with a row for each sample (a Dropped one repeats the row before it) and the DROPPED
-    flags; and the chunk's last row, for the next chunk."""
-    rows, kept = [], iter(range(len(chunk)))
+    flags; and the chunk's last row, for the next chunk. `features` holds the rows of the kept samples."""
+    flags = torch.tensor([float(isinstance(sample, Dropped)) for sample in chunk])
+    if not flags.any():  # classify, and watch while it keeps up
+        return {**features, DROPPED: flags}, {stream: tensor[-1] for stream, tensor in features.items()}
+    rows, kept_rows = [], iter(range(len(chunk)))
     for sample in chunk:
         if not isinstance(sample, Dropped):
-            i = next(kept)
-            last_row = {stream: tensor[i] for stream, tensor in features.items()}
+            row = next(kept_rows)
+            last_row = {stream: tensor[row] for stream, tensor in features.items()}
         rows.append(last_row)
-    flags = torch.tensor([float(isinstance(sample, Dropped)) for sample in chunk])
     stacked = {stream: torch.stack([row[stream] for row in rows]) for stream in rows[0]}
     return {**stacked, DROPPED: flags}, last_row
+
+
+def _end_at_most(window: Window, video_end: list[VideoEnd]) -> Window:
+    """A window whose last sample's interval reaches past the video's end (when known) ends there."""
+    if video_end:
+        window.end = min(window.end, round(video_end[0].seconds, 3))
+    return window
 
 
 def _until_end(items: Iterable[SampledFrame | VideoEnd], video_end: list[VideoEnd]) -> Iterator[SampledFrame]:
