@@ -94,7 +94,8 @@ def main() -> None:
         clip = make_clip(Path(folder) / "live.mp4", seconds=args.seconds)
         for model in args.models.split(","):
             row = watch_live(clip, model, args.hop, args.pose)
-            print(f"| {model} | {row['windows']} | {row['dropped']} of {row['samples']} | {row['latency_median']:.2f} s | "
+            print(f"| {model} | {row['windows']} | {row['dropped']} of {row['samples']} | "
+                  f"{row['latency_median']:.2f} s | "
                   f"{row['latency_max']:.2f} s |", flush=True)
 
 

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 STDIN = "-"  # the input read from standard input
 URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")  # http://, https://, rtsp://, ...: opened by FFmpeg's protocols
 NETWORK_TIMEOUT = 10.0  # seconds a network input may take to connect, or to send more data
-Source = Path | str  # a file, or STDIN or a URL (kept as given)
+Source = Path | str  # a file; or STDIN, a URL or a camera, kept as given
 BASE_FPS = 30  # the paper's strides are in frames of 30 fps video
 WINDOW_SECONDS = 10  # the training clips of Let's Dance are ~10 s long
 VIDEO_EXTENSIONS = frozenset(
@@ -218,7 +218,7 @@ def iter_sampled_frames(path: Source, interval: Fraction, max_short_side: int | 
         if isinstance(item, SampledFrame):
             queue.add_item(item.index, item)
             continue
-        kind, time, frame, slack, frame_duration, truncated = item  # ("frame", start, av frame, ...) or ("end", end, ...)
+        kind, time, frame, slack, frame_duration, truncated = item  # ("frame", start, av frame, ...), ("end", ...)
         stacks = stacks or MotionStacks(flow, interval, slack)
         if kind == "frame":
             time = _on_frame_grid(time, frame_duration)
