@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import InputError, UsageError
 from . import distributed
 from .distributed import Ranks
+from .errors import InputError, UsageError
 from .pose import PoseSource, pose_backend
 
 

@@ -34,8 +34,8 @@ from . import distributed
 from .augment import AUGMENTATIONS, augment_window
 from .configs import EPOCHS, ModelConfig, Recipe, TrainOptions, default_config, recipe
 from .data import DatasetIndex, index_for_training, letsdance_classes, load_or_make_splits
-from .errors import DanceStyleError, InputError, UsageError
 from .distributed import Ranks
+from .errors import DanceStyleError, InputError, UsageError
 from .extract import FeatureSet, extract_features, feature_specs, rgb_weights_id
 from .features import CACHE_STRIDE, mirror_flow
 from .flow import FlowSettings
