@@ -126,6 +126,9 @@ def _open(path: Source):
 
     if isinstance(path, Path):
         _check_readable(path)
+    if path == STDIN and os.isatty(0):  # FFmpeg would wait for a video typed at the keyboard
+        raise InputError("-: standard input is a terminal, not a video.",
+                         "Pipe a video in, e.g. cat clip.mkv | dancestyle classify -")
     target, timeout = ("pipe:0", None) if path == STDIN else (str(path), NETWORK_TIMEOUT if is_stream(path) else None)
     try:
         container = av.open(target, mode="r", timeout=timeout, format="v4l2" if is_camera(path) else None)

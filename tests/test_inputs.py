@@ -122,3 +122,16 @@ def test_bad_urls_fail_alone_and_a_silent_one_times_out(video, server, fake_pose
     assert missing["error"]["type"] == "InputError" and "404" in missing["error"]["message"]
     assert whole["label"] and "truncated" not in whole
     assert half["truncated"] is True and half["frames"] < whole["frames"]
+
+
+def test_standard_input_from_a_terminal_is_refused_not_waited_on(tmp_path, fake_pose, isolated_home):
+    controller, terminal = os.openpty()
+    saved = os.dup(0)
+    os.dup2(terminal, 0)
+    try:
+        result, (record,) = classify("-")
+    finally:
+        os.dup2(saved, 0)
+        for descriptor in (saved, controller, terminal):
+            os.close(descriptor)
+    assert result.exit_code == 1 and "is a terminal" in record["error"]["message"]
