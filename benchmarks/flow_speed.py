@@ -81,8 +81,7 @@ def main() -> None:
     from dancestyle.video import sample_interval
 
     size = args.flow_size or DEFAULT_FLOW.size
-    settings = replace(DEFAULT_FLOW, size=size, pairs=args.pairs or DEFAULT_FLOW.pairs,
-                       bound=DEFAULT_FLOW.bound * size / DEFAULT_FLOW.size)
+    settings = replace(DEFAULT_FLOW.at_size(size), pairs=args.pairs or DEFAULT_FLOW.pairs)
     print(f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; flow settings "
           f"{settings.to_dict()}\n")
     print(f"DIS alone: {1000 * dis_per_pair(args.repeat, settings):.2f} ms per pair at short side {size} px\n")

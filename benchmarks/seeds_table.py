@@ -3,7 +3,7 @@ the tables models.md keeps, from one command.
 
     python benchmarks/seeds_table.py --data DATASET [--models lstm,attention,tcn,frame] [--recipes ours,paper]
                                      [--streams pose --streams flow --streams pose,flow] [--seeds 0,1,2]
-                                     [--control] [--augment jitter,shift] [--out runs/seeds]
+                                     [--control] [--augment jitter,shift] [--flow-size PX] [--out runs/seeds]
 
 Each row trains `dancestyle train --model M --recipe R --streams S --seed N` on DATASET (features cached once and
 shared by every run), evaluates the best epoch on the test split, and reports the mean and the sample standard
@@ -11,7 +11,8 @@ deviation of the test accuracy over the seeds, with the runs' own numbers. `--co
 clip's frames shuffled in time. Runs already finished under --out are reused (delete them to re-run), so several
 copies of the script can share the work (e.g. one per model, each with OMP_NUM_THREADS=1 on a 2-core machine)
 and a last run with every row prints the whole table. `--augment` trains every row with those augmentations
-(augment.py; its runs are kept apart from the plain ones).
+(augment.py; its runs are kept apart from the plain ones); `--flow-size` computes flow on frames of that short
+side (rows with flow are kept apart too).
 """
 
 from __future__ import annotations
@@ -24,14 +25,16 @@ from pathlib import Path
 
 
 def run(data: Path, out: Path, model: str, recipe: str, streams: list[str], seed: int, shuffle: bool,
-        augment: list[str]) -> float:
+        augment: list[str], flow_size: int | None = None) -> float:
     """Train one run (or reuse a finished one) and return its test accuracy."""
     from dancestyle.evaluate import evaluate_run
+    from dancestyle.flow import DEFAULT_FLOW
     from dancestyle.train import TrainOptions, read_state, state_path, train
 
     if not (state_path(out).is_file() and read_state(out)["finished"]):
+        flow = DEFAULT_FLOW.at_size(flow_size) if flow_size else DEFAULT_FLOW
         train(TrainOptions(model=model, data=data, out=out, streams=streams, seed=seed, recipe=recipe,
-                           shuffle_frames=shuffle, random_weights="rgb" in streams, augment=augment))
+                           shuffle_frames=shuffle, random_weights="rgb" in streams, augment=augment, flow=flow))
     return evaluate_run(str(out), model, str(data), "test").metrics.accuracy
 
 
@@ -59,6 +62,8 @@ def main() -> None:
     parser.add_argument("--control", action="store_true", help="also the frames-shuffled control")
     parser.add_argument("--augment", default="", help="augmentations for every row, e.g. jitter,shift (each row "
                         "gets those that change one of its streams)")
+    parser.add_argument("--flow-size", type=int, help="short side flow is computed at, px (default: the "
+                        "default's; the clip bound scales with it): rows with flow are kept apart")
     parser.add_argument("--out", type=Path, default=Path("runs/seeds"))
     args = parser.parse_args()
     stream_sets = args.streams or ["pose"]
@@ -77,11 +82,14 @@ def main() -> None:
                 cells = []
                 row_augment = augmentations_for(augment, streams.split(","))
                 augmented = f"-aug-{'+'.join(row_augment)}" if row_augment else ""
+                if args.flow_size and "flow" in streams:
+                    augmented += f"-flow{args.flow_size}px"
                 for shuffle in controls:
                     started = time.perf_counter()
                     accuracies = [run(args.data, args.out / f"{model}-{recipe}-{streams.replace(',', '+')}"
                                       f"{'-shuffled' if shuffle else ''}{augmented}-seed{seed}", model, recipe,
-                                      streams.split(","), seed, shuffle, row_augment) for seed in seeds]
+                                      streams.split(","), seed, shuffle, row_augment,
+                                      args.flow_size if "flow" in streams else None) for seed in seeds]
                     results[f"{model}/{recipe}/{streams}{'/shuffled' if shuffle else ''}{augmented}"] = accuracies
                     cells.append(cell(accuracies) + f" [{(time.perf_counter() - started) / 60:.0f}]")
                 print(f"| `{model}` | `{recipe}` | `{streams}` | " + " | ".join(cells) + " |", flush=True)

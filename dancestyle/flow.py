@@ -22,7 +22,7 @@ import hashlib
 import json
 from collections import deque
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from fractions import Fraction
 
 import numpy as np
@@ -51,6 +51,10 @@ class FlowSettings:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def at_size(self, size: int) -> FlowSettings:
+        """These settings on frames of another short side, the clip bound scaled with it (the same motion)."""
+        return replace(self, size=size, bound=self.bound * size / self.size)
 
     @classmethod
     def from_dict(cls, data: dict) -> FlowSettings:

@@ -309,3 +309,9 @@ def test_own_videos_train_on_their_flow(home, tmp_path):
     assert summary["clips"]["train"] >= 3
     cached = list(cache_root(videos).rglob("*.safetensors"))
     assert len(cached) == 9 and all(path.parent.parent.name.startswith("flow-") for path in cached)
+
+
+def test_settings_at_another_size_scale_the_clip_bound_with_it():
+    smaller = DEFAULT_FLOW.at_size(96)
+    assert (smaller.size, smaller.bound) == (96, DEFAULT_FLOW.bound * 0.75)
+    assert smaller.id != DEFAULT_FLOW.id and smaller.pairs == DEFAULT_FLOW.pairs
