@@ -377,10 +377,12 @@ class ReadAhead:
         finally:
             self.close()
 
-    def close(self) -> None:
-        """Stop decoding (e.g. the consumer gave up) and wait for the thread to finish."""
+    def close(self, wait: float = 1.0) -> None:
+        """Stop decoding (e.g. the consumer gave up) and wait for the thread to finish, at most `wait` seconds: a
+        thread blocked reading a pipe or camera that sends nothing more is left behind (it is a daemon, so it never
+        keeps the process alive), rather than hanging Ctrl-C."""
         self._stopped.set()
-        self._thread.join()
+        self._thread.join(wait)
 
 
 def chunked(items: Iterable, size: int) -> Iterator[list]:

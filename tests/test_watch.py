@@ -98,3 +98,20 @@ def test_watch_says_what_went_wrong_with_a_source(isolated_home):
     result = runner.invoke(app, ["watch", "/dev/video-none", "--random-weights"])
     assert result.exit_code == 1 and "could not be opened" in result.stderr and "camera" in result.stderr
     assert runner.invoke(app, ["watch", "-", "--hop", "0"]).exit_code == 2
+
+
+def test_ctrl_c_ends_watch_at_once_while_its_pipe_stays_open(tmp_path, isolated_home):
+    """The decoding thread blocks reading a pipe that sends nothing more: Ctrl-C must not wait for it."""
+    import signal
+
+    video = make_video(tmp_path / "live.mkv", frames=24 * 25, fps=25, size=(32, 48)).read_bytes()
+    process = subprocess.Popen([sys.executable, "-m", "dancestyle", "watch", "-", "--random-weights", "--json"],
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               env={**isolated_env(isolated_home), "OMP_NUM_THREADS": "1"})
+    process.stdin.write(video[: len(video) * 2 // 3])
+    process.stdin.flush()  # and kept open
+    assert json.loads(process.stdout.readline())["start"] == 0
+    process.send_signal(signal.SIGINT)
+    started = time.monotonic()
+    assert process.wait(timeout=30) == 0 and time.monotonic() - started < 10
+    process.stdin.close()
