@@ -3,7 +3,8 @@ the tables models.md keeps, from one command.
 
     python benchmarks/seeds_table.py --data DATASET [--models lstm,attention,tcn,frame] [--recipes ours,paper]
                                      [--streams pose --streams flow --streams pose,flow] [--seeds 0,1,2]
-                                     [--control] [--augment jitter,shift] [--flow-size PX] [--out runs/seeds]
+                                     [--control] [--augment jitter,shift] [--flow-size PX] [--set KEY=VALUE]
+                                     [--out runs/seeds]
 
 Each row trains `dancestyle train --model M --recipe R --streams S --seed N` on DATASET (features cached once and
 shared by every run), evaluates the best epoch on the test split, and reports the mean and the sample standard
@@ -12,7 +13,8 @@ clip's frames shuffled in time. Runs already finished under --out are reused (de
 copies of the script can share the work (e.g. one per model, each with OMP_NUM_THREADS=1 on a 2-core machine)
 and a last run with every row prints the whole table. `--augment` trains every row with those augmentations
 (augment.py; its runs are kept apart from the plain ones); `--flow-size` computes flow on frames of that short
-side (rows with flow are kept apart too).
+side (rows with flow are kept apart too); `--set stream_dropout=0.25` changes a model hyper-parameter for every row
+(kept apart as well).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from pathlib import Path
 
 
 def run(data: Path, out: Path, model: str, recipe: str, streams: list[str], seed: int, shuffle: bool,
-        augment: list[str], flow_size: int | None = None) -> float:
+        augment: list[str], flow_size: int | None = None, overrides: dict | None = None) -> float:
     """Train one run (or reuse a finished one) and return its test accuracy."""
     from dancestyle.evaluate import evaluate_run
     from dancestyle.flow import DEFAULT_FLOW
@@ -34,7 +36,8 @@ def run(data: Path, out: Path, model: str, recipe: str, streams: list[str], seed
     if not (state_path(out).is_file() and read_state(out)["finished"]):
         flow = DEFAULT_FLOW.at_size(flow_size) if flow_size else DEFAULT_FLOW
         train(TrainOptions(model=model, data=data, out=out, streams=streams, seed=seed, recipe=recipe,
-                           shuffle_frames=shuffle, random_weights="rgb" in streams, augment=augment, flow=flow))
+                           shuffle_frames=shuffle, random_weights="rgb" in streams, augment=augment, flow=flow,
+                           overrides=overrides or {}))
     return evaluate_run(str(out), model, str(data), "test").metrics.accuracy
 
 
@@ -64,12 +67,18 @@ def main() -> None:
                         "gets those that change one of its streams)")
     parser.add_argument("--flow-size", type=int, help="short side flow is computed at, px (default: the "
                         "default's; the clip bound scales with it): rows with flow are kept apart")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a model hyper-parameter for every row, e.g. stream_dropout=0.25 (repeatable; rows kept "
+                             "apart)")
     parser.add_argument("--out", type=Path, default=Path("runs/seeds"))
     args = parser.parse_args()
     stream_sets = args.streams or ["pose"]
     seeds = [int(seed) for seed in args.seeds.split(",")]
     controls = [False, True] if args.control else [False]
     augment = [name for name in args.augment.split(",") if name]
+    overrides = {key: float(value) if "." in value else int(value)
+                 for key, value in (item.split("=", 1) for item in args.set)}
+    changed = "".join(f"-{key}{value}" for key, value in overrides.items())
 
     print(f"Dataset: {args.data}; seeds {args.seeds}; augment: {args.augment or 'none'}; "
           "test accuracy %, mean ± sd (runs) [minutes for the runs]\n")
@@ -84,12 +93,13 @@ def main() -> None:
                 augmented = f"-aug-{'+'.join(row_augment)}" if row_augment else ""
                 if args.flow_size and "flow" in streams:
                     augmented += f"-flow{args.flow_size}px"
+                augmented += changed
                 for shuffle in controls:
                     started = time.perf_counter()
                     accuracies = [run(args.data, args.out / f"{model}-{recipe}-{streams.replace(',', '+')}"
                                       f"{'-shuffled' if shuffle else ''}{augmented}-seed{seed}", model, recipe,
                                       streams.split(","), seed, shuffle, row_augment,
-                                      args.flow_size if "flow" in streams else None) for seed in seeds]
+                                      args.flow_size if "flow" in streams else None, overrides) for seed in seeds]
                     results[f"{model}/{recipe}/{streams}{'/shuffled' if shuffle else ''}{augmented}"] = accuracies
                     cells.append(cell(accuracies) + f" [{(time.perf_counter() - started) / 60:.0f}]")
                 print(f"| `{model}` | `{recipe}` | `{streams}` | " + " | ".join(cells) + " |", flush=True)

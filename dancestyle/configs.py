@@ -35,6 +35,9 @@ class ModelConfig:
     momentum: float = 0.9
     classes: list[str] = field(default_factory=lambda: list(CLASSES))
     streams: list[str] = field(default_factory=lambda: ["rgb", "pose"])
+    # in training, the chance that a clip loses one of its streams (chosen at random) for the step: the model must
+    # classify from each stream alone as well as from all (modality dropout, Neverova et al.'s ModDrop); 0: off
+    stream_dropout: float = 0.0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -74,7 +77,8 @@ class TCNConfig(ModelConfig):
     levels: int = 6  # residual blocks of two causal convolutions; dilations 1, 2, 4, ..., 2**(levels-1)
     kernel_size: int = 3
     stride: int = 5
-    dropout: float = 0.02
+    dropout: float = 0.02  # inside the residual blocks (the paper's tuned value)
+    input_dropout: float = 0.0  # on each step's features (as lstm's 0.7); 0.5 lifts the tcn on flow (models.md)
     lr: float = 0.0022
     batch_size: int = 64
     weight_decay: float = 0.0

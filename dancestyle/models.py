@@ -105,6 +105,7 @@ class TCNModel(nn.Module):
 
     def __init__(self, config: TCNConfig, input_dim: int) -> None:
         super().__init__()
+        self.input_dropout = nn.Dropout(config.input_dropout)
         widths = [input_dim] + [config.channels] * config.levels
         self.blocks = nn.Sequential(*(
             CausalConvBlock(widths[i], widths[i + 1], config.kernel_size, 2**i, config.dropout)
@@ -121,7 +122,7 @@ class TCNModel(nn.Module):
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
-        y = self.blocks(x.transpose(1, 2))  # (B, C, T)
+        y = self.blocks(self.input_dropout(x).transpose(1, 2))  # (B, C, T)
         if lengths is None:
             return self.out(y[:, :, -1])
         # causal: the output at the last real step has not seen the padding after it
@@ -201,7 +202,18 @@ class DanceClassifier(nn.Module):
     def frame_features(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         """{"rgb": (B, T, 512), "pose": (B, T, 20, 2, 17), "flow": (B, T, pairs, 2, g, g)} -> (B, T, D)."""
         encoders = self.encoders()
-        return torch.cat([encoders[s](inputs[s]) if s in encoders else inputs[s] for s in self.streams], dim=-1)
+        features = [encoders[s](inputs[s]) if s in encoders else inputs[s] for s in self.streams]
+        if self.training and self.config.stream_dropout > 0 and len(features) > 1:
+            features = self._drop_streams(features)
+        return torch.cat(features, dim=-1)
+
+    def _drop_streams(self, features: list[torch.Tensor]) -> list[torch.Tensor]:
+        """Each clip of the batch loses one stream, chosen at random, with chance stream_dropout (zeros)."""
+        batch = features[0].shape[0]
+        dropping = torch.rand(batch) < self.config.stream_dropout
+        lost = torch.randint(len(features), (batch,))
+        return [feature * ~(dropping & (lost == number)).to(feature.device).view(-1, *[1] * (feature.dim() - 1))
+                for number, feature in enumerate(features)]
 
     def forward(self, inputs: dict[str, torch.Tensor], lengths: torch.Tensor | None = None) -> torch.Tensor:
         """lengths: real steps per sequence when a batch is zero-padded at the end (None: all full)."""

@@ -70,6 +70,26 @@ def test_tcn_trunk_is_the_authors_two_convolution_network():
     assert all(hasattr(block, "conv1") and hasattr(block, "conv2") for block in trunk)
 
 
+def test_tcn_drops_input_features_in_training_only():
+    """input_dropout acts on each step's features before the first convolution (inverted: survivors x 2)."""
+    model = TCNModel(default_config("tcn", streams=["rgb"], dropout=0.0, input_dropout=0.5), RGB_DIM)
+    seen = []
+    model.blocks[0].register_forward_pre_hook(lambda module, args: seen.append(args[0].transpose(1, 2)))
+    x = torch.rand(4, 30, RGB_DIM) + 0.5  # no zeros of its own
+    model.train()(x)
+    model.eval()(x)
+    kept = seen[0] != 0
+    assert 0.45 < kept.float().mean() < 0.55
+    torch.testing.assert_close(seen[0][kept], 2 * x[kept])
+    torch.testing.assert_close(seen[1], x)
+
+
+def test_tcn_configs_from_before_input_dropout_load_with_the_default():
+    recorded = default_config("tcn", streams=["pose"]).to_dict()
+    del recorded["input_dropout"]
+    assert config_from_dict(recorded).input_dropout == default_config("tcn").input_dropout
+
+
 def _visible_tcn() -> TCNModel:
     """The default TCN in float64 with 10x the filters' weight-norm gains: N(0, 0.01) filters shrink what the
     oldest steps add through 12 convolutions below float precision; this makes it visible without changing which
@@ -184,3 +204,16 @@ def test_our_resnet18_is_torchvisions():
     images = torch.randn(2, 3, 64, 64)
     with torch.inference_mode():
         torch.testing.assert_close(ours(images), theirs(images))
+
+
+def test_stream_dropout_zeroes_one_whole_stream_of_some_clips_in_training_only():
+    model = DanceClassifier(default_config("lstm", streams=["rgb", "pose"], stream_dropout=0.5))
+    batch = inputs(64, 3, ("rgb", "pose"))
+    torch.manual_seed(0)
+    features = model.train().frame_features(batch)
+    rgb_gone = (features[..., :RGB_DIM] == 0).flatten(1).all(1)
+    pose_gone = (features[..., RGB_DIM:] == 0).flatten(1).all(1)
+    assert not (rgb_gone & pose_gone).any() and 16 < int(rgb_gone.sum() + pose_gone.sum()) < 48
+    assert torch.equal(features[~rgb_gone & ~pose_gone][..., :RGB_DIM], batch["rgb"][~rgb_gone & ~pose_gone])
+    evaluated = model.eval().frame_features(batch)
+    assert not (evaluated[..., :RGB_DIM] == 0).flatten(1).all(1).any()
