@@ -399,7 +399,7 @@ def _train(options: TrainOptions, out: Path, on_epoch, on_progress, ranks: Ranks
                                 flow=options.flow, shard=(ranks.rank, ranks.world))
     distributed.barrier(ranks)  # every clip's features are in the cache
     config = default_config(options.model, classes=list(index.classes), streams=list(options.streams),
-                            **options.overrides)
+                            **{**recipe(options.recipe).settings_for(options.model), **options.overrides})
     train_set, val_set = (load_split(index, features, splits[side], config.classes, options.shuffle_frames)
                           for side in ("train", "val"))
     if not len(train_set) or not len(val_set):
