@@ -3,7 +3,8 @@ the tables models.md keeps, from one command.
 
     python benchmarks/seeds_table.py --data DATASET [--models lstm,attention,tcn,frame] [--recipes ours,paper]
                                      [--streams pose --streams flow --streams pose,flow] [--seeds 0,1,2]
-                                     [--control] [--augment jitter,shift] [--flow-size PX] [--set KEY=VALUE]
+                                     [--control] [--augment jitter,shift] [--flow-size PX] [--flow-set KEY=VALUE]
+                                     [--set KEY=VALUE]
                                      [--out runs/seeds]
 
 Each row trains `dancestyle train --model M --recipe R --streams S --seed N` on DATASET (features cached once and
@@ -13,7 +14,8 @@ clip's frames shuffled in time. Runs already finished under --out are reused (de
 copies of the script can share the work (e.g. one per model, each with OMP_NUM_THREADS=1 on a 2-core machine)
 and a last run with every row prints the whole table. `--augment` trains every row with those augmentations
 (augment.py; its runs are kept apart from the plain ones); `--flow-size` computes flow on frames of that short
-side (rows with flow are kept apart too); `--set stream_dropout=0.25` changes a model hyper-parameter for every row
+side (rows with flow are kept apart too) and `--flow-set refinement=0` changes another flow setting (flow.py's
+FlowSettings; kept apart as well); `--set stream_dropout=0.25` changes a model hyper-parameter for every row
 (kept apart as well).
 """
 
@@ -23,18 +25,20 @@ import argparse
 import json
 import statistics
 import time
+from dataclasses import replace
 from pathlib import Path
 
 
 def run(data: Path, out: Path, model: str, recipe: str, streams: list[str], seed: int, shuffle: bool,
-        augment: list[str], flow_size: int | None = None, overrides: dict | None = None) -> float:
+        augment: list[str], flow_size: int | None = None, overrides: dict | None = None,
+        flow_overrides: dict | None = None) -> float:
     """Train one run (or reuse a finished one) and return its test accuracy."""
     from dancestyle.evaluate import evaluate_run
     from dancestyle.flow import DEFAULT_FLOW
     from dancestyle.train import TrainOptions, read_state, state_path, train
 
     if not (state_path(out).is_file() and read_state(out)["finished"]):
-        flow = DEFAULT_FLOW.at_size(flow_size) if flow_size else DEFAULT_FLOW
+        flow = replace(DEFAULT_FLOW.at_size(flow_size) if flow_size else DEFAULT_FLOW, **(flow_overrides or {}))
         train(TrainOptions(model=model, data=data, out=out, streams=streams, seed=seed, recipe=recipe,
                            shuffle_frames=shuffle, random_weights="rgb" in streams, augment=augment, flow=flow,
                            overrides=overrides or {}))
@@ -46,6 +50,17 @@ def augmentations_for(names: list[str], streams: list[str]) -> list[str]:
     from dancestyle.augment import AUGMENTATIONS
 
     return [name for name in names if AUGMENTATIONS[name][0] in streams]
+
+
+def key_values(items: list[str]) -> dict:
+    """["stream_dropout=0.25", "refinement=0"] -> {"stream_dropout": 0.25, "refinement": 0} (numbers, else text)."""
+    parsed = {}
+    for key, value in (item.split("=", 1) for item in items):
+        try:
+            parsed[key] = float(value) if "." in value else int(value)
+        except ValueError:
+            parsed[key] = value
+    return parsed
 
 
 def cell(accuracies: list[float]) -> str:
@@ -67,6 +82,8 @@ def main() -> None:
                         "gets those that change one of its streams)")
     parser.add_argument("--flow-size", type=int, help="short side flow is computed at, px (default: the "
                         "default's; the clip bound scales with it): rows with flow are kept apart")
+    parser.add_argument("--flow-set", action="append", default=[], metavar="KEY=VALUE",
+                        help="another flow setting for the rows with flow, e.g. refinement=0 (repeatable; kept apart)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="a model hyper-parameter for every row, e.g. stream_dropout=0.25 (repeatable; rows kept "
                              "apart)")
@@ -76,9 +93,9 @@ def main() -> None:
     seeds = [int(seed) for seed in args.seeds.split(",")]
     controls = [False, True] if args.control else [False]
     augment = [name for name in args.augment.split(",") if name]
-    overrides = {key: float(value) if "." in value else int(value)
-                 for key, value in (item.split("=", 1) for item in args.set)}
+    overrides, flow_overrides = key_values(args.set), key_values(args.flow_set)
     changed = "".join(f"-{key}{value}" for key, value in overrides.items())
+    flow_changed = "".join(f"-flow-{key}{value}" for key, value in flow_overrides.items())
 
     print(f"Dataset: {args.data}; seeds {args.seeds}; augment: {args.augment or 'none'}; "
           "test accuracy %, mean ± sd (runs) [minutes for the runs]\n")
@@ -93,13 +110,16 @@ def main() -> None:
                 augmented = f"-aug-{'+'.join(row_augment)}" if row_augment else ""
                 if args.flow_size and "flow" in streams:
                     augmented += f"-flow{args.flow_size}px"
+                if "flow" in streams:
+                    augmented += flow_changed
                 augmented += changed
                 for shuffle in controls:
                     started = time.perf_counter()
                     accuracies = [run(args.data, args.out / f"{model}-{recipe}-{streams.replace(',', '+')}"
                                       f"{'-shuffled' if shuffle else ''}{augmented}-seed{seed}", model, recipe,
                                       streams.split(","), seed, shuffle, row_augment,
-                                      args.flow_size if "flow" in streams else None, overrides) for seed in seeds]
+                                      args.flow_size if "flow" in streams else None, overrides,
+                                      flow_overrides if "flow" in streams else None) for seed in seeds]
                     results[f"{model}/{recipe}/{streams}{'/shuffled' if shuffle else ''}{augmented}"] = accuracies
                     cells.append(cell(accuracies) + f" [{(time.perf_counter() - started) / 60:.0f}]")
                 print(f"| `{model}` | `{recipe}` | `{streams}` | " + " | ".join(cells) + " |", flush=True)

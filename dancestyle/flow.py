@@ -44,6 +44,7 @@ class FlowSettings:
 
     algorithm: str = "dis"
     preset: str = "medium"  # 0.9 ms per pair at 171 x 128 on 2 cores (models.md); "fast" cost accuracy
+    refinement: int = 5  # DIS variational refinement iterations per scale (the preset's 5; 0: off)
     size: int = 128  # short side of the frames flow is computed on, px
     pairs: int = 30  # consecutive pairs per instant: one second of motion (models.md: 5 and 15 did worse)
     bound: float = 10.0  # px per 1/30 s at `size`, clipped to this and scaled to [-1, 1]
@@ -61,12 +62,15 @@ class FlowSettings:
         """The settings a checkpoint records; refused when this version cannot compute exactly those."""
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
+        data = {**RECORDED_BEFORE, **data}  # a checkpoint older than a setting was made with its value then
         settings = cls(**{key: value for key, value in data.items() if key in known})
         problems = [f"unknown settings {unknown}"] if unknown else []
         if settings.algorithm != "dis":
             problems.append(f"algorithm {settings.algorithm!r} (this version computes 'dis')")
         if settings.preset not in DIS_PRESETS:
             problems.append(f"DIS preset {settings.preset!r}")
+        if settings.refinement < 0:
+            problems.append(f"refinement {settings.refinement!r}")
         if problems:
             raise WeightsError(f"This checkpoint's flow stream was made with settings this dancestyle cannot "
                                f"reproduce: {'; '.join(problems)}.",
@@ -85,6 +89,8 @@ class FlowSettings:
 
 
 DEFAULT_FLOW = FlowSettings()
+# settings added after checkpoints were first made, with the value every earlier checkpoint was computed with
+RECORDED_BEFORE = {"refinement": 5}
 
 
 def check_opencv() -> None:
@@ -129,6 +135,7 @@ class FlowField:
         self.settings = settings
         self._cv2 = _cv2()
         self._dis = self._cv2.DISOpticalFlow_create(DIS_PRESETS[settings.preset])
+        self._dis.setVariationalRefinementIterations(settings.refinement)
 
     def raw(self, first: np.ndarray, second: np.ndarray) -> np.ndarray:
         """(H, W, 2) displacement in pixels from `first` to `second` (same-size grey uint8 frames)."""

@@ -153,9 +153,26 @@ def test_settings_round_trip_and_unreproducible_ones_are_refused():
     settings = FlowSettings(pairs=3, grid=8)
     assert FlowSettings.from_dict(json.loads(json.dumps(settings.to_dict()))) == settings
     assert settings.id != DEFAULT_FLOW.id and FlowSettings(preset="fast").id != DEFAULT_FLOW.id
-    for recorded in ({"algorithm": "farneback"}, {"preset": "slow"}, {"warp": 2}):
+    for recorded in ({"algorithm": "farneback"}, {"preset": "slow"}, {"warp": 2}, {"refinement": -1}):
         with pytest.raises(WeightsError, match="cannot reproduce"):
             FlowSettings.from_dict({**DEFAULT_FLOW.to_dict(), **recorded})
+
+
+def test_a_checkpoint_older_than_a_setting_gets_the_value_it_was_made_with():
+    older = {key: value for key, value in FlowSettings(refinement=5).to_dict().items() if key != "refinement"}
+    assert FlowSettings.from_dict(older).refinement == 5
+    assert FlowSettings(refinement=0).id != FlowSettings(refinement=5).id
+
+
+def test_variational_refinement_is_what_the_settings_say():
+    import cv2
+
+    first = np.random.default_rng(1).integers(0, 255, (64, 96), dtype=np.uint8)
+    first = cv2.GaussianBlur(first, (7, 7), 0)
+    second = np.roll(first, 2, axis=1)
+    refined, raw = (FlowField(FlowSettings(refinement=n)).raw(first, second) for n in (5, 0))
+    assert not np.allclose(refined, raw)
+    assert abs(np.median(raw[..., 0]) - 2) < 0.5  # without it DIS still finds the motion
 
 
 def test_missing_opencv_names_the_package(monkeypatch):
