@@ -1,7 +1,7 @@
 """What the flow stream costs per sampled step, on this machine, at its default settings.
 
     python benchmarks/flow_speed.py [--sizes 640x360,1920x1080] [--repeat 3] [--data DATASET]
-                                    [--flow-size PX] [--pairs N]
+                                    [--flow-size PX] [--pairs N] [--refinement N]
 
 For each video size it decodes a generated 10 s, 30 fps clip (moving figures, benchmarks/classify_speed.py's)
 the way `classify` and training do, twice: sampled frames only, and sampled frames with their flow stacks. The
@@ -9,7 +9,8 @@ difference per sampled step is what flow adds (the decoder's extra frame convers
 the cache's 1/6 s steps (every frame of 30 fps video is in a pair) and at lstm's 2 s steps. It also reports DIS
 alone per pair at the flow size. --data: the first clip of a Let's Dance-style dataset of frame folders (e.g. the
 synthetic corpus), as training reads it. Medians over --repeat runs. --flow-size and --pairs price other flow
-settings than the defaults (the clip bound scales with the size; it costs nothing).
+settings than the defaults (the clip bound scales with the size; it costs nothing), --refinement DIS's
+variational refinement iterations.
 """
 
 from __future__ import annotations
@@ -73,6 +74,8 @@ def main() -> None:
     parser.add_argument("--data", type=Path, help="a dataset of frame folders: its first clip, as training reads it")
     parser.add_argument("--flow-size", type=int, help="short side flow is computed at (default: the default's)")
     parser.add_argument("--pairs", type=int, help="pairs per stack (default: the default's)")
+    parser.add_argument("--refinement", type=int, help="DIS variational refinement iterations (default: the "
+                        "default's)")
     args = parser.parse_args()
     from classify_speed import make_clip
 
@@ -81,10 +84,13 @@ def main() -> None:
     from dancestyle.video import sample_interval
 
     size = args.flow_size or DEFAULT_FLOW.size
-    settings = replace(DEFAULT_FLOW.at_size(size), pairs=args.pairs or DEFAULT_FLOW.pairs)
+    settings = replace(DEFAULT_FLOW.at_size(size), pairs=args.pairs or DEFAULT_FLOW.pairs,
+                       refinement=DEFAULT_FLOW.refinement if args.refinement is None else args.refinement)
     print(f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; flow settings "
           f"{settings.to_dict()}\n")
-    print(f"DIS alone: {1000 * dis_per_pair(args.repeat, settings):.2f} ms per pair at short side {size} px\n")
+    per_pair = dis_per_pair(args.repeat, settings)
+    print(f"DIS alone: {1000 * per_pair:.2f} ms per pair at short side {size} px, "
+          f"{1000 * per_pair * settings.pairs:.1f} ms for a stack of {settings.pairs}\n")
     print("| video | steps every | steps | decode only, ms/step | with flow, ms/step | flow adds, ms/step |")
     print("|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as scratch:

@@ -61,22 +61,25 @@ def test_two_processes_train_and_the_checkpoint_works_in_one(corpus, home, tmp_p
 
 
 def test_two_machines_on_loopback_train_together_and_refuse_different_commands(corpus, home, tmp_path):
+    def node(rank: int, port: int, extra: list[str]) -> tuple[subprocess.Popen, Path, Path]:
+        out, err = tmp_path / f"node{rank}-{port}.out", tmp_path / f"node{rank}-{port}.err"
+        # output to files, not pipes: a node blocked on a full pipe nobody reads would look like a hang
+        with out.open("w") as stdout, err.open("w") as stderr:
+            process = subprocess.Popen(
+                # node 0 hosts the rendezvous, as the machine named in --rdzv-endpoint does (on loopback both
+                # nodes match the name, and whichever binds first would host: a race that could hang the other)
+                [TORCHRUN, "--nnodes", "2", "--node-rank", str(rank), "--nproc-per-node", "1", "--rdzv-backend",
+                 "c10d", "--rdzv-endpoint", f"127.0.0.1:{port}", "--rdzv-id", "test",
+                 "--rdzv-conf", f"is_host={int(rank == 0)}",
+                 *train_command(corpus, tmp_path / "two", "--epochs", "5", *extra)],
+                stdout=stdout, stderr=stderr, env=environment(home))
+        return process, out, err
+
     def nodes(*per_node_extra):
         port = free_port()
-        # output to files, not pipes: a node blocked on a full pipe nobody reads would look like a hang
-        logs = [(tmp_path / f"node{rank}-{port}.out", tmp_path / f"node{rank}-{port}.err")
-                for rank in range(len(per_node_extra))]
-        processes = [subprocess.Popen(
-            # node 0 hosts the rendezvous, as the machine named in --rdzv-endpoint does (on loopback both
-            # nodes match the name, and whichever binds first would host: a race that could hang the other)
-            [TORCHRUN, "--nnodes", "2", "--node-rank", str(rank), "--nproc-per-node", "1", "--rdzv-backend",
-             "c10d", "--rdzv-endpoint", f"127.0.0.1:{port}", "--rdzv-id", "test",
-             "--rdzv-conf", f"is_host={int(rank == 0)}",
-             *train_command(corpus, tmp_path / "two", "--epochs", "5", *extra)],
-            stdout=logs[rank][0].open("w"), stderr=logs[rank][1].open("w"), env=environment(home))
-            for rank, extra in enumerate(per_node_extra)]
-        codes = [process.wait(timeout=300) for process in processes]
-        return [(code, out.read_text(), err.read_text()) for code, (out, err) in zip(codes, logs)]
+        started = [node(rank, port, extra) for rank, extra in enumerate(per_node_extra)]
+        codes = [process.wait(timeout=300) for process, _, _ in started]
+        return [(code, out.read_text(), err.read_text()) for code, (_, out, err) in zip(codes, started)]
 
     (code0, out0, _), (code1, out1, _) = nodes([], [])
     assert (code0, code1) == (0, 0) and json.loads(out0)["epochs_run"] == 5 and out1 == ""
