@@ -182,9 +182,10 @@ def mirror_flow(stacks: np.ndarray) -> np.ndarray:
 # Training and evaluation read features from a cache, one safetensors file per clip and stream:
 #   <DANCESTYLE_HOME>/features/<dataset id>/<stream spec>/<class>/<clip id>.safetensors
 # holding "rgb" (T, 512) float16, "pose" (T, 20, 2, 17) float32 (normalised skeletons: the pose encoder is
-# trained, so its input is what is cached) or "flow" (T, pairs, 2, grid, grid) float16 (the flow encoder's input). Samples are every CACHE_STRIDE-th frame of 30 fps video; every model's
-# stride is a multiple of it, so one cache serves all models. The folder name says what produced the features,
-# so features made another way are never mixed in.
+# trained, so its input is what is cached; each in its own box, or in frame coordinates for a model whose
+# stream_forms say "frame") or "flow" (T, pairs, 2, grid, grid) float16 (the flow encoder's input). Samples are
+# every CACHE_STRIDE-th frame of 30 fps video; every model's stride is a multiple of it, so one cache serves all
+# models. The folder name says what produced the features, so features made another way are never mixed in.
 
 CACHE_STRIDE = 5  # the finest stride of any model (tcn)
 
@@ -196,13 +197,16 @@ class StreamSpec:
     stream: str  # "rgb", "pose" or "flow"
     source: str  # rgb: weights id @ frame size (extract.rgb_source_id); pose: a PoseSource id; flow: FlowSettings.id
     stride: int = CACHE_STRIDE
+    form: str = ""  # a model's own layout of the stream (ModelConfig.stream_forms; pose: "frame"); "": the usual
 
     @property
     def name(self) -> str:
         readable = re.sub(r"[^A-Za-z0-9.-]+", "-", self.source)[:40]
         # "time": frame folders are sampled at instants in seconds, like videos (before: every stride-th frame)
-        digest = hashlib.sha256(f"{self.stream}|{self.source}|{self.stride}|time".encode()).hexdigest()[:8]
-        return f"{self.stream}-{readable}-s{self.stride}-{digest}"
+        key = f"{self.stream}|{self.source}|{self.stride}|time" + (f"|{self.form}" if self.form else "")
+        digest = hashlib.sha256(key.encode()).hexdigest()[:8]
+        form = f"-{self.form}" if self.form else ""  # the usual form keeps the names caches already have
+        return f"{self.stream}-{readable}{form}-s{self.stride}-{digest}"
 
 
 def cache_root(dataset_root: Path) -> Path:

@@ -26,8 +26,8 @@ from .extract import POSE_BATCH, RANDOM_RGB, build_rgb_backbone, rgb_weights_id
 from .features import RGB_SIZE, RGBBackbone
 from .flow import DEFAULT_FLOW, FlowSettings, check_opencv
 from .models import DEFAULT_MODEL, DanceClassifier, config_from_dict, default_config
-from .pose import (DEFAULT_DETECTOR_SIZE, DEFAULT_POSE, LEGACY_ESTIMATOR, PoseEstimator, PoseSource,
-                   create_pose_estimator, pose_array, pose_backend)
+from .pose import (DEFAULT_DETECTOR_SIZE, DEFAULT_POSE, FRAME_FORM, LEGACY_ESTIMATOR, PoseEstimator, PoseSource,
+                   create_pose_estimator, pose_backend, pose_input)
 from .timeline import WATCH_HOP, Segment, Window, WindowBuffer, check_hop, segments, window_span
 from .video import (BASE_FPS, WINDOW_SECONDS, ReadAhead, SampledFrame, VideoEnd, chunked, is_stream,
                     iter_sampled_frames, sample_interval)
@@ -91,6 +91,7 @@ def checkpoint_config(model_config_dict: dict, pose_source: PoseSource | None = 
     """
     rgb_weights = rgb_weights or rgb_weights_id(random_weights=False)
     pose_source = pose_source or PoseSource(DEFAULT_POSE)
+    in_frame = config_from_dict(model_config_dict).stream_forms.get("pose") == FRAME_FORM
     return {
         "dancestyle_version": __version__,
         "model": model_config_dict,
@@ -102,7 +103,9 @@ def checkpoint_config(model_config_dict: dict, pose_source: PoseSource | None = 
             "pose": {"backend": pose_source.backend or DEFAULT_POSE,
                      "source": "dataset" if pose_source.backend is None else "estimator",
                      "random_weights": pose_source.random_weights,
-                     "people": 20, "keypoints": 17, "normalisation": "per-skeleton bounding box to [-1, 1]"},
+                     "people": 20, "keypoints": 17,
+                     "normalisation": "frame: centred, half the long side = 1" if in_frame
+                     else "per-skeleton bounding box to [-1, 1]"},
             "flow": flow.to_dict(),
         },
     }
@@ -201,7 +204,10 @@ class DanceStylePipeline:
             started = time.perf_counter()
             skeletons = [people for batch in chunked(images, POSE_BATCH) for people in self.pose.estimate(batch)]
             people_max = max(len(people) for people in skeletons)
-            features["pose"] = torch.from_numpy(np.stack([pose_array(people) for people in skeletons])).to(self.device)
+            form = self.config.stream_forms.get("pose", "")
+            poses = [pose_input(people, form, (image.shape[1], image.shape[0]))
+                     for people, image in zip(skeletons, images)]
+            features["pose"] = torch.from_numpy(np.stack(poses)).to(self.device)
             timings["pose"] += time.perf_counter() - started
         return features, people_max
 

@@ -32,7 +32,7 @@ from torch import nn
 
 from . import distributed
 from .augment import AUGMENTATIONS, augment_window
-from .configs import EPOCHS, ModelConfig, Recipe, TrainOptions, default_config, recipe
+from .configs import EPOCHS, ModelConfig, Recipe, TrainOptions, default_config, model_spec, recipe
 from .data import DatasetIndex, index_for_training, letsdance_classes, load_or_make_splits
 from .distributed import Ranks
 from .errors import DanceStyleError, InputError, UsageError
@@ -40,7 +40,7 @@ from .extract import FeatureSet, extract_features, feature_specs, rgb_weights_id
 from .features import CACHE_STRIDE, mirror_flow
 from .flow import FlowSettings
 from .models import DanceClassifier
-from .pose import PoseSource
+from .pose import FRAME_FORM, PoseSource
 from .video import BASE_FPS, WINDOW_SECONDS
 from .checkpoints import save_checkpoint
 from .weights import atomic_write_bytes, atomic_write_json, runs_dir
@@ -358,7 +358,8 @@ def _train_ranked(options: TrainOptions, ranks: Ranks, on_epoch, on_progress) ->
         raise UsageError(f"{out} holds no saved training state to resume.", "Start a new run without --resume.")
     options = replace(options, epochs=options.epochs or EPOCHS,
                       patience=options.patience or recipe(options.recipe).patience)
-    _check_augment(options.augment, options.streams)
+    _check_augment(options.augment, options.streams, model_spec(options.model).config.stream_forms)
+    default_config(options.model, streams=list(options.streams))  # streams the model cannot read: refused now
     if options.data is None or not Path(options.data).is_dir():
         raise InputError(f"No dataset at {options.data or '(none given)'}.",
                          "Run `dancestyle fetch-dataset` first (`--synthetic` works offline), or pass --data DIR.")
@@ -372,8 +373,9 @@ def _train_ranked(options: TrainOptions, ranks: Ranks, on_epoch, on_progress) ->
                                   "Run the same command again: cached features are reused.") from None
 
 
-def _check_augment(names: list[str], streams: list[str]) -> None:
-    """Refuse unknown or repeated augmentation names, and ones for a stream the run does not use."""
+def _check_augment(names: list[str], streams: list[str], forms: dict[str, str] | None = None) -> None:
+    """Refuse unknown or repeated augmentation names, ones for a stream the run does not use, and `rotate` for
+    skeletons in frame coordinates (it re-normalises each skeleton to its box)."""
     for position, name in enumerate(names):
         if name not in AUGMENTATIONS or name in names[:position]:
             problem = "repeated" if name in AUGMENTATIONS else "unknown"
@@ -384,6 +386,9 @@ def _check_augment(names: list[str], streams: list[str]) -> None:
             raise UsageError(f"The {name} augmentation changes the {AUGMENTATIONS[name][0]} stream, which this run "
                              f"does not use (--streams {','.join(streams)}).",
                              f"Add {AUGMENTATIONS[name][0]} to --streams, or leave {name} out of --augment.")
+        if name == "rotate" and (forms or {}).get("pose") == FRAME_FORM:
+            raise UsageError("The rotate augmentation turns skeletons normalised to their own box; this model reads "
+                             "them in frame coordinates.", "Leave rotate out of --augment (jitter works).")
 
 
 def _train(options: TrainOptions, out: Path, on_epoch, on_progress, ranks: Ranks = Ranks()) -> dict:
@@ -394,7 +399,8 @@ def _train(options: TrainOptions, out: Path, on_epoch, on_progress, ranks: Ranks
     splits = load_or_make_splits(index.root, index)
     rgb_weights = rgb_weights_id(options.random_weights)
     specs = feature_specs(index, options.streams, rgb_weights, options.pose_source, options.pose,
-                          options.detector_size, random_detector=options.random_weights, flow=options.flow)
+                          options.detector_size, random_detector=options.random_weights, flow=options.flow,
+                          forms=model_spec(options.model).config.stream_forms)
     features = extract_features(index, specs, options.device, on_progress, rgb_weights, options.detector_size,
                                 flow=options.flow, shard=(ranks.rank, ranks.world))
     distributed.barrier(ranks)  # every clip's features are in the cache

@@ -1,0 +1,143 @@
+"""Castro et al.'s temporal 3D CNN on the pose stream: skeletons drawn as limb heat-maps, 16-step clips of them
+through a small 3D CNN trained from scratch.
+
+`LimbHeatmaps` is the pose stream's per-step input for this model (no weights): each step's skeletons, in frame
+coordinates (pose.frame_pose_array), become LIMB_GROUPS channels of Gaussian-blurred line segments on a square
+grid that the frame's long side spans. `R3DModel` is the model over time: it tiles a window of steps with clips
+of `clip_steps`, classifies each clip and averages their probabilities (a window shorter than one clip is looped
+to its length, which keeps the dancers' tempo, unlike stretching it).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .configs import R3DConfig
+
+# COCO keypoint pairs (pose.KEYPOINT_NAMES) by channel; left and right are channels of their own, so a mirrored
+# dancer's map is the mirror image with the left and right channels swapped
+LIMB_GROUPS: dict[str, tuple[tuple[int, int], ...]] = {
+    "head": ((0, 1), (0, 2), (1, 3), (2, 4)),
+    "torso": ((5, 6), (11, 12), (5, 11), (6, 12)),
+    "left_arm": ((5, 7), (7, 9)),
+    "right_arm": ((6, 8), (8, 10)),
+    "left_leg": ((11, 13), (13, 15)),
+    "right_leg": ((12, 14), (14, 16)),
+}
+MIRRORED_GROUPS = [0, 1, 3, 2, 5, 4]  # the channel order of a mirrored map
+LINE_SIGMA = 0.75  # the lines' Gaussian blur, in grid cells
+
+
+class LimbHeatmaps(nn.Module):
+    """(..., people, 2, 17) skeletons in frame coordinates ([-1, 1] over the long side; absent people all zeros)
+    -> (..., channels * grid * grid) heat-maps, flattened so the model over time reads them like other per-step
+    features. A cell holds exp(-d^2 / 2 sigma^2) for its distance d to the nearest limb of its channel, over
+    every person (the maximum, so overlapping dancers stay in [0, 1])."""
+
+    def __init__(self, grid: int) -> None:
+        super().__init__()
+        self.grid, self.channels = grid, len(LIMB_GROUPS)
+        self.dim = self.channels * grid * grid
+        pairs = [pair for group in LIMB_GROUPS.values() for pair in group]
+        self.register_buffer("starts", torch.tensor([a for a, _ in pairs]), persistent=False)
+        self.register_buffer("ends", torch.tensor([b for _, b in pairs]), persistent=False)
+        self.register_buffer("channel_of", torch.tensor([c for c, group in enumerate(LIMB_GROUPS.values())
+                                                         for _ in group]), persistent=False)
+        centres = (torch.arange(grid, dtype=torch.float32) * 2 + 1) / grid - 1  # symmetric about 0: mirrors exactly
+        ys, xs = torch.meshgrid(centres, centres, indexing="ij")
+        self.register_buffer("cells", torch.stack([xs, ys], -1).reshape(-1, 2), persistent=False)  # (grid^2, 2)
+        self.sigma = LINE_SIGMA * 2 / grid
+
+    def forward(self, poses: torch.Tensor) -> torch.Tensor:
+        leading, per_step = poses.shape[:-3], poses.shape[-3]
+        people = poses.reshape(-1, 2, poses.shape[-1])  # (steps * people, 2, 17)
+        steps = people.shape[0] // per_step
+        present = people.flatten(1).ne(0).any(1)  # only drawn people cost anything
+        step_of = torch.arange(steps, device=poses.device).repeat_interleave(per_step)[present]
+        maps = torch.zeros(steps, self.channels, self.grid * self.grid, device=poses.device, dtype=poses.dtype)
+        if bool(present.any()):
+            drawn = self._draw(people[present].transpose(1, 2).float()).to(maps.dtype)  # (n, channels, cells)
+            maps.scatter_reduce_(0, step_of.view(-1, 1, 1).expand_as(drawn), drawn, "amax")
+        return maps.reshape(*leading, self.dim)
+
+    def _draw(self, skeletons: torch.Tensor) -> torch.Tensor:
+        """(n, 17, 2) skeletons -> (n, channels, cells): each limb's blurred segment, the max per channel."""
+        start, end = skeletons[:, self.starts], skeletons[:, self.ends]  # (n, limbs, 2)
+        along = end - start
+        relative = self.cells.view(1, 1, -1, 2) - start.unsqueeze(2)  # (n, limbs, cells, 2)
+        length = (along * along).sum(-1, keepdim=True).clamp_min(1e-12)
+        t = ((relative * along.unsqueeze(2)).sum(-1) / length).clamp(0, 1)  # nearest point of the segment
+        distance = relative - t.unsqueeze(-1) * along.unsqueeze(2)
+        lines = torch.exp(-(distance * distance).sum(-1) / (2 * self.sigma ** 2))  # (n, limbs, cells)
+        index = self.channel_of.view(1, -1, 1).expand_as(lines)
+        return torch.zeros(lines.shape[0], self.channels, lines.shape[2], device=lines.device).scatter_reduce(
+            1, index, lines, "amax", include_self=True)
+
+
+def _conv3d(in_channels: int, out_channels: int, stride: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv3d(in_channels, out_channels, 3, stride, 1, bias=False), nn.BatchNorm3d(out_channels),
+                         nn.ReLU(inplace=True))
+
+
+def clip_starts(length: int, clip_steps: int) -> list[int]:
+    """Where the clips that tile `length` steps start: every clip_steps, the last one ending at the end (as
+    windows tile a video); one clip at 0 when the length is shorter than a clip."""
+    return sorted({min(start, max(0, length - clip_steps)) for start in range(0, max(length, 1), clip_steps)})
+
+
+class R3DModel(nn.Module):
+    """A small 3D CNN from scratch over clips of limb heat-maps: conv 3x3x3 (width) -> three conv 3x3x3 stride 2
+    (2, 4, 8 x width; each halves time and space) -> global average pool -> dropout -> Linear.
+
+    forward: (B, T, channels * grid^2) per-step heat-maps -> log of the mean class probabilities of the clips
+    tiling each window (as FrameModel returns log vote shares: classify and evaluate average probabilities over
+    windows as for the other models). `loss`: cross-entropy of every clip, labelled with its window."""
+
+    def __init__(self, config: R3DConfig, input_dim: int) -> None:
+        super().__init__()
+        self.grid, self.clip_steps = config.grid, config.clip_steps
+        self.channels = input_dim // (config.grid * config.grid)
+        if self.channels * config.grid * config.grid != input_dim:
+            raise ValueError(f"r3d reads {config.grid} x {config.grid} heat-maps per step, not {input_dim} features")
+        width = config.width
+        self.convs = nn.Sequential(_conv3d(self.channels, width, 1), _conv3d(width, 2 * width, 2),
+                                   _conv3d(2 * width, 4 * width, 2), _conv3d(4 * width, 8 * width, 2))
+        self.dropout = nn.Dropout(config.dropout)
+        self.out = nn.Linear(8 * width, len(config.classes))
+
+    def clips(self, x: torch.Tensor, lengths: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(clips (N, channels, clip_steps, grid, grid), the window each came from (N,)). A window's steps
+        beyond its length (batch padding) are never read; a window shorter than a clip is looped."""
+        steps = [x.shape[1]] * x.shape[0] if lengths is None else [int(n) for n in lengths]
+        rows, owners = [], []
+        for window, length in enumerate(steps):
+            for start in clip_starts(length, self.clip_steps):
+                rows.append((torch.arange(self.clip_steps) + start) % length)
+                owners.append(window)
+        owner = torch.tensor(owners, device=x.device)
+        picked = x[owner.unsqueeze(1), torch.stack(rows).to(x.device)]  # (N, clip_steps, channels * grid^2)
+        picked = picked.view(len(owners), self.clip_steps, self.channels, self.grid, self.grid)
+        return picked.transpose(1, 2), owner
+
+    def clip_scores(self, clips: torch.Tensor) -> torch.Tensor:
+        return self.out(self.dropout(self.convs(clips).mean((2, 3, 4))))
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        clips, owner = self.clips(x, lengths)
+        return self._mean_log_probability(self.clip_scores(clips), owner, x.shape[0])
+
+    @staticmethod
+    def _mean_log_probability(scores: torch.Tensor, owner: torch.Tensor, windows: int) -> torch.Tensor:
+        probabilities = torch.softmax(scores.float(), -1)
+        total = torch.zeros(windows, scores.shape[1], device=scores.device).index_add_(0, owner, probabilities)
+        count = torch.bincount(owner, minlength=windows).clamp_min(1).unsqueeze(1)
+        return torch.log(total / count + 1e-8)
+
+    def loss(self, x: torch.Tensor, lengths: torch.Tensor | None, labels: torch.Tensor
+             ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(cross-entropy over every clip, the windows' log mean probabilities), from one pass."""
+        clips, owner = self.clips(x, lengths)
+        scores = self.clip_scores(clips)
+        return (nn.functional.cross_entropy(scores, labels[owner]),
+                self._mean_log_probability(scores.detach(), owner, x.shape[0]))

@@ -1,0 +1,134 @@
+"""Castro's temporal 3D CNN on the pose stream (`--model r3d`): limb heat-maps, clips, training, classify."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from dancestyle.augment import mirror
+from dancestyle.cli import app
+from dancestyle.configs import R3DConfig, TrainOptions
+from dancestyle.errors import UsageError
+from dancestyle.evaluate import evaluate_run
+from dancestyle.models import DanceClassifier, default_config
+from dancestyle.models3d import LIMB_GROUPS, MIRRORED_GROUPS, LimbHeatmaps, clip_starts
+from dancestyle.pose import KEYPOINT_NAMES, NUM_KEYPOINTS, frame_pose_array, pose_input
+from dancestyle.train import train
+
+from media import SMALL_CORPUS_STYLES as STYLES
+
+TINY = {"grid": 16, "width": 8, "lr": 0.03}  # a few seconds of training on one core
+LEFT_ARM = list(LIMB_GROUPS).index("left_arm")
+RIGHT_ARM = list(LIMB_GROUPS).index("right_arm")
+
+
+def draw(pixels: np.ndarray, size=(200, 100), grid=16) -> torch.Tensor:
+    """(people, 17, 2) pixel skeletons in a frame of `size` -> (channels, grid, grid) heat-maps."""
+    poses = torch.from_numpy(frame_pose_array(pixels, size))
+    return LimbHeatmaps(grid)(poses).view(len(LIMB_GROUPS), grid, grid)
+
+
+def test_frame_coordinates_centre_the_frame_and_keep_its_shape():
+    corners = np.zeros((1, NUM_KEYPOINTS, 2), np.float32)
+    corners[0, 0], corners[0, 1], corners[0, 2] = (0, 0), (200, 100), (100, 50)
+    packed = frame_pose_array(corners, (200, 100))
+    assert packed.shape == (20, 2, 17) and not packed[1:].any()  # zero-padded people
+    assert packed[0, :, 0].tolist() == [-1, -0.5] and packed[0, :, 1].tolist() == [1, 0.5]  # long side: 2 units
+    assert packed[0, :, 2].tolist() == [0, 0]
+    assert np.array_equal(pose_input(corners, "frame", (200, 100)), packed)
+    assert not np.array_equal(pose_input(corners, "", (200, 100)), packed)  # the usual form: each in its box
+
+
+def test_a_known_limb_lights_its_channel_along_the_limb_only():
+    skeleton = np.full((1, NUM_KEYPOINTS, 2), (50, 50), np.float32)  # every keypoint at x 50, y 50 ...
+    skeleton[0, KEYPOINT_NAMES.index("left_elbow")] = (150, 50)  # ... but a left arm straight to the right
+    skeleton[0, KEYPOINT_NAMES.index("left_wrist")] = (150, 50)
+    maps = draw(skeleton)  # frame 200 x 100: y 50 is the middle row, x 50 .. 150 is -0.5 .. 0.5
+    arm = maps[LEFT_ARM]
+    assert arm[7:9, 4:12].min() > 0.7  # the two rows either side of y = 0, from x -0.5 to 0.5
+    assert arm[:5].max() < 1e-3 and arm[11:].max() < 1e-3  # far above and below the limb: dark
+    assert arm[7:9, :2].max() < 1e-2 and arm[7:9, 14:].max() < 1e-2  # 2.5 cells and more beyond its ends
+    assert maps[RIGHT_ARM][:, 8:].max() < 1e-3  # the right arm is a dot at x -0.5: the right half is dark
+    assert 0 <= float(maps.min()) and float(maps.max()) <= 1
+    assert maps[:, :4].max() < 1e-3  # letterbox: a 2:1 frame covers the middle half of the rows only
+
+
+def test_a_mirrored_dancer_draws_the_mirror_image_with_left_and_right_swapped():
+    rng = np.random.default_rng(0)
+    people = rng.uniform(20, 180, (3, NUM_KEYPOINTS, 2)).astype(np.float32)
+    poses = torch.from_numpy(frame_pose_array(people, (200, 200)))
+    heatmaps = LimbHeatmaps(16)
+    maps = heatmaps(poses).view(-1, 16, 16)
+    mirrored = heatmaps(torch.from_numpy(mirror(poses.numpy()))).view(-1, 16, 16)
+    torch.testing.assert_close(mirrored, maps.flip(-1)[MIRRORED_GROUPS])
+    assert not torch.allclose(mirrored, maps)
+
+
+def test_nobody_draws_nothing_and_batches_draw_each_step_alone():
+    heatmaps = LimbHeatmaps(16)
+    assert not heatmaps(torch.zeros(2, 3, 20, 2, 17)).any()
+    poses = torch.rand(2, 3, 20, 2, 17) * 2 - 1
+    poses[:, :, 2:] = 0
+    batch = heatmaps(poses)
+    assert batch.shape == (2, 3, len(LIMB_GROUPS) * 16 * 16)
+    torch.testing.assert_close(batch[1, 2], heatmaps(poses[1, 2]))
+
+
+def test_clips_tile_a_window_the_last_one_ending_at_its_end():
+    assert clip_starts(60, 16) == [0, 16, 32, 44]
+    assert clip_starts(16, 16) == [0] and clip_starts(5, 16) == [0] and clip_starts(33, 16) == [0, 16, 17]
+
+
+def test_r3d_shapes_and_a_video_shorter_than_a_clip_is_looped():
+    torch.manual_seed(0)
+    model = DanceClassifier(default_config("r3d", **TINY)).eval()
+    assert model.encoders() == {}  # the heat-maps have nothing to learn: no pose pre-training
+    poses = torch.zeros(1, 5, 20, 2, 17)
+    poses[0, :, 0] = torch.rand(5, 2, 17) * 2 - 1
+    with torch.no_grad():
+        short = model({"pose": poses})
+        looped = model({"pose": poses[:, torch.arange(16) % 5]})
+        clips, owner = model.sequence.clips(model.frame_features({"pose": poses}), None)
+    assert clips.shape == (1, len(LIMB_GROUPS), 16, 16, 16) and owner.tolist() == [0]
+    torch.testing.assert_close(short, looped)  # steps 0 1 2 3 4 0 1 2 ...
+    assert short.shape == (1, 10) and torch.isfinite(short).all()
+    assert float(short.exp().sum()) == pytest.approx(1, abs=1e-4)  # log probabilities
+
+
+def test_r3d_reads_the_pose_stream_only():
+    with pytest.raises(UsageError, match="r3d reads pose only"):
+        default_config("r3d", streams=["rgb", "pose"])
+    result = CliRunner().invoke(app, ["train", "--model", "r3d", "--streams", "rgb,pose", "--data", "."])
+    assert result.exit_code == 2 and "--streams pose" in result.output
+    assert R3DConfig.stream_forms == {"pose": "frame"} and "stream_forms" not in R3DConfig().to_dict()
+
+
+def test_rotate_is_refused_for_skeletons_in_frame_coordinates(corpus, home):
+    with pytest.raises(UsageError, match="frame coordinates"):
+        train(TrainOptions(model="r3d", data=corpus, out=home / "run", streams=["pose"], augment=["rotate"]))
+
+
+def test_r3d_learns_a_tiny_synthetic_set_then_evaluates_and_classifies(corpus, home, tmp_path, fake_pose):
+    from dancestyle.pipeline import load_model
+    from media import make_video
+
+    summary = train(TrainOptions(model="r3d", data=corpus, out=home / "run", epochs=15, patience=15,
+                                 streams=["pose"], seed=0, overrides=TINY, augment=["jitter"]))
+    history = summary["history"]
+    assert history[-1]["train_loss"] < 0.6 * history[0]["train_loss"]
+    assert max(record["train_accuracy"] for record in history[-5:]) >= 0.8  # 4 styles: chance is 0.25
+    config = json.loads((home / "run" / "config.json").read_text())
+    assert config["model"]["name"] == "r3d" and config["model"]["grid"] == 16
+    assert config["features"]["pose"]["normalisation"].startswith("frame")
+    caches = [path.name for path in (home / "features").glob("*/*")]
+    assert len(caches) == 1 and caches[0].startswith("pose-dataset-frame-s5-")  # a cache kind of its own
+
+    result = evaluate_run(str(home / "run"), "r3d", None, "train")  # the clips it learnt: well above chance
+    assert result.metrics.accuracy >= 0.7 and result.predictions[0].label in STYLES
+
+    video = make_video(tmp_path / "short.mp4", frames=45)  # 1.5 s: 9 samples, fewer than a clip's 16
+    prediction = load_model("r3d", weights=str(home / "run"), device="cpu").classify(video, timeline=True)
+    assert prediction.model == "r3d" and prediction.frames == 9 and prediction.label in STYLES
+    assert len(prediction.windows) == 1 and prediction.windows[0].end == 1.5
