@@ -44,6 +44,7 @@ class ModelConfig:
     # class, not a hyper-parameter, so not in config.json.
     stream_forms: ClassVar[dict[str, str]] = {}
     allowed_streams: ClassVar[tuple[str, ...]] = STREAM_NAMES  # the streams this architecture can read
+    mixed_precision: ClassVar[bool] = False  # train, evaluate and classify in bfloat16 on CUDA (models.py)
 
     def __post_init__(self) -> None:
         if not set(self.streams) <= set(self.allowed_streams):
@@ -131,6 +132,7 @@ class R3DConfig(ModelConfig):
     streams: list[str] = field(default_factory=lambda: ["pose"])
     stream_forms: ClassVar[dict[str, str]] = {"pose": "frame"}
     allowed_streams: ClassVar[tuple[str, ...]] = ("pose",)
+    mixed_precision: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         super().__post_init__()

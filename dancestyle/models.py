@@ -8,6 +8,7 @@ front of a sequence model; the RGB backbone stays outside (its weights come from
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import torch
@@ -248,6 +249,13 @@ def _pose_encoder(config: ModelConfig) -> nn.Module:
     if config.stream_forms.get("pose") == FRAME_FORM:
         return LimbHeatmaps(config.grid)
     return PoseEncoder(len(config.classes))
+
+
+def mixed_precision(config: ModelConfig, device: str):
+    """bfloat16 autocast on CUDA for models that ask for it (ModelConfig.mixed_precision: r3d's 3D convolutions);
+    bfloat16 keeps float32's range, so no loss scaling is needed. Elsewhere a no-op."""
+    enabled = str(device).startswith("cuda") and config.mixed_precision
+    return torch.autocast("cuda", dtype=torch.bfloat16) if enabled else contextlib.nullcontext()
 
 
 def parameter_count(module: nn.Module) -> int:

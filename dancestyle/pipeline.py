@@ -25,7 +25,7 @@ from .errors import UsageError, WeightsError
 from .extract import POSE_BATCH, RANDOM_RGB, build_rgb_backbone, rgb_weights_id
 from .features import RGB_SIZE, RGBBackbone
 from .flow import DEFAULT_FLOW, FlowSettings, check_opencv
-from .models import DEFAULT_MODEL, DanceClassifier, config_from_dict, default_config
+from .models import DEFAULT_MODEL, DanceClassifier, config_from_dict, default_config, mixed_precision
 from .pose import (DEFAULT_DETECTOR_SIZE, DEFAULT_POSE, FRAME_FORM, LEGACY_ESTIMATOR, PoseEstimator, PoseSource,
                    create_pose_estimator, pose_backend, pose_input)
 from .timeline import WATCH_HOP, Segment, Window, WindowBuffer, check_hop, segments, window_span
@@ -213,7 +213,7 @@ class DanceStylePipeline:
 
     def _probabilities(self, features: dict, timings: dict[str, float]) -> np.ndarray:
         started = time.perf_counter()
-        with torch.inference_mode():
+        with torch.inference_mode(), mixed_precision(self.config, self.device):
             scores = self.classifier({stream: tensor.unsqueeze(0) for stream, tensor in features.items()})
         timings["model"] += time.perf_counter() - started
         return torch.softmax(scores, dim=-1)[0].float().cpu().numpy()

@@ -39,7 +39,7 @@ from .errors import DanceStyleError, InputError, UsageError
 from .extract import FeatureSet, extract_features, feature_specs, rgb_weights_id
 from .features import CACHE_STRIDE, mirror_flow
 from .flow import FlowSettings
-from .models import DanceClassifier
+from .models import DanceClassifier, mixed_precision
 from .pose import FRAME_FORM, PoseSource
 from .video import BASE_FPS, WINDOW_SECONDS
 from .checkpoints import save_checkpoint
@@ -128,7 +128,9 @@ def clip_probabilities(model: DanceClassifier, sequences: Sequences, device: str
     result = np.zeros((len(sequences), len(model.config.classes)))
     for i, features in enumerate(sequences.features):
         windows = clip_windows(features, every, per_window)
-        result[i] = torch.softmax(_forward(model, windows, device), dim=-1).mean(0).cpu().numpy()
+        with mixed_precision(model.config, device):
+            scores = _forward(model, windows, device)
+        result[i] = torch.softmax(scores.float(), dim=-1).mean(0).cpu().numpy()
     return result
 
 
@@ -229,7 +231,8 @@ def _epoch(model: DanceClassifier, optimizer, train: Sequences, seed: int, epoch
         indices = batch.tolist()
         labels = torch.from_numpy(train.labels[indices]).to(device)
         inputs, lengths = _batch([windows[i] for i in indices], device)
-        loss, scores = loss_of(inputs, lengths, labels)
+        with mixed_precision(model.config, device):
+            loss, scores = loss_of(inputs, lengths, labels)
         _step(optimizer, loss)
         total_loss += loss.item() * len(indices)
         correct += int((scores.argmax(1) == labels).sum())

@@ -132,3 +132,38 @@ def test_r3d_learns_a_tiny_synthetic_set_then_evaluates_and_classifies(corpus, h
     prediction = load_model("r3d", weights=str(home / "run"), device="cpu").classify(video, timeline=True)
     assert prediction.model == "r3d" and prediction.frames == 9 and prediction.label in STYLES
     assert len(prediction.windows) == 1 and prediction.windows[0].end == 1.5
+
+
+def test_an_interrupted_r3d_run_resumes_to_the_same_weights(corpus, home):
+    from safetensors.torch import load_file
+
+    from dancestyle.train import TrainingInterrupted
+
+    def run(out, **changes):
+        return TrainOptions(model="r3d", data=corpus, out=home / out, epochs=3, patience=3, streams=["pose"],
+                            seed=1, overrides=TINY, **changes)
+
+    train(run("whole"))
+
+    def stop_after_two(record, most_epochs):
+        if record["epoch"] == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(TrainingInterrupted, match="after epoch 2"):
+        train(run("cut"), on_epoch=stop_after_two)
+    assert train(TrainOptions(model="r3d", out=home / "cut", resume=True))["epochs_run"] == 3
+    whole, resumed = (load_file(home / out / "resume" / "state.safetensors") for out in ("whole", "cut"))
+    assert whole.keys() == resumed.keys() and any("running_mean" in key for key in whole)  # batch norm's too
+    assert all(torch.equal(whole[key], resumed[key]) for key in whole)
+
+
+def test_mixed_precision_is_for_r3d_on_cuda_only():
+    import warnings
+
+    from dancestyle.models import mixed_precision
+
+    assert not isinstance(mixed_precision(R3DConfig(), "cpu"), torch.autocast)
+    assert not isinstance(mixed_precision(default_config("lstm"), "cuda"), torch.autocast)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a machine without CUDA says autocast is disabled
+        assert isinstance(mixed_precision(R3DConfig(), "cuda"), torch.autocast)
