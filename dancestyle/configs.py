@@ -39,10 +39,6 @@ class ModelConfig:
     # in training, the chance that a clip loses one of its streams (chosen at random) for the step: the model must
     # classify from each stream alone as well as from all (modality dropout, Neverova et al.'s ModDrop); 0: off
     stream_dropout: float = 0.0
-    # how a stream's per-step input is laid out when not as usual (a feature cache kind of its own; features.py):
-    # {"pose": "frame"} for skeletons in frame coordinates instead of each in its own box. Part of the model
-    # class, not a hyper-parameter, so not in config.json.
-    stream_forms: ClassVar[dict[str, str]] = {}
     allowed_streams: ClassVar[tuple[str, ...]] = STREAM_NAMES  # the streams this architecture can read
     mixed_precision: ClassVar[bool] = False  # train, evaluate and classify in bfloat16 on CUDA (models.py)
 
@@ -50,6 +46,14 @@ class ModelConfig:
         if not set(self.streams) <= set(self.allowed_streams):
             raise UsageError(f"{self.name} reads {' or '.join(self.allowed_streams)} only (asked: --streams "
                              f"{','.join(self.streams)}).", f"Use --streams {','.join(self.allowed_streams)}.")
+
+    @property
+    def stream_forms(self) -> dict[str, str]:
+        """How a stream's per-step input is laid out when not as usual, each a feature cache kind of its own
+        (features.StreamSpec.form): {"pose": "frame"} for skeletons in frame coordinates instead of each in its
+        own box, {"rgb": "frames112"} for 112 x 112 pixels instead of ResNet-18 features. Follows from the
+        architecture, so it is not in config.json."""
+        return {}
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -113,8 +117,9 @@ class FrameConfig(ModelConfig):
 
 @dataclass
 class R3DConfig(ModelConfig):
-    """Castro et al.'s temporal 3D CNN on the pose stream: each sampled step's skeletons drawn as limb heat-maps
-    (models3d.py) in frame coordinates, 16-step clips of them through a small 3D CNN trained from scratch.
+    """Castro et al.'s temporal 3D CNNs over 16-step clips of one stream (models3d.py), trained end to end:
+    pose: each step's skeletons drawn as limb heat-maps in frame coordinates, a small 3D CNN from scratch;
+    rgb: the frames, torchvision's R3D-18 (Kinetics-400 weights, or random with --random-weights).
 
     A 10 s window (60 steps at stride 5) is tiled by 16-step clips (the last one ending at the window's end); the
     window's probabilities are the mean of its clips' (shorter than 16 steps: the steps repeated in a loop).
@@ -129,16 +134,23 @@ class R3DConfig(ModelConfig):
     lr: float = 0.01
     batch_size: int = 16
     weight_decay: float = 1e-4
+    rgb_size: int = 112  # rgb: the square frames R3D-18 reads (Kinetics: a 112 crop of frames 128 high)
     streams: list[str] = field(default_factory=lambda: ["pose"])
-    stream_forms: ClassVar[dict[str, str]] = {"pose": "frame"}
-    allowed_streams: ClassVar[tuple[str, ...]] = ("pose",)
+    allowed_streams: ClassVar[tuple[str, ...]] = ("rgb", "pose")
     mixed_precision: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.clip_steps < 1 or self.grid < 8 or self.width < 1:
-            raise UsageError(f"r3d needs clip_steps >= 1, grid >= 8 and width >= 1 (got {self.clip_steps}, "
-                             f"{self.grid}, {self.width}).")
+        if len(self.streams) != 1:
+            raise UsageError(f"r3d reads one stream (asked: --streams {','.join(self.streams)}).",
+                             "Use --streams pose or --streams rgb (their late fusion is not built yet).")
+        if self.clip_steps < 1 or self.grid < 8 or self.width < 1 or self.rgb_size < 16:
+            raise UsageError(f"r3d needs clip_steps >= 1, grid >= 8, width >= 1 and rgb_size >= 16 (got "
+                             f"{self.clip_steps}, {self.grid}, {self.width}, {self.rgb_size}).")
+
+    @property
+    def stream_forms(self) -> dict[str, str]:
+        return {"pose": "frame", "rgb": f"frames{self.rgb_size}"}
 
 
 @dataclass(frozen=True)

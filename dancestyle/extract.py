@@ -21,7 +21,8 @@ import torch
 from .configs import STREAM_NAMES
 from .data import Clip, DatasetIndex
 from .errors import UsageError
-from .features import CACHE_STRIDE, RGBBackbone, StreamSpec, cache_path, read_cached, write_cached
+from .features import (CACHE_STRIDE, FRAMES_FORM, RGBBackbone, StreamSpec, cache_path, frames_side, read_cached,
+                       square_frames, write_cached)
 from .flow import DEFAULT_FLOW, FlowSettings, MotionStacks, to_grey
 from .pose import (DEFAULT_DETECTOR_SIZE, DEFAULT_POSE, PoseEstimator, PoseSource, create_pose_estimator, pose_input,
                    read_letsdance_pose)
@@ -86,10 +87,17 @@ def stream_specs(streams: list[str], rgb_weights: str, frame_size: int, poses: P
                  flow: FlowSettings, forms: dict[str, str] | None = None) -> dict[str, StreamSpec]:
     """The spec of each of `streams`: what training made a checkpoint's features with, and evaluate remakes.
     forms: the model's own layouts of streams (ModelConfig.stream_forms), each a cache kind of its own."""
-    sources = {"rgb": rgb_source_id(rgb_weights, frame_size), "pose": poses.id, "flow": flow.id}
     forms = forms or {}
+    # frames (pixels) do not depend on the ResNet weights that make rgb features
+    rgb = f"frames@{frame_size}px" if streams_read_frames(forms) else rgb_source_id(rgb_weights, frame_size)
+    sources = {"rgb": rgb, "pose": poses.id, "flow": flow.id}
     return {stream: StreamSpec(stream, sources[stream], form=forms.get(stream, ""))
             for stream in STREAM_NAMES if stream in streams}
+
+
+def streams_read_frames(forms: dict[str, str]) -> bool:
+    """Whether a model's rgb stream is its frames' pixels (r3d) rather than ResNet-18 features."""
+    return bool(forms.get("rgb", "").startswith(FRAMES_FORM))
 
 
 def sample_positions(frame_numbers: list[int], frame_rate: int = BASE_FPS,
@@ -191,7 +199,8 @@ class Extractor:
         if flow is not None:
             result["flow"] = np.stack([sample.flow for sample in samples]).astype(np.float16)
         if "rgb" in specs:
-            result["rgb"] = self.rgb(images)
+            form = specs["rgb"].form
+            result["rgb"] = square_frames(images, frames_side(form)) if form else self.rgb(images)
         if poses is not None:
             form = specs["pose"].form
             result["pose"] = dataset_poses(clip, form) if poses.backend is None else self.pose(images, poses, form)

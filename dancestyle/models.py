@@ -17,9 +17,9 @@ from torch.nn.utils.parametrizations import weight_norm
 
 from .configs import (CLASSES, DEFAULT_MODEL, MODELS, AttentionConfig, FrameConfig, LSTMConfig, ModelConfig,
                       R3DConfig, TCNConfig, available_models, config_from_dict, default_config, model_spec)
-from .features import POSE_DIM, RGB_DIM, STREAM_DIMS, STREAMS, FlowEncoder, PoseEncoder
+from .features import POSE_DIM, RGB_DIM, STREAM_DIMS, STREAMS, FlowEncoder, PoseEncoder, frames_side
 from .flow import DEFAULT_FLOW, FlowSettings
-from .models3d import LimbHeatmaps, R3DModel
+from .models3d import FramePixels, LimbHeatmaps, R3DModel
 from .pose import FRAME_FORM
 
 
@@ -197,12 +197,21 @@ class DanceClassifier(nn.Module):
         classes = len(config.classes)
         self.pose_encoder = _pose_encoder(config) if "pose" in self.streams else None
         self.flow_encoder = FlowEncoder(classes, flow.pairs, flow.grid) if "flow" in self.streams else None
+        # rgb comes as ResNet-18 features, or for a model that reads frames (r3d) as pixels to normalise
+        rgb_form = config.stream_forms.get("rgb", "")
+        self.rgb_input = FramePixels(frames_side(rgb_form)) if "rgb" in self.streams and rgb_form else None
         self.sequence = NETWORKS[model_spec(config.name).config](config, self._feature_dim())
 
     def _per_step(self) -> dict[str, nn.Module]:
         """What each stream's per-step input goes through (rgb features go in as they are)."""
-        return {stream: encoder for stream, encoder in (("pose", self.pose_encoder), ("flow", self.flow_encoder))
-                if encoder is not None}
+        return {stream: encoder for stream, encoder in (("rgb", self.rgb_input), ("pose", self.pose_encoder),
+                                                        ("flow", self.flow_encoder)) if encoder is not None}
+
+    def load_pretrained(self) -> None:
+        """Start the model over time from published weights where it has some (r3d on rgb: Kinetics-400); the
+        training calls this unless --random-weights."""
+        if hasattr(self.sequence, "load_pretrained"):
+            self.sequence.load_pretrained()
 
     def _feature_dim(self) -> int:
         per_step = self._per_step()

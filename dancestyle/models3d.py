@@ -1,11 +1,12 @@
-"""Castro et al.'s temporal 3D CNN on the pose stream: skeletons drawn as limb heat-maps, 16-step clips of them
-through a small 3D CNN trained from scratch.
+"""Castro et al.'s temporal 3D CNNs: 16-step clips of one stream, trained end to end. Pose: skeletons drawn as
+limb heat-maps, a small 3D CNN from scratch; rgb: the frames, torchvision's R3D-18 (Kinetics-400 weights).
 
 `LimbHeatmaps` is the pose stream's per-step input for this model (no weights): each step's skeletons, in frame
 coordinates (pose.frame_pose_array), become LIMB_GROUPS channels of Gaussian-blurred line segments on a square
 grid that the frame's long side spans. `R3DModel` is the model over time: it tiles a window of steps with clips
 of `clip_steps`, classifies each clip and averages their probabilities (a window shorter than one clip is looped
-to its length, which keeps the dancers' tempo, unlike stretching it).
+to its length, which keeps the dancers' tempo, unlike stretching it). `FramePixels` is the rgb stream's per-step
+input for it: square frames (features.square_frames), normalised as Kinetics' video models expect.
 """
 
 from __future__ import annotations
@@ -14,6 +15,13 @@ import torch
 from torch import nn
 
 from .configs import R3DConfig
+from .errors import WeightsError
+
+# torchvision's R3D_18_Weights.KINETICS400_V1.transforms(): what its Kinetics-400 weights were trained on
+KINETICS_MEAN = (0.43216, 0.394666, 0.37645)
+KINETICS_STD = (0.22803, 0.22145, 0.216989)
+R3D18_FEATURES = 512
+KINETICS_START = "torchvision R3D_18_Weights.KINETICS400_V1"  # what an r3d on rgb starts from (config.json)
 
 # COCO keypoint pairs (pose.KEYPOINT_NAMES) by channel; left and right are channels of their own, so a mirrored
 # dancer's map is the mirror image with the left and right channels swapped
@@ -75,6 +83,21 @@ class LimbHeatmaps(nn.Module):
             1, index, lines, "amax", include_self=True)
 
 
+class FramePixels(nn.Module):
+    """(..., side, side, 3) frames, 0..255 -> (..., 3 * side * side), Kinetics-normalised, channels first."""
+
+    def __init__(self, side: int) -> None:
+        super().__init__()
+        self.side, self.channels, self.dim = side, 3, 3 * side * side
+        self.register_buffer("mean", torch.tensor(KINETICS_MEAN).view(3, 1, 1) * 255, persistent=False)
+        self.register_buffer("std", torch.tensor(KINETICS_STD).view(3, 1, 1) * 255, persistent=False)
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        leading = frames.shape[:-3]
+        x = frames.reshape(-1, self.side, self.side, 3).permute(0, 3, 1, 2).float()
+        return ((x - self.mean) / self.std).reshape(*leading, self.dim)
+
+
 def _conv3d(in_channels: int, out_channels: int, stride: int) -> nn.Sequential:
     return nn.Sequential(nn.Conv3d(in_channels, out_channels, 3, stride, 1, bias=False), nn.BatchNorm3d(out_channels),
                          nn.ReLU(inplace=True))
@@ -86,9 +109,46 @@ def clip_starts(length: int, clip_steps: int) -> list[int]:
     return sorted({min(start, max(0, length - clip_steps)) for start in range(0, max(length, 1), clip_steps)})
 
 
+def pose_trunk(config: R3DConfig) -> nn.Module:
+    """A small 3D CNN from scratch over limb heat-maps: conv 3x3x3 (width) -> three conv 3x3x3 stride 2 (2, 4, 8 x
+    width; each halves time and space) -> global average pool: 8 x width features."""
+    width = config.width
+    trunk = nn.Sequential(_conv3d(len(LIMB_GROUPS), width, 1), _conv3d(width, 2 * width, 2),
+                          _conv3d(2 * width, 4 * width, 2), _conv3d(4 * width, 8 * width, 2),
+                          nn.AdaptiveAvgPool3d(1), nn.Flatten())
+    trunk.features = 8 * width
+    return trunk
+
+
+def rgb_trunk(config: R3DConfig) -> nn.Module:
+    """torchvision's R3D-18 without its Kinetics classifier: 512 features. Random here; the training starts it from
+    the Kinetics-400 weights (load_kinetics), a checkpoint from its own."""
+    from torchvision.models.video import r3d_18
+
+    trunk = r3d_18(weights=None)
+    trunk.fc = nn.Identity()
+    trunk.features = R3D18_FEATURES
+    return trunk
+
+
+def load_kinetics(trunk: nn.Module) -> None:
+    """Load R3D-18's Kinetics-400 weights into `trunk` through torchvision's weights API, which downloads them
+    once (torch.hub's cache) and checks the hash in their file name."""
+    from torchvision.models.video import R3D_18_Weights
+
+    try:
+        state = R3D_18_Weights.KINETICS400_V1.get_state_dict(progress=False, check_hash=True)
+    except (OSError, RuntimeError) as e:  # URLError is an OSError; a hash mismatch a RuntimeError
+        raise WeightsError(f"Could not get R3D-18's Kinetics-400 weights ({e}).",
+                           "Run once online (torchvision caches them), or train with --random-weights.") from e
+    trunk.load_state_dict({k: v for k, v in state.items() if not k.startswith("fc.")}, strict=True)
+
+
+TRUNKS = {"pose": pose_trunk, "rgb": rgb_trunk}  # r3d's network for each stream it reads
+
+
 class R3DModel(nn.Module):
-    """A small 3D CNN from scratch over clips of limb heat-maps: conv 3x3x3 (width) -> three conv 3x3x3 stride 2
-    (2, 4, 8 x width; each halves time and space) -> global average pool -> dropout -> Linear.
+    """A 3D CNN over clips of one stream (TRUNKS: limb heat-maps, or frames through R3D-18) -> dropout -> Linear.
 
     forward: (B, T, channels * grid^2) per-step heat-maps -> log of the mean class probabilities of the clips
     tiling each window (as FrameModel returns log vote shares: classify and evaluate average probabilities over
@@ -96,15 +156,19 @@ class R3DModel(nn.Module):
 
     def __init__(self, config: R3DConfig, input_dim: int) -> None:
         super().__init__()
-        self.grid, self.clip_steps = config.grid, config.clip_steps
-        self.channels = input_dim // (config.grid * config.grid)
-        if self.channels * config.grid * config.grid != input_dim:
-            raise ValueError(f"r3d reads {config.grid} x {config.grid} heat-maps per step, not {input_dim} features")
-        width = config.width
-        self.convs = nn.Sequential(_conv3d(self.channels, width, 1), _conv3d(width, 2 * width, 2),
-                                   _conv3d(2 * width, 4 * width, 2), _conv3d(4 * width, 8 * width, 2))
+        self.stream, self.clip_steps = config.streams[0], config.clip_steps
+        self.side = config.grid if self.stream == "pose" else config.rgb_size
+        self.channels = input_dim // (self.side * self.side)
+        if self.channels * self.side * self.side != input_dim:
+            raise ValueError(f"r3d reads {self.side} x {self.side} images per step, not {input_dim} features")
+        self.trunk = TRUNKS[self.stream](config)
         self.dropout = nn.Dropout(config.dropout)
-        self.out = nn.Linear(8 * width, len(config.classes))
+        self.out = nn.Linear(self.trunk.features, len(config.classes))
+
+    def load_pretrained(self) -> None:
+        """Start from published weights where the stream's network has them (rgb: Kinetics-400)."""
+        if self.stream == "rgb":
+            load_kinetics(self.trunk)
 
     def clips(self, x: torch.Tensor, lengths: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         """(clips (N, channels, clip_steps, grid, grid), the window each came from (N,)). A window's steps
@@ -117,11 +181,11 @@ class R3DModel(nn.Module):
                 owners.append(window)
         owner = torch.tensor(owners, device=x.device)
         picked = x[owner.unsqueeze(1), torch.stack(rows).to(x.device)]  # (N, clip_steps, channels * grid^2)
-        picked = picked.view(len(owners), self.clip_steps, self.channels, self.grid, self.grid)
+        picked = picked.view(len(owners), self.clip_steps, self.channels, self.side, self.side)
         return picked.transpose(1, 2), owner
 
     def clip_scores(self, clips: torch.Tensor) -> torch.Tensor:
-        return self.out(self.dropout(self.convs(clips).mean((2, 3, 4))))
+        return self.out(self.dropout(self.trunk(clips)))
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         clips, owner = self.clips(x, lengths)

@@ -22,10 +22,11 @@ import torch
 
 from . import __version__
 from .errors import UsageError, WeightsError
-from .extract import POSE_BATCH, RANDOM_RGB, build_rgb_backbone, rgb_weights_id
-from .features import RGB_SIZE, RGBBackbone
+from .extract import POSE_BATCH, RANDOM_RGB, build_rgb_backbone, rgb_weights_id, streams_read_frames
+from .features import RGB_SIZE, RGBBackbone, SquareFrames, frames_side
 from .flow import DEFAULT_FLOW, FlowSettings, check_opencv
 from .models import DEFAULT_MODEL, DanceClassifier, config_from_dict, default_config, mixed_precision
+from .models3d import KINETICS_START
 from .pose import (DEFAULT_DETECTOR_SIZE, DEFAULT_POSE, FRAME_FORM, LEGACY_ESTIMATOR, PoseEstimator, PoseSource,
                    create_pose_estimator, pose_backend, pose_input)
 from .timeline import WATCH_HOP, Segment, Window, WindowBuffer, check_hop, segments, window_span
@@ -91,7 +92,12 @@ def checkpoint_config(model_config_dict: dict, pose_source: PoseSource | None = 
     """
     rgb_weights = rgb_weights or rgb_weights_id(random_weights=False)
     pose_source = pose_source or PoseSource(DEFAULT_POSE)
-    in_frame = config_from_dict(model_config_dict).stream_forms.get("pose") == FRAME_FORM
+    forms = config_from_dict(model_config_dict).stream_forms
+    in_frame = forms.get("pose") == FRAME_FORM
+    rgb = {"backbone": "resnet18", "weights": rgb_weights, "size": RGB_SIZE}
+    if streams_read_frames(forms):  # r3d: its R3D-18 is trained end to end, from these weights
+        rgb = {"backbone": "r3d_18", "weights": rgb_weights if rgb_weights == RANDOM_RGB else KINETICS_START,
+               "size": frames_side(forms["rgb"])}
     return {
         "dancestyle_version": __version__,
         "model": model_config_dict,
@@ -99,7 +105,7 @@ def checkpoint_config(model_config_dict: dict, pose_source: PoseSource | None = 
         "window_seconds": WINDOW_SECONDS,
         "features": {
             "frame_size": frame_size,
-            "rgb": {"backbone": "resnet18", "weights": rgb_weights, "size": RGB_SIZE},
+            "rgb": rgb,
             "pose": {"backend": pose_source.backend or DEFAULT_POSE,
                      "source": "dataset" if pose_source.backend is None else "estimator",
                      "random_weights": pose_source.random_weights,
@@ -172,7 +178,7 @@ def classifier_source(model: str, weights: str | None) -> tuple[Path, str]:
 class DanceStylePipeline:
     """Loaded streams and classifier, ready to classify videos."""
 
-    def __init__(self, classifier: DanceClassifier, device: str, rgb: RGBBackbone | None,
+    def __init__(self, classifier: DanceClassifier, device: str, rgb: RGBBackbone | SquareFrames | None,
                  pose: PoseEstimator | None, random_weights: bool = False, source: str = "",
                  cautions: list[str] | None = None, frame_size: int = DEFAULT_DETECTOR_SIZE,
                  flow: FlowSettings | None = None) -> None:
@@ -455,7 +461,10 @@ def load_model(model: str = DEFAULT_MODEL, weights: str | None = None, device: s
         recorded_pose = recorded_pose_backend(config)
         recorded_size = recorded_frame_size(config)
     streams = classifier.config.streams
-    rgb = build_rgb_backbone(rgb_weights, device) if "rgb" in streams else None
+    rgb = None
+    if "rgb" in streams:
+        form = classifier.config.stream_forms.get("rgb")
+        rgb = SquareFrames(frames_side(form), device) if form else build_rgb_backbone(rgb_weights, device)
     estimator, frame_size = None, detector_size or recorded_size  # the training's decoding, for both streams
     if "pose" in streams:
         if not random_weights:

@@ -32,7 +32,7 @@ from torch import nn
 
 from . import distributed
 from .augment import AUGMENTATIONS, augment_window
-from .configs import EPOCHS, ModelConfig, Recipe, TrainOptions, default_config, model_spec, recipe
+from .configs import EPOCHS, ModelConfig, Recipe, TrainOptions, default_config, recipe
 from .data import DatasetIndex, index_for_training, letsdance_classes, load_or_make_splits
 from .distributed import Ranks
 from .errors import DanceStyleError, InputError, UsageError
@@ -361,8 +361,8 @@ def _train_ranked(options: TrainOptions, ranks: Ranks, on_epoch, on_progress) ->
         raise UsageError(f"{out} holds no saved training state to resume.", "Start a new run without --resume.")
     options = replace(options, epochs=options.epochs or EPOCHS,
                       patience=options.patience or recipe(options.recipe).patience)
-    _check_augment(options.augment, options.streams, model_spec(options.model).config.stream_forms)
-    default_config(options.model, streams=list(options.streams))  # streams the model cannot read: refused now
+    # a model that cannot read the streams, or an augmentation it cannot take, is refused before any work
+    _check_augment(options.augment, options.streams, model_config(options).stream_forms)
     if options.data is None or not Path(options.data).is_dir():
         raise InputError(f"No dataset at {options.data or '(none given)'}.",
                          "Run `dancestyle fetch-dataset` first (`--synthetic` works offline), or pass --data DIR.")
@@ -374,6 +374,13 @@ def _train_ranked(options: TrainOptions, ranks: Ranks, on_epoch, on_progress) ->
     except KeyboardInterrupt:  # before the first epoch: extraction keeps every finished clip in its cache
         raise TrainingInterrupted("Training interrupted before its first epoch.",
                                   "Run the same command again: cached features are reused.") from None
+
+
+def model_config(options: TrainOptions, classes: list[str] | None = None) -> ModelConfig:
+    """The model a run trains: the model's defaults, the recipe's settings, then the run's own overrides."""
+    settings = {**recipe(options.recipe).settings_for(options.model), **options.overrides}
+    return default_config(options.model, streams=list(options.streams), **settings,
+                          **({"classes": classes} if classes else {}))
 
 
 def _check_augment(names: list[str], streams: list[str], forms: dict[str, str] | None = None) -> None:
@@ -403,12 +410,11 @@ def _train(options: TrainOptions, out: Path, on_epoch, on_progress, ranks: Ranks
     rgb_weights = rgb_weights_id(options.random_weights)
     specs = feature_specs(index, options.streams, rgb_weights, options.pose_source, options.pose,
                           options.detector_size, random_detector=options.random_weights, flow=options.flow,
-                          forms=model_spec(options.model).config.stream_forms)
+                          forms=model_config(options).stream_forms)
     features = extract_features(index, specs, options.device, on_progress, rgb_weights, options.detector_size,
                                 flow=options.flow, shard=(ranks.rank, ranks.world))
     distributed.barrier(ranks)  # every clip's features are in the cache
-    config = default_config(options.model, classes=list(index.classes), streams=list(options.streams),
-                            **{**recipe(options.recipe).settings_for(options.model), **options.overrides})
+    config = model_config(options, list(index.classes))
     train_set, val_set = (load_split(index, features, splits[side], config.classes, options.shuffle_frames)
                           for side in ("train", "val"))
     if not len(train_set) or not len(val_set):
@@ -419,6 +425,8 @@ def _train(options: TrainOptions, out: Path, on_epoch, on_progress, ranks: Ranks
     model = DanceClassifier(config, options.flow).to(options.device)
     how = recipe(options.recipe)
     if not options.resume:
+        if not options.random_weights:
+            model.load_pretrained()  # r3d on rgb: Kinetics-400 (offline runs pass --random-weights)
         pretrain_encoders(model, train_set, options.seed, options.device, how.pose_pretrain_lr)
     optimizer = _sequence_optimizer(model, frozen_encoder=how.freeze_pose_encoder)
     scheduler = None

@@ -98,11 +98,13 @@ def test_r3d_shapes_and_a_video_shorter_than_a_clip_is_looped():
 
 
 def test_r3d_reads_the_pose_stream_only():
-    with pytest.raises(UsageError, match="r3d reads pose only"):
+    with pytest.raises(UsageError, match="r3d reads rgb or pose only"):
+        default_config("r3d", streams=["pose", "flow"])
+    with pytest.raises(UsageError, match="r3d reads one stream"):
         default_config("r3d", streams=["rgb", "pose"])
     result = CliRunner().invoke(app, ["train", "--model", "r3d", "--streams", "rgb,pose", "--data", "."])
     assert result.exit_code == 2 and "--streams pose" in result.output
-    assert R3DConfig.stream_forms == {"pose": "frame"} and "stream_forms" not in R3DConfig().to_dict()
+    assert R3DConfig().stream_forms["pose"] == "frame" and "stream_forms" not in R3DConfig().to_dict()
 
 
 def test_rotate_is_refused_for_skeletons_in_frame_coordinates(corpus, home):
@@ -167,3 +169,36 @@ def test_mixed_precision_is_for_r3d_on_cuda_only():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a machine without CUDA says autocast is disabled
         assert isinstance(mixed_precision(R3DConfig(), "cuda"), torch.autocast)
+
+
+def test_square_frames_resize_the_short_side_then_crop_the_centre():
+    from dancestyle.features import square_frames
+
+    image = np.zeros((120, 240, 3), np.uint8)
+    image[:, 100:140] = 255  # a bright band in the middle third of the width
+    frames = square_frames([image], 56)  # short side 120 -> 64, width 128; the centre 56 x 56 kept
+    assert frames.shape == (1, 56, 56, 3) and frames.dtype == np.uint8
+    middle = frames[0, 28, :, 0]
+    assert middle[28] == 255 and middle[0] == 0 and middle[-1] == 0  # the band stays centred
+    assert 18 <= int((middle > 127).sum()) <= 23  # 40 px of 240 -> about 21 of 128
+
+
+def test_r3d_on_rgb_trains_offline_with_random_weights_and_classifies(corpus, home, tmp_path):
+    from dancestyle.pipeline import load_model
+    from media import make_video
+
+    small = {"rgb_size": 16, "clip_steps": 8, "batch_size": 8}  # R3D-18 on 16 x 16 frames: seconds on a CPU
+    summary = train(TrainOptions(model="r3d", data=corpus, out=home / "rgb", epochs=3, patience=3, streams=["rgb"],
+                                 seed=0, random_weights=True, overrides=small))
+    history = summary["history"]
+    assert len(history) == 3 and all(np.isfinite(record["train_loss"]) for record in history)
+    assert history[-1]["train_loss"] < history[0]["train_loss"]
+    config = json.loads((home / "rgb" / "config.json").read_text())
+    assert config["features"]["rgb"] == {"backbone": "r3d_18", "weights": "random-seed-0", "size": 16}
+    caches = [path.name for path in (home / "features").glob("*/rgb-*")]
+    assert len(caches) == 1 and caches[0].startswith("rgb-frames-") and "-frames16-" in caches[0]
+
+    pipeline = load_model("r3d", weights=str(home / "rgb"), device="cpu")
+    assert any("random RGB backbone" in caution for caution in pipeline.cautions)
+    prediction = pipeline.classify(make_video(tmp_path / "clip.mp4", frames=60))
+    assert prediction.model == "r3d" and prediction.frames == 12 and prediction.label in STYLES
