@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, replace
+from functools import partial
 from datetime import datetime
 from pathlib import Path
 
@@ -41,6 +42,7 @@ from .features import CACHE_STRIDE, mirror_flow
 from .flow import FlowSettings
 from .models import DanceClassifier, mixed_precision
 from .pose import FRAME_FORM, PoseSource
+from .streaming import CachedClips, needs_streaming, shuffled_in_time, streamed_windows
 from .video import BASE_FPS, WINDOW_SECONDS
 from .checkpoints import save_checkpoint
 from .weights import atomic_write_bytes, atomic_write_json, runs_dir
@@ -63,7 +65,7 @@ class TrainingInterrupted(DanceStyleError):
 class Sequences:
     """One split's clips in memory: per-clip features (T_all samples at the cache stride) and labels."""
 
-    features: list[dict[str, np.ndarray]]
+    features: Sequence[dict[str, np.ndarray]]  # a list, or CachedClips for streams read from the cache on demand
     labels: np.ndarray
 
     def __len__(self) -> int:
@@ -72,18 +74,17 @@ class Sequences:
 
 def load_split(index: DatasetIndex, features: FeatureSet, keys: list[str], classes: list[str],
                shuffle_frames: bool = False) -> Sequences:
-    """A split's clips in memory. shuffle_frames: permute each clip's samples in time (same permutation for
-    every stream, fixed per clip), the control that shows how much a model uses motion."""
+    """A split's clips in memory, or for a stream of pixels read from the cache clip by clip (streaming.py).
+    shuffle_frames: permute each clip's samples in time (same permutation for every stream, fixed per clip), the
+    control that shows how much a model uses motion."""
     clips = index.clips_for(keys)
+    labels = np.array([classes.index(clip.label) for clip in clips])
+    if needs_streaming(features):
+        return Sequences(CachedClips(features, clips, shuffle_frames), labels)
     loaded = [features.load(clip) for clip in clips]
     if shuffle_frames:
-        for features_of_clip, clip in zip(loaded, clips):
-            steps = len(next(iter(features_of_clip.values())))
-            seed = int.from_bytes(clip.key.encode()[-8:].rjust(8, b"\0"), "little")
-            order = np.random.default_rng(seed).permutation(steps)
-            for stream in features_of_clip:
-                features_of_clip[stream] = features_of_clip[stream][order]
-    return Sequences(loaded, np.array([classes.index(clip.label) for clip in clips]))
+        loaded = [shuffled_in_time(features_of_clip, clip.key) for features_of_clip, clip in zip(loaded, clips)]
+    return Sequences(loaded, labels)
 
 
 def window_steps(config: ModelConfig) -> tuple[int, int]:
@@ -134,23 +135,38 @@ def clip_probabilities(model: DanceClassifier, sequences: Sequences, device: str
     return result
 
 
-def _training_windows(sequences: Sequences, config: ModelConfig, generator: torch.Generator,
-                      augment: Sequence[str] = ()) -> list[dict[str, np.ndarray]]:
-    """One random full window per clip: a random offset within the stride, then a random start, then mirrored
-    at random and `augment`ed (augment.py). (Only a clip shorter than a window gives a shorter one; a 1-step tail
+def training_window(features: dict[str, np.ndarray], generator: torch.Generator, every: int, per_window: int,
+                    augment: Sequence[str] = ()) -> dict[str, np.ndarray]:
+    """A clip's random full window: a random offset within the stride, then a random start, then mirrored at
+    random and `augment`ed (augment.py). (Only a clip shorter than a window gives a shorter one; a 1-step tail
     is never picked on its own.)"""
+    total = len(next(iter(features.values())))
+    # offsets that still leave a full window (a 251-frame clip has fewer than a 301-frame one)
+    full = total - (per_window - 1) * every
+    offset = int(torch.randint(min(every, full if full > 0 else total), (1,), generator=generator))
+    steps = len(range(offset, total, every))
+    start = int(torch.randint(max(1, steps - per_window + 1), (1,), generator=generator))
+    window = {stream: array[offset::every][start:start + per_window] for stream, array in features.items()}
+    return augment_window(window, augment, generator)
+
+
+def _epoch_windows(train: Sequences, config: ModelConfig, generator: torch.Generator, augment: Sequence[str],
+                   ranks: Ranks, seed: int, epoch: int) -> Iterator[tuple[list[int], list[dict[str, np.ndarray]]]]:
+    """This rank's batches of the epoch as (clip indices, their windows): for clips in memory, every clip's window
+    drawn here in clip order, then the order; for clips read from the cache, the order, then each window drawn
+    by a DataLoader worker from its own generator (streaming.py)."""
     every, per_window = window_steps(config)
-    chosen = []
-    for features in sequences.features:
-        total = len(next(iter(features.values())))
-        # offsets that still leave a full window (a 251-frame clip has fewer than a 301-frame one)
-        full = total - (per_window - 1) * every
-        offset = int(torch.randint(min(every, full if full > 0 else total), (1,), generator=generator))
-        steps = len(range(offset, total, every))
-        start = int(torch.randint(max(1, steps - per_window + 1), (1,), generator=generator))
-        window = {stream: array[offset::every][start:start + per_window] for stream, array in features.items()}
-        chosen.append(augment_window(window, augment, generator))
-    return chosen
+    choose = partial(training_window, every=every, per_window=per_window, augment=tuple(augment))
+    batch_size = max(1, config.batch_size // ranks.world)
+    if isinstance(train.features, CachedClips):
+        order = shard_order(torch.randperm(len(train), generator=generator), ranks)
+        batches = [batch.tolist() for batch in order.split(batch_size)]
+        for batch in streamed_windows(train.features, choose, seed, epoch, batches):
+            yield [index for index, _ in batch], [window for _, window in batch]
+        return
+    windows = [choose(features, generator) for features in train.features]
+    for batch in shard_order(torch.randperm(len(train), generator=generator), ranks).split(batch_size):
+        yield batch.tolist(), [windows[index] for index in batch.tolist()]
 
 
 def _optimizer(parameters, lr: float, weight_decay: float, momentum: float = 0.9) -> torch.optim.SGD:
@@ -223,20 +239,18 @@ def _epoch(model: DanceClassifier, optimizer, train: Sequences, seed: int, epoch
     generator = torch.Generator().manual_seed(seed * 100_003 + epoch)
     torch.manual_seed(seed * 100_003 + epoch)  # dropout
     model.train()
-    windows = _training_windows(train, model.config, generator, augment)
-    order = shard_order(torch.randperm(len(train), generator=generator), ranks)
     loss_of = loss_of or LossOf(model)
-    total_loss = correct = 0.0
-    for batch in order.split(max(1, model.config.batch_size // ranks.world)):
-        indices = batch.tolist()
+    total_loss = correct = seen = 0.0
+    for indices, windows in _epoch_windows(train, model.config, generator, augment, ranks, seed, epoch):
         labels = torch.from_numpy(train.labels[indices]).to(device)
-        inputs, lengths = _batch([windows[i] for i in indices], device)
+        inputs, lengths = _batch(windows, device)
         with mixed_precision(model.config, device):
             loss, scores = loss_of(inputs, lengths, labels)
         _step(optimizer, loss)
         total_loss += loss.item() * len(indices)
         correct += int((scores.argmax(1) == labels).sum())
-    total_loss, correct, seen = distributed.total(ranks, total_loss, correct, len(order))
+        seen += len(indices)
+    total_loss, correct, seen = distributed.total(ranks, total_loss, correct, int(seen))
     return total_loss / seen, correct / seen
 
 

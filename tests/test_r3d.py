@@ -202,3 +202,31 @@ def test_r3d_on_rgb_trains_offline_with_random_weights_and_classifies(corpus, ho
     assert any("random RGB backbone" in caution for caution in pipeline.cautions)
     prediction = pipeline.classify(make_video(tmp_path / "clip.mp4", frames=60))
     assert prediction.model == "r3d" and prediction.frames == 12 and prediction.label in STYLES
+
+
+def test_streamed_windows_are_read_on_demand_and_the_same_with_or_without_workers():
+    from functools import partial
+    from types import SimpleNamespace
+
+    from dancestyle.streaming import CachedClips, streamed_windows
+    from dancestyle.train import training_window
+
+    class Cache:  # stands in for a FeatureSet: clip n's sample t is all 100 n + t
+        loads = 0
+
+        def load(self, clip):
+            Cache.loads += 1
+            return {"rgb": np.broadcast_to(100 * clip.number + np.arange(40).reshape(40, 1, 1, 1), (40, 4, 4, 3))}
+
+    clips = CachedClips(Cache(), [SimpleNamespace(key=f"waltz/{n}", number=n) for n in range(6)])
+    assert Cache.loads == 0 and len(clips) == 6 and clips[5]["rgb"][1, 0, 0, 0] == 501 and Cache.loads == 1
+    choose = partial(training_window, every=2, per_window=8)
+    batches = [[4, 0, 2], [1, 5], [3]]
+    alone, workers = ([list(streamed_windows(clips, choose, 0, 1, batches, workers=n))] for n in (0, 1))
+    assert [[index for index, _ in batch] for batch in alone[0]] == batches
+    for mine, theirs in zip(alone[0], workers[0]):
+        for (index, window), (_, other) in zip(mine, theirs):
+            steps = window["rgb"][:, 0, 0, 0]
+            assert window["rgb"].shape == (8, 4, 4, 3) and (steps // 100 == index).all()
+            assert (np.diff(steps) == 2).all()  # every 2nd sample, from a random start
+            assert np.array_equal(window["rgb"], other["rgb"])  # each clip's window: its own seed
