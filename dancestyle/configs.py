@@ -117,9 +117,11 @@ class FrameConfig(ModelConfig):
 
 @dataclass
 class R3DConfig(ModelConfig):
-    """Castro et al.'s temporal 3D CNNs over 16-step clips of one stream (models3d.py), trained end to end:
+    """Castro et al.'s temporal 3D CNNs over 16-step clips (models3d.py), trained end to end, one per stream:
     pose: each step's skeletons drawn as limb heat-maps in frame coordinates, a small 3D CNN from scratch;
-    rgb: the frames, torchvision's R3D-18 (Kinetics-400 weights, or random with --random-weights).
+    rgb: the frames, torchvision's R3D-18 (Kinetics-400 weights, or random with --random-weights); flow: the
+    trained flow encoder's per-step features through temporal convolutions. Several streams: late fusion (the
+    mean of their probabilities).
 
     A 10 s window (60 steps at stride 5) is tiled by 16-step clips (the last one ending at the window's end); the
     window's probabilities are the mean of its clips' (shorter than 16 steps: the steps repeated in a loop).
@@ -136,14 +138,10 @@ class R3DConfig(ModelConfig):
     weight_decay: float = 1e-4
     rgb_size: int = 112  # rgb: the square frames R3D-18 reads (Kinetics: a 112 crop of frames 128 high)
     streams: list[str] = field(default_factory=lambda: ["pose"])
-    allowed_streams: ClassVar[tuple[str, ...]] = ("rgb", "pose")
     mixed_precision: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if len(self.streams) != 1:
-            raise UsageError(f"r3d reads one stream (asked: --streams {','.join(self.streams)}).",
-                             "Use --streams pose or --streams rgb (their late fusion is not built yet).")
         if self.clip_steps < 1 or self.grid < 8 or self.width < 1 or self.rgb_size < 16:
             raise UsageError(f"r3d needs clip_steps >= 1, grid >= 8, width >= 1 and rgb_size >= 16 (got "
                              f"{self.clip_steps}, {self.grid}, {self.width}, {self.rgb_size}).")

@@ -1,5 +1,6 @@
-"""Castro et al.'s temporal 3D CNNs: 16-step clips of one stream, trained end to end. Pose: skeletons drawn as
-limb heat-maps, a small 3D CNN from scratch; rgb: the frames, torchvision's R3D-18 (Kinetics-400 weights).
+"""Castro et al.'s temporal 3D CNNs: 16-step clips of a stream, trained end to end. Pose: skeletons drawn as
+limb heat-maps, a small 3D CNN from scratch; rgb: the frames, torchvision's R3D-18 (Kinetics-400 weights); flow:
+the trained per-step flow features through temporal convolutions. Several streams: late fusion.
 
 `LimbHeatmaps` is the pose stream's per-step input for this model (no weights): each step's skeletons, in frame
 coordinates (pose.frame_pose_array), become LIMB_GROUPS channels of Gaussian-blurred line segments on a square
@@ -11,11 +12,14 @@ input for it: square frames (features.square_frames), normalised as Kinetics' vi
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
-from .configs import R3DConfig
+from .configs import STREAM_NAMES, R3DConfig
 from .errors import WeightsError
+from .features import FLOW_DIM
 
 # torchvision's R3D_18_Weights.KINETICS400_V1.transforms(): what its Kinetics-400 weights were trained on
 KINETICS_MEAN = (0.43216, 0.394666, 0.37645)
@@ -144,35 +148,56 @@ def load_kinetics(trunk: nn.Module) -> None:
     trunk.load_state_dict({k: v for k, v in state.items() if not k.startswith("fc.")}, strict=True)
 
 
-TRUNKS = {"pose": pose_trunk, "rgb": rgb_trunk}  # r3d's network for each stream it reads
+def flow_trunk(config: R3DConfig) -> nn.Module:
+    """The flow stream's model over a clip: its trained per-step flow features (features.FlowEncoder, 64-d) through
+    two temporal convolutions, averaged over the clip: 64 features."""
+    trunk = nn.Sequential(nn.Conv1d(FLOW_DIM, FLOW_DIM, 3, padding=1), nn.BatchNorm1d(FLOW_DIM), nn.ReLU(inplace=True),
+                          nn.Conv1d(FLOW_DIM, FLOW_DIM, 3, padding=1), nn.BatchNorm1d(FLOW_DIM), nn.ReLU(inplace=True),
+                          nn.AdaptiveAvgPool1d(1), nn.Flatten())
+    trunk.features = FLOW_DIM
+    return trunk
+
+
+TRUNKS = {"rgb": rgb_trunk, "pose": pose_trunk, "flow": flow_trunk}  # r3d's network for each stream it reads
+
+
+def step_shape(config: R3DConfig, stream: str) -> tuple[int, ...]:
+    """One step of a stream as r3d's network reads it: an image (channels, side, side), or flow's features."""
+    return {"rgb": (3, config.rgb_size, config.rgb_size), "pose": (len(LIMB_GROUPS), config.grid, config.grid),
+            "flow": (FLOW_DIM,)}[stream]
 
 
 class R3DModel(nn.Module):
-    """A 3D CNN over clips of one stream (TRUNKS: limb heat-maps, or frames through R3D-18) -> dropout -> Linear.
+    """A network over clips for each stream (TRUNKS: limb heat-maps through a small 3D CNN, frames through R3D-18,
+    flow features through temporal convolutions), each -> dropout -> Linear; with several streams, late fusion:
+    the mean of their class probabilities.
 
-    forward: (B, T, channels * grid^2) per-step heat-maps -> log of the mean class probabilities of the clips
-    tiling each window (as FrameModel returns log vote shares: classify and evaluate average probabilities over
-    windows as for the other models). `loss`: cross-entropy of every clip, labelled with its window."""
+    forward: (B, T, D) per-step inputs (the streams' concatenation) -> log of the mean fused probabilities of the
+    clips tiling each window (as FrameModel returns log vote shares: classify and evaluate average probabilities
+    over windows as for the other models). `loss`: each stream's cross-entropy on every clip (each learns to
+    classify alone, as in two-stream networks), averaged."""
 
     def __init__(self, config: R3DConfig, input_dim: int) -> None:
         super().__init__()
-        self.stream, self.clip_steps = config.streams[0], config.clip_steps
-        self.side = config.grid if self.stream == "pose" else config.rgb_size
-        self.channels = input_dim // (self.side * self.side)
-        if self.channels * self.side * self.side != input_dim:
-            raise ValueError(f"r3d reads {self.side} x {self.side} images per step, not {input_dim} features")
-        self.trunk = TRUNKS[self.stream](config)
+        self.clip_steps = config.clip_steps
+        self.shapes = {stream: step_shape(config, stream) for stream in STREAM_NAMES if stream in config.streams}
+        widths = [math.prod(shape) for shape in self.shapes.values()]
+        if sum(widths) != input_dim:
+            raise ValueError(f"r3d reads {self.shapes} per step, not {input_dim} features")
+        self.edges = [sum(widths[:i]) for i in range(len(widths) + 1)]  # each stream's slice of a step
+        self.trunks = nn.ModuleDict({stream: TRUNKS[stream](config) for stream in self.shapes})
         self.dropout = nn.Dropout(config.dropout)
-        self.out = nn.Linear(self.trunk.features, len(config.classes))
+        self.outs = nn.ModuleDict({stream: nn.Linear(trunk.features, len(config.classes))
+                                   for stream, trunk in self.trunks.items()})
 
     def load_pretrained(self) -> None:
-        """Start from published weights where the stream's network has them (rgb: Kinetics-400)."""
-        if self.stream == "rgb":
-            load_kinetics(self.trunk)
+        """Start from published weights where a stream's network has them (rgb: Kinetics-400)."""
+        if "rgb" in self.trunks:
+            load_kinetics(self.trunks["rgb"])
 
     def clips(self, x: torch.Tensor, lengths: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
-        """(clips (N, channels, clip_steps, grid, grid), the window each came from (N,)). A window's steps
-        beyond its length (batch padding) are never read; a window shorter than a clip is looped."""
+        """(clips (N, clip_steps, D), the window each came from (N,)). A window's steps beyond its length (batch
+        padding) are never read; a window shorter than a clip is looped."""
         steps = [x.shape[1]] * x.shape[0] if lengths is None else [int(n) for n in lengths]
         rows, owners = [], []
         for window, length in enumerate(steps):
@@ -180,28 +205,34 @@ class R3DModel(nn.Module):
                 rows.append((torch.arange(self.clip_steps) + start) % length)
                 owners.append(window)
         owner = torch.tensor(owners, device=x.device)
-        picked = x[owner.unsqueeze(1), torch.stack(rows).to(x.device)]  # (N, clip_steps, channels * grid^2)
-        picked = picked.view(len(owners), self.clip_steps, self.channels, self.side, self.side)
-        return picked.transpose(1, 2), owner
+        return x[owner.unsqueeze(1), torch.stack(rows).to(x.device)], owner
 
-    def clip_scores(self, clips: torch.Tensor) -> torch.Tensor:
-        return self.out(self.dropout(self.trunk(clips)))
+    def stream_clips(self, clips: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Each stream's part of (N, clip_steps, D) clips, channels first: (N, C, clip_steps, side, side) images,
+        (N, 64, clip_steps) flow features."""
+        return {stream: clips[..., first:last].reshape(*clips.shape[:2], *shape).transpose(1, 2)
+                for (stream, shape), first, last in zip(self.shapes.items(), self.edges, self.edges[1:])}
+
+    def clip_scores(self, clips: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Each stream's class scores for every clip."""
+        return {stream: self.outs[stream](self.dropout(self.trunks[stream](part)))
+                for stream, part in self.stream_clips(clips).items()}
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         clips, owner = self.clips(x, lengths)
         return self._mean_log_probability(self.clip_scores(clips), owner, x.shape[0])
 
     @staticmethod
-    def _mean_log_probability(scores: torch.Tensor, owner: torch.Tensor, windows: int) -> torch.Tensor:
-        probabilities = torch.softmax(scores.float(), -1)
-        total = torch.zeros(windows, scores.shape[1], device=scores.device).index_add_(0, owner, probabilities)
+    def _mean_log_probability(scores: dict[str, torch.Tensor], owner: torch.Tensor, windows: int) -> torch.Tensor:
+        probabilities = torch.stack([torch.softmax(s.float(), -1) for s in scores.values()]).mean(0)  # late fusion
+        total = torch.zeros(windows, probabilities.shape[1], device=owner.device).index_add_(0, owner, probabilities)
         count = torch.bincount(owner, minlength=windows).clamp_min(1).unsqueeze(1)
         return torch.log(total / count + 1e-8)
 
     def loss(self, x: torch.Tensor, lengths: torch.Tensor | None, labels: torch.Tensor
              ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(cross-entropy over every clip, the windows' log mean probabilities), from one pass."""
+        """(each stream's cross-entropy over every clip, averaged; the windows' log mean fused probabilities)."""
         clips, owner = self.clips(x, lengths)
         scores = self.clip_scores(clips)
-        return (nn.functional.cross_entropy(scores, labels[owner]),
-                self._mean_log_probability(scores.detach(), owner, x.shape[0]))
+        loss = torch.stack([nn.functional.cross_entropy(s, labels[owner]) for s in scores.values()]).mean()
+        return loss, self._mean_log_probability({k: s.detach() for k, s in scores.items()}, owner, x.shape[0])

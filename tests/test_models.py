@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from dancestyle.errors import UnknownModelError, UsageError
+from dancestyle.errors import UnknownModelError
 from dancestyle.features import FLOW_DIM, POSE_DIM, RGB_DIM, PoseEncoder, feature_dim
 from dancestyle.flow import DEFAULT_FLOW
 from dancestyle.models import (CLASSES, DanceClassifier, TCNModel, available_models, config_from_dict,
@@ -15,13 +15,8 @@ def inputs(batch: int, steps: int, streams=("rgb", "pose", "flow")) -> dict[str,
 
 
 def readable_streams(name: str) -> list[str]:
-    """Every stream the model can read at once (r3d reads one at a time: pose here, a CPU's worth)."""
-    streams = list(model_spec(name).config.allowed_streams)
-    try:
-        default_config(name, streams=streams)
-    except UsageError:
-        return streams[-1:]
-    return streams
+    """Every stream the model can read (r3d's rgb is R3D-18 at 112 px, too slow here: test_r3d runs it small)."""
+    return [stream for stream in model_spec(name).config.allowed_streams if (name, stream) != ("r3d", "rgb")]
 
 
 @pytest.mark.parametrize("name", available_models())

@@ -5,10 +5,8 @@ import json
 import numpy as np
 import pytest
 import torch
-from typer.testing import CliRunner
 
 from dancestyle.augment import mirror
-from dancestyle.cli import app
 from dancestyle.configs import R3DConfig, TrainOptions
 from dancestyle.errors import UsageError
 from dancestyle.evaluate import evaluate_run
@@ -91,20 +89,31 @@ def test_r3d_shapes_and_a_video_shorter_than_a_clip_is_looped():
         short = model({"pose": poses})
         looped = model({"pose": poses[:, torch.arange(16) % 5]})
         clips, owner = model.sequence.clips(model.frame_features({"pose": poses}), None)
-    assert clips.shape == (1, len(LIMB_GROUPS), 16, 16, 16) and owner.tolist() == [0]
+    assert model.sequence.stream_clips(clips)["pose"].shape == (1, len(LIMB_GROUPS), 16, 16, 16)
+    assert owner.tolist() == [0]
     torch.testing.assert_close(short, looped)  # steps 0 1 2 3 4 0 1 2 ...
     assert short.shape == (1, 10) and torch.isfinite(short).all()
     assert float(short.exp().sum()) == pytest.approx(1, abs=1e-4)  # log probabilities
 
 
-def test_r3d_reads_the_pose_stream_only():
-    with pytest.raises(UsageError, match="r3d reads rgb or pose only"):
-        default_config("r3d", streams=["pose", "flow"])
-    with pytest.raises(UsageError, match="r3d reads one stream"):
-        default_config("r3d", streams=["rgb", "pose"])
-    result = CliRunner().invoke(app, ["train", "--model", "r3d", "--streams", "rgb,pose", "--data", "."])
-    assert result.exit_code == 2 and "--streams pose" in result.output
-    assert R3DConfig().stream_forms["pose"] == "frame" and "stream_forms" not in R3DConfig().to_dict()
+def test_pose_and_flow_are_fused_late_each_with_a_network_of_its_own():
+    from dancestyle.features import FlowEncoder
+    from dancestyle.flow import DEFAULT_FLOW
+
+    torch.manual_seed(0)
+    model = DanceClassifier(default_config("r3d", streams=["pose", "flow"], **TINY)).eval()
+    assert set(model.sequence.trunks) == {"pose", "flow"} and isinstance(model.flow_encoder, FlowEncoder)
+    assert set(model.encoders()) == {"flow"}  # pre-trained frame by frame, as for the other models
+    inputs = {"pose": torch.rand(2, 20, 20, 2, 17) * 2 - 1, "flow": torch.rand(2, 20, *DEFAULT_FLOW.shape) * 2 - 1}
+    with torch.no_grad():
+        fused = model(inputs).exp()
+        clips, owner = model.sequence.clips(model.frame_features(inputs), None)
+        each = {stream: torch.softmax(scores, -1) for stream, scores in model.sequence.clip_scores(clips).items()}
+    assert clips.shape[0] == 4 and owner.tolist() == [0, 0, 1, 1]  # 20 steps: clips at 0 and 4
+    mean = (each["pose"] + each["flow"]) / 2
+    torch.testing.assert_close(fused, torch.stack([mean[:2].mean(0), mean[2:].mean(0)]), atol=1e-5, rtol=1e-4)
+    loss, _ = model.loss(inputs, None, torch.tensor([1, 2]))
+    assert torch.isfinite(loss) and "stream_forms" not in R3DConfig().to_dict()
 
 
 def test_rotate_is_refused_for_skeletons_in_frame_coordinates(corpus, home):
