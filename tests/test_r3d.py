@@ -239,3 +239,26 @@ def test_streamed_windows_are_read_on_demand_and_the_same_with_or_without_worker
             assert window["rgb"].shape == (8, 4, 4, 3) and (steps // 100 == index).all()
             assert (np.diff(steps) == 2).all()  # every 2nd sample, from a random start
             assert np.array_equal(window["rgb"], other["rgb"])  # each clip's window: its own seed
+
+
+def test_cli_trains_r3d_on_its_own_streams_then_evaluates_and_classifies_with_a_timeline(corpus, home, tmp_path,
+                                                                                          fake_pose):
+    from typer.testing import CliRunner
+
+    from dancestyle.cli import app
+    from media import make_video
+
+    runner = CliRunner()
+    trained = runner.invoke(app, ["train", "--model", "r3d", "--data", str(corpus), "--epochs", "1", "--json"])
+    assert trained.exit_code == 0, trained.output
+    out = json.loads(trained.stdout)["out"]
+    assert json.loads((home / "runs" / out.rsplit("/", 1)[1] / "config.json").read_text())["model"]["streams"] == [
+        "pose"]  # no --streams: the model's own
+    evaluated = runner.invoke(app, ["evaluate", "--model", "r3d", "--json"])
+    assert evaluated.exit_code == 0 and sum(map(sum, json.loads(evaluated.stdout)["confusion"])) > 0
+    video = make_video(tmp_path / "long.mp4", frames=12 * 30, size=(64, 48))  # 12 s: 72 samples, 2 windows
+    shown = runner.invoke(app, ["classify", str(video), "--model", "r3d", "--timeline", "--hop", "5", "--json"])
+    assert shown.exit_code == 0, shown.output
+    record = json.loads(shown.stdout)
+    assert record["model"] == "r3d" and record["frames"] == 72
+    assert [(w["start"], w["end"]) for w in record["windows"]] == [(0, 10), (2, 12)] and record["segments"]
