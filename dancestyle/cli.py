@@ -13,7 +13,8 @@ import typer
 from rich.markup import escape
 
 from . import __version__, render
-from .configs import DEFAULT_MODEL, DEFAULT_RECIPE, EPOCHS, PATIENCE, STREAM_NAMES, TrainOptions, available_models
+from .configs import (DEFAULT_MODEL, DEFAULT_RECIPE, EPOCHS, PATIENCE, STREAM_NAMES, TrainOptions, available_models,
+                      default_config)
 from .errors import DanceStyleError, UsageError
 from .pose import DEFAULT_DETECTOR_SIZE, DEFAULT_POSE, available_pose_backends
 from .timeline import WATCH_HOP
@@ -330,8 +331,10 @@ def train(
                                                  f"epoch (validation accuracy; with --recipe paper, loss). Default: "
                                                  f"{PATIENCE} (paper: 20), or with --resume the run's own.",
                                                  show_default=False)] = None,
-    streams: Annotated[str, typer.Option(help="Feature streams: any of rgb, pose, flow, comma-separated "
-                                              "(rgb,pose,flow: the three-stream model).")] = "rgb,pose",
+    streams: Annotated[str | None, typer.Option(help="Feature streams: any of rgb, pose, flow, comma-separated "
+                                                     "(rgb,pose,flow: the three-stream model). Default: the "
+                                                     "model's own (rgb,pose; r3d: pose).",
+                                                show_default=False)] = None,
     seed: Annotated[int, typer.Option(help="Seed: the same seed gives the same weights on CPU.")] = 0,
     device: Annotated[Device, typer.Option(help="auto = CUDA when present.")] = Device.auto,
     pose_source: Annotated[str, typer.Option(help="dataset (the skeleton files) or estimator "
@@ -368,7 +371,8 @@ def train(
 
     options = TrainOptions(model=model.value, data=Path(data).expanduser() if data else default_root("letsdance"),
                            out=Path(out).expanduser() if out else None, epochs=epochs, patience=patience,
-                           streams=_streams(streams), classes=classes, seed=seed, random_weights=random_weights,
+                           streams=default_config(model.value).streams if streams is None else _streams(streams),
+                           classes=classes, seed=seed, random_weights=random_weights,
                            pose_source=pose_source, pose=pose.value,
                            detector_size=detector_size, recipe=recipe, resume=resume, shuffle_frames=shuffle_frames,
                            augment=[name.strip() for name in augment.split(",") if name.strip()])

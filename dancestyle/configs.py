@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import ClassVar
 
 from .errors import UnknownModelError, UsageError
 from .flow import DEFAULT_FLOW, FlowSettings
@@ -38,6 +39,21 @@ class ModelConfig:
     # in training, the chance that a clip loses one of its streams (chosen at random) for the step: the model must
     # classify from each stream alone as well as from all (modality dropout, Neverova et al.'s ModDrop); 0: off
     stream_dropout: float = 0.0
+    allowed_streams: ClassVar[tuple[str, ...]] = STREAM_NAMES  # the streams this architecture can read
+    mixed_precision: ClassVar[bool] = False  # train, evaluate and classify in bfloat16 on CUDA (models.py)
+
+    def __post_init__(self) -> None:
+        if not set(self.streams) <= set(self.allowed_streams):
+            raise UsageError(f"{self.name} reads {' or '.join(self.allowed_streams)} only (asked: --streams "
+                             f"{','.join(self.streams)}).", f"Use --streams {','.join(self.allowed_streams)}.")
+
+    @property
+    def stream_forms(self) -> dict[str, str]:
+        """How a stream's per-step input is laid out when not as usual, each a feature cache kind of its own
+        (features.StreamSpec.form): {"pose": "frame"} for skeletons in frame coordinates instead of each in its
+        own box, {"rgb": "frames112"} for 112 x 112 pixels instead of ResNet-18 features. Follows from the
+        architecture, so it is not in config.json."""
+        return {}
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -99,6 +115,42 @@ class FrameConfig(ModelConfig):
     weight_decay: float = 1e-4
 
 
+@dataclass
+class R3DConfig(ModelConfig):
+    """Castro et al.'s temporal 3D CNNs over 16-step clips (models3d.py), trained end to end, one per stream:
+    pose: each step's skeletons drawn as limb heat-maps in frame coordinates, a small 3D CNN from scratch;
+    rgb: the frames, torchvision's R3D-18 (Kinetics-400 weights, or random with --random-weights); flow: the
+    trained flow encoder's per-step features through temporal convolutions. Several streams: late fusion (the
+    mean of their probabilities).
+
+    A 10 s window (60 steps at stride 5) is tiled by 16-step clips (the last one ending at the window's end); the
+    window's probabilities are the mean of its clips' (shorter than 16 steps: the steps repeated in a loop).
+    """
+
+    name: str = "r3d"
+    stride: int = 5  # 16 steps = 2.7 s: a few bars of any of the styles
+    clip_steps: int = 16
+    grid: int = 32  # heat-map side, cells; the frame's long side spans it
+    width: int = 16  # channels of the first 3D convolution, doubled by each of the three that halve the clip
+    dropout: float = 0.5
+    lr: float = 0.01
+    batch_size: int = 16
+    weight_decay: float = 1e-4
+    rgb_size: int = 112  # rgb: the square frames R3D-18 reads (Kinetics: a 112 crop of frames 128 high)
+    streams: list[str] = field(default_factory=lambda: ["pose"])
+    mixed_precision: ClassVar[bool] = True
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.clip_steps < 1 or self.grid < 8 or self.width < 1 or self.rgb_size < 16:
+            raise UsageError(f"r3d needs clip_steps >= 1, grid >= 8, width >= 1 and rgb_size >= 16 (got "
+                             f"{self.clip_steps}, {self.grid}, {self.width}, {self.rgb_size}).")
+
+    @property
+    def stream_forms(self) -> dict[str, str]:
+        return {"pose": "frame", "rgb": f"frames{self.rgb_size}"}
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     config: type[ModelConfig]
@@ -115,6 +167,7 @@ MODELS: dict[str, ModelSpec] = {
     "attention": ModelSpec(AttentionConfig, "LSTM, 32 hidden, self-attention; paper 63.7%"),
     "tcn": ModelSpec(TCNConfig, "causal TCN, 6 x 128 channels; paper 58.2%"),
     "frame": ModelSpec(FrameConfig, "per-frame classifier, plurality vote (Castro's baseline: RGB 56.4%)"),
+    "r3d": ModelSpec(R3DConfig, "3D CNN over 16-step clips of limb heat-maps (Castro's temporal pose CNN: 57.1%)"),
 }
 DEFAULT_MODEL = "lstm"
 

@@ -183,7 +183,8 @@ def evaluate_run(weights: str | None, model: str, data: str | None, split: str =
     frame_size = recorded_frame_size(config)
     poses = evaluation_pose_source(config, index.layout, pose_source, pose, on_caution)
     flow = recorded_flow(config)
-    specs = stream_specs(classifier.config.streams, rgb_weights, frame_size, poses, flow)
+    specs = stream_specs(classifier.config.streams, rgb_weights, frame_size, poses, flow,
+                         classifier.config.stream_forms)
     features = extract_features(index, specs, device, progress=on_progress, rgb_weights=rgb_weights,
                                 frame_size=frame_size, clips=index.clips_for(keys), flow=flow,
                                 shard=(ranks.rank, ranks.world))

@@ -21,9 +21,10 @@ import torch
 from .configs import STREAM_NAMES
 from .data import Clip, DatasetIndex
 from .errors import UsageError
-from .features import CACHE_STRIDE, RGBBackbone, StreamSpec, cache_path, read_cached, write_cached
+from .features import (CACHE_STRIDE, FRAMES_FORM, RGBBackbone, StreamSpec, cache_path, frames_side, read_cached,
+                       square_frames, write_cached)
 from .flow import DEFAULT_FLOW, FlowSettings, MotionStacks, to_grey
-from .pose import (DEFAULT_DETECTOR_SIZE, DEFAULT_POSE, PoseEstimator, PoseSource, create_pose_estimator, pose_array,
+from .pose import (DEFAULT_DETECTOR_SIZE, DEFAULT_POSE, PoseEstimator, PoseSource, create_pose_estimator, pose_input,
                    read_letsdance_pose)
 from .video import BASE_FPS, SampledFrame, chunked, iter_sampled_frames, sample_interval
 from .weights import RESNET18, load_resnet18_state_dict
@@ -69,22 +70,34 @@ def rgb_source_id(rgb_weights: str, frame_size: int) -> str:
 
 def feature_specs(index: DatasetIndex, streams: list[str], rgb_weights: str, pose_source: str,
                   pose: str = DEFAULT_POSE, frame_size: int = DEFAULT_DETECTOR_SIZE,
-                  random_detector: bool = False, flow: FlowSettings = DEFAULT_FLOW) -> dict[str, StreamSpec]:
+                  random_detector: bool = False, flow: FlowSettings = DEFAULT_FLOW,
+                  forms: dict[str, str] | None = None) -> dict[str, StreamSpec]:
     """What produces each stream for training. Pose comes from "dataset" files or from backend `pose`; flow from
-    the clip's pixels with `flow` (its id keys the cache)."""
+    the clip's pixels with `flow` (its id keys the cache); forms: the model's own layouts of streams
+    (ModelConfig.stream_forms)."""
     if pose_source not in ("dataset", "estimator"):
         raise UsageError(f"--pose-source {pose_source}: use dataset or estimator.")
     if index.layout == "videos":
         pose_source = "estimator"  # videos come without skeleton files
     poses = PoseSource(None) if pose_source == "dataset" else PoseSource(pose, frame_size, random_detector)
-    return stream_specs(streams, rgb_weights, frame_size, poses, flow)
+    return stream_specs(streams, rgb_weights, frame_size, poses, flow, forms)
 
 
 def stream_specs(streams: list[str], rgb_weights: str, frame_size: int, poses: PoseSource,
-                 flow: FlowSettings) -> dict[str, StreamSpec]:
-    """The spec of each of `streams`: what training made a checkpoint's features with, and evaluate remakes."""
-    sources = {"rgb": rgb_source_id(rgb_weights, frame_size), "pose": poses.id, "flow": flow.id}
-    return {stream: StreamSpec(stream, sources[stream]) for stream in STREAM_NAMES if stream in streams}
+                 flow: FlowSettings, forms: dict[str, str] | None = None) -> dict[str, StreamSpec]:
+    """The spec of each of `streams`: what training made a checkpoint's features with, and evaluate remakes.
+    forms: the model's own layouts of streams (ModelConfig.stream_forms), each a cache kind of its own."""
+    forms = forms or {}
+    # frames (pixels) do not depend on the ResNet weights that make rgb features
+    rgb = f"frames@{frame_size}px" if streams_read_frames(forms) else rgb_source_id(rgb_weights, frame_size)
+    sources = {"rgb": rgb, "pose": poses.id, "flow": flow.id}
+    return {stream: StreamSpec(stream, sources[stream], form=forms.get(stream, ""))
+            for stream in STREAM_NAMES if stream in streams}
+
+
+def streams_read_frames(forms: dict[str, str]) -> bool:
+    """Whether a model's rgb stream is its frames' pixels (r3d) rather than ResNet-18 features."""
+    return bool(forms.get("rgb", "").startswith(FRAMES_FORM))
 
 
 def sample_positions(frame_numbers: list[int], frame_rate: int = BASE_FPS,
@@ -150,13 +163,20 @@ def folder_flow(clip: Clip, flow: FlowSettings, interval: Fraction) -> list[tupl
     return done + stacks.finish((clip.frame_numbers[-1] - first + 1) / rate)
 
 
-def dataset_poses(clip: Clip) -> np.ndarray:
-    """(T, 20, 2, 17) from the clip's skeleton files; a missing file counts as an empty frame."""
+def dataset_poses(clip: Clip, form: str = "") -> np.ndarray:
+    """(T, 20, 2, 17) from the clip's skeleton files (in pose_input's `form`); a missing file counts as an empty
+    frame. The files hold pixels of the clip's frames, so the frame size comes from its first frame's header."""
+    size = (0, 0)
+    if form:
+        from PIL import Image
+
+        with Image.open(clip.frames[0]) as image:
+            size = image.size
     arrays = []
     for position in sample_positions(clip.frame_numbers, clip.frame_rate):
         path = clip.poses[position]
         people = read_letsdance_pose(path) if path is not None else np.zeros((0, 17, 2), np.float32)
-        arrays.append(pose_array(people))
+        arrays.append(pose_input(people, form, size))
     return np.stack(arrays)
 
 
@@ -179,9 +199,11 @@ class Extractor:
         if flow is not None:
             result["flow"] = np.stack([sample.flow for sample in samples]).astype(np.float16)
         if "rgb" in specs:
-            result["rgb"] = self.rgb(images)
+            form = specs["rgb"].form
+            result["rgb"] = square_frames(images, frames_side(form)) if form else self.rgb(images)
         if poses is not None:
-            result["pose"] = dataset_poses(clip) if poses.backend is None else self.pose(images, poses)
+            form = specs["pose"].form
+            result["pose"] = dataset_poses(clip, form) if poses.backend is None else self.pose(images, poses, form)
         return result
 
     def rgb(self, images: list[np.ndarray]) -> np.ndarray:
@@ -190,13 +212,13 @@ class Extractor:
         chunks = [self._rgb(batch).cpu().numpy() for batch in chunked(images, RGB_BATCH)]
         return np.concatenate(chunks).astype(np.float16)
 
-    def pose(self, images: list[np.ndarray], source: PoseSource) -> np.ndarray:
+    def pose(self, images: list[np.ndarray], source: PoseSource, form: str = "") -> np.ndarray:
         if source.id not in self._estimators:
             self._estimators[source.id] = create_pose_estimator(source.backend, self.device, source.frame_size,
                                                                 random_weights=source.random_weights)
         estimator = self._estimators[source.id]
         people = [p for batch in chunked(images, POSE_BATCH) for p in estimator.estimate(batch)]
-        return np.stack([pose_array(p) for p in people])
+        return np.stack([pose_input(p, form, (image.shape[1], image.shape[0])) for p, image in zip(people, images)])
 
 
 def extract_features(index: DatasetIndex, specs: dict[str, StreamSpec], device: str = "cpu",

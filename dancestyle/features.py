@@ -169,6 +169,44 @@ class FlowEncoder(nn.Module):
         return self.head(self(stacks))
 
 
+FRAMES_FORM = "frames"  # the rgb stream as pixels, "frames<side>" (a model that reads frames: r3d)
+
+
+def frames_side(form: str) -> int:
+    """The side of the square frames an rgb form "frames<side>" names."""
+    if not form.startswith(FRAMES_FORM) or not form[len(FRAMES_FORM):].isdigit():
+        raise ValueError(f"not an rgb frames form: {form!r}")
+    return int(form[len(FRAMES_FORM):])
+
+
+def square_frames(images: list[np.ndarray], side: int) -> np.ndarray:
+    """(T, side, side, 3) uint8: each frame's short side resized to 8/7 of `side`, then its centre cropped to
+    side x side (Kinetics' video models: short side 128, crop 112)."""
+    from PIL import Image
+
+    short = round(side * 8 / 7)
+    frames = []
+    for image in images:
+        height, width = image.shape[:2]
+        scale = short / min(height, width)
+        size = (max(side, round(width * scale)), max(side, round(height * scale)))
+        resized = np.asarray(Image.fromarray(image).resize(size, Image.BILINEAR))
+        top, left = (size[1] - side) // 2, (size[0] - side) // 2
+        frames.append(resized[top:top + side, left:left + side])
+    return np.stack(frames) if frames else np.zeros((0, side, side, 3), np.uint8)
+
+
+class SquareFrames:
+    """The rgb stream of a model that reads frames (r3d), where others have their RGBBackbone: (N, H, W, 3)
+    frames -> (N, side, side, 3) uint8 on `device`."""
+
+    def __init__(self, side: int, device: str = "cpu") -> None:
+        self.side, self.device = side, device
+
+    def __call__(self, images: list[np.ndarray]) -> torch.Tensor:
+        return torch.from_numpy(square_frames(images, self.side)).to(self.device)
+
+
 def mirror_flow(stacks: np.ndarray) -> np.ndarray:
     """A left-right mirrored video's flow stacks (..., pairs, 2, grid, grid): the fields flipped left to right and
     their x component negated (TSN inverts the x images of flipped clips)."""
@@ -182,9 +220,10 @@ def mirror_flow(stacks: np.ndarray) -> np.ndarray:
 # Training and evaluation read features from a cache, one safetensors file per clip and stream:
 #   <DANCESTYLE_HOME>/features/<dataset id>/<stream spec>/<class>/<clip id>.safetensors
 # holding "rgb" (T, 512) float16, "pose" (T, 20, 2, 17) float32 (normalised skeletons: the pose encoder is
-# trained, so its input is what is cached) or "flow" (T, pairs, 2, grid, grid) float16 (the flow encoder's input). Samples are every CACHE_STRIDE-th frame of 30 fps video; every model's
-# stride is a multiple of it, so one cache serves all models. The folder name says what produced the features,
-# so features made another way are never mixed in.
+# trained, so its input is what is cached; each in its own box, or in frame coordinates for a model whose
+# stream_forms say "frame") or "flow" (T, pairs, 2, grid, grid) float16 (the flow encoder's input). Samples are
+# every CACHE_STRIDE-th frame of 30 fps video; every model's stride is a multiple of it, so one cache serves all
+# models. The folder name says what produced the features, so features made another way are never mixed in.
 
 CACHE_STRIDE = 5  # the finest stride of any model (tcn)
 
@@ -196,13 +235,16 @@ class StreamSpec:
     stream: str  # "rgb", "pose" or "flow"
     source: str  # rgb: weights id @ frame size (extract.rgb_source_id); pose: a PoseSource id; flow: FlowSettings.id
     stride: int = CACHE_STRIDE
+    form: str = ""  # a model's own layout of the stream (ModelConfig.stream_forms; pose: "frame"); "": the usual
 
     @property
     def name(self) -> str:
         readable = re.sub(r"[^A-Za-z0-9.-]+", "-", self.source)[:40]
         # "time": frame folders are sampled at instants in seconds, like videos (before: every stride-th frame)
-        digest = hashlib.sha256(f"{self.stream}|{self.source}|{self.stride}|time".encode()).hexdigest()[:8]
-        return f"{self.stream}-{readable}-s{self.stride}-{digest}"
+        key = f"{self.stream}|{self.source}|{self.stride}|time" + (f"|{self.form}" if self.form else "")
+        digest = hashlib.sha256(key.encode()).hexdigest()[:8]
+        form = f"-{self.form}" if self.form else ""  # the usual form keeps the names caches already have
+        return f"{self.stream}-{readable}{form}-s{self.stride}-{digest}"
 
 
 def cache_root(dataset_root: Path) -> Path:

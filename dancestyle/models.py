@@ -1,4 +1,5 @@
-"""Models over per-frame features: LSTM, LSTM with self-attention, TCN, and Castro's frame-by-frame baseline.
+"""Models over per-frame features: LSTM, LSTM with self-attention, TCN, Castro's frame-by-frame baseline, and
+(models3d.py) Castro's temporal 3D CNN over limb heat-maps.
 
 Each model is a config dataclass (configs.py, with the registry of names: no torch, so the CLI starts fast)
 plus the modules here in reading order. `DanceClassifier` puts the trained per-frame encoders (pose, flow) in
@@ -7,6 +8,7 @@ front of a sequence model; the RGB backbone stays outside (its weights come from
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import torch
@@ -14,9 +16,11 @@ from torch import nn
 from torch.nn.utils.parametrizations import weight_norm
 
 from .configs import (CLASSES, DEFAULT_MODEL, MODELS, AttentionConfig, FrameConfig, LSTMConfig, ModelConfig,
-                      TCNConfig, available_models, config_from_dict, default_config, model_spec)
-from .features import POSE_DIM, RGB_DIM, STREAMS, FlowEncoder, PoseEncoder, feature_dim
+                      R3DConfig, TCNConfig, available_models, config_from_dict, default_config, model_spec)
+from .features import POSE_DIM, RGB_DIM, STREAM_DIMS, STREAMS, FlowEncoder, PoseEncoder, frames_side
 from .flow import DEFAULT_FLOW, FlowSettings
+from .models3d import FramePixels, LimbHeatmaps, R3DModel
+from .pose import FRAME_FORM
 
 
 def _pack(x: torch.Tensor, lengths: torch.Tensor | None):
@@ -173,6 +177,7 @@ class FrameModel(nn.Module):
 # the network of each registered config (the registry itself, names and configs, is in configs.py)
 NETWORKS: dict[type[ModelConfig], type[nn.Module]] = {
     LSTMConfig: LSTMModel, AttentionConfig: AttentionLSTMModel, TCNConfig: TCNModel, FrameConfig: FrameModel,
+    R3DConfig: R3DModel,
 }
 
 
@@ -190,18 +195,36 @@ class DanceClassifier(nn.Module):
         self.config = config
         self.streams = ordered_streams(config.streams)
         classes = len(config.classes)
-        self.pose_encoder = PoseEncoder(classes) if "pose" in self.streams else None
+        self.pose_encoder = _pose_encoder(config) if "pose" in self.streams else None
         self.flow_encoder = FlowEncoder(classes, flow.pairs, flow.grid) if "flow" in self.streams else None
-        self.sequence = NETWORKS[model_spec(config.name).config](config, feature_dim(self.streams))
+        # rgb comes as ResNet-18 features, or for a model that reads frames (r3d) as pixels to normalise
+        rgb_form = config.stream_forms.get("rgb", "")
+        self.rgb_input = FramePixels(frames_side(rgb_form)) if "rgb" in self.streams and rgb_form else None
+        self.sequence = NETWORKS[model_spec(config.name).config](config, self._feature_dim())
+
+    def _per_step(self) -> dict[str, nn.Module]:
+        """What each stream's per-step input goes through (rgb features go in as they are)."""
+        return {stream: encoder for stream, encoder in (("rgb", self.rgb_input), ("pose", self.pose_encoder),
+                                                        ("flow", self.flow_encoder)) if encoder is not None}
+
+    def load_pretrained(self) -> None:
+        """Start the model over time from published weights where it has some (r3d on rgb: Kinetics-400); the
+        training calls this unless --random-weights."""
+        if hasattr(self.sequence, "load_pretrained"):
+            self.sequence.load_pretrained()
+
+    def _feature_dim(self) -> int:
+        per_step = self._per_step()
+        return sum(getattr(per_step.get(stream), "dim", STREAM_DIMS[stream]) for stream in self.streams)
 
     def encoders(self) -> dict[str, nn.Module]:
-        """The trained per-frame encoders, by the stream they read."""
-        return {stream: encoder for stream, encoder in (("pose", self.pose_encoder), ("flow", self.flow_encoder))
-                if encoder is not None}
+        """The trained per-frame encoders, by the stream they read (a fixed drawing such as r3d's limb heat-maps
+        is none: it has nothing to learn)."""
+        return {stream: encoder for stream, encoder in self._per_step().items() if hasattr(encoder, "classify")}
 
     def frame_features(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         """{"rgb": (B, T, 512), "pose": (B, T, 20, 2, 17), "flow": (B, T, pairs, 2, g, g)} -> (B, T, D)."""
-        encoders = self.encoders()
+        encoders = self._per_step()
         features = [encoders[s](inputs[s]) if s in encoders else inputs[s] for s in self.streams]
         if self.training and self.config.stream_dropout > 0 and len(features) > 1:
             features = self._drop_streams(features)
@@ -227,6 +250,21 @@ class DanceClassifier(nn.Module):
             return self.sequence.loss(features, lengths, labels)
         scores = self.sequence(features, lengths)
         return nn.functional.cross_entropy(scores, labels), scores
+
+
+def _pose_encoder(config: ModelConfig) -> nn.Module:
+    """The pose stream's per-step input: the trained pose encoder over box-normalised skeletons, or for a model
+    that reads skeletons in frame coordinates (r3d), their limb heat-maps."""
+    if config.stream_forms.get("pose") == FRAME_FORM:
+        return LimbHeatmaps(config.grid)
+    return PoseEncoder(len(config.classes))
+
+
+def mixed_precision(config: ModelConfig, device: str):
+    """bfloat16 autocast on CUDA for models that ask for it (ModelConfig.mixed_precision: r3d's 3D convolutions);
+    bfloat16 keeps float32's range, so no loss scaling is needed. Elsewhere a no-op."""
+    enabled = str(device).startswith("cuda") and config.mixed_precision
+    return torch.autocast("cuda", dtype=torch.bfloat16) if enabled else contextlib.nullcontext()
 
 
 def parameter_count(module: nn.Module) -> int:

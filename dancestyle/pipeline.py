@@ -22,12 +22,13 @@ import torch
 
 from . import __version__
 from .errors import UsageError, WeightsError
-from .extract import POSE_BATCH, RANDOM_RGB, build_rgb_backbone, rgb_weights_id
-from .features import RGB_SIZE, RGBBackbone
+from .extract import POSE_BATCH, RANDOM_RGB, build_rgb_backbone, rgb_weights_id, streams_read_frames
+from .features import RGB_SIZE, RGBBackbone, SquareFrames, frames_side
 from .flow import DEFAULT_FLOW, FlowSettings, check_opencv
-from .models import DEFAULT_MODEL, DanceClassifier, config_from_dict, default_config
-from .pose import (DEFAULT_DETECTOR_SIZE, DEFAULT_POSE, LEGACY_ESTIMATOR, PoseEstimator, PoseSource,
-                   create_pose_estimator, pose_array, pose_backend)
+from .models import DEFAULT_MODEL, DanceClassifier, config_from_dict, default_config, mixed_precision
+from .models3d import KINETICS_START
+from .pose import (DEFAULT_DETECTOR_SIZE, DEFAULT_POSE, FRAME_FORM, LEGACY_ESTIMATOR, PoseEstimator, PoseSource,
+                   create_pose_estimator, pose_backend, pose_input)
 from .timeline import WATCH_HOP, Segment, Window, WindowBuffer, check_hop, segments, window_span
 from .video import (BASE_FPS, WINDOW_SECONDS, ReadAhead, SampledFrame, VideoEnd, chunked, is_stream,
                     iter_sampled_frames, sample_interval)
@@ -91,6 +92,12 @@ def checkpoint_config(model_config_dict: dict, pose_source: PoseSource | None = 
     """
     rgb_weights = rgb_weights or rgb_weights_id(random_weights=False)
     pose_source = pose_source or PoseSource(DEFAULT_POSE)
+    forms = config_from_dict(model_config_dict).stream_forms
+    in_frame = forms.get("pose") == FRAME_FORM
+    rgb = {"backbone": "resnet18", "weights": rgb_weights, "size": RGB_SIZE}
+    if streams_read_frames(forms):  # r3d: its R3D-18 is trained end to end, from these weights
+        rgb = {"backbone": "r3d_18", "weights": rgb_weights if rgb_weights == RANDOM_RGB else KINETICS_START,
+               "size": frames_side(forms["rgb"])}
     return {
         "dancestyle_version": __version__,
         "model": model_config_dict,
@@ -98,11 +105,13 @@ def checkpoint_config(model_config_dict: dict, pose_source: PoseSource | None = 
         "window_seconds": WINDOW_SECONDS,
         "features": {
             "frame_size": frame_size,
-            "rgb": {"backbone": "resnet18", "weights": rgb_weights, "size": RGB_SIZE},
+            "rgb": rgb,
             "pose": {"backend": pose_source.backend or DEFAULT_POSE,
                      "source": "dataset" if pose_source.backend is None else "estimator",
                      "random_weights": pose_source.random_weights,
-                     "people": 20, "keypoints": 17, "normalisation": "per-skeleton bounding box to [-1, 1]"},
+                     "people": 20, "keypoints": 17,
+                     "normalisation": "frame: centred, half the long side = 1" if in_frame
+                     else "per-skeleton bounding box to [-1, 1]"},
             "flow": flow.to_dict(),
         },
     }
@@ -169,7 +178,7 @@ def classifier_source(model: str, weights: str | None) -> tuple[Path, str]:
 class DanceStylePipeline:
     """Loaded streams and classifier, ready to classify videos."""
 
-    def __init__(self, classifier: DanceClassifier, device: str, rgb: RGBBackbone | None,
+    def __init__(self, classifier: DanceClassifier, device: str, rgb: RGBBackbone | SquareFrames | None,
                  pose: PoseEstimator | None, random_weights: bool = False, source: str = "",
                  cautions: list[str] | None = None, frame_size: int = DEFAULT_DETECTOR_SIZE,
                  flow: FlowSettings | None = None) -> None:
@@ -201,13 +210,16 @@ class DanceStylePipeline:
             started = time.perf_counter()
             skeletons = [people for batch in chunked(images, POSE_BATCH) for people in self.pose.estimate(batch)]
             people_max = max(len(people) for people in skeletons)
-            features["pose"] = torch.from_numpy(np.stack([pose_array(people) for people in skeletons])).to(self.device)
+            form = self.config.stream_forms.get("pose", "")
+            poses = [pose_input(people, form, (image.shape[1], image.shape[0]))
+                     for people, image in zip(skeletons, images)]
+            features["pose"] = torch.from_numpy(np.stack(poses)).to(self.device)
             timings["pose"] += time.perf_counter() - started
         return features, people_max
 
     def _probabilities(self, features: dict, timings: dict[str, float]) -> np.ndarray:
         started = time.perf_counter()
-        with torch.inference_mode():
+        with torch.inference_mode(), mixed_precision(self.config, self.device):
             scores = self.classifier({stream: tensor.unsqueeze(0) for stream, tensor in features.items()})
         timings["model"] += time.perf_counter() - started
         return torch.softmax(scores, dim=-1)[0].float().cpu().numpy()
@@ -449,7 +461,10 @@ def load_model(model: str = DEFAULT_MODEL, weights: str | None = None, device: s
         recorded_pose = recorded_pose_backend(config)
         recorded_size = recorded_frame_size(config)
     streams = classifier.config.streams
-    rgb = build_rgb_backbone(rgb_weights, device) if "rgb" in streams else None
+    rgb = None
+    if "rgb" in streams:
+        form = classifier.config.stream_forms.get("rgb")
+        rgb = SquareFrames(frames_side(form), device) if form else build_rgb_backbone(rgb_weights, device)
     estimator, frame_size = None, detector_size or recorded_size  # the training's decoding, for both streams
     if "pose" in streams:
         if not random_weights:

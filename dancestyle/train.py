@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, replace
+from functools import partial
 from datetime import datetime
 from pathlib import Path
 
@@ -39,8 +40,9 @@ from .errors import DanceStyleError, InputError, UsageError
 from .extract import FeatureSet, extract_features, feature_specs, rgb_weights_id
 from .features import CACHE_STRIDE, mirror_flow
 from .flow import FlowSettings
-from .models import DanceClassifier
-from .pose import PoseSource
+from .models import DanceClassifier, mixed_precision
+from .pose import FRAME_FORM, PoseSource
+from .streaming import CachedClips, needs_streaming, shuffled_in_time, streamed_windows
 from .video import BASE_FPS, WINDOW_SECONDS
 from .checkpoints import save_checkpoint
 from .weights import atomic_write_bytes, atomic_write_json, runs_dir
@@ -63,7 +65,7 @@ class TrainingInterrupted(DanceStyleError):
 class Sequences:
     """One split's clips in memory: per-clip features (T_all samples at the cache stride) and labels."""
 
-    features: list[dict[str, np.ndarray]]
+    features: Sequence[dict[str, np.ndarray]]  # a list, or CachedClips for streams read from the cache on demand
     labels: np.ndarray
 
     def __len__(self) -> int:
@@ -72,18 +74,17 @@ class Sequences:
 
 def load_split(index: DatasetIndex, features: FeatureSet, keys: list[str], classes: list[str],
                shuffle_frames: bool = False) -> Sequences:
-    """A split's clips in memory. shuffle_frames: permute each clip's samples in time (same permutation for
-    every stream, fixed per clip), the control that shows how much a model uses motion."""
+    """A split's clips in memory, or for a stream of pixels read from the cache clip by clip (streaming.py).
+    shuffle_frames: permute each clip's samples in time (same permutation for every stream, fixed per clip), the
+    control that shows how much a model uses motion."""
     clips = index.clips_for(keys)
+    labels = np.array([classes.index(clip.label) for clip in clips])
+    if needs_streaming(features):
+        return Sequences(CachedClips(features, clips, shuffle_frames), labels)
     loaded = [features.load(clip) for clip in clips]
     if shuffle_frames:
-        for features_of_clip, clip in zip(loaded, clips):
-            steps = len(next(iter(features_of_clip.values())))
-            seed = int.from_bytes(clip.key.encode()[-8:].rjust(8, b"\0"), "little")
-            order = np.random.default_rng(seed).permutation(steps)
-            for stream in features_of_clip:
-                features_of_clip[stream] = features_of_clip[stream][order]
-    return Sequences(loaded, np.array([classes.index(clip.label) for clip in clips]))
+        loaded = [shuffled_in_time(features_of_clip, clip.key) for features_of_clip, clip in zip(loaded, clips)]
+    return Sequences(loaded, labels)
 
 
 def window_steps(config: ModelConfig) -> tuple[int, int]:
@@ -128,27 +129,44 @@ def clip_probabilities(model: DanceClassifier, sequences: Sequences, device: str
     result = np.zeros((len(sequences), len(model.config.classes)))
     for i, features in enumerate(sequences.features):
         windows = clip_windows(features, every, per_window)
-        result[i] = torch.softmax(_forward(model, windows, device), dim=-1).mean(0).cpu().numpy()
+        with mixed_precision(model.config, device):
+            scores = _forward(model, windows, device)
+        result[i] = torch.softmax(scores.float(), dim=-1).mean(0).cpu().numpy()
     return result
 
 
-def _training_windows(sequences: Sequences, config: ModelConfig, generator: torch.Generator,
-                      augment: Sequence[str] = ()) -> list[dict[str, np.ndarray]]:
-    """One random full window per clip: a random offset within the stride, then a random start, then mirrored
-    at random and `augment`ed (augment.py). (Only a clip shorter than a window gives a shorter one; a 1-step tail
+def training_window(features: dict[str, np.ndarray], generator: torch.Generator, every: int, per_window: int,
+                    augment: Sequence[str] = ()) -> dict[str, np.ndarray]:
+    """A clip's random full window: a random offset within the stride, then a random start, then mirrored at
+    random and `augment`ed (augment.py). (Only a clip shorter than a window gives a shorter one; a 1-step tail
     is never picked on its own.)"""
+    total = len(next(iter(features.values())))
+    # offsets that still leave a full window (a 251-frame clip has fewer than a 301-frame one)
+    full = total - (per_window - 1) * every
+    offset = int(torch.randint(min(every, full if full > 0 else total), (1,), generator=generator))
+    steps = len(range(offset, total, every))
+    start = int(torch.randint(max(1, steps - per_window + 1), (1,), generator=generator))
+    window = {stream: array[offset::every][start:start + per_window] for stream, array in features.items()}
+    return augment_window(window, augment, generator)
+
+
+def _epoch_windows(train: Sequences, config: ModelConfig, generator: torch.Generator, augment: Sequence[str],
+                   ranks: Ranks, seed: int, epoch: int) -> Iterator[tuple[list[int], list[dict[str, np.ndarray]]]]:
+    """This rank's batches of the epoch as (clip indices, their windows): for clips in memory, every clip's window
+    drawn here in clip order, then the order; for clips read from the cache, the order, then each window drawn
+    by a DataLoader worker from its own generator (streaming.py)."""
     every, per_window = window_steps(config)
-    chosen = []
-    for features in sequences.features:
-        total = len(next(iter(features.values())))
-        # offsets that still leave a full window (a 251-frame clip has fewer than a 301-frame one)
-        full = total - (per_window - 1) * every
-        offset = int(torch.randint(min(every, full if full > 0 else total), (1,), generator=generator))
-        steps = len(range(offset, total, every))
-        start = int(torch.randint(max(1, steps - per_window + 1), (1,), generator=generator))
-        window = {stream: array[offset::every][start:start + per_window] for stream, array in features.items()}
-        chosen.append(augment_window(window, augment, generator))
-    return chosen
+    choose = partial(training_window, every=every, per_window=per_window, augment=tuple(augment))
+    batch_size = max(1, config.batch_size // ranks.world)
+    if isinstance(train.features, CachedClips):
+        order = shard_order(torch.randperm(len(train), generator=generator), ranks)
+        batches = [batch.tolist() for batch in order.split(batch_size)]
+        for batch in streamed_windows(train.features, choose, seed, epoch, batches):
+            yield [index for index, _ in batch], [window for _, window in batch]
+        return
+    windows = [choose(features, generator) for features in train.features]
+    for batch in shard_order(torch.randperm(len(train), generator=generator), ranks).split(batch_size):
+        yield batch.tolist(), [windows[index] for index in batch.tolist()]
 
 
 def _optimizer(parameters, lr: float, weight_decay: float, momentum: float = 0.9) -> torch.optim.SGD:
@@ -221,19 +239,18 @@ def _epoch(model: DanceClassifier, optimizer, train: Sequences, seed: int, epoch
     generator = torch.Generator().manual_seed(seed * 100_003 + epoch)
     torch.manual_seed(seed * 100_003 + epoch)  # dropout
     model.train()
-    windows = _training_windows(train, model.config, generator, augment)
-    order = shard_order(torch.randperm(len(train), generator=generator), ranks)
     loss_of = loss_of or LossOf(model)
-    total_loss = correct = 0.0
-    for batch in order.split(max(1, model.config.batch_size // ranks.world)):
-        indices = batch.tolist()
+    total_loss = correct = seen = 0.0
+    for indices, windows in _epoch_windows(train, model.config, generator, augment, ranks, seed, epoch):
         labels = torch.from_numpy(train.labels[indices]).to(device)
-        inputs, lengths = _batch([windows[i] for i in indices], device)
-        loss, scores = loss_of(inputs, lengths, labels)
+        inputs, lengths = _batch(windows, device)
+        with mixed_precision(model.config, device):
+            loss, scores = loss_of(inputs, lengths, labels)
         _step(optimizer, loss)
         total_loss += loss.item() * len(indices)
         correct += int((scores.argmax(1) == labels).sum())
-    total_loss, correct, seen = distributed.total(ranks, total_loss, correct, len(order))
+        seen += len(indices)
+    total_loss, correct, seen = distributed.total(ranks, total_loss, correct, int(seen))
     return total_loss / seen, correct / seen
 
 
@@ -358,7 +375,8 @@ def _train_ranked(options: TrainOptions, ranks: Ranks, on_epoch, on_progress) ->
         raise UsageError(f"{out} holds no saved training state to resume.", "Start a new run without --resume.")
     options = replace(options, epochs=options.epochs or EPOCHS,
                       patience=options.patience or recipe(options.recipe).patience)
-    _check_augment(options.augment, options.streams)
+    # a model that cannot read the streams, or an augmentation it cannot take, is refused before any work
+    _check_augment(options.augment, options.streams, model_config(options).stream_forms)
     if options.data is None or not Path(options.data).is_dir():
         raise InputError(f"No dataset at {options.data or '(none given)'}.",
                          "Run `dancestyle fetch-dataset` first (`--synthetic` works offline), or pass --data DIR.")
@@ -372,8 +390,16 @@ def _train_ranked(options: TrainOptions, ranks: Ranks, on_epoch, on_progress) ->
                                   "Run the same command again: cached features are reused.") from None
 
 
-def _check_augment(names: list[str], streams: list[str]) -> None:
-    """Refuse unknown or repeated augmentation names, and ones for a stream the run does not use."""
+def model_config(options: TrainOptions, classes: list[str] | None = None) -> ModelConfig:
+    """The model a run trains: the model's defaults, the recipe's settings, then the run's own overrides."""
+    settings = {**recipe(options.recipe).settings_for(options.model), **options.overrides}
+    return default_config(options.model, streams=list(options.streams), **settings,
+                          **({"classes": classes} if classes else {}))
+
+
+def _check_augment(names: list[str], streams: list[str], forms: dict[str, str] | None = None) -> None:
+    """Refuse unknown or repeated augmentation names, ones for a stream the run does not use, and `rotate` for
+    skeletons in frame coordinates (it re-normalises each skeleton to its box)."""
     for position, name in enumerate(names):
         if name not in AUGMENTATIONS or name in names[:position]:
             problem = "repeated" if name in AUGMENTATIONS else "unknown"
@@ -384,6 +410,9 @@ def _check_augment(names: list[str], streams: list[str]) -> None:
             raise UsageError(f"The {name} augmentation changes the {AUGMENTATIONS[name][0]} stream, which this run "
                              f"does not use (--streams {','.join(streams)}).",
                              f"Add {AUGMENTATIONS[name][0]} to --streams, or leave {name} out of --augment.")
+        if name == "rotate" and (forms or {}).get("pose") == FRAME_FORM:
+            raise UsageError("The rotate augmentation turns skeletons normalised to their own box; this model reads "
+                             "them in frame coordinates.", "Leave rotate out of --augment (jitter works).")
 
 
 def _train(options: TrainOptions, out: Path, on_epoch, on_progress, ranks: Ranks = Ranks()) -> dict:
@@ -394,12 +423,12 @@ def _train(options: TrainOptions, out: Path, on_epoch, on_progress, ranks: Ranks
     splits = load_or_make_splits(index.root, index)
     rgb_weights = rgb_weights_id(options.random_weights)
     specs = feature_specs(index, options.streams, rgb_weights, options.pose_source, options.pose,
-                          options.detector_size, random_detector=options.random_weights, flow=options.flow)
+                          options.detector_size, random_detector=options.random_weights, flow=options.flow,
+                          forms=model_config(options).stream_forms)
     features = extract_features(index, specs, options.device, on_progress, rgb_weights, options.detector_size,
                                 flow=options.flow, shard=(ranks.rank, ranks.world))
     distributed.barrier(ranks)  # every clip's features are in the cache
-    config = default_config(options.model, classes=list(index.classes), streams=list(options.streams),
-                            **{**recipe(options.recipe).settings_for(options.model), **options.overrides})
+    config = model_config(options, list(index.classes))
     train_set, val_set = (load_split(index, features, splits[side], config.classes, options.shuffle_frames)
                           for side in ("train", "val"))
     if not len(train_set) or not len(val_set):
@@ -410,6 +439,8 @@ def _train(options: TrainOptions, out: Path, on_epoch, on_progress, ranks: Ranks
     model = DanceClassifier(config, options.flow).to(options.device)
     how = recipe(options.recipe)
     if not options.resume:
+        if not options.random_weights:
+            model.load_pretrained()  # r3d on rgb: Kinetics-400 (offline runs pass --random-weights)
         pretrain_encoders(model, train_set, options.seed, options.device, how.pose_pretrain_lr)
     optimizer = _sequence_optimizer(model, frozen_encoder=how.freeze_pose_encoder)
     scheduler = None

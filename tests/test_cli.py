@@ -140,9 +140,10 @@ def test_tampered_checkpoint_is_refused(videos, tmp_path, fake_pose, isolated_ho
 def test_models_lists_every_model(isolated_home):
     result = run("models", "--json")
     models = [row for row in lines(result) if row["kind"] == "model"]
-    assert result.exit_code == 0 and [row["name"] for row in models] == ["lstm", "attention", "tcn", "frame"]
-    assert [row["frames_per_window"] for row in models] == [5, 10, 60, 60]
-    assert all(row["parameters"] > 10_000 and row["streams"] == ["rgb", "pose"] for row in models)
+    assert result.exit_code == 0 and [row["name"] for row in models] == ["lstm", "attention", "tcn", "frame", "r3d"]
+    assert [row["frames_per_window"] for row in models] == [5, 10, 60, 60, 60]
+    assert all(row["parameters"] > 10_000 for row in models)
+    assert [row["streams"] for row in models] == [["rgb", "pose"]] * 4 + [["pose"]]
     backends = [row for row in lines(result) if row["kind"] == "pose"]
     assert [row["name"] for row in backends] == ["rtmpose-t", "rtmpose-s", "rcnn"]
     assert [row["default"] for row in backends] == [False, True, False]
@@ -188,7 +189,7 @@ def test_timeline_adds_windows_and_segments_to_json_and_a_strip_to_the_table(vid
     assert "█" * 60 in table and "0:00" in table and "0:12" in table and "Dance style" in table
 
 
-@pytest.mark.parametrize("model", ["lstm", "attention", "tcn", "frame"])
+@pytest.mark.parametrize("model", ["lstm", "attention", "tcn", "frame", "r3d"])
 def test_every_model_gives_a_timeline(model, videos, fake_pose, isolated_home):
     result = run("classify", videos / "long.mkv", "--random-weights", "--timeline", "--hop", "5", "--json",
                  "--model", model)

@@ -172,3 +172,29 @@ def pose_array(skeletons: np.ndarray, max_people: int = MAX_PEOPLE) -> np.ndarra
     normalised = normalise_skeletons(skeletons[:max_people])
     packed[: len(normalised)] = normalised.transpose(0, 2, 1)
     return packed
+
+
+FRAME_FORM = "frame"  # a model's pose input in frame coordinates (configs.ModelConfig.stream_forms)
+
+
+def frame_pose_array(skeletons: np.ndarray, size: tuple[int, int], max_people: int = MAX_PEOPLE) -> np.ndarray:
+    """Pack one frame's pixel skeletons into (max_people, 2, 17) in frame coordinates, zero-padded: centred on
+    the frame, half its long side = 1, so the frame keeps its shape and where the dancers are and how big they
+    are is kept (what limb heat-maps draw). size: the frame's (width, height) in the skeletons' pixels.
+    Mirroring negates x, as for box-normalised skeletons."""
+    width, height = size
+    packed = np.zeros((max_people, 2, NUM_KEYPOINTS), dtype=np.float32)
+    people = np.asarray(skeletons, np.float32)[:max_people].reshape(-1, NUM_KEYPOINTS, 2)
+    centred = (people - np.array([width / 2, height / 2], np.float32)) / (max(width, height) / 2)
+    packed[: len(centred)] = centred.transpose(0, 2, 1)
+    return packed
+
+
+def pose_input(skeletons: np.ndarray, form: str, size: tuple[int, int]) -> np.ndarray:
+    """One frame's skeletons as a model reads them: each in its own box (the usual form, "") or, for form
+    "frame", in frame coordinates (size: the frame's (width, height))."""
+    if form == FRAME_FORM:
+        return frame_pose_array(skeletons, size)
+    if form:
+        raise ValueError(f"unknown pose form {form!r}")
+    return pose_array(skeletons)

@@ -1,0 +1,85 @@
+"""Clips too big to hold in memory all at once (r3d's frames: ~2.3 MB a 10 s clip at 112 px, ~2.3 GB for Let's
+Dance), read from the feature cache when needed, their training windows made by DataLoader workers.
+
+The in-memory features of the other streams keep their single-process path in train.py (and its exact random
+streams); this one draws each clip's window from its own generator, seeded by (seed, epoch, clip), so workers
+need no shared state and a resumed run draws what an uninterrupted one would. Memory holds the batches in
+flight (batch_size windows, times the workers' prefetch), whatever the dataset's size.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Sequence
+
+import numpy as np
+import torch
+
+from .data import Clip
+from .extract import FeatureSet
+
+Window = dict[str, np.ndarray]
+LOADER_WORKERS = 2  # decode processes per training process; each holds one batch ahead
+
+
+def shuffled_in_time(features: Window, clip_key: str) -> Window:
+    """The shuffled-frames control: the clip's samples in a fixed permutation of its own (every stream alike)."""
+    steps = len(next(iter(features.values())))
+    seed = int.from_bytes(clip_key.encode()[-8:].rjust(8, b"\0"), "little")
+    order = np.random.default_rng(seed).permutation(steps)
+    return {stream: array[order] for stream, array in features.items()}
+
+
+class CachedClips(Sequence):
+    """A split's per-clip features, read from the cache on each access (nothing kept): a drop-in for the list of
+    dicts that train.Sequences holds for streams small enough for memory."""
+
+    def __init__(self, features: FeatureSet, clips: list[Clip], shuffle_frames: bool = False) -> None:
+        self.feature_set, self.clips, self.shuffle_frames = features, clips, shuffle_frames
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+    def __getitem__(self, index: int) -> Window:
+        if not isinstance(index, int):
+            raise TypeError("CachedClips are read one clip at a time")
+        if not -len(self) <= index < len(self):
+            raise IndexError(index)  # ends Sequence's iteration
+        features = self.feature_set.load(self.clips[index])
+        return shuffled_in_time(features, self.clips[index].key) if self.shuffle_frames else features
+
+
+def needs_streaming(features: FeatureSet) -> bool:
+    """Whether a run's features are read clip by clip (a stream of pixels) rather than held in memory."""
+    return any(spec.form.startswith("frames") for spec in features.specs.values())
+
+
+class TrainingWindows(torch.utils.data.Dataset):
+    """Item i: clip i's training window for `epoch` (choose: train.training_window), from a generator of its own."""
+
+    def __init__(self, clips: CachedClips, choose: Callable[[Window, torch.Generator], Window], seed: int,
+                 epoch: int) -> None:
+        self.clips, self.choose, self.seed, self.epoch = clips, choose, seed, epoch
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+    def __getitem__(self, index: int) -> tuple[int, Window]:
+        generator = torch.Generator().manual_seed((self.seed * 100_003 + self.epoch) * 1_000_003 + index)
+        window = self.choose(self.clips[index], generator)
+        return index, {stream: np.ascontiguousarray(array) for stream, array in window.items()}  # not the clip
+
+
+def _keep_list(items: list) -> list:
+    return items  # the batch as a list of (index, window): train._batch pads it
+
+
+def streamed_windows(clips: CachedClips, choose: Callable[[Window, torch.Generator], Window], seed: int, epoch: int,
+                     batches: list[list[int]], workers: int = LOADER_WORKERS) -> Iterator[list[tuple[int, Window]]]:
+    """The epoch's batches of (clip index, window), in the order of `batches`, made by `workers` processes
+    (fewer on a machine with fewer cores; 0: in this process)."""
+    workers = max(0, min(workers, (os.cpu_count() or 1) - 1))
+    loader = torch.utils.data.DataLoader(TrainingWindows(clips, choose, seed, epoch), batch_sampler=batches,
+                                         num_workers=workers, collate_fn=_keep_list,
+                                         prefetch_factor=1 if workers else None)
+    yield from loader
