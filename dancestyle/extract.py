@@ -10,7 +10,7 @@ Flow is computed from the pixels of frame folders and videos alike (flow.py), as
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path

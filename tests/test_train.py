@@ -10,7 +10,6 @@ from dancestyle.cli import app
 from dancestyle.errors import UsageError
 from dancestyle.evaluate import evaluate_run
 from dancestyle.extract import sample_positions
-from dancestyle.synthetic import generate_corpus
 from dancestyle.models import DanceClassifier, default_config
 from dancestyle.train import TrainingInterrupted, TrainOptions, _sequence_optimizer, read_state, train
 from dancestyle.checkpoints import model_card
