@@ -1,7 +1,8 @@
 """What training does to a window of a clip's features so the model sees more than the clips themselves.
 
 Always: the mirrored dance (a mirrored dancer dances the same style), half of the time, in every stream that has a
-left and a right (RGB features cannot be mirrored after the fact).
+left and a right: skeletons, flow, and RGB frames read as pixels (r3d); ResNet-18 features cannot be mirrored after
+the fact.
 
 On request (`dancestyle train --augment jitter,rotate,shift`; the paper named jitter, shift, rotate and blur as
 next steps), each on every training window:
@@ -40,7 +41,13 @@ def mirror(poses: np.ndarray) -> np.ndarray:
     return mirrored
 
 
-MIRRORS: dict[str, Callable[[np.ndarray], np.ndarray]] = {"pose": mirror, "flow": mirror_flow}
+def mirror_rgb(rgb: np.ndarray) -> np.ndarray:
+    """Frames as pixels (steps, height, width, 3) flipped left-right; per-frame ResNet-18 features (steps, 512)
+    cannot be, and come back as they are."""
+    return np.ascontiguousarray(rgb[..., ::-1, :]) if rgb.ndim == 4 else rgb
+
+
+MIRRORS: dict[str, Callable[[np.ndarray], np.ndarray]] = {"pose": mirror, "flow": mirror_flow, "rgb": mirror_rgb}
 
 
 def mirror_window(window: Window, generator: torch.Generator) -> Window:

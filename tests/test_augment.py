@@ -94,6 +94,16 @@ def test_without_augmentations_a_window_is_only_mirrored_with_one_draw():
     assert torch.equal(plain.get_state(), augmented.get_state())  # earlier runs' random streams are unchanged
 
 
+def test_the_mirror_flips_rgb_pixels_and_leaves_resnet_features_alone():
+    pixels = np.random.default_rng(0).integers(0, 255, (3, 4, 5, 3), dtype=np.uint8)
+    features = np.random.default_rng(1).random((3, 512)).astype(np.float32)
+    mirrored = next(result for seed in range(20)
+                    if (result := mirror_window({"rgb": pixels}, generator(seed)))["rgb"] is not pixels)
+    np.testing.assert_array_equal(mirrored["rgb"], pixels[:, :, ::-1])
+    for seed in range(4):
+        assert mirror_window({"rgb": features}, generator(seed))["rgb"] is features
+
+
 def test_an_augmentation_leaves_streams_it_does_not_change_alone():
     window = {"pose": skeletons(), "flow": np.ones((4, 2, 2, 3, 3), np.float32)}
     result = augment_window(window, ["jitter"], generator(2))
