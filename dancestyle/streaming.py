@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from .data import Clip
-from .extract import FeatureSet
+from .extract import FeatureSet, streams_read_frames
 
 Window = dict[str, np.ndarray]
 LOADER_WORKERS = 2  # decode processes per training process; each holds one batch ahead
@@ -51,7 +51,7 @@ class CachedClips(Sequence):
 
 def needs_streaming(features: FeatureSet) -> bool:
     """Whether a run's features are read clip by clip (a stream of pixels) rather than held in memory."""
-    return any(spec.form.startswith("frames") for spec in features.specs.values())
+    return streams_read_frames({stream: spec.form for stream, spec in features.specs.items()})
 
 
 class TrainingWindows(torch.utils.data.Dataset):
