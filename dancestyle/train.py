@@ -355,7 +355,9 @@ def train(options: TrainOptions, on_epoch: Callable[[dict, int], None] | None = 
     shares, as the dataset and its cache are)."""
     ranks, device = distributed.start(options.device)
     try:
-        return _train_ranked(replace(options, device=device), ranks, on_epoch, on_progress)
+        summary = _train_ranked(replace(options, device=device), ranks, on_epoch, on_progress)
+        distributed.barrier(ranks)  # no rank tears the group down while rank 0 still writes and broadcasts
+        return summary
     finally:
         distributed.stop()
 
