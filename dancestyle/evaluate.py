@@ -164,7 +164,8 @@ def evaluate_run(weights: str | None, model: str, data: str | None, split: str =
     from .extract import extract_features, stream_specs
     from .pipeline import (Prediction, classifier_source, load_classifier, rank_styles, recorded_flow,
                            recorded_frame_size)
-    from .train import clip_probabilities, load_split, window_steps
+    from .train import load_split
+    from .windows import clip_probabilities, window_steps
     from .checkpoints import read_checkpoint
 
     directory, source = classifier_source(model, weights)
@@ -191,7 +192,7 @@ def evaluate_run(weights: str | None, model: str, data: str | None, split: str =
     distributed.barrier(ranks)  # every clip's features are in the cache
     sequences = load_split(index, features, keys, classes, training.get("shuffle_frames", False))
     started = time.perf_counter()
-    probabilities = clip_probabilities(classifier, sequences, device)
+    probabilities = clip_probabilities(classifier, sequences.features, device)
     seconds = (time.perf_counter() - started) / max(1, len(sequences))
     metrics = compute_metrics(sequences.labels.tolist(), probabilities.argmax(1).tolist(), classes)
     clips = index.clips_for(keys)

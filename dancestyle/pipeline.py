@@ -32,6 +32,7 @@ from .pose import (DEFAULT_DETECTOR_SIZE, DEFAULT_POSE, FRAME_FORM, LEGACY_ESTIM
 from .timeline import WATCH_HOP, Segment, Window, WindowBuffer, check_hop, segments, window_span
 from .video import (BASE_FPS, WINDOW_SECONDS, ReadAhead, SampledFrame, VideoEnd, chunked, is_stream,
                     iter_sampled_frames, sample_interval)
+from .windows import steps_per_window
 from .checkpoints import fetch_checkpoint, newest_run, parse_weights_ref, read_checkpoint
 from .weights import runs_dir
 
@@ -193,7 +194,7 @@ class DanceStylePipeline:
         self.frame_size = frame_size  # short side of decoded frames, as in training: pose reads them, RGB resizes them
         self.flow = flow  # the flow settings of training, for a model with the flow stream
         self.interval = sample_interval(self.config.stride)
-        self.window_frames = max(1, int(WINDOW_SECONDS / self.interval))  # sampled frames in a 10 s window
+        self.window_frames = steps_per_window(self.config.stride)  # sampled frames in a 10 s window
 
     def _frame_features(self, window: list[SampledFrame], timings: dict[str, float]) -> tuple[dict, int]:
         """Per-frame inputs of one window ({"rgb": (T, 512), "pose": (T, 20, 2, 17), "flow": (T, pairs, 2, g,
@@ -523,7 +524,7 @@ def describe_models() -> list[dict]:
         cached = local is not None or isinstance(try_to_load_from_cache(spec.hub_repo, WEIGHTS_FILE), str)
         rows.append({
             "kind": "model", "name": name, "streams": list(config.streams), "stride": config.stride,
-            "frames_per_window": int(WINDOW_SECONDS / sample_interval(config.stride)),
+            "frames_per_window": steps_per_window(config.stride),
             "parameters": parameter_count(DanceClassifier(config)),
             "weights": str(local) if local else spec.hub_repo, "cached": cached, "summary": spec.summary,
         })

@@ -55,7 +55,7 @@ def needs_streaming(features: FeatureSet) -> bool:
 
 
 class TrainingWindows(torch.utils.data.Dataset):
-    """Item i: clip i's training window for `epoch` (choose: train.training_window), from a generator of its own."""
+    """Item i: clip i's training window for `epoch` (choose: windows.training_window), from a generator of its own."""
 
     def __init__(self, clips: CachedClips, choose: Callable[[Window, torch.Generator], Window], seed: int,
                  epoch: int) -> None:
@@ -71,7 +71,7 @@ class TrainingWindows(torch.utils.data.Dataset):
 
 
 def _keep_list(items: list) -> list:
-    return items  # the batch as a list of (index, window): train._batch pads it
+    return items  # the batch as a list of (index, window): windows.batch_windows pads it
 
 
 def streamed_windows(clips: CachedClips, choose: Callable[[Window, torch.Generator], Window], seed: int, epoch: int,

@@ -11,10 +11,10 @@
    at most the epoch in progress and `resume=True` continues exactly: every epoch seeds its own random streams
    from (seed, epoch), so an interrupted-then-resumed run ends with the same weights as an uninterrupted one.
 
-Training windows: a clip's cache holds every 5th frame; a model with stride s reads every (s/5)-th of those,
-starting at a random offset (a free augmentation: stride 60 gives 12 distinct sequences per clip), in windows of
-10 s, mirrored half of the time and changed by any `augment` named (augment.py). Evaluation uses offset 0 and
-averages all windows of a clip, like `classify` does with a video.
+Training windows (windows.py): a clip's cache holds every 5th frame; a model with stride s reads every (s/5)-th
+of those, starting at a random offset (a free augmentation: stride 60 gives 12 distinct sequences per clip), in
+windows of 10 s, mirrored half of the time and changed by any `augment` named (augment.py). Evaluation uses
+offset 0 and averages all windows of a clip, like `classify` does with a video.
 """
 
 from __future__ import annotations
@@ -32,19 +32,19 @@ import torch
 from torch import nn
 
 from . import distributed
-from .augment import AUGMENTATIONS, augment_window
+from .augment import AUGMENTATIONS
 from .configs import EPOCHS, ModelConfig, Recipe, TrainOptions, default_config, recipe
 from .data import DatasetIndex, index_for_training, letsdance_classes, load_or_make_splits
 from .distributed import Ranks
 from .errors import DanceStyleError, InputError, UsageError
 from .extract import FeatureSet, extract_features, feature_specs, rgb_weights_id
-from .features import CACHE_STRIDE, mirror_flow
+from .features import mirror_flow
 from .flow import FlowSettings
 from .models import DanceClassifier, mixed_precision
 from .pose import FRAME_FORM, PoseSource
 from .streaming import CachedClips, needs_streaming, shuffled_in_time, streamed_windows
-from .video import BASE_FPS, WINDOW_SECONDS
 from .checkpoints import save_checkpoint
+from .windows import Window, batch_windows, clip_probabilities, training_window, window_steps
 from .weights import atomic_write_bytes, atomic_write_json, runs_dir
 
 RESUME_DIR = "resume"
@@ -87,71 +87,8 @@ def load_split(index: DatasetIndex, features: FeatureSet, keys: list[str], class
     return Sequences(loaded, labels)
 
 
-def window_steps(config: ModelConfig) -> tuple[int, int]:
-    """(cache samples between model steps, model steps per 10 s window)."""
-    if config.stride % CACHE_STRIDE:
-        raise UsageError(f"Stride {config.stride} is not a multiple of the feature cache's {CACHE_STRIDE}.")
-    every = config.stride // CACHE_STRIDE
-    return every, max(1, int(WINDOW_SECONDS * BASE_FPS / config.stride))
-
-
-def _batch(windows: list[dict[str, np.ndarray]], device: str) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-    """Zero-pad windows of unequal length at the end; return tensors per stream and the real lengths."""
-    lengths = torch.tensor([len(next(iter(w.values()))) for w in windows])
-    tensors = {}
-    for stream in windows[0]:
-        padded = np.zeros((len(windows), int(lengths.max()), *windows[0][stream].shape[1:]), np.float32)
-        for i, window in enumerate(windows):
-            padded[i, : len(window[stream])] = window[stream]
-        tensors[stream] = torch.from_numpy(padded).to(device)
-    return tensors, lengths
-
-
-def _forward(model: DanceClassifier, windows: list[dict[str, np.ndarray]], device: str) -> torch.Tensor:
-    return model(*_batch(windows, device))
-
-
-def clip_windows(features: dict[str, np.ndarray], every: int, per_window: int, offset: int = 0
-                 ) -> list[dict[str, np.ndarray]]:
-    """A clip's consecutive 10 s windows at the model's stride, starting `offset` cache samples in; a shorter
-    last window ends at the clip's end instead, overlapping the one before (as `classify` does)."""
-    sampled = {stream: array[offset::every] for stream, array in features.items()}
-    steps = len(next(iter(sampled.values())))
-    starts = [min(start, max(0, steps - per_window)) for start in range(0, max(steps, 1), per_window)]
-    return [{stream: array[start:start + per_window] for stream, array in sampled.items()} for start in starts]
-
-
-@torch.inference_mode()
-def clip_probabilities(model: DanceClassifier, sequences: Sequences, device: str) -> np.ndarray:
-    """Class probabilities per clip: the mean over all its windows at offset 0 (as classify)."""
-    model.eval()
-    every, per_window = window_steps(model.config)
-    result = np.zeros((len(sequences), len(model.config.classes)))
-    for i, features in enumerate(sequences.features):
-        windows = clip_windows(features, every, per_window)
-        with mixed_precision(model.config, device):
-            scores = _forward(model, windows, device)
-        result[i] = torch.softmax(scores.float(), dim=-1).mean(0).cpu().numpy()
-    return result
-
-
-def training_window(features: dict[str, np.ndarray], generator: torch.Generator, every: int, per_window: int,
-                    augment: Sequence[str] = ()) -> dict[str, np.ndarray]:
-    """A clip's random full window: a random offset within the stride, then a random start, then mirrored at
-    random and `augment`ed (augment.py). (Only a clip shorter than a window gives a shorter one; a 1-step tail
-    is never picked on its own.)"""
-    total = len(next(iter(features.values())))
-    # offsets that still leave a full window (a 251-frame clip has fewer than a 301-frame one)
-    full = total - (per_window - 1) * every
-    offset = int(torch.randint(min(every, full if full > 0 else total), (1,), generator=generator))
-    steps = len(range(offset, total, every))
-    start = int(torch.randint(max(1, steps - per_window + 1), (1,), generator=generator))
-    window = {stream: array[offset::every][start:start + per_window] for stream, array in features.items()}
-    return augment_window(window, augment, generator)
-
-
 def _epoch_windows(train: Sequences, config: ModelConfig, generator: torch.Generator, augment: Sequence[str],
-                   ranks: Ranks, seed: int, epoch: int) -> Iterator[tuple[list[int], list[dict[str, np.ndarray]]]]:
+                   ranks: Ranks, seed: int, epoch: int) -> Iterator[tuple[list[int], list[Window]]]:
     """This rank's batches of the epoch as (clip indices, their windows): for clips in memory, every clip's window
     drawn here in clip order, then the order; for clips read from the cache, the order, then each window drawn
     by a DataLoader worker from its own generator (streaming.py)."""
@@ -243,7 +180,7 @@ def _epoch(model: DanceClassifier, optimizer, train: Sequences, seed: int, epoch
     total_loss = correct = seen = 0.0
     for indices, windows in _epoch_windows(train, model.config, generator, augment, ranks, seed, epoch):
         labels = torch.from_numpy(train.labels[indices]).to(device)
-        inputs, lengths = _batch(windows, device)
+        inputs, lengths = batch_windows(windows, device)
         with mixed_precision(model.config, device):
             loss, scores = loss_of(inputs, lengths, labels)
         _step(optimizer, loss)
@@ -266,7 +203,7 @@ def shard_order(order: torch.Tensor, ranks: Ranks) -> torch.Tensor:
 
 
 def _validate(model: DanceClassifier, val: Sequences, device: str) -> tuple[float, float]:
-    probabilities = clip_probabilities(model, val, device)
+    probabilities = clip_probabilities(model, val.features, device)
     loss = float(-np.log(probabilities[np.arange(len(val)), val.labels] + 1e-12).mean())
     return loss, float((probabilities.argmax(1) == val.labels).mean())
 

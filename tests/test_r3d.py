@@ -241,7 +241,7 @@ def test_streamed_windows_are_read_on_demand_and_the_same_with_or_without_worker
     from types import SimpleNamespace
 
     from dancestyle.streaming import CachedClips, streamed_windows
-    from dancestyle.train import training_window
+    from dancestyle.windows import training_window
 
     class Cache:  # stands in for a FeatureSet: clip n's sample t is all 100 n + t
         loads = 0

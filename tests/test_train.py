@@ -195,7 +195,7 @@ def test_fetch_dataset_uses_an_extracted_folder_in_place(corpus, home):
 
 
 def test_clip_windows_end_the_last_window_at_the_clip_end():
-    from dancestyle.train import clip_windows
+    from dancestyle.windows import clip_windows
 
     features = {"pose": np.arange(13)[:, None]}  # 13 cached samples
     windows = clip_windows(features, every=2, per_window=5)  # 7 steps: 0, 2, ..., 12

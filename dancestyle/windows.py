@@ -1,0 +1,86 @@
+"""Which sampled steps form each 10 s window, for training, evaluation and classification alike.
+
+A model reads a step every `stride` frames of 30 fps video; a window is 10 s of those steps (the training clips'
+length). The feature cache holds a sample every CACHE_STRIDE frames, so a model with stride s reads every
+(s / CACHE_STRIDE)-th of them. Training draws one random full window per clip and epoch (a random offset within
+the stride, a random start, then the augmentations: augment.py); evaluation tiles a clip with consecutive windows
+at offset 0, the last one ending at the clip's end, and averages their probabilities, as `classify` does with a
+video (pipeline.py, timeline.WindowBuffer).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from .augment import augment_window
+from .configs import ModelConfig
+from .errors import UsageError
+from .features import CACHE_STRIDE
+from .models import DanceClassifier, mixed_precision
+from .video import BASE_FPS, WINDOW_SECONDS
+
+Window = dict[str, np.ndarray]  # stream -> (steps, ...) features
+
+
+def steps_per_window(stride: int) -> int:
+    """Model steps in a 10 s window at `stride` frames of 30 fps video between steps."""
+    return max(1, int(WINDOW_SECONDS * BASE_FPS / stride))
+
+
+def window_steps(config: ModelConfig) -> tuple[int, int]:
+    """(cache samples between model steps, model steps per 10 s window)."""
+    if config.stride % CACHE_STRIDE:
+        raise UsageError(f"Stride {config.stride} is not a multiple of the feature cache's {CACHE_STRIDE}.")
+    return config.stride // CACHE_STRIDE, steps_per_window(config.stride)
+
+
+def clip_windows(features: Window, every: int, per_window: int, offset: int = 0) -> list[Window]:
+    """A clip's consecutive 10 s windows at the model's stride, starting `offset` cache samples in; a shorter
+    last window ends at the clip's end instead, overlapping the one before (as `classify` does)."""
+    sampled = {stream: array[offset::every] for stream, array in features.items()}
+    steps = len(next(iter(sampled.values())))
+    starts = [min(start, max(0, steps - per_window)) for start in range(0, max(steps, 1), per_window)]
+    return [{stream: array[start:start + per_window] for stream, array in sampled.items()} for start in starts]
+
+
+def training_window(features: Window, generator: torch.Generator, every: int, per_window: int,
+                    augment: Sequence[str] = ()) -> Window:
+    """A clip's random full window: a random offset within the stride, then a random start, then mirrored at
+    random and `augment`ed (augment.py). (Only a clip shorter than a window gives a shorter one; a 1-step tail
+    is never picked on its own.)"""
+    total = len(next(iter(features.values())))
+    # offsets that still leave a full window (a 251-frame clip has fewer than a 301-frame one)
+    full = total - (per_window - 1) * every
+    offset = int(torch.randint(min(every, full if full > 0 else total), (1,), generator=generator))
+    steps = len(range(offset, total, every))
+    start = int(torch.randint(max(1, steps - per_window + 1), (1,), generator=generator))
+    window = {stream: array[offset::every][start:start + per_window] for stream, array in features.items()}
+    return augment_window(window, augment, generator)
+
+
+def batch_windows(windows: list[Window], device: str) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """Windows of unequal length zero-padded at the end: (tensors per stream, the real lengths)."""
+    lengths = torch.tensor([len(next(iter(w.values()))) for w in windows])
+    tensors = {}
+    for stream in windows[0]:
+        padded = np.zeros((len(windows), int(lengths.max()), *windows[0][stream].shape[1:]), np.float32)
+        for i, window in enumerate(windows):
+            padded[i, : len(window[stream])] = window[stream]
+        tensors[stream] = torch.from_numpy(padded).to(device)
+    return tensors, lengths
+
+
+@torch.inference_mode()
+def clip_probabilities(model: DanceClassifier, clips: Sequence[Window], device: str) -> np.ndarray:
+    """Class probabilities per clip: the mean over all its windows at offset 0 (as classify)."""
+    model.eval()
+    every, per_window = window_steps(model.config)
+    result = np.zeros((len(clips), len(model.config.classes)))
+    for i, features in enumerate(clips):
+        with mixed_precision(model.config, device):
+            scores = model(*batch_windows(clip_windows(features, every, per_window), device))
+        result[i] = torch.softmax(scores.float(), dim=-1).mean(0).cpu().numpy()
+    return result
