@@ -39,16 +39,19 @@ def test_a_dropped_sample_repeats_the_features_before_it_and_is_flagged():
 
 
 def test_watch_on_a_paced_pipe_prints_each_window_before_the_pipe_ends(tmp_path, isolated_home):
-    """A 24 s video written to `watch -` in pieces over ~6 s: JSON lines come while it is still being written."""
+    """A 24 s video written to `watch -` in pieces over ~6 s: JSON lines come while it is still being written (the
+    last two pieces wait for the first line, so a slow start under load cannot let the whole video in first)."""
     video = make_video(tmp_path / "live.mkv", frames=24 * 25, fps=25, size=(32, 48)).read_bytes()
     command = [sys.executable, "-m", "dancestyle", "watch", "-", "--random-weights", "--json", "--hop", "4"]
     process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                env={**isolated_env(isolated_home), "OMP_NUM_THREADS": "1"})
-    finished = threading.Event()
+    finished, first_line = threading.Event(), threading.Event()
 
     def write_paced():
         pieces = 12
         for i in range(pieces):
+            if i == pieces - 2:  # 20 s of video written: the windows 0-10 s and 4-14 s are complete
+                first_line.wait(timeout=120)
             process.stdin.write(video[i * len(video) // pieces:(i + 1) * len(video) // pieces])
             process.stdin.flush()
             time.sleep(0.5)
@@ -60,6 +63,7 @@ def test_watch_on_a_paced_pipe_prints_each_window_before_the_pipe_ends(tmp_path,
     arrivals = []
     for line in process.stdout:
         arrivals.append((json.loads(line), finished.is_set()))
+        first_line.set()
     writer.join()
     assert process.wait(timeout=60) == 0, process.stderr.read().decode()
     records = [record for record, _ in arrivals]
