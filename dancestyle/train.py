@@ -437,14 +437,18 @@ def _train(options: TrainOptions, out: Path, on_epoch, on_progress, ranks: Ranks
 
 def _distributed_loss(model: DanceClassifier, ranks: Ranks) -> nn.Module:
     """LossOf(model), wrapped in DistributedDataParallel when there are several ranks (which copies rank 0's
-    weights to all). Unused parameters are allowed: the encoders' pre-training heads take no part in training."""
+    weights to all). The encoders' pre-training heads take no part in training: DDP is told to look for unused
+    parameters only when there are such heads (the search costs a pass over the graph, and DDP warns where it
+    finds none: r3d on pose)."""
     loss_of = LossOf(model)
     if not ranks.distributed:
         return loss_of
     from torch.nn.parallel import DistributedDataParallel
 
     device_ids = [torch.device(next(model.parameters()).device)] if next(model.parameters()).is_cuda else None
-    return DistributedDataParallel(loss_of, device_ids=device_ids, find_unused_parameters=True)
+    idle_heads = any(weight.requires_grad for encoder in model.encoders().values()
+                     for weight in encoder.head.parameters())
+    return DistributedDataParallel(loss_of, device_ids=device_ids, find_unused_parameters=idle_heads)
 
 
 def _better(how: Recipe, val_accuracy: float, val_loss: float, state: dict) -> bool:
