@@ -60,7 +60,6 @@ def test_two_processes_train_and_the_checkpoint_works_in_one(corpus, home, tmp_p
     assert json.loads(resumed.stdout)["history"][:40] == history and json.loads(resumed.stdout)["epochs_run"] == 44
 
 
-
 def test_the_3d_cnn_trains_under_torchrun_without_ddp_warnings(corpus, home, tmp_path, fake_pose):
     from dancestyle.pipeline import load_model
 
@@ -73,6 +72,7 @@ def test_the_3d_cnn_trains_under_torchrun_without_ddp_warnings(corpus, home, tmp
     assert len([line for line in result.stdout.splitlines() if line.startswith("{")]) == 1
     assert "find_unused_parameters" not in result.stderr  # r3d on pose has no idle pre-training heads
     assert load_model("r3d", weights=str(out), device="cpu").config.streams == ["pose"]
+
 
 def test_two_machines_on_loopback_train_together_and_refuse_different_commands(corpus, home, tmp_path):
     def node(rank: int, port: int, extra: list[str]) -> tuple[subprocess.Popen, Path, Path]:
