@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import traceback
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from enum import Enum
 from typing import Annotated
 
@@ -388,7 +389,8 @@ def train(
             if "/" not in push_to_hub:
                 raise UsageError(f"--push-to-hub {push_to_hub}: name the owner too.", "Use ORG/NAME.")
         options.device = resolve_device(device.value)
-        summary = _train_with_progress(run_training, options)
+        with _sigterm_as_ctrl_c():
+            summary = _train_with_progress(run_training, options)
         if push_to_hub:
             from .checkpoints import push_checkpoint
 
@@ -413,6 +415,17 @@ def _streams(value: str) -> list[str]:
         raise typer.BadParameter(f"a non-empty set of {', '.join(STREAM_NAMES)}, comma-separated "
                                  "(e.g. pose,flow)", param_hint="--streams")
     return [stream for stream in STREAM_NAMES if stream in streams]
+
+
+@contextmanager
+def _sigterm_as_ctrl_c():
+    """SIGTERM stops training as Ctrl-C does (the last finished epoch kept, the way to resume said): torchrun sends
+    it to the other processes when one dies, and batch schedulers and `kill` send it to end a job."""
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _train_with_progress(run_training, options) -> dict:

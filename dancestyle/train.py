@@ -425,8 +425,9 @@ def _train(options: TrainOptions, out: Path, on_epoch, on_progress, ranks: Ranks
             raise TrainingInterrupted("Training interrupted during its first epoch; no state was saved yet.",
                                       "Run the same command again (without --resume): cached features are "
                                       "reused.") from None
+        command = "torchrun <the same options> -m dancestyle" if ranks.world > 1 else "dancestyle"
         raise TrainingInterrupted(f"Training interrupted after epoch {state['epoch']}; its state is saved in {out}.",
-                                  f"Continue with: dancestyle train --resume --out {out}") from None
+                                  f"Continue with: {command} train --resume --out {out}") from None
     state["finished"] = True
     metrics = _metrics(state, index, train_set, val_set)
     if ranks.main:

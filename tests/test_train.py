@@ -120,6 +120,32 @@ def test_cli_train_evaluate_and_classify_with_the_run(corpus, home):
     assert bad.exit_code == 2
 
 
+def test_sigterm_stops_training_as_ctrl_c_does_and_the_run_resumes(corpus, home, monkeypatch):
+    """torchrun sends SIGTERM to the other processes when one dies; schedulers and kill send it too."""
+    import os
+    import signal
+
+    import dancestyle.render as render
+
+    real_line, before = render.epoch_line, signal.getsignal(signal.SIGTERM)
+
+    def terminated_after_the_second(record, epochs):
+        real_line(record, epochs)
+        if record["epoch"] == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(render, "epoch_line", terminated_after_the_second)
+    out = str(home / "cut")
+    args = ["train", "--model", "lstm", "--data", str(corpus), "--streams", "pose", "--epochs", "4", "--out", out]
+    cut = CliRunner().invoke(app, args)
+    assert cut.exit_code == 130 and "interrupted after epoch 2" in cut.stderr
+    assert f"dancestyle train --resume --out {out}" in " ".join(cut.stderr.split()) and "Traceback" not in cut.stderr
+    assert signal.getsignal(signal.SIGTERM) is before  # the command leaves the process as it found it
+    monkeypatch.setattr(render, "epoch_line", real_line)
+    resumed = CliRunner().invoke(app, ["train", "--resume", "--out", out])
+    assert resumed.exit_code == 0 and "epoch   3/4" in resumed.stderr and "epoch   2/4" not in resumed.stderr
+
+
 def test_fetch_dataset_synthetic_prints_the_summary(home):
     result = CliRunner().invoke(app, ["fetch-dataset", "--synthetic", "--clips-per-class", "3", "--json"],
                                 catch_exceptions=False)
