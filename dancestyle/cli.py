@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import sys
 import traceback
 from contextlib import contextmanager, nullcontext
 from enum import Enum
@@ -377,29 +378,29 @@ def train(
                            pose_source=pose_source, pose=pose.value,
                            detector_size=detector_size, recipe=recipe, resume=resume, shuffle_frames=shuffle_frames,
                            augment=[name.strip() for name in augment.split(",") if name.strip()])
-    try:
-        if push_to_hub:  # a bad repo id must fail now, not after hours of training
-            from huggingface_hub.utils import validate_repo_id
+    with _sigterm_as_ctrl_c():
+        try:
+            if push_to_hub:  # a bad repo id must fail now, not after hours of training
+                from huggingface_hub.utils import validate_repo_id
 
-            try:
-                validate_repo_id(push_to_hub)
-            except ValueError as e:
-                raise UsageError(f"--push-to-hub {push_to_hub}: not a Hub repo id ({e}).",
-                                 "Use ORG/NAME, e.g. --push-to-hub your-name/letsdance-lstm.") from None
-            if "/" not in push_to_hub:
-                raise UsageError(f"--push-to-hub {push_to_hub}: name the owner too.", "Use ORG/NAME.")
-        options.device = resolve_device(device.value)
-        with _sigterm_as_ctrl_c():
+                try:
+                    validate_repo_id(push_to_hub)
+                except ValueError as e:
+                    raise UsageError(f"--push-to-hub {push_to_hub}: not a Hub repo id ({e}).",
+                                     "Use ORG/NAME, e.g. --push-to-hub your-name/letsdance-lstm.") from None
+                if "/" not in push_to_hub:
+                    raise UsageError(f"--push-to-hub {push_to_hub}: name the owner too.", "Use ORG/NAME.")
+            options.device = resolve_device(device.value)
             summary = _train_with_progress(run_training, options)
-        if push_to_hub:
-            from .checkpoints import push_checkpoint
+            if push_to_hub:
+                from .checkpoints import push_checkpoint
 
-            summary["pushed_to"] = push_checkpoint(summary["out"], push_to_hub)
-    except TrainingInterrupted as e:
-        _show(e, debug)
-        raise typer.Exit(130) from None
-    except DanceStyleError as e:
-        _fail(e, debug)
+                summary["pushed_to"] = push_checkpoint(summary["out"], push_to_hub)
+        except TrainingInterrupted as e:
+            _show(e, debug)
+            raise typer.Exit(130) from None
+        except DanceStyleError as e:
+            _fail(e, debug)
     if not ranks_from_env().main:
         return
     if json_output:
@@ -421,11 +422,16 @@ def _streams(value: str) -> list[str]:
 def _sigterm_as_ctrl_c():
     """SIGTERM stops training as Ctrl-C does (the last finished epoch kept, the way to resume said): torchrun sends
     it to the other processes when one dies, and batch schedulers and `kill` send it to end a job."""
-    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    previous = signal.signal(signal.SIGTERM, _stop_training)
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def _stop_training(signum, frame) -> None:
+    if sys.exc_info()[0] is None:  # not while an error is reported (a peer's death seen first): let it finish
+        raise KeyboardInterrupt
 
 
 def _train_with_progress(run_training, options) -> dict:
