@@ -9,6 +9,7 @@ flight (batch_size windows, times the workers' prefetch), whatever the dataset's
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Callable, Iterator, Sequence
 
@@ -79,6 +80,11 @@ def streamed_windows(clips: CachedClips, choose: Callable[[Window, torch.Generat
     """The epoch's batches of (clip index, window), in the order of `batches`, made by `workers` processes
     (fewer on a machine with fewer cores; 0: in this process)."""
     workers = max(0, min(workers, (os.cpu_count() or 1) - 1))
+    if workers:
+        # A PyAV object left in a reference cycle (seen: a VideoReformatter) is freed by the cycle collector at
+        # some later moment, and freeing it joins its threads (swscale's slice threads). A forked worker inherits
+        # such garbage but not the threads: collected there, it waits for them forever. Collect it before the fork.
+        gc.collect()
     loader = torch.utils.data.DataLoader(TrainingWindows(clips, choose, seed, epoch), batch_sampler=batches,
                                          num_workers=workers, collate_fn=_keep_list,
                                          prefetch_factor=1 if workers else None)

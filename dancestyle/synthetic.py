@@ -12,6 +12,7 @@ Some styles share their static poses on purpose and differ only in how they move
 
 from __future__ import annotations
 
+import gc
 import io
 import json
 import os
@@ -159,6 +160,7 @@ def _write_clips(clips: list[Clip], root: Path, frames: int, size: tuple[int, in
         return
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
+    gc.collect()  # see streaming.streamed_windows: garbage PyAV objects must not be freed in a forked worker
     with ProcessPoolExecutor(workers) as pool:
         futures = {pool.submit(_write_clip, clip, root, frames, size): clip for clip in clips}
         try:
