@@ -15,6 +15,7 @@ from .flow import DEFAULT_FLOW, FlowSettings
 from .pose import DEFAULT_DETECTOR_SIZE, DEFAULT_POSE
 
 STREAM_NAMES = ("rgb", "pose", "flow")  # features.STREAMS, without importing torch
+FUSIONS = ("early", "late")  # ModelConfig.fusion
 
 CLASSES = ("ballet", "break", "flamenco", "foxtrot", "latin", "quickstep", "square", "swing", "tango", "waltz")
 HUB_ORG = "dancestyle"  # default classifier repos: f"{HUB_ORG}/letsdance-{name}"
@@ -39,10 +40,17 @@ class ModelConfig:
     # in training, the chance that a clip loses one of its streams (chosen at random) for the step: the model must
     # classify from each stream alone as well as from all (modality dropout, Neverova et al.'s ModDrop); 0: off
     stream_dropout: float = 0.0
+    # with several streams: "early", their per-step features concatenated into one model over time; "late", one
+    # model over time per stream, each trained on its own, their class probabilities averaged (as r3d does)
+    fusion: str = "early"
     allowed_streams: ClassVar[tuple[str, ...]] = STREAM_NAMES  # the streams this architecture can read
     mixed_precision: ClassVar[bool] = False  # train, evaluate and classify in bfloat16 on CUDA (models.py)
+    fusions: ClassVar[tuple[str, ...]] = FUSIONS  # the fusions this architecture can take
 
     def __post_init__(self) -> None:
+        if self.fusion not in self.fusions:
+            raise UsageError(f"{self.name} takes fusion {' or '.join(self.fusions)} (asked: {self.fusion!r}).",
+                             f"Use fusion={self.fusions[0]}.")
         if not set(self.streams) <= set(self.allowed_streams):
             raise UsageError(f"{self.name} reads {' or '.join(self.allowed_streams)} only (asked: --streams "
                              f"{','.join(self.streams)}).", f"Use --streams {','.join(self.allowed_streams)}.")
@@ -113,6 +121,7 @@ class FrameConfig(ModelConfig):
     lr: float = 0.01
     batch_size: int = 64
     weight_decay: float = 1e-4
+    fusions: ClassVar[tuple[str, ...]] = ("early",)  # each frame is classified from all its streams, then voted
 
 
 @dataclass
@@ -138,6 +147,8 @@ class R3DConfig(ModelConfig):
     weight_decay: float = 1e-4
     rgb_size: int = 112  # rgb: the square frames R3D-18 reads (Kinetics: a 112 crop of frames 128 high)
     streams: list[str] = field(default_factory=lambda: ["pose"])
+    fusion: str = "late"  # always: one network per stream (models3d.R3DModel fuses them itself)
+    fusions: ClassVar[tuple[str, ...]] = ("late",)
     mixed_precision: ClassVar[bool] = True
 
     def __post_init__(self) -> None:

@@ -19,7 +19,7 @@ from .configs import (CLASSES, DEFAULT_MODEL, MODELS, AttentionConfig, FrameConf
                       R3DConfig, TCNConfig, available_models, config_from_dict, default_config, model_spec)
 from .features import POSE_DIM, RGB_DIM, STREAM_DIMS, STREAMS, FlowEncoder, PoseEncoder, frames_side
 from .flow import DEFAULT_FLOW, FlowSettings
-from .models3d import FramePixels, LimbHeatmaps, R3DModel
+from .models3d import FramePixels, LimbHeatmaps, R3DModel, late_fusion
 from .pose import FRAME_FORM
 
 
@@ -174,6 +174,33 @@ class FrameModel(nn.Module):
         return (per_frame * valid).sum() / valid.sum(), self._vote(scores, valid)
 
 
+class LateFusion(nn.Module):
+    """One model over time per stream (`fusion: late`), each reading its own part of the per-step features and
+    trained on its own (the mean of the streams' cross-entropies, as in two-stream networks); their class
+    probabilities are averaged. forward returns the log of that mean, as R3DModel does: classify and evaluate
+    take the softmax, which gives the mean back."""
+
+    def __init__(self, config: ModelConfig, widths: dict[str, int]) -> None:
+        super().__init__()
+        network = NETWORKS[model_spec(config.name).config]
+        self.widths = list(widths.values())
+        self.networks = nn.ModuleDict({stream: network(config, width) for stream, width in widths.items()})
+
+    def stream_scores(self, x: torch.Tensor, lengths: torch.Tensor | None) -> list[torch.Tensor]:
+        parts = torch.split(x, self.widths, dim=-1)
+        return [network(part, lengths) for network, part in zip(self.networks.values(), parts, strict=True)]
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        return torch.log(late_fusion(self.stream_scores(x, lengths)) + 1e-8)
+
+    def loss(self, x: torch.Tensor, lengths: torch.Tensor | None, labels: torch.Tensor
+             ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(the streams' cross-entropies, averaged; the log mean probabilities), from one pass."""
+        scores = self.stream_scores(x, lengths)
+        loss = torch.stack([nn.functional.cross_entropy(stream_scores, labels) for stream_scores in scores]).mean()
+        return loss, torch.log(late_fusion([stream_scores.detach() for stream_scores in scores]) + 1e-8)
+
+
 # the network of each registered config (the registry itself, names and configs, is in configs.py)
 NETWORKS: dict[type[ModelConfig], type[nn.Module]] = {
     LSTMConfig: LSTMModel, AttentionConfig: AttentionLSTMModel, TCNConfig: TCNModel, FrameConfig: FrameModel,
@@ -200,7 +227,11 @@ class DanceClassifier(nn.Module):
         # rgb comes as ResNet-18 features, or for a model that reads frames (r3d) as pixels to normalise
         rgb_form = config.stream_forms.get("rgb", "")
         self.rgb_input = FramePixels(frames_side(rgb_form)) if "rgb" in self.streams and rgb_form else None
-        self.sequence = NETWORKS[model_spec(config.name).config](config, self._feature_dim())
+        network = NETWORKS[model_spec(config.name).config]
+        if config.fusion == "late" and len(self.streams) > 1 and network is not R3DModel:  # r3d fuses its own
+            self.sequence = LateFusion(config, self._stream_widths())
+        else:
+            self.sequence = network(config, self._feature_dim())
 
     def _per_step(self) -> dict[str, nn.Module]:
         """What each stream's per-step input goes through (rgb features go in as they are)."""
@@ -213,9 +244,13 @@ class DanceClassifier(nn.Module):
         if hasattr(self.sequence, "load_pretrained"):
             self.sequence.load_pretrained()
 
-    def _feature_dim(self) -> int:
+    def _stream_widths(self) -> dict[str, int]:
+        """Each stream's width in the per-step features, in their order."""
         per_step = self._per_step()
-        return sum(getattr(per_step.get(stream), "dim", STREAM_DIMS[stream]) for stream in self.streams)
+        return {stream: getattr(per_step.get(stream), "dim", STREAM_DIMS[stream]) for stream in self.streams}
+
+    def _feature_dim(self) -> int:
+        return sum(self._stream_widths().values())
 
     def encoders(self) -> dict[str, nn.Module]:
         """The trained per-frame encoders, by the stream they read (a fixed drawing such as r3d's limb heat-maps
@@ -226,7 +261,8 @@ class DanceClassifier(nn.Module):
         """{"rgb": (B, T, 512), "pose": (B, T, 20, 2, 17), "flow": (B, T, pairs, 2, g, g)} -> (B, T, D)."""
         encoders = self._per_step()
         features = [encoders[s](inputs[s]) if s in encoders else inputs[s] for s in self.streams]
-        if self.training and self.config.stream_dropout > 0 and len(features) > 1:
+        # (late fusion trains each stream's model on that stream alone: nothing to drop)
+        if self.training and self.config.stream_dropout > 0 and len(features) > 1 and self.config.fusion != "late":
             features = self._drop_streams(features)
         return torch.cat(features, dim=-1)
 

@@ -179,6 +179,11 @@ def step_shape(config: R3DConfig, stream: str) -> tuple[int, ...]:
             "flow": (FLOW_DIM,)}[stream]
 
 
+def late_fusion(scores) -> torch.Tensor:
+    """Each stream's class scores (N, classes) -> the mean of their class probabilities (N, classes)."""
+    return torch.stack([torch.softmax(stream_scores.float(), -1) for stream_scores in scores]).mean(0)
+
+
 class R3DModel(nn.Module):
     """A network over clips for each stream (TRUNKS: limb heat-maps through a small 3D CNN, frames through R3D-18,
     flow features through temporal convolutions), each -> dropout -> Linear; with several streams, late fusion:
@@ -240,7 +245,7 @@ class R3DModel(nn.Module):
 
     @staticmethod
     def _mean_log_probability(scores: dict[str, torch.Tensor], owner: torch.Tensor, windows: int) -> torch.Tensor:
-        probabilities = torch.stack([torch.softmax(s.float(), -1) for s in scores.values()]).mean(0)  # late fusion
+        probabilities = late_fusion(scores.values())
         total = torch.zeros(windows, probabilities.shape[1], device=owner.device).index_add_(0, owner, probabilities)
         count = torch.bincount(owner, minlength=windows).clamp_min(1).unsqueeze(1)
         return torch.log(total / count + 1e-8)

@@ -224,3 +224,36 @@ def test_stream_dropout_zeroes_one_whole_stream_of_some_clips_in_training_only()
     assert torch.equal(features[~rgb_gone & ~pose_gone][..., :RGB_DIM], batch["rgb"][~rgb_gone & ~pose_gone])
     evaluated = model.eval().frame_features(batch)
     assert not (evaluated[..., :RGB_DIM] == 0).flatten(1).all(1).any()
+
+
+@pytest.mark.parametrize("name", ["lstm", "attention", "tcn"])
+def test_late_fusion_averages_the_probabilities_of_one_network_per_stream(name):
+    model = DanceClassifier(default_config(name, streams=["pose", "flow"], fusion="late")).eval()
+    batch = inputs(3, 12, ("pose", "flow"))
+    with torch.inference_mode():
+        features = model.frame_features(batch)
+        pose_scores, flow_scores = model.sequence.stream_scores(features, None)
+        mean = (torch.softmax(pose_scores, -1) + torch.softmax(flow_scores, -1)) / 2
+        torch.testing.assert_close(torch.softmax(model(batch), -1), mean)
+        moved = model.sequence.stream_scores(model.frame_features({**batch, "flow": -batch["flow"]}), None)
+    torch.testing.assert_close(moved[0], pose_scores)  # each network reads its own stream only
+    assert not torch.allclose(moved[1], flow_scores)
+    labels = torch.tensor([0, 4, 9])
+    with torch.inference_mode():
+        loss, scores = model.loss(batch, None, labels)
+        expected = sum(torch.nn.functional.cross_entropy(s, labels) for s in (pose_scores, flow_scores)) / 2
+        torch.testing.assert_close(loss, expected)  # each stream's cross-entropy, averaged
+        torch.testing.assert_close(scores, model(batch))
+    assert model.train().loss(batch, None, labels)[0].requires_grad
+
+
+def test_fusion_is_checked_against_what_the_model_can_take():
+    from dancestyle.errors import UsageError
+
+    for name, fusion in (("frame", "late"), ("r3d", "early"), ("tcn", "middle")):
+        with pytest.raises(UsageError, match="takes fusion"):
+            default_config(name, streams=["pose", "flow"], fusion=fusion)
+    recorded = default_config("r3d").to_dict()
+    del recorded["fusion"]  # an r3d checkpoint from before the setting: r3d always fused late
+    assert config_from_dict(recorded).fusion == "late"
+    assert type(DanceClassifier(default_config("tcn", streams=["pose"], fusion="late")).sequence) is TCNModel
