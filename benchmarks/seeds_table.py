@@ -1,7 +1,7 @@
 """Test accuracy as mean ± sd over seeds, for each model × training recipe × streams, with the shuffled control:
 the tables models.md keeps, from one command.
 
-    python benchmarks/seeds_table.py --data DATASET [--models lstm,attention,tcn,frame] [--recipes ours,paper]
+    python benchmarks/seeds_table.py --data DATASET [--models lstm,attention,tcn,frame] [--recipes ours]
                                      [--streams pose --streams flow --streams pose,flow] [--seeds 0,1,2]
                                      [--control] [--augment jitter,shift] [--flow-size PX] [--flow-set KEY=VALUE]
                                      [--set KEY=VALUE]
@@ -14,9 +14,9 @@ clip's frames shuffled in time. Runs already finished under --out are reused (de
 copies of the script can share the work (e.g. one per model, each with OMP_NUM_THREADS=1 on a 2-core machine)
 and a last run with every row prints the whole table. `--augment` trains every row with those augmentations
 (augment.py; its runs are kept apart from the plain ones); `--flow-size` computes flow on frames of that short
-side (rows with flow are kept apart too) and `--flow-set refinement=0` changes another flow setting (flow.py's
-FlowSettings; kept apart as well); `--set stream_dropout=0.25` changes a model hyper-parameter for every row
-(kept apart as well).
+side (rows with flow are kept apart too) and `--flow-set refinement=5` changes another flow setting (flow.py's
+FlowSettings; kept apart as well); `--set fusion=late` or `--set stream_dropout=0` changes a model setting for
+every row (kept apart as well).
 """
 
 from __future__ import annotations
@@ -73,7 +73,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--models", default="lstm,attention,tcn,frame")
-    parser.add_argument("--recipes", default="ours,paper")
+    parser.add_argument("--recipes", default="ours", help="training recipes, comma-separated (default: ours; "
+                        "ours,paper for the recipe table)")
     parser.add_argument("--streams", action="append", help="a set of streams, e.g. pose,flow (repeatable; "
                         "default: pose)")
     parser.add_argument("--seeds", default="0,1,2")

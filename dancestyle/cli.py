@@ -351,7 +351,8 @@ def train(
                                          "unfinished run of the model).")] = False,
     recipe: Annotated[str, typer.Option(help="ours (fine-tuned pose encoder, most accurate epoch) or paper (the "
                                         "authors' code: frozen pose encoder, lowest validation loss, lr x0.1 on "
-                                        "plateaus, patience 20, tcn without input dropout).")] = DEFAULT_RECIPE,
+                                        "plateaus, patience 20, tcn without input or stream dropout).")
+                      ] = DEFAULT_RECIPE,
     shuffle_frames: Annotated[bool, typer.Option("--shuffle-frames", help="Control experiment: shuffle the "
                                                  "frames of every clip in time (shows how much motion is used).")
                               ] = False,

@@ -8,7 +8,7 @@ the flow from the frame on screen at t + k/30 s to the frame after it. Every fie
    30 or 60 fps video of the same motion gives the same numbers (at 60 fps the pairs are 1/60 s apart and
    doubled; at 25 fps one frame may serve two instants);
 3. mean-subtracted per component (Simonyan & Zisserman: cancels a camera pan), clipped to +-`bound` and divided
-   by it (two-stream practice: TSN and MMAction2 clip at 20 px at 256 px; ours is 10 px at 128 px), so [-1, 1];
+   by it (two-stream practice: TSN and MMAction2 clip at 20 px at 256 px; ours is 7.5 px at 96 px), so [-1, 1];
 4. area-averaged to a `grid` x `grid` field (the flow encoder's input: small enough to cache and train on a CPU).
 
 The result per instant is (pairs, 2, grid, grid) float32, x first. A video with one frame, or a still sequence,
@@ -43,11 +43,13 @@ class FlowSettings:
     """Everything that decides the flow stream's numbers; recorded in checkpoints and in cache keys."""
 
     algorithm: str = "dis"
-    preset: str = "medium"  # 0.9 ms per pair at 171 x 128 on 2 cores (models.md); "fast" cost accuracy
-    refinement: int = 5  # DIS variational refinement iterations per scale (the preset's 5; 0: off)
-    size: int = 128  # short side of the frames flow is computed on, px
+    preset: str = "medium"  # "fast" cost accuracy (models.md)
+    # DIS variational refinement iterations per scale (the preset's 5; 0: off, since 2026-12-05: more than half a
+    # call's cost, for no accuracy on the seeds table)
+    refinement: int = 0
+    size: int = 96  # short side of the frames flow is computed on, px (128 until 2026-12-05: twice the cost)
     pairs: int = 30  # consecutive pairs per instant: one second of motion (models.md: 5 and 15 did worse)
-    bound: float = 10.0  # px per 1/30 s at `size`, clipped to this and scaled to [-1, 1]
+    bound: float = 7.5  # px per 1/30 s at `size`, clipped to this and scaled to [-1, 1] (10 px at 128 px)
     grid: int = 12  # each field area-averaged to grid x grid
 
     def to_dict(self) -> dict:

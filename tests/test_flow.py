@@ -16,12 +16,15 @@ from dancestyle.flow import (DEFAULT_FLOW, FlowField, FlowSettings, MotionStacks
 from dancestyle.video import iter_sampled_frames
 from media import SMALL_CORPUS_STYLES, make_video
 
-SIZE = 128  # the flow's short side: a patch drawn at this size moves by exactly its pixels
+SIZE = DEFAULT_FLOW.size  # the flow's short side: a patch drawn at this size moves by exactly its pixels
+BOUND = DEFAULT_FLOW.bound  # px per 1/30 s that normalised flow's 1 stands for
+PATCH = tuple(round(n * SIZE / 128) for n in (48, 40, 30))  # the patch's side, top row, first left edge: the same
+# share of the picture at any flow size (drawn for 128 px)
 
 
 def moving_patch(time: float, speed: float = 90.0, size: tuple[int, int] = (SIZE, SIZE)) -> np.ndarray:
-    """A textured square on a textured still background, its left edge at 30 + speed * time px (sub-pixel) in a
-    picture drawn at the flow's size, then resized to `size`."""
+    """A textured square on a textured still background, its left edge at PATCH's left + speed * time px
+    (sub-pixel) in a picture drawn at the flow's size, then resized to `size`."""
     import cv2
 
     from dancestyle.flow import flow_frame_size
@@ -29,12 +32,13 @@ def moving_patch(time: float, speed: float = 90.0, size: tuple[int, int] = (SIZE
     width, height = flow_frame_size(*size, SIZE)
     rng = np.random.default_rng(0)
     background = cv2.GaussianBlur((rng.random((height, width)) * 120).astype(np.uint8), (0, 0), 1.5)
-    patch = cv2.GaussianBlur((rng.random((48, 48)) * 255).astype(np.uint8), (0, 0), 1.0)
+    side, top, left = PATCH
+    patch = cv2.GaussianBlur((rng.random((side, side)) * 255).astype(np.uint8), (0, 0), 1.0)
     layer = np.zeros((height, width), np.float32)
-    layer[40:88, 0:48] = patch
+    layer[top:top + side, 0:side] = patch
     mask = np.zeros((height, width), np.float32)
-    mask[40:88, 0:48] = 1
-    shift = np.float32([[1, 0, 30 + speed * time], [0, 1, 0]])
+    mask[top:top + side, 0:side] = 1
+    shift = np.float32([[1, 0, left + speed * time], [0, 1, 0]])
     layer = cv2.warpAffine(layer, shift, (width, height))
     mask = cv2.warpAffine(mask, shift, (width, height))
     grey = np.clip(background * (1 - mask) + layer * mask, 0, 255).astype(np.uint8)
@@ -48,17 +52,18 @@ def stacks_of(path, interval=Fraction(1, 6), flow=DEFAULT_FLOW) -> np.ndarray:
 
 
 def test_a_patch_moving_right_3_px_a_frame_gives_positive_x_flow_of_that_size(tmp_path):
-    """3 px per 1/30 s right: the patch's cells read about (3 - mean) / 10 in x, ~0 in y; the still background
+    """3 px per 1/30 s right: the patch's cells read about (3 - mean) / bound in x, ~0 in y; the still background
     reads slightly negative (the mean flow is subtracted)."""
     images = [moving_patch(i / 30) for i in range(20)]
     stacks = stacks_of(make_video(tmp_path / "right.mp4", 20, 30, size=(SIZE, SIZE), images=images))
     assert stacks.shape == (4, *DEFAULT_FLOW.shape)
     x, y = stacks[:, :, 0], stacks[:, :, 1]
-    assert 0.2 < x.max() < 0.32  # (3 px - the small mean) / the 10 px bound, in cells the patch covers
-    assert np.abs(y).max() < 0.12 and np.abs(y).mean() < 0.01 and x.min() > -0.1
-    cells = x[0, 0] > 0.1  # where the moving patch is: around rows 40-88 of 128, right of x=30
+    assert 2.4 < x.max() * BOUND < 3.6  # 3 px (+-20%: DIS without refinement overshoots at edges), in patch cells
+    assert np.abs(y).max() * BOUND < 1.2 and np.abs(y).mean() * BOUND < 0.1 and x.min() * BOUND > -1.0
+    cells = x[0, 0] * BOUND > 1.0  # where the moving patch is
     rows, columns = np.nonzero(cells)
-    assert 3 <= rows.min() and rows.max() <= 8 and columns.min() >= 2
+    (side, top, left), cell = PATCH, SIZE / DEFAULT_FLOW.grid
+    assert top // cell - 1 <= rows.min() and rows.max() <= (top + side) // cell and columns.min() >= left // cell - 1
 
 
 def test_the_same_motion_at_60_or_25_fps_gives_the_same_normalised_flow(tmp_path):
@@ -69,8 +74,13 @@ def test_the_same_motion_at_60_or_25_fps_gives_the_same_normalised_flow(tmp_path
         other = stacks_of(make_video(tmp_path / f"{fps}.mp4", frames, fps, size=(SIZE, SIZE),
                                      images=[moving_patch(i / fps) for i in range(frames)]))
         assert other.shape == reference.shape
-        assert np.abs(other - reference).mean() < 0.01  # (the patch's edges differ a little between codecs' frames)
-        assert abs(other[:, :, 0].max() - reference[:, :, 0].max()) < 0.06  # within 0.6 px of 3
+        # (the patch's edges differ a little between codecs' frames)
+        assert np.abs(other - reference).mean() * BOUND < 0.1
+        # where the patch moves, the same speed within 0.3 px of 3 on average (a single cell errs more: DIS
+        # without refinement is blocky at the patch's edges, and at 60 fps its error is doubled with the flow)
+        x, other_x = reference[:, :, 0], other[:, :, 0]
+        moving = x * BOUND > 1.0
+        assert moving.sum() > 100 and abs(other_x[moving].mean() - x[moving].mean()) * BOUND < 0.3
 
 
 def test_variable_frame_gaps_are_rescaled_to_a_thirtieth_of_a_second():
@@ -86,8 +96,8 @@ def test_variable_frame_gaps_are_rescaled_to_a_thirtieth_of_a_second():
     regular, gap = instants((0, 1, 2, 3, 4, 5, 6, 7, 8)), instants((0, 1, 3, 4, 5, 6, 7, 8))
     assert sorted(gap) == sorted(regular) == list(range(9))
     across_the_gap, unbroken = gap[1][0], regular[1][0]  # frame 1 -> 3 over 2/30 s, frame 1 -> 2 over 1/30 s
-    assert unbroken[0].max() > 0.2 and abs(across_the_gap[0].max() - unbroken[0].max()) < 0.04
-    assert np.abs(across_the_gap - unbroken).mean() < 0.01
+    assert unbroken[0].max() * BOUND > 2.0 and abs(across_the_gap[0].max() - unbroken[0].max()) * BOUND < 0.4
+    assert np.abs(across_the_gap - unbroken).mean() * BOUND < 0.2
 
 
 def test_one_frame_and_still_videos_give_zero_flow_not_an_error(tmp_path):
@@ -95,7 +105,7 @@ def test_one_frame_and_still_videos_give_zero_flow_not_an_error(tmp_path):
     assert one.shape == (1, *DEFAULT_FLOW.shape) and not one.any()
     still = stacks_of(make_video(tmp_path / "still.mp4", 12, 30, size=(SIZE, SIZE),
                                  images=[moving_patch(0)] * 12))
-    assert len(still) == 3 and np.abs(still).max() < 0.01
+    assert len(still) == 3 and np.abs(still).max() * BOUND < 0.1
 
 
 def test_the_last_frame_borrows_the_flow_into_it():
@@ -106,7 +116,7 @@ def test_the_last_frame_borrows_the_flow_into_it():
         done += stacks.push(Fraction(k, 30), lambda k=k: to_grey(moving_patch(k / 30), SIZE))
     done += stacks.finish(Fraction(7, 30))
     last = dict(done)[1]
-    assert all(last[k][0].max() > 0.2 for k in range(DEFAULT_FLOW.pairs))  # all five slots moving, none zero
+    assert all(last[k][0].max() * BOUND > 2.0 for k in range(DEFAULT_FLOW.pairs))  # every slot moving, none zero
     np.testing.assert_array_equal(last[2], last[4])  # slots 2-4: the flow from frame 5 into frame 6
 
 
@@ -116,8 +126,8 @@ def test_tiny_and_2160p_frames_are_measured_at_the_flow_size(size):
     assert min(first.shape) == SIZE
     field = FlowField()(first, second, 1 / 30)
     assert field.shape == (2, DEFAULT_FLOW.grid, DEFAULT_FLOW.grid) and np.isfinite(field).all()
-    if size[1] > SIZE:  # the 2160p patch moves 3 px at 128 px: the same numbers as a 128 px video
-        assert 0.2 < field[0].max() < 0.32
+    if size[1] > SIZE:  # the 2160p patch moves 3 px at the flow size: the same numbers as a video of that size
+        assert 2.0 < field[0].max() * BOUND < 3.2
 
 
 def test_rotated_videos_give_the_flow_of_the_upright_picture(tmp_path):
@@ -138,7 +148,7 @@ def test_rotated_videos_give_the_flow_of_the_upright_picture(tmp_path):
         container.mux(packet)
     container.close()
     stacks = stacks_of(path)
-    assert stacks[:, :, 1].max() > 0.2 and np.abs(stacks[:, :, 0]).max() < 0.05
+    assert stacks[:, :, 1].max() * BOUND > 2.0 and np.abs(stacks[:, :, 0]).max() * BOUND < 1.0
 
 
 def test_mirroring_flips_the_field_and_negates_x():
@@ -240,11 +250,14 @@ def test_flow_caches_are_reused_and_remade_when_a_setting_changes(corpus, home, 
     assert FlowSettings.from_dict(stored) == other
 
 
-def test_a_pose_and_flow_run_learns_a_tiny_synthetic_set(corpus, home, tmp_path):
+@pytest.mark.parametrize("fusion", ["early", "late"])
+def test_a_pose_and_flow_run_learns_a_tiny_synthetic_set(corpus, home, tmp_path, fusion):
     from dancestyle.evaluate import evaluate_run
     from dancestyle.train import train
 
-    summary = train(flow_options(corpus, tmp_path / "run", streams=["pose", "flow"], epochs=40, patience=40))
+    summary = train(flow_options(corpus, tmp_path / "run", streams=["pose", "flow"], epochs=40, patience=40,
+                                 overrides={"fusion": fusion}))
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["model"]["fusion"] == fusion
     assert max(record["val_accuracy"] for record in summary["history"]) >= 0.75  # 4 styles: chance is 0.25
     assert evaluate_run(str(tmp_path / "run"), "attention", None, "test").metrics.accuracy >= 0.5
 
@@ -329,6 +342,6 @@ def test_own_videos_train_on_their_flow(home, tmp_path):
 
 
 def test_settings_at_another_size_scale_the_clip_bound_with_it():
-    smaller = DEFAULT_FLOW.at_size(96)
-    assert (smaller.size, smaller.bound) == (96, DEFAULT_FLOW.bound * 0.75)
+    smaller = DEFAULT_FLOW.at_size(DEFAULT_FLOW.size * 3 // 4)
+    assert (smaller.size, smaller.bound) == (DEFAULT_FLOW.size * 3 // 4, DEFAULT_FLOW.bound * 0.75)
     assert smaller.id != DEFAULT_FLOW.id and smaller.pairs == DEFAULT_FLOW.pairs

@@ -354,11 +354,11 @@ def test_the_paper_recipe_freezes_the_encoder_keeps_the_lowest_loss_and_cuts_the
     assert config["training"]["recipe"] == "paper" and short["epochs_run"] == 1
 
 
-def test_the_paper_recipe_trains_the_authors_tcn_without_input_dropout(corpus, home, tmp_path):
-    for chosen, expected in (("paper", 0.0), ("ours", 0.5)):
+def test_the_paper_recipe_trains_the_authors_tcn_without_input_or_stream_dropout(corpus, home, tmp_path):
+    for chosen, expected in (("paper", (0.0, 0.0)), ("ours", (0.5, 0.25))):
         train(options(corpus, tmp_path / chosen, model="tcn", epochs=1, recipe=chosen))
         config = json.loads((tmp_path / chosen / "config.json").read_text())
-        assert config["model"]["input_dropout"] == expected
+        assert (config["model"]["input_dropout"], config["model"]["stream_dropout"]) == expected
 
 
 def test_a_plateau_divides_the_lr_by_ten_then_stops_the_run(corpus, home, tmp_path, monkeypatch):
