@@ -47,7 +47,7 @@ class FlowSettings:
     # DIS variational refinement iterations per scale (the preset's 5; 0: off, since 2026-12-05: more than half a
     # call's cost, for no accuracy on the seeds table)
     refinement: int = 0
-    size: int = 96  # short side of the frames flow is computed on, px (128 until 2026-12-05: twice the cost)
+    size: int = 96  # short side of the frames flow is computed on, px (128 until 2026-12-05)
     pairs: int = 30  # consecutive pairs per instant: one second of motion (models.md: 5 and 15 did worse)
     bound: float = 7.5  # px per 1/30 s at `size`, clipped to this and scaled to [-1, 1] (10 px at 128 px)
     grid: int = 12  # each field area-averaged to grid x grid
