@@ -19,7 +19,7 @@ from .configs import (CLASSES, DEFAULT_MODEL, MODELS, AttentionConfig, FrameConf
                       R3DConfig, TCNConfig, available_models, config_from_dict, default_config, model_spec)
 from .features import POSE_DIM, RGB_DIM, STREAM_DIMS, STREAMS, FlowEncoder, PoseEncoder, frames_side
 from .flow import DEFAULT_FLOW, FlowSettings
-from .models3d import FramePixels, LimbHeatmaps, R3DModel, late_fusion
+from .models3d import FramePixels, LimbHeatmaps, R3DModel, late_fusion, streams_loss
 from .pose import FRAME_FORM
 
 
@@ -197,8 +197,7 @@ class LateFusion(nn.Module):
              ) -> tuple[torch.Tensor, torch.Tensor]:
         """(the streams' cross-entropies, averaged; the log mean probabilities), from one pass."""
         scores = self.stream_scores(x, lengths)
-        loss = torch.stack([nn.functional.cross_entropy(stream_scores, labels) for stream_scores in scores]).mean()
-        return loss, torch.log(late_fusion([stream_scores.detach() for stream_scores in scores]) + 1e-8)
+        return streams_loss(scores, labels), torch.log(late_fusion([stream_scores.detach() for stream_scores in scores]) + 1e-8)
 
 
 # the network of each registered config (the registry itself, names and configs, is in configs.py)

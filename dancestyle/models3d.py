@@ -184,6 +184,11 @@ def late_fusion(scores) -> torch.Tensor:
     return torch.stack([torch.softmax(stream_scores.float(), -1) for stream_scores in scores]).mean(0)
 
 
+def streams_loss(scores, labels: torch.Tensor) -> torch.Tensor:
+    """Each stream's cross-entropy against `labels`, averaged: every stream learns to classify on its own."""
+    return torch.stack([nn.functional.cross_entropy(stream_scores, labels) for stream_scores in scores]).mean()
+
+
 class R3DModel(nn.Module):
     """A network over clips for each stream (TRUNKS: limb heat-maps through a small 3D CNN, frames through R3D-18,
     flow features through temporal convolutions), each -> dropout -> Linear; with several streams, late fusion:
@@ -255,5 +260,5 @@ class R3DModel(nn.Module):
         """(each stream's cross-entropy over every clip, averaged; the windows' log mean fused probabilities)."""
         clips, owner = self.clips(x, lengths)
         scores = self.clip_scores(clips)
-        loss = torch.stack([nn.functional.cross_entropy(s, labels[owner]) for s in scores.values()]).mean()
+        loss = streams_loss(scores.values(), labels[owner])
         return loss, self._mean_log_probability({k: s.detach() for k, s in scores.items()}, owner, x.shape[0])
