@@ -15,7 +15,7 @@ copies of the script can share the work (e.g. one per model, each with OMP_NUM_T
 and a last run with every row prints the whole table. `--augment` trains every row with those augmentations
 (augment.py; its runs are kept apart from the plain ones); `--flow-size` computes flow on frames of that short
 side (rows with flow are kept apart too) and `--flow-set refinement=5` changes another flow setting (flow.py's
-FlowSettings; kept apart as well); `--set fusion=late` or `--set stream_dropout=0` changes a model setting for
+FlowSettings; kept apart as well); `--set fusion=early` or `--set stream_dropout=0` changes a model setting for
 every row (kept apart as well).
 """
 
@@ -52,17 +52,6 @@ def augmentations_for(names: list[str], streams: list[str]) -> list[str]:
     return [name for name in names if AUGMENTATIONS[name][0] in streams]
 
 
-def key_values(items: list[str]) -> dict:
-    """["stream_dropout=0.25", "refinement=0"] -> {"stream_dropout": 0.25, "refinement": 0} (numbers, else text)."""
-    parsed = {}
-    for key, value in (item.split("=", 1) for item in items):
-        try:
-            parsed[key] = float(value) if "." in value else int(value)
-        except ValueError:
-            parsed[key] = value
-    return parsed
-
-
 def cell(accuracies: list[float]) -> str:
     spread = statistics.stdev(accuracies) if len(accuracies) > 1 else 0.0
     runs = ", ".join(f"{100 * a:.1f}" for a in accuracies)
@@ -70,6 +59,9 @@ def cell(accuracies: list[float]) -> str:
 
 
 def main() -> None:
+    from dancestyle.configs import default_config, parse_settings
+    from dancestyle.flow import DEFAULT_FLOW
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--models", default="lstm,attention,tcn,frame")
@@ -94,9 +86,9 @@ def main() -> None:
     seeds = [int(seed) for seed in args.seeds.split(",")]
     controls = [False, True] if args.control else [False]
     augment = [name for name in args.augment.split(",") if name]
-    overrides, flow_overrides = key_values(args.set), key_values(args.flow_set)
-    changed = "".join(f"-{key}{value}" for key, value in overrides.items())
-    flow_changed = "".join(f"-flow-{key}{value}" for key, value in flow_overrides.items())
+    flow_overrides = parse_settings(args.flow_set, DEFAULT_FLOW, "--flow-set")
+    changed = "".join(f"-{item.replace('=', '')}" for item in args.set)
+    flow_changed = "".join(f"-flow-{item.replace('=', '')}" for item in args.flow_set)
 
     print(f"Dataset: {args.data}; seeds {args.seeds}; augment: {args.augment or 'none'}; "
           "test accuracy %, mean ± sd (runs) [minutes for the runs]\n")
@@ -104,6 +96,7 @@ def main() -> None:
     print(header + "\n|---|---|---|---|" + ("---|" if args.control else ""), flush=True)
     results = {}
     for model in args.models.split(","):
+        overrides = parse_settings(args.set, default_config(model))
         for recipe in args.recipes.split(","):
             for streams in stream_sets:
                 cells = []

@@ -16,7 +16,7 @@ from rich.markup import escape
 
 from . import __version__, render
 from .configs import (DEFAULT_MODEL, DEFAULT_RECIPE, EPOCHS, PATIENCE, STREAM_NAMES, TrainOptions, available_models,
-                      default_config)
+                      default_config, parse_settings)
 from .errors import DanceStyleError, UsageError
 from .pose import DEFAULT_DETECTOR_SIZE, DEFAULT_POSE, available_pose_backends
 from .timeline import WATCH_HOP
@@ -359,6 +359,10 @@ def train(
     augment: Annotated[str, typer.Option(help="Augmentations beyond the mirror, comma-separated: jitter, rotate "
                                               "(pose), shift (flow). Off by default: models.md has what each "
                                               "did.")] = "",
+    settings: Annotated[list[str] | None, typer.Option(
+        "--set", metavar="KEY=VALUE", help="A model setting over its defaults and the recipe's, e.g. "
+        "--set fusion=early or --set hidden=64 (repeatable; config.json records them all).",
+        show_default=False)] = None,
     push_to_hub: Annotated[str | None, typer.Option(help="Upload the checkpoint to this Hub repo (ORG/NAME) "
                                                     "with a generated model card.", show_default=False)] = None,
     json_output: JsonOption = False,
@@ -381,6 +385,7 @@ def train(
                            augment=[name.strip() for name in augment.split(",") if name.strip()])
     with _sigterm_as_ctrl_c():
         try:
+            options.overrides = parse_settings(settings or [], default_config(model.value))
             if push_to_hub:  # a bad repo id must fail now, not after hours of training
                 from huggingface_hub.utils import validate_repo_id
 

@@ -6,6 +6,7 @@ models.py builds the networks from these configs; train.py runs a `TrainOptions`
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import ClassVar
@@ -69,7 +70,8 @@ class ModelConfig:
     @classmethod
     def from_dict(cls, data: dict) -> ModelConfig:
         known = {f.name for f in fields(cls)}
-        return cls(**{key: value for key, value in data.items() if key in known})
+        # a config.json from before `fusion` existed: the one fusion the model had then (its first)
+        return cls(**{"fusion": cls.fusions[0], **{key: value for key, value in data.items() if key in known}})
 
 
 @dataclass
@@ -105,9 +107,12 @@ class TCNConfig(ModelConfig):
     # on each step's features, as lstm's 0.7 (not in the authors' tcn: --recipe paper sets 0): without it the tcn
     # overfits flow (synthetic corpus, 3 seeds: flow 88.1% -> 92.4%, pose 99.6 -> 100, pose,flow 98.5 -> 98.1)
     input_dropout: float = 0.5
-    # with several streams (not in the authors' tcn either): pose alone is at 100% on the synthetic corpus, and
-    # pose,flow without it missed 1-2 clips a seed (97.7-98.9%); with 0.25, 99.2% over 3 seeds (models.md)
+    # with several streams and fusion=early (not in the authors' tcn either): pose alone is at 100% on the synthetic
+    # corpus, and pose,flow without it missed 1-2 clips a seed (97.7-98.9%); with 0.25, 99.2% over 3 seeds
     stream_dropout: float = 0.25
+    # with several streams: one tcn per stream, calibrated on the validation split (calibration.py): pose,flow
+    # 100% on 3 seeds where early fusion gave 99.2 (models.md); the authors' tcn (--recipe paper) fuses early
+    fusion: str = "late"
     lr: float = 0.0022
     batch_size: int = 64
     weight_decay: float = 0.0
@@ -204,6 +209,26 @@ def default_config(name: str, **overrides) -> ModelConfig:
     return model_spec(name).config(**overrides)
 
 
+def parse_settings(items: Iterable[str], defaults, option: str = "--set") -> dict:
+    """["fusion=early", "hidden=64"] -> {"fusion": "early", "hidden": 64}: each KEY a setting of the `defaults`
+    dataclass (a model's config, or FlowSettings), each VALUE typed as that setting's default is."""
+    known = {f.name: getattr(defaults, f.name) for f in fields(defaults)
+             if f.name != "name" and isinstance(getattr(defaults, f.name), (bool, int, float, str))}
+    parsed = {}
+    for item in items:
+        key, equals, text = item.partition("=")
+        if not equals or key.strip() not in known:
+            raise UsageError(f"{option} {item}: not KEY=VALUE with a known KEY.",
+                             f"Use one of: {', '.join(f'{k}={v}' for k, v in known.items())}.")
+        key, kind = key.strip(), type(known[key.strip()])
+        try:
+            parsed[key] = {"true": True, "false": False}[text.lower()] if kind is bool else kind(text)
+        except (KeyError, ValueError):
+            raise UsageError(f"{option} {item}: {key} takes {kind.__name__} values (its default: {known[key]}).",
+                             f"Use e.g. {option} {key}={known[key]}.") from None
+    return parsed
+
+
 def config_from_dict(data: dict) -> ModelConfig:
     return model_spec(data.get("name", "")).config.from_dict(data)
 
@@ -238,9 +263,9 @@ RECIPES = {
     # 0.1 in one version of run.py, 0.5 in another; scheduler patience 10 by default); stop after 2 x 10 epochs
     # without a lower validation loss; the lowest-loss epoch is the one kept
     "paper": Recipe("paper", "as the authors' code: frozen pre-trained pose encoder, lowest validation loss, lr x0.1 "
-                    "on plateaus, the authors' tcn (no input or stream dropout)", freeze_pose_encoder=True,
-                    select_on="loss", plateau_factor=0.1, pose_pretrain_lr=1e-3, patience=20,
-                    model_settings={"tcn": {"input_dropout": 0.0, "stream_dropout": 0.0}}),
+                    "on plateaus, the authors' tcn (no input or stream dropout, early fusion)",
+                    freeze_pose_encoder=True, select_on="loss", plateau_factor=0.1, pose_pretrain_lr=1e-3, patience=20,
+                    model_settings={"tcn": {"input_dropout": 0.0, "stream_dropout": 0.0, "fusion": "early"}}),
 }
 DEFAULT_RECIPE = "ours"  # until the seeds table (models.md) shows "paper" better
 

@@ -177,27 +177,33 @@ class FrameModel(nn.Module):
 class LateFusion(nn.Module):
     """One model over time per stream (`fusion: late`), each reading its own part of the per-step features and
     trained on its own (the mean of the streams' cross-entropies, as in two-stream networks); their class
-    probabilities are averaged. forward returns the log of that mean, as R3DModel does: classify and evaluate
-    take the softmax, which gives the mean back."""
+    probabilities are averaged, each stream's scores divided by its temperature (1 until the trained run is
+    calibrated on its validation split: calibration.py). forward returns the log of that mean, as R3DModel does:
+    classify and evaluate take the softmax, which gives the mean back."""
 
     def __init__(self, config: ModelConfig, widths: dict[str, int]) -> None:
         super().__init__()
         network = NETWORKS[model_spec(config.name).config]
         self.widths = list(widths.values())
         self.networks = nn.ModuleDict({stream: network(config, width) for stream, width in widths.items()})
+        self.temperatures = {stream: 1.0 for stream in widths}  # in config.json, not the weights
 
     def stream_scores(self, x: torch.Tensor, lengths: torch.Tensor | None) -> list[torch.Tensor]:
+        """Each stream's class scores, uncalibrated."""
         parts = torch.split(x, self.widths, dim=-1)
         return [network(part, lengths) for network, part in zip(self.networks.values(), parts, strict=True)]
 
+    def _fused(self, scores: list[torch.Tensor]) -> torch.Tensor:
+        return torch.log(late_fusion(scores, list(self.temperatures.values())) + 1e-8)
+
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
-        return torch.log(late_fusion(self.stream_scores(x, lengths)) + 1e-8)
+        return self._fused(self.stream_scores(x, lengths))
 
     def loss(self, x: torch.Tensor, lengths: torch.Tensor | None, labels: torch.Tensor
              ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(the streams' cross-entropies, averaged; the log mean probabilities), from one pass."""
+        """(the streams' cross-entropies, averaged; the log fused probabilities), from one pass."""
         scores = self.stream_scores(x, lengths)
-        return streams_loss(scores, labels), torch.log(late_fusion([stream_scores.detach() for stream_scores in scores]) + 1e-8)
+        return streams_loss(scores, labels), self._fused([stream_scores.detach() for stream_scores in scores])
 
 
 # the network of each registered config (the registry itself, names and configs, is in configs.py)

@@ -13,6 +13,7 @@ input for it: square frames (features.square_frames), normalised as Kinetics' vi
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -179,9 +180,12 @@ def step_shape(config: R3DConfig, stream: str) -> tuple[int, ...]:
             "flow": (FLOW_DIM,)}[stream]
 
 
-def late_fusion(scores) -> torch.Tensor:
-    """Each stream's class scores (N, classes) -> the mean of their class probabilities (N, classes)."""
-    return torch.stack([torch.softmax(stream_scores.float(), -1) for stream_scores in scores]).mean(0)
+def late_fusion(scores, temperatures: Sequence[float] | None = None) -> torch.Tensor:
+    """Each stream's class scores (N, classes) -> the mean of their class probabilities (N, classes); each
+    stream's scores divided by its temperature first, where given (calibration.py)."""
+    temperatures = temperatures if temperatures is not None else [1.0] * len(scores)
+    return torch.stack([torch.softmax(stream_scores.float() / temperature, -1)
+                        for stream_scores, temperature in zip(scores, temperatures, strict=True)]).mean(0)
 
 
 def streams_loss(scores, labels: torch.Tensor) -> torch.Tensor:

@@ -22,6 +22,7 @@ import torch
 
 from . import __version__
 from .errors import UsageError, WeightsError
+from .calibration import apply_calibration
 from .extract import POSE_BATCH, RANDOM_RGB, build_rgb_backbone, rgb_weights_id, streams_read_frames
 from .features import RGB_SIZE, RGBBackbone, SquareFrames, frames_side
 from .flow import DEFAULT_FLOW, FlowSettings, check_opencv
@@ -481,13 +482,15 @@ def load_model(model: str = DEFAULT_MODEL, weights: str | None = None, device: s
 
 
 def load_classifier(config: dict, state_dict: dict, directory: Path) -> DanceClassifier:
-    """Rebuild a checkpoint's classifier from its config.json and load its weights strictly."""
+    """Rebuild a checkpoint's classifier from its config.json, load its weights strictly and set its recorded
+    calibration (late fusion's temperatures)."""
     classifier = DanceClassifier(config_from_dict(config["model"]), recorded_flow(config))
     try:
         classifier.load_state_dict(state_dict, strict=True)
     except RuntimeError as e:
         raise WeightsError(f"The checkpoint in {directory} does not fit its own config.json ({e}).",
                            "Re-download or re-train it.") from e
+    apply_calibration(classifier, config, directory)
     return classifier
 
 

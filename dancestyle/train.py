@@ -33,6 +33,7 @@ from torch import nn
 
 from . import distributed
 from .augment import AUGMENTATIONS
+from .calibration import calibrate, is_calibrated_kind
 from .configs import EPOCHS, ModelConfig, Recipe, TrainOptions, default_config, recipe
 from .data import DatasetIndex, index_for_training, letsdance_classes, load_or_make_splits
 from .distributed import Ranks
@@ -43,7 +44,7 @@ from .flow import FlowSettings
 from .models import DanceClassifier, mixed_precision
 from .pose import FRAME_FORM, PoseSource
 from .streaming import CachedClips, needs_streaming, shuffled_in_time, streamed_windows
-from .checkpoints import save_checkpoint
+from .checkpoints import read_checkpoint, save_checkpoint
 from .windows import Window, batch_windows, clip_probabilities, training_window, window_steps
 from .weights import atomic_write_bytes, atomic_write_json, runs_dir
 
@@ -432,8 +433,23 @@ def _train(options: TrainOptions, out: Path, on_epoch, on_progress, ranks: Ranks
     metrics = _metrics(state, index, train_set, val_set)
     if ranks.main:
         _save_state(out, model, optimizer, state)
+        if is_calibrated_kind(model):
+            metrics["calibration"] = _calibrate_checkpoint(out, config, options, val_set, checkpoint_config)
         atomic_write_json(out / "metrics.json", metrics)
     return {"out": str(out), **metrics}
+
+
+def _calibrate_checkpoint(out: Path, config: ModelConfig, options: TrainOptions, val: Sequences,
+                          checkpoint_config: dict) -> dict:
+    """Late fusion: fit the kept epoch's stream temperatures on the validation split and record them in its
+    config.json (the same weights, rewritten with it). Fit from the weights alone, so resuming a finished run
+    gives the same temperatures."""
+    config_json, state_dict = read_checkpoint(out)
+    best = DanceClassifier(config, options.flow).to(options.device)
+    best.load_state_dict(state_dict)
+    calibration = calibrate(best, val.features, val.labels, options.device)
+    save_checkpoint(out, state_dict, {**checkpoint_config, "calibration": calibration})
+    return calibration
 
 
 def _distributed_loss(model: DanceClassifier, ranks: Ranks) -> nn.Module:

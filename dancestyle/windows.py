@@ -10,7 +10,7 @@ video (pipeline.py, timeline.WindowBuffer).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -74,13 +74,21 @@ def batch_windows(windows: list[Window], device: str) -> tuple[dict[str, torch.T
 
 
 @torch.inference_mode()
-def clip_probabilities(model: DanceClassifier, clips: Sequence[Window], device: str) -> np.ndarray:
-    """Class probabilities per clip: the mean over all its windows at offset 0 (as classify)."""
+def per_clip(model: DanceClassifier, clips: Sequence[Window], device: str, forward: Callable | None = None) -> list:
+    """forward(inputs, lengths) (default: the model) on all the windows of each clip at offset 0, as classify
+    tiles a video: one result per clip."""
     model.eval()
     every, per_window = window_steps(model.config)
-    result = np.zeros((len(clips), len(model.config.classes)))
-    for i, features in enumerate(clips):
+    results = []
+    for features in clips:
         with mixed_precision(model.config, device):
-            scores = model(*batch_windows(clip_windows(features, every, per_window), device))
+            results.append((forward or model)(*batch_windows(clip_windows(features, every, per_window), device)))
+    return results
+
+
+def clip_probabilities(model: DanceClassifier, clips: Sequence[Window], device: str) -> np.ndarray:
+    """Class probabilities per clip: the mean over all its windows at offset 0 (as classify)."""
+    result = np.zeros((len(clips), len(model.config.classes)))
+    for i, scores in enumerate(per_clip(model, clips, device)):
         result[i] = torch.softmax(scores.float(), dim=-1).mean(0).cpu().numpy()
     return result

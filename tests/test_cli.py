@@ -253,3 +253,19 @@ def test_help_and_version_do_not_import_torch_or_the_hub():
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("setting, says", [("hidden=x", "takes int values"), ("size=3", "not KEY=VALUE"),
+                                           ("hidden", "not KEY=VALUE"), ("fusion=middle", "takes fusion")])
+def test_a_model_setting_train_cannot_take_is_a_usage_error(setting, says, isolated_home):
+    result = run("train", "--model", "lstm", "--set", setting)
+    assert result.exit_code == 2 and says in result.stderr and "Traceback" not in result.stderr
+
+
+def test_model_settings_are_typed_as_their_defaults():
+    from dancestyle.configs import parse_settings
+    from dancestyle.models import default_config
+
+    parsed = parse_settings(["fusion=early", "hidden=64", "stream_dropout=1"], default_config("lstm"))
+    assert parsed == {"fusion": "early", "hidden": 64, "stream_dropout": 1.0}
+    assert type(parsed["stream_dropout"]) is float

@@ -599,9 +599,11 @@ def test_train_and_evaluate_read_own_videos_through_dest(tmp_path, fake_pose, is
                 make_video(videos / label / f"{label}{source}_{n}.mp4", frames=6)
     runner, dest = CliRunner(), tmp_path / "dest"
     assert runner.invoke(app, ["fetch-dataset", "--source", str(videos), "--dest", str(dest)]).exit_code == 0
-    trained = runner.invoke(app, ["train", "--data", str(dest), "--streams", "pose", "--epochs", "1", "--json"])
+    trained = runner.invoke(app, ["train", "--data", str(dest), "--streams", "pose", "--epochs", "1", "--json",
+                                  "--set", "hidden=16"])
     assert trained.exit_code == 0, trained.output
     summary = json.loads(trained.stdout)
+    assert json.loads((Path(summary["out"]) / "config.json").read_text())["model"]["hidden"] == 16
     assert summary["dataset"] == str(dest) and summary["clips"] == {"train": 6, "val": 6}  # one source each: 2 clips
     evaluated = runner.invoke(app, ["evaluate", "--data", str(dest), "--json"])
     assert evaluated.exit_code == 0, evaluated.output

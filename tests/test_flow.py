@@ -252,14 +252,27 @@ def test_flow_caches_are_reused_and_remade_when_a_setting_changes(corpus, home, 
 
 @pytest.mark.parametrize("fusion", ["early", "late"])
 def test_a_pose_and_flow_run_learns_a_tiny_synthetic_set(corpus, home, tmp_path, fusion):
+    from dancestyle.checkpoints import read_checkpoint
     from dancestyle.evaluate import evaluate_run
+    from dancestyle.pipeline import load_classifier
     from dancestyle.train import train
+
+    def metrics_json(run):
+        return json.loads((run / "metrics.json").read_text())
 
     summary = train(flow_options(corpus, tmp_path / "run", streams=["pose", "flow"], epochs=40, patience=40,
                                  overrides={"fusion": fusion}))
-    assert json.loads((tmp_path / "run" / "config.json").read_text())["model"]["fusion"] == fusion
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["model"]["fusion"] == fusion
     assert max(record["val_accuracy"] for record in summary["history"]) >= 0.75  # 4 styles: chance is 0.25
     assert evaluate_run(str(tmp_path / "run"), "attention", None, "test").metrics.accuracy >= 0.5
+    if fusion == "late":  # each stream's temperature, fit on the validation split once training ends
+        assert set(config["calibration"]["temperatures"]) == {"pose", "flow"}
+        assert summary["calibration"] == config["calibration"] == metrics_json(tmp_path / "run")["calibration"]
+        assert load_classifier(config, read_checkpoint(tmp_path / "run")[1], tmp_path).sequence.temperatures \
+            == config["calibration"]["temperatures"]
+    else:
+        assert "calibration" not in config
 
 
 def test_a_flow_model_classifies_videos_of_its_clips_as_evaluate_scores_the_frames(corpus, home, tmp_path):

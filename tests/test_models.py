@@ -70,8 +70,9 @@ def test_paper_hyper_parameters_are_the_defaults():
 
 
 def test_tcn_trunk_is_the_authors_two_convolution_network():
-    """Bai et al.'s TemporalBlock, as the authors used it: 6 levels x 128 channels, kernel 3, 614-d input."""
-    trunk = DanceClassifier(default_config("tcn")).sequence.blocks
+    """Bai et al.'s TemporalBlock, as the authors used it: 6 levels x 128 channels, kernel 3, 614-d input (early
+    fusion, as --recipe paper sets)."""
+    trunk = DanceClassifier(default_config("tcn", fusion="early")).sequence.blocks
     assert parameter_count(trunk) == 858_240  # one convolution per block would be 561,792
     assert all(hasattr(block, "conv1") and hasattr(block, "conv2") for block in trunk)
 
@@ -256,4 +257,7 @@ def test_fusion_is_checked_against_what_the_model_can_take():
     recorded = default_config("r3d").to_dict()
     del recorded["fusion"]  # an r3d checkpoint from before the setting: r3d always fused late
     assert config_from_dict(recorded).fusion == "late"
+    recorded = default_config("tcn", streams=["pose", "flow"], fusion="early").to_dict()
+    del recorded["fusion"]  # a tcn checkpoint from before the setting: fused early (the default is now late)
+    assert default_config("tcn").fusion == "late" and config_from_dict(recorded).fusion == "early"
     assert type(DanceClassifier(default_config("tcn", streams=["pose"], fusion="late")).sequence) is TCNModel

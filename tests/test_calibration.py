@@ -1,0 +1,78 @@
+"""Late fusion's per-stream temperatures, fit on the validation split after training (calibration.py)."""
+
+import numpy as np
+import pytest
+import torch
+
+from dancestyle.calibration import (TEMPERATURES, apply_calibration, calibrate, fit_temperature,
+                                    negative_log_likelihood, stream_window_scores)
+from dancestyle.errors import WeightsError
+from dancestyle.models import DanceClassifier, default_config
+from dancestyle.windows import clip_probabilities
+
+from test_models import inputs
+
+CLASSES = 10
+
+
+def one_hot_scores(classes: list[int], scale: float, windows: int = 3) -> list[np.ndarray]:
+    """Each clip's window scores: `scale` on the named class, 0 elsewhere."""
+    return [np.tile(np.eye(CLASSES)[c] * scale, (windows, 1)) for c in classes]
+
+
+def test_a_confidently_wrong_stream_is_softened_and_a_timid_right_one_sharpened():
+    labels = np.arange(40) % CLASSES
+    wrong_sometimes = one_hot_scores([(c + 1) % CLASSES if i % 4 == 0 else c for i, c in enumerate(labels)], 12.0)
+    assert fit_temperature(wrong_sometimes, labels) > 1.5
+    timid = one_hot_scores(list(labels), 1.0)
+    assert fit_temperature(timid, labels) == TEMPERATURES[0]  # always right: as sharp as the grid allows
+    assert 1.0 in [round(t, 6) for t in TEMPERATURES]  # leaving a stream as it is stays possible
+
+
+def late_model() -> DanceClassifier:
+    torch.manual_seed(0)
+    return DanceClassifier(default_config("tcn", streams=["pose", "flow"], fusion="late")).eval()
+
+
+def clips(count: int, steps: int = 40) -> list[dict[str, np.ndarray]]:
+    return [{stream: tensor[0].numpy() for stream, tensor in inputs(1, steps, ("pose", "flow")).items()}
+            for _ in range(count)]
+
+
+def test_temperatures_divide_each_streams_scores_before_the_mean():
+    model = late_model()
+    model.sequence.temperatures = {"pose": 2.0, "flow": 0.5}
+    batch = inputs(3, 12, ("pose", "flow"))
+    with torch.inference_mode():
+        pose_scores, flow_scores = model.sequence.stream_scores(model.frame_features(batch), None)
+        expected = (torch.softmax(pose_scores / 2, -1) + torch.softmax(flow_scores / 0.5, -1)) / 2
+        torch.testing.assert_close(torch.softmax(model(batch), -1), expected)
+
+
+def test_calibration_fits_each_stream_on_the_clips_and_sets_it_in_the_model():
+    model, validation = late_model(), clips(12)
+    labels = np.arange(12) % CLASSES
+    uncalibrated = clip_probabilities(model, validation, "cpu")
+    calibration = calibrate(model, validation, labels, "cpu")
+    assert calibration["method"] == "temperature" and calibration["clips"] == 12
+    assert model.sequence.temperatures == calibration["temperatures"]
+    for scores, temperature in zip(stream_window_scores(model, validation, "cpu"),
+                                   calibration["temperatures"].values(), strict=True):
+        assert temperature == fit_temperature(scores, labels)  # each stream on its own (scores are uncalibrated)
+    if calibration["temperatures"] != {"pose": 1.0, "flow": 1.0}:
+        assert not np.allclose(clip_probabilities(model, validation, "cpu"), uncalibrated)
+    before = negative_log_likelihood(uncalibrated, labels)
+    assert calibration["val_loss_before"] == pytest.approx(before, abs=1e-4)
+
+
+def test_a_recorded_calibration_is_applied_on_load_and_one_that_does_not_fit_is_refused(tmp_path):
+    model = late_model()
+    apply_calibration(model, {"calibration": {"temperatures": {"pose": 0.5, "flow": 2.0}}}, tmp_path)
+    assert model.sequence.temperatures == {"pose": 0.5, "flow": 2.0}
+    apply_calibration(model, {}, tmp_path)  # none recorded: unchanged
+    assert model.sequence.temperatures == {"pose": 0.5, "flow": 2.0}
+    with pytest.raises(WeightsError, match="does not fit"):
+        apply_calibration(model, {"calibration": {"temperatures": {"rgb": 1.0, "flow": 2.0}}}, tmp_path)
+    early = DanceClassifier(default_config("tcn", streams=["pose", "flow"], fusion="early"))
+    with pytest.raises(WeightsError, match="does not fit"):
+        apply_calibration(early, {"calibration": {"temperatures": {"pose": 1.0, "flow": 2.0}}}, tmp_path)
