@@ -139,6 +139,9 @@ def model_card(directory: Path, repo: str) -> str:
     if "flow" in model["streams"]:
         lines += [f"- flow (OpenCV DIS; `classify` computes exactly these): "
                   f"`{json.dumps(config['features'].get('flow'))}`"]
+    if config.get("calibration"):
+        lines += [f"- streams fused late, each one's scores divided by its temperature (fit on the validation "
+                  f"split after training): `{json.dumps(config['calibration']['temperatures'])}`"]
     if metrics:
         lines += [f"- best validation accuracy {metrics.get('best_val_accuracy')} at epoch "
                   f"{metrics.get('best_epoch')} of {metrics.get('epochs_run')}"]

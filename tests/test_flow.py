@@ -252,7 +252,7 @@ def test_flow_caches_are_reused_and_remade_when_a_setting_changes(corpus, home, 
 
 @pytest.mark.parametrize("fusion", ["early", "late"])
 def test_a_pose_and_flow_run_learns_a_tiny_synthetic_set(corpus, home, tmp_path, fusion):
-    from dancestyle.checkpoints import read_checkpoint
+    from dancestyle.checkpoints import model_card, read_checkpoint
     from dancestyle.evaluate import evaluate_run
     from dancestyle.pipeline import load_classifier
     from dancestyle.train import train
@@ -271,6 +271,7 @@ def test_a_pose_and_flow_run_learns_a_tiny_synthetic_set(corpus, home, tmp_path,
         assert summary["calibration"] == config["calibration"] == metrics_json(tmp_path / "run")["calibration"]
         assert load_classifier(config, read_checkpoint(tmp_path / "run")[1], tmp_path).sequence.temperatures \
             == config["calibration"]["temperatures"]
+        assert json.dumps(config["calibration"]["temperatures"]) in model_card(tmp_path / "run", "someone/pf")
     else:
         assert "calibration" not in config
 
