@@ -68,10 +68,15 @@ class ModelConfig:
         return asdict(self)
 
     @classmethod
+    def before_recorded(cls) -> dict:
+        """Settings added after checkpoints were first written, each with what a config.json without it meant:
+        no stream dropout, and the one fusion the model had then (its first)."""
+        return {"stream_dropout": 0.0, "fusion": cls.fusions[0]}
+
+    @classmethod
     def from_dict(cls, data: dict) -> ModelConfig:
         known = {f.name for f in fields(cls)}
-        # a config.json from before `fusion` existed: the one fusion the model had then (its first)
-        return cls(**{"fusion": cls.fusions[0], **{key: value for key, value in data.items() if key in known}})
+        return cls(**{**cls.before_recorded(), **{key: value for key, value in data.items() if key in known}})
 
 
 @dataclass
@@ -116,6 +121,10 @@ class TCNConfig(ModelConfig):
     lr: float = 0.0022
     batch_size: int = 64
     weight_decay: float = 0.0
+
+    @classmethod
+    def before_recorded(cls) -> dict:
+        return {**super().before_recorded(), "input_dropout": 0.0}  # the authors' tcn had none
 
 
 @dataclass

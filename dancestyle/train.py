@@ -34,7 +34,7 @@ from torch import nn
 from . import distributed
 from .augment import AUGMENTATIONS
 from .calibration import calibrate, is_calibrated_kind
-from .configs import EPOCHS, ModelConfig, Recipe, TrainOptions, default_config, recipe
+from .configs import EPOCHS, ModelConfig, Recipe, TrainOptions, config_from_dict, default_config, recipe
 from .data import DatasetIndex, index_for_training, letsdance_classes, load_or_make_splits
 from .distributed import Ranks
 from .errors import DanceStyleError, InputError, UsageError
@@ -44,7 +44,7 @@ from .flow import FlowSettings
 from .models import DanceClassifier, mixed_precision
 from .pose import FRAME_FORM, PoseSource
 from .streaming import CachedClips, needs_streaming, shuffled_in_time, streamed_windows
-from .checkpoints import read_checkpoint, save_checkpoint
+from .checkpoints import CONFIG_FILE, read_checkpoint, save_checkpoint
 from .windows import Window, batch_windows, clip_probabilities, training_window, window_steps
 from .weights import atomic_write_bytes, atomic_write_json, runs_dir
 
@@ -310,7 +310,8 @@ def _train_ranked(options: TrainOptions, ranks: Ranks, on_epoch, on_progress) ->
         given = {key: getattr(options, key) for key in ("epochs", "patience") if getattr(options, key) is not None}
         flow = FlowSettings.from_dict(saved["options"].get("flow") or {})
         options = TrainOptions(**{**saved["options"], **given, "data": Path(saved["options"]["data"]), "out": out,
-                                  "resume": True, "device": options.device, "flow": flow})
+                                  "resume": True, "device": options.device, "flow": flow,
+                                  "overrides": _recorded_settings(out, saved["options"].get("overrides", {}))})
     elif options.resume:
         raise UsageError(f"{out} holds no saved training state to resume.", "Start a new run without --resume.")
     options = replace(options, epochs=options.epochs or EPOCHS,
@@ -328,6 +329,15 @@ def _train_ranked(options: TrainOptions, ranks: Ranks, on_epoch, on_progress) ->
     except KeyboardInterrupt:  # before the first epoch: extraction keeps every finished clip in its cache
         raise TrainingInterrupted("Training interrupted before its first epoch.",
                                   "Run the same command again: cached features are reused.") from None
+
+
+def _recorded_settings(out: Path, saved: dict) -> dict:
+    """A resumed run's model settings: all of those its checkpoint records, so a default changed since it started
+    (the tcn's fusion, 2026-12-05) does not change the network it continues."""
+    if not (out / CONFIG_FILE).is_file():
+        return saved
+    recorded = config_from_dict(json.loads((out / CONFIG_FILE).read_text())["model"]).to_dict()
+    return {key: value for key, value in recorded.items() if key not in ("name", "classes", "streams")}
 
 
 def model_config(options: TrainOptions, classes: list[str] | None = None) -> ModelConfig:

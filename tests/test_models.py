@@ -91,10 +91,14 @@ def test_tcn_drops_input_features_in_training_only():
     torch.testing.assert_close(seen[1], x)
 
 
-def test_tcn_configs_from_before_input_dropout_load_with_the_default():
-    recorded = default_config("tcn", streams=["pose"]).to_dict()
-    del recorded["input_dropout"]
-    assert config_from_dict(recorded).input_dropout == default_config("tcn").input_dropout
+def test_tcn_configs_from_before_its_dropouts_load_without_them():
+    """A config.json records every setting, so one without input or stream dropout predates them: it had none."""
+    recorded = default_config("tcn", streams=["pose", "flow"], fusion="early").to_dict()
+    del recorded["input_dropout"], recorded["stream_dropout"]
+    loaded = config_from_dict(recorded)
+    assert (loaded.input_dropout, loaded.stream_dropout) == (0.0, 0.0)
+    assert default_config("tcn").input_dropout == 0.5 and config_from_dict(default_config("tcn").to_dict()) \
+        == default_config("tcn")
 
 
 def _visible_tcn() -> TCNModel:

@@ -93,6 +93,23 @@ def test_interrupted_then_resumed_run_ends_with_the_same_weights(corpus, home):
     assert read_state(home / "cut")["options"]["patience"] == 40
 
 
+def test_a_resumed_run_keeps_the_network_its_checkpoint_records_when_a_default_changed(tmp_path):
+    """A multi-stream tcn run started before 2026-12-05 fused early, and its config.json (written before `fusion`,
+    `stream_dropout` and `input_dropout` existed) does not say so: resuming it must not build the late-fused one."""
+    from dancestyle.models import default_config
+    from dancestyle.train import _recorded_settings, model_config
+
+    old = default_config("tcn", streams=["pose", "flow"], channels=8, fusion="early").to_dict()
+    for added in ("fusion", "stream_dropout", "input_dropout"):
+        del old[added]
+    (tmp_path / "config.json").write_text(json.dumps({"model": old}))
+    settings = _recorded_settings(tmp_path, {})
+    resumed = model_config(TrainOptions(model="tcn", streams=["pose", "flow"], overrides=settings))
+    assert (resumed.fusion, resumed.stream_dropout, resumed.input_dropout, resumed.channels) == ("early", 0, 0, 8)
+    assert model_config(TrainOptions(model="tcn", streams=["pose", "flow"])).fusion == "late"  # a new run
+    assert _recorded_settings(tmp_path / "none", {"channels": 4}) == {"channels": 4}  # no checkpoint yet
+
+
 def test_resume_without_saved_state_says_what_to_do(home, tmp_path):
     with pytest.raises(UsageError, match="no saved training state"):
         train(TrainOptions(model="lstm", data=tmp_path, out=tmp_path / "nothing", resume=True))
@@ -354,11 +371,11 @@ def test_the_paper_recipe_freezes_the_encoder_keeps_the_lowest_loss_and_cuts_the
     assert config["training"]["recipe"] == "paper" and short["epochs_run"] == 1
 
 
-def test_the_paper_recipe_trains_the_authors_tcn_without_input_or_stream_dropout(corpus, home, tmp_path):
-    for chosen, expected in (("paper", (0.0, 0.0)), ("ours", (0.5, 0.25))):
+def test_the_paper_recipe_trains_the_authors_tcn_without_input_dropout_fusing_early(corpus, home, tmp_path):
+    for chosen, expected in (("paper", (0.0, 0.0, "early")), ("ours", (0.5, 0.25, "late"))):
         train(options(corpus, tmp_path / chosen, model="tcn", epochs=1, recipe=chosen))
-        config = json.loads((tmp_path / chosen / "config.json").read_text())
-        assert (config["model"]["input_dropout"], config["model"]["stream_dropout"]) == expected
+        model = json.loads((tmp_path / chosen / "config.json").read_text())["model"]
+        assert (model["input_dropout"], model["stream_dropout"], model["fusion"]) == expected
 
 
 def test_a_plateau_divides_the_lr_by_ten_then_stops_the_run(corpus, home, tmp_path, monkeypatch):
