@@ -24,8 +24,8 @@ TEMPERATURES = tuple(2 ** (step / 12) for step in range(-24, 25))  # 1/4 .. 4, 6
 METHOD = "temperature"
 
 
-def is_calibrated_kind(model: DanceClassifier) -> bool:
-    """Whether the model fuses its streams late (so its streams' temperatures matter)."""
+def fuses_late(model: DanceClassifier) -> bool:
+    """Whether the model fuses its streams late (so the streams have temperatures to fit)."""
     return isinstance(model.sequence, LateFusion)
 
 
@@ -84,7 +84,7 @@ def apply_calibration(model: DanceClassifier, config: dict, directory) -> None:
     if not recorded:
         return
     temperatures = recorded.get("temperatures", {})
-    if not is_calibrated_kind(model) or set(temperatures) != set(model.sequence.temperatures):
+    if not fuses_late(model) or set(temperatures) != set(model.sequence.temperatures):
         raise WeightsError(f"The calibration in {directory}/config.json ({temperatures}) does not fit its model.",
                            "Re-train it, or remove the \"calibration\" entry to fuse its streams uncalibrated.")
     model.sequence.temperatures = {stream: float(temperatures[stream]) for stream in model.sequence.temperatures}

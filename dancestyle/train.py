@@ -33,7 +33,7 @@ from torch import nn
 
 from . import distributed
 from .augment import AUGMENTATIONS
-from .calibration import calibrate, is_calibrated_kind
+from .calibration import calibrate, fuses_late
 from .configs import EPOCHS, ModelConfig, Recipe, TrainOptions, config_from_dict, default_config, recipe
 from .data import DatasetIndex, index_for_training, letsdance_classes, load_or_make_splits
 from .distributed import Ranks
@@ -443,7 +443,7 @@ def _train(options: TrainOptions, out: Path, on_epoch, on_progress, ranks: Ranks
     metrics = _metrics(state, index, train_set, val_set)
     if ranks.main:
         _save_state(out, model, optimizer, state)
-        if is_calibrated_kind(model):
+        if fuses_late(model):
             metrics["calibration"] = _calibrate_checkpoint(out, config, options, val_set, checkpoint_config)
         atomic_write_json(out / "metrics.json", metrics)
     return {"out": str(out), **metrics}
