@@ -294,6 +294,11 @@ def training_table(summary: dict) -> Table:
     table.add_row("clips", f"train {summary['clips']['train']}, val {summary['clips']['val']}")
     table.add_row("epochs", f"{summary['epochs_run']} (best: {summary['best_epoch']})")
     table.add_row("best val accuracy", f"{summary['best_val_accuracy']:.3f}")
+    if summary.get("calibration"):  # late fusion: each stream's temperature, fit on the validation split
+        calibration = summary["calibration"]
+        temperatures = ", ".join(f"{stream} {t:g}" for stream, t in calibration["temperatures"].items())
+        table.add_row("stream temperatures", f"{temperatures} (val loss {calibration['val_loss_before']:.3f} → "
+                                             f"{calibration['val_loss_after']:.3f})")
     if summary.get("pushed_to"):
         table.add_row("pushed to", Text(summary["pushed_to"]))
     return table

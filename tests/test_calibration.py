@@ -76,3 +76,22 @@ def test_a_recorded_calibration_is_applied_on_load_and_one_that_does_not_fit_is_
     early = DanceClassifier(default_config("tcn", streams=["pose", "flow"], fusion="early"))
     with pytest.raises(WeightsError, match="does not fit"):
         apply_calibration(early, {"calibration": {"temperatures": {"pose": 1.0, "flow": 2.0}}}, tmp_path)
+
+
+def test_the_training_table_shows_the_stream_temperatures():
+    import io
+
+    from rich.console import Console
+
+    from dancestyle.render import training_table
+
+    summary = {"out": "runs/x", "model": "tcn", "clips": {"train": 8, "val": 4}, "epochs_run": 2, "best_epoch": 2,
+               "best_val_accuracy": 0.5}
+    calibration = {"temperatures": {"pose": 0.25, "flow": 1.4142}, "val_loss_before": 0.05, "val_loss_after": 0.04}
+    shown = []
+    for extra in ({}, {"calibration": calibration}):
+        console = Console(file=io.StringIO(), width=200)
+        console.print(training_table({**summary, **extra}))
+        shown.append(console.file.getvalue())
+    assert "temperatures" not in shown[0]
+    assert "pose 0.25, flow 1.4142 (val loss 0.050 → 0.040)" in shown[1]
