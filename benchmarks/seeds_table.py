@@ -32,17 +32,36 @@ from pathlib import Path
 def run(data: Path, out: Path, model: str, recipe: str, streams: list[str], seed: int, shuffle: bool,
         augment: list[str], flow_size: int | None = None, overrides: dict | None = None,
         flow_overrides: dict | None = None) -> float:
-    """Train one run (or reuse a finished one) and return its test accuracy."""
+    """Train one run (or reuse a finished one made with the same model settings) and return its test accuracy."""
     from dancestyle.evaluate import evaluate_run
     from dancestyle.flow import DEFAULT_FLOW
     from dancestyle.train import TrainOptions, read_state, state_path, train
 
-    if not (state_path(out).is_file() and read_state(out)["finished"]):
-        flow = replace(DEFAULT_FLOW.at_size(flow_size) if flow_size else DEFAULT_FLOW, **(flow_overrides or {}))
-        train(TrainOptions(model=model, data=data, out=out, streams=streams, seed=seed, recipe=recipe,
+    flow = replace(DEFAULT_FLOW.at_size(flow_size) if flow_size else DEFAULT_FLOW, **(flow_overrides or {}))
+    options = TrainOptions(model=model, data=data, out=out, streams=streams, seed=seed, recipe=recipe,
                            shuffle_frames=shuffle, random_weights="rgb" in streams, augment=augment, flow=flow,
-                           overrides=overrides or {}))
+                           overrides=overrides or {})
+    if not (state_path(out).is_file() and read_state(out)["finished"]):
+        train(options)
+    elif reuse_needs_calibration(out, options):  # a late-fused run from before calibration: calibrate it
+        train(TrainOptions(model=model, out=out, resume=True))
     return evaluate_run(str(out), model, str(data), "test").metrics.accuracy
+
+
+def reuse_needs_calibration(out: Path, options) -> bool:
+    """Whether a finished run under `out` lacks only its calibration; a run of other model settings (a default
+    changed since it ran) is refused rather than reported under today's."""
+    from dancestyle.configs import config_from_dict
+    from dancestyle.train import model_config
+
+    recorded = json.loads((out / "config.json").read_text())
+    ran, wanted = config_from_dict(recorded["model"]), model_config(options, recorded["model"]["classes"])
+    differ = {key: (value, wanted.to_dict()[key]) for key, value in ran.to_dict().items()
+              if value != wanted.to_dict()[key]}
+    if differ:
+        raise SystemExit(f"{out} holds a run with other model settings than this row's (ran, wanted: {differ}); "
+                         "delete it or pass another --out.")
+    return ran.fusion == "late" and len(ran.streams) > 1 and ran.name != "r3d" and not recorded.get("calibration")
 
 
 def augmentations_for(names: list[str], streams: list[str]) -> list[str]:

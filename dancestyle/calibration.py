@@ -12,6 +12,7 @@ video), from a fixed grid, so the same scores give the same temperatures on ever
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -20,7 +21,9 @@ from .errors import WeightsError
 from .models import DanceClassifier, LateFusion
 from .windows import Window, per_clip
 
-TEMPERATURES = tuple(2 ** (step / 12) for step in range(-24, 25))  # 1/4 .. 4, 6% apart
+# 1/4 .. 4, 6% apart. A fixed grid, not an optimiser: the same scores give the same temperature everywhere, and a
+# stream that is right on every validation clip (whose loss falls for ever as T shrinks) stops at the edge
+TEMPERATURES = tuple(2 ** (step / 12) for step in range(-24, 25))
 METHOD = "temperature"
 
 
@@ -63,22 +66,24 @@ def fit_temperature(window_scores: list[np.ndarray], labels: np.ndarray) -> floa
 
 def calibrate(model: DanceClassifier, clips: Sequence[Window], labels: np.ndarray, device: str) -> dict:
     """Fit each stream's temperature on these (validation) clips and set them in the model: the "calibration"
-    entry of config.json, with the fused validation loss before and after."""
+    entry of config.json, with the fused validation loss and accuracy before and after."""
     labels = np.asarray(labels)
-    by_stream = dict(zip(model.sequence.temperatures, stream_window_scores(model, clips, device), strict=True))
+    by_stream = dict(zip(model.sequence.networks, stream_window_scores(model, clips, device), strict=True))
     temperatures = {stream: fit_temperature(scores, labels) for stream, scores in by_stream.items()}
 
-    def fused_loss(temps: dict[str, float]) -> float:
+    def fused_scores(temps: dict[str, float]) -> dict:
         fused = np.mean([_clip_probabilities(by_stream[s], t) for s, t in temps.items()], axis=0)
-        return round(negative_log_likelihood(fused, labels), 4)
+        return {"loss": round(negative_log_likelihood(fused, labels), 4),
+                "accuracy": round(float((fused.argmax(1) == labels).mean()), 4)}
 
-    before = fused_loss({stream: 1.0 for stream in temperatures})
+    before, after = fused_scores({stream: 1.0 for stream in temperatures}), fused_scores(temperatures)
     model.sequence.temperatures = dict(temperatures)
     return {"method": METHOD, "split": "val", "clips": len(labels), "temperatures": temperatures,
-            "val_loss_before": before, "val_loss_after": fused_loss(temperatures)}
+            "val_loss_before": before["loss"], "val_loss_after": after["loss"],
+            "val_accuracy_before": before["accuracy"], "val_accuracy_after": after["accuracy"]}
 
 
-def apply_calibration(model: DanceClassifier, config: dict, directory) -> None:
+def apply_calibration(model: DanceClassifier, config: dict, directory: Path | str) -> None:
     """Set a checkpoint's recorded temperatures (config.json "calibration") in its rebuilt model."""
     recorded = config.get("calibration")
     if not recorded:

@@ -385,6 +385,9 @@ def train(
                            augment=[name.strip() for name in augment.split(",") if name.strip()])
     with _sigterm_as_ctrl_c():
         try:
+            if settings and resume:
+                raise UsageError("--set cannot change a resumed run: it continues with the settings its "
+                                 "config.json records.", "Drop --set, or start a new run without --resume.")
             options.overrides = parse_settings(settings or [], default_config(model.value))
             if push_to_hub:  # a bad repo id must fail now, not after hours of training
                 from huggingface_hub.utils import validate_repo_id

@@ -194,7 +194,7 @@ class LateFusion(nn.Module):
         return [network(part, lengths) for network, part in zip(self.networks.values(), parts, strict=True)]
 
     def _fused(self, scores: list[torch.Tensor]) -> torch.Tensor:
-        return torch.log(late_fusion(scores, list(self.temperatures.values())) + 1e-8)
+        return torch.log(late_fusion(scores, [self.temperatures[stream] for stream in self.networks]) + 1e-8)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         return self._fused(self.stream_scores(x, lengths))

@@ -298,7 +298,9 @@ def training_table(summary: dict) -> Table:
         calibration = summary["calibration"]
         temperatures = ", ".join(f"{stream} {t:g}" for stream, t in calibration["temperatures"].items())
         table.add_row("stream temperatures", f"{temperatures} (val loss {calibration['val_loss_before']:.3f} → "
-                                             f"{calibration['val_loss_after']:.3f})")
+                                             f"{calibration['val_loss_after']:.3f}, accuracy "
+                                             f"{calibration['val_accuracy_before']:.3f} → "
+                                             f"{calibration['val_accuracy_after']:.3f})")
     if summary.get("pushed_to"):
         table.add_row("pushed to", Text(summary["pushed_to"]))
     return table

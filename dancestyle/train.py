@@ -444,21 +444,24 @@ def _train(options: TrainOptions, out: Path, on_epoch, on_progress, ranks: Ranks
     if ranks.main:
         _save_state(out, model, optimizer, state)
         if fuses_late(model):
-            metrics["calibration"] = _calibrate_checkpoint(out, config, options, val_set, checkpoint_config)
+            metrics["calibration"] = _calibrate_checkpoint(out, config, options, val_set)
         atomic_write_json(out / "metrics.json", metrics)
     return {"out": str(out), **metrics}
 
 
-def _calibrate_checkpoint(out: Path, config: ModelConfig, options: TrainOptions, val: Sequences,
-                          checkpoint_config: dict) -> dict:
-    """Late fusion: fit the kept epoch's stream temperatures on the validation split and record them in its
-    config.json (the same weights, rewritten with it). Fit from the weights alone, so resuming a finished run
-    gives the same temperatures."""
-    config_json, state_dict = read_checkpoint(out)
-    best = DanceClassifier(config, options.flow).to(options.device)
-    best.load_state_dict(state_dict)
-    calibration = calibrate(best, val.features, val.labels, options.device)
-    save_checkpoint(out, state_dict, {**checkpoint_config, "calibration": calibration})
+def _calibrate_checkpoint(out: Path, config: ModelConfig, options: TrainOptions, val: Sequences) -> dict:
+    """Late fusion: fit the kept epoch's stream temperatures on the validation split and add them to its
+    config.json (the same weights and settings, rewritten with them). Fit from the weights alone, so resuming a
+    finished run gives the same temperatures."""
+    try:
+        config_json, state_dict = read_checkpoint(out)
+        best = DanceClassifier(config, options.flow).to(options.device)
+        best.load_state_dict(state_dict)
+        calibration = calibrate(best, val.features, val.labels, options.device)
+        save_checkpoint(out, state_dict, {**config_json, "calibration": calibration})
+    except KeyboardInterrupt:
+        raise TrainingInterrupted(f"Interrupted while calibrating the finished run in {out}.",
+                                  f"Calibrate it with: dancestyle train --resume --out {out}") from None
     return calibration
 
 

@@ -262,6 +262,11 @@ def test_a_model_setting_train_cannot_take_is_a_usage_error(setting, says, isola
     assert result.exit_code == 2 and says in result.stderr and "Traceback" not in result.stderr
 
 
+def test_a_resumed_run_takes_no_model_settings(isolated_home, tmp_path):
+    result = run("train", "--resume", "--out", tmp_path, "--set", "hidden=64")
+    assert result.exit_code == 2 and "--set cannot change a resumed run" in result.stderr
+
+
 def test_model_settings_are_typed_as_their_defaults():
     from dancestyle.configs import parse_settings
     from dancestyle.models import default_config

@@ -255,7 +255,7 @@ def test_a_pose_and_flow_run_learns_a_tiny_synthetic_set(corpus, home, tmp_path,
     from dancestyle.checkpoints import model_card, read_checkpoint
     from dancestyle.evaluate import evaluate_run
     from dancestyle.pipeline import load_classifier
-    from dancestyle.train import train
+    from dancestyle.train import TrainOptions, train
 
     def metrics_json(run):
         return json.loads((run / "metrics.json").read_text())
@@ -272,6 +272,10 @@ def test_a_pose_and_flow_run_learns_a_tiny_synthetic_set(corpus, home, tmp_path,
         assert load_classifier(config, read_checkpoint(tmp_path / "run")[1], tmp_path).sequence.temperatures \
             == config["calibration"]["temperatures"]
         assert json.dumps(config["calibration"]["temperatures"]) in model_card(tmp_path / "run", "someone/pf")
+        # resuming the finished run fits them again from the same weights: the same temperatures
+        (tmp_path / "run" / "config.json").write_text(json.dumps({**config, "calibration": None}))
+        again = train(TrainOptions(model="attention", out=tmp_path / "run", resume=True))
+        assert again["epochs_run"] == summary["epochs_run"] and again["calibration"] == config["calibration"]
     else:
         assert "calibration" not in config
 

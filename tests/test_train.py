@@ -11,7 +11,7 @@ from dancestyle.errors import UsageError
 from dancestyle.evaluate import evaluate_run
 from dancestyle.extract import sample_positions
 from dancestyle.models import DanceClassifier, default_config
-from dancestyle.train import TrainingInterrupted, TrainOptions, _sequence_optimizer, read_state, train
+from dancestyle.train import TrainingInterrupted, TrainOptions, _sequence_optimizer, read_state, state_path, train
 from dancestyle.checkpoints import model_card
 
 from media import SMALL_CORPUS_STYLES as STYLES
@@ -108,6 +108,19 @@ def test_a_resumed_run_keeps_the_network_its_checkpoint_records_when_a_default_c
     assert (resumed.fusion, resumed.stream_dropout, resumed.input_dropout, resumed.channels) == ("early", 0, 0, 8)
     assert model_config(TrainOptions(model="tcn", streams=["pose", "flow"])).fusion == "late"  # a new run
     assert _recorded_settings(tmp_path / "none", {"channels": 4}) == {"channels": 4}  # no checkpoint yet
+
+
+def test_resume_builds_the_network_of_the_checkpoint_not_of_the_saved_options(corpus, home):
+    """A resume state from before its options recorded a setting: the run's config.json still says what it trained."""
+    from safetensors.torch import load_file, save_file
+
+    train(options(corpus, home / "run", epochs=1, model="lstm", overrides={"hidden": 16}))
+    state = read_state(home / "run")
+    state["options"]["overrides"] = {}
+    save_file(load_file(state_path(home / "run")), state_path(home / "run"), metadata={"state": json.dumps(state)})
+    resumed = train(TrainOptions(model="lstm", out=home / "run", resume=True, epochs=2))  # not hidden 128: no error
+    assert resumed["epochs_run"] == 2
+    assert json.loads((home / "run" / "config.json").read_text())["model"]["hidden"] == 16
 
 
 def test_resume_without_saved_state_says_what_to_do(home, tmp_path):
