@@ -55,6 +55,7 @@ def _clip_probabilities(window_scores: list[np.ndarray], temperature: float) -> 
 
 
 def negative_log_likelihood(probabilities: np.ndarray, labels: np.ndarray) -> float:
+    """The mean of -log p(label) over clips: the validation loss training reports, and what calibration lowers."""
     return float(-np.log(probabilities[np.arange(len(labels)), labels] + 1e-12).mean())
 
 

@@ -33,7 +33,7 @@ from torch import nn
 
 from . import distributed
 from .augment import AUGMENTATIONS
-from .calibration import calibrate, fuses_late
+from .calibration import calibrate, fuses_late, negative_log_likelihood
 from .configs import EPOCHS, ModelConfig, Recipe, TrainOptions, config_from_dict, default_config, recipe
 from .data import DatasetIndex, index_for_training, letsdance_classes, load_or_make_splits
 from .distributed import Ranks
@@ -205,8 +205,7 @@ def shard_order(order: torch.Tensor, ranks: Ranks) -> torch.Tensor:
 
 def _validate(model: DanceClassifier, val: Sequences, device: str) -> tuple[float, float]:
     probabilities = clip_probabilities(model, val.features, device)
-    loss = float(-np.log(probabilities[np.arange(len(val)), val.labels] + 1e-12).mean())
-    return loss, float((probabilities.argmax(1) == val.labels).mean())
+    return negative_log_likelihood(probabilities, val.labels), float((probabilities.argmax(1) == val.labels).mean())
 
 
 # -- the run: checkpoint, resume state, early stopping ------------------------------------------------------------
