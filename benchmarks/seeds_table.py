@@ -61,7 +61,7 @@ def reuse_needs_calibration(out: Path, options) -> bool:
     if differ:
         raise SystemExit(f"{out} holds a run with other model settings than this row's (ran, wanted: {differ}); "
                          "delete it or pass another --out.")
-    return ran.fusion == "late" and len(ran.streams) > 1 and ran.name != "r3d" and not recorded.get("calibration")
+    return ran.one_model_per_stream and not recorded.get("calibration")
 
 
 def augmentations_for(names: list[str], streams: list[str]) -> list[str]:

@@ -57,6 +57,11 @@ class ModelConfig:
                              f"{','.join(self.streams)}).", f"Use --streams {','.join(self.allowed_streams)}.")
 
     @property
+    def one_model_per_stream(self) -> bool:
+        """Whether the streams go through a model over time each (models.LateFusion): fusion late, with several."""
+        return self.fusion == "late" and len(self.streams) > 1
+
+    @property
     def stream_forms(self) -> dict[str, str]:
         """How a stream's per-step input is laid out when not as usual, each a feature cache kind of its own
         (features.StreamSpec.form): {"pose": "frame"} for skeletons in frame coordinates instead of each in its
@@ -173,6 +178,10 @@ class R3DConfig(ModelConfig):
         if self.clip_steps < 1 or self.grid < 8 or self.width < 1 or self.rgb_size < 16:
             raise UsageError(f"r3d needs clip_steps >= 1, grid >= 8, width >= 1 and rgb_size >= 16 (got "
                              f"{self.clip_steps}, {self.grid}, {self.width}, {self.rgb_size}).")
+
+    @property
+    def one_model_per_stream(self) -> bool:
+        return False  # its late fusion is inside the one network (models3d.R3DModel)
 
     @property
     def stream_forms(self) -> dict[str, str]:

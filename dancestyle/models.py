@@ -233,7 +233,7 @@ class DanceClassifier(nn.Module):
         rgb_form = config.stream_forms.get("rgb", "")
         self.rgb_input = FramePixels(frames_side(rgb_form)) if "rgb" in self.streams and rgb_form else None
         network = NETWORKS[model_spec(config.name).config]
-        if config.fusion == "late" and len(self.streams) > 1 and network is not R3DModel:  # r3d fuses its own
+        if config.one_model_per_stream:
             self.sequence = LateFusion(config, self._stream_widths())
         else:
             self.sequence = network(config, self._feature_dim())
