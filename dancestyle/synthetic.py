@@ -1,13 +1,14 @@
 """A procedural dance corpus in the Let's Dance layout: for tests, demos and training runs without the real data.
 
-The dancers come from choreography.py (one motion program per style); every frame is written the way Let's Dance
-ships it:
+The dancers come from choreography.py (styles that differ only in time), the skeleton files from posenoise.py (what
+a real pose detector would report of them: jitter, missed joints and people, false people, no tracking); every
+frame is written the way Let's Dance ships it:
 
     <root>/rgb/<class>/<ytid>_<seg:03d>_<frame:04d>.jpg             stick figures drawn on a noisy background
     <root>/densepose/txt/<class>/<ytid>_<seg:03d>_<frame:04d>.json   [["person0", ["nose", [x, y]], ...], ...]
     <root>/synthetic.json                                            parameters, "synthetic": true; written last
 
-Some styles share their static poses on purpose and differ only in how they move (see choreography.py).
+The frames show the clean dance; a pose backend run on them (classify's path) makes its own kind of error.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import numpy as np
 from .choreography import FPS, STYLES, VERSION, Body, Performance, check_styles, dance_skeletons, perform
 from .configs import CLASSES
 from .errors import InputError, UsageError
-from .pose import KEYPOINT_NAMES
+from .posenoise import REALISTIC, PoseNoise, describe, detect, noise_preset, to_letsdance_json
 from .weights import atomic_write_json
 
 MARKER = "synthetic.json"
@@ -97,34 +98,27 @@ def _background(rng, size: tuple[int, int], pad: int):
     return Image.fromarray(np.clip(image, 0, 255).astype(np.uint8))
 
 
-def detections(performance: Performance, rng: np.random.Generator) -> list[list[int]]:
-    """Who a detector reports in each frame, biggest first: now and then it misses someone, rarely everyone."""
-    frames, people = performance.points.shape[:2]
-    detected = rng.random((frames, people)) >= rng.uniform(0, 0.03)
-    detected[rng.random(frames) < 0.004] = False  # the file holds []
-    area = np.ptp(performance.points[..., 0], axis=-1) * np.ptp(performance.points[..., 1], axis=-1)
-    return [[int(p) for p in np.argsort(-area[frame], kind="stable") if detected[frame, p]] for frame in range(frames)]
-
-
-def clip_skeletons(clip: Clip, frames: int = 300, size: tuple[int, int] = (160, 120)) -> list[np.ndarray]:
-    """The skeletons the corpus's JSON files hold for `clip`, one (people, 17, 2) array per frame (unrounded)."""
+def clip_skeletons(clip: Clip, frames: int = 300, size: tuple[int, int] = (160, 120),
+                   noise: PoseNoise = REALISTIC) -> list[np.ndarray]:
+    """The skeletons the corpus's JSON files hold for `clip`, one (people, 17, 2) array per frame (unrounded; NaN
+    for a joint the detector did not report), as `noise` (posenoise.py) has the detector see the dance."""
     rng = clip.rng()
     performance = perform(clip.style, rng, frames, size, FPS)
-    return [performance.points[frame, seen] for frame, seen in enumerate(detections(performance, rng))]
+    return detect(*performance[:3], size, rng, noise)
 
 
-def _write_clip(clip: Clip, root: Path, frames: int, size: tuple[int, int]) -> None:
+def _write_clip(clip: Clip, root: Path, frames: int, size: tuple[int, int], noise: PoseNoise) -> None:
     from PIL import ImageDraw
 
     rng = clip.rng()
     performance = perform(clip.style, rng, frames, size, FPS)  # first, so dance_skeletons(clip.rng()) matches
-    seen_in = detections(performance, rng)  # second, so clip_skeletons(clip) matches
+    detected = detect(*performance[:3], size, rng, noise)  # second, so clip_skeletons(clip) matches
     points, people = performance.points, performance.points.shape[1]
     pad = int(np.ceil(np.abs(performance.pan).max())) + 1
     background = _background(rng, size, pad)
     costumes = [tuple(int(c) for c in rng.integers(0, 256, 3)) for _ in range(people)]
     skin = tuple(int(c) for c in rng.integers([150, 100, 70], [255, 200, 170]))
-    pixels, rounded = points.tolist(), np.round(points.astype(np.float64), 2).tolist()
+    pixels = points.tolist()
     rgb_dir, pose_dir = root / "rgb" / clip.style, root / "densepose" / "txt" / clip.style
     rgb_dir.mkdir(parents=True, exist_ok=True)
     pose_dir.mkdir(parents=True, exist_ok=True)
@@ -143,26 +137,24 @@ def _write_clip(clip: Clip, root: Path, frames: int, size: tuple[int, int]) -> N
         image.save(buffer, "JPEG", quality=85)
         name = f"{clip.name}_{frame + 1:04d}"
         _write(rgb_dir / f"{name}.jpg", buffer.getvalue())
-        skeletons = [[f"person{k}", *map(list, zip(KEYPOINT_NAMES, rounded[frame][p], strict=True))]
-                     for k, p in enumerate(seen_in[frame])]
-        _write(pose_dir / f"{name}.json", json.dumps(skeletons).encode())  # the clip's last file: it is complete
+        _write(pose_dir / f"{name}.json", json.dumps(to_letsdance_json(detected[frame])).encode())  # last: complete
 
 
-def _write_clips(clips: list[Clip], root: Path, frames: int, size: tuple[int, int], workers: int | None
-                 ) -> Iterator[Clip]:
+def _write_clips(clips: list[Clip], root: Path, frames: int, size: tuple[int, int], noise: PoseNoise,
+                 workers: int | None) -> Iterator[Clip]:
     """Write each clip, in parallel processes when there are several cores; yield each clip once it is written.
     Every clip has its own generator, so the corpus is the same whatever the order or number of workers."""
     workers = min(workers or os.cpu_count() or 1, len(clips))
     if workers <= 1:
         for clip in clips:
-            _write_clip(clip, root, frames, size)
+            _write_clip(clip, root, frames, size, noise)
             yield clip
         return
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     gc.collect()  # see streaming.streamed_windows: garbage PyAV objects must not be freed in a forked worker
     with ProcessPoolExecutor(workers) as pool:
-        futures = {pool.submit(_write_clip, clip, root, frames, size): clip for clip in clips}
+        futures = {pool.submit(_write_clip, clip, root, frames, size, noise): clip for clip in clips}
         try:
             for future in as_completed(futures):
                 future.result()
@@ -174,21 +166,25 @@ def _write_clips(clips: list[Clip], root: Path, frames: int, size: tuple[int, in
 
 def generate_corpus(root: str | Path, clips_per_class: int = 8, seed: int = 0, frames_per_clip: int = 300,
                     size: tuple[int, int] = (160, 120), classes: Iterable[str] = CLASSES,
-                    progress: Callable[[int, int], None] | None = None, workers: int | None = None) -> dict:
+                    progress: Callable[[int, int], None] | None = None, workers: int | None = None,
+                    pose_noise: str = "realistic") -> dict:
     """Write a synthetic corpus in the Let's Dance layout under `root`; returns its summary.
 
     Deterministic for a seed. Re-running with the same arguments skips complete clips (and returns at once once
     the corpus is complete); a folder holding another corpus, or real data, is refused. `progress(done, total)`
     is called after every clip. Clips are written by `workers` processes (default: one per CPU core).
+    `pose_noise` names the skeleton files' detector noise (posenoise.PRESETS: "realistic", or "clean").
     """
     root, classes, size = Path(root), list(classes), (int(size[0]), int(size[1]))
     check_styles(classes)
+    noise = noise_preset(pose_noise)
     if clips_per_class < 1 or frames_per_clip < 1 or min(size) < 16 or seed < 0:
         raise UsageError("clips_per_class and frames_per_clip must be at least 1, the frame at least 16x16 pixels "
                          "and the seed not negative.")
     params = {"synthetic": True, "generator": "dancestyle.synthetic", "version": VERSION, "seed": seed,
               "clips_per_class": clips_per_class, "frames_per_clip": frames_per_clip, "fps": FPS,
-              "size": list(size), "classes": classes}
+              "size": list(size), "classes": classes,
+              "pose_noise": pose_noise, "pose_noise_parameters": describe(noise)}
     marker = root / MARKER
     clips = corpus_clips(classes, clips_per_class, seed)
     if marker.is_file():
@@ -210,7 +206,7 @@ def generate_corpus(root: str | Path, clips_per_class: int = 8, seed: int = 0, f
     todo = [clip for clip in clips
             if not (root / "densepose" / "txt" / clip.style / f"{clip.name}_{frames_per_clip:04d}.json").is_file()]
     skipped = len(clips) - len(todo)
-    for done, _ in enumerate(_write_clips(todo, root, frames_per_clip, size, workers), skipped + 1):
+    for done, _ in enumerate(_write_clips(todo, root, frames_per_clip, size, noise, workers), skipped + 1):
         if progress is not None:
             progress(done, len(clips))
     summary = {**params, "complete": True, "clips": len(clips), "videos": len({c.ytid for c in clips}),

@@ -1,4 +1,4 @@
-"""The synthetic corpus: Let's Dance layout and JSON, determinism, resuming, and motion that carries the style."""
+"""The synthetic corpus: Let's Dance layout and JSON, determinism, resuming, and styles that differ only in time."""
 
 from __future__ import annotations
 
@@ -71,16 +71,15 @@ def test_json_is_lets_dance_format_and_reads_back(corpus):
         path = root / "densepose" / "txt" / "waltz" / f"{clip.name}_{frame + 1:04d}.json"
         raw = json.loads(path.read_text())
         read = read_letsdance_pose(path)
-        assert read.shape == (len(raw), 17, 2) and len(raw) <= expected.shape[1]
-        np.testing.assert_allclose(read, held[frame], atol=0.006)  # what clip_skeletons says, to 2 decimals
+        assert read.shape == (len(raw), 17, 2)
+        np.testing.assert_allclose(read, np.nan_to_num(held[frame]), atol=0.006)  # clip_skeletons, 2 decimals
         for index, person in enumerate(raw):
             assert person[0] == f"person{index}"
-            assert [entry[0] for entry in person[1:]] == list(KEYPOINT_NAMES)
+            names = [entry[0] for entry in person[1:]]  # the joints the detector reported, in COCO order
+            assert names == [name for name in KEYPOINT_NAMES if name in names] and len(names) >= 1
             written = np.array([entry[1] for entry in person[1:]], dtype=np.float32)
-            np.testing.assert_allclose(read[index], written, atol=1e-3)
-            # each written person is one of the clip's dancers, in pixels inside the frame
-            assert np.abs(expected[frame] - written).max(axis=(1, 2)).min() < 0.01
             assert (written >= 0).all() and (written[:, 0] < SIZE[0]).all() and (written[:, 1] < SIZE[1]).all()
+    assert len(raw) <= expected.shape[1] + 3  # the dancers, and now and then a false detection
 
 
 def test_same_seed_same_files_other_seed_other_files(corpus, tmp_path):
@@ -127,66 +126,40 @@ def test_rerun_skips_complete_clips_and_refuses_other_settings(tmp_path):
         generate_corpus(tmp_path / "real", **options)
 
 
-@pytest.mark.parametrize("style", CLASSES)
-def test_skeletons_are_finite_in_frame_and_the_right_crowd(style):
+def test_every_style_draws_the_same_crowd():
+    """The staging (dancers, holds, movement sizes) is drawn first and from one distribution for every style: the
+    same clip seed gives every style the same number of dancers; over seeds, solos, couples and groups."""
     counts = set()
-    for seed in range(6):
-        points = dance_skeletons(style, np.random.default_rng(seed), 40, size=(160, 120))
-        assert points.shape[0] == 40 and points.shape[2:] == (17, 2) and np.isfinite(points).all()
-        assert (points >= 0).all() and (points[..., 0] <= 159).all() and (points[..., 1] <= 119).all()
-        assert 1 <= points.shape[1] <= MAX_PEOPLE
+    for seed in range(12):
+        shapes = {style: dance_skeletons(style, np.random.default_rng(seed), 20).shape for style in STYLES}
+        assert len(set(shapes.values())) == 1, shapes
+        points = dance_skeletons("waltz", np.random.default_rng(seed), 20)
+        assert np.isfinite(points).all() and 1 <= points.shape[1] <= MAX_PEOPLE
         counts.add(points.shape[1])
-    if style in (*BALLROOM, "latin", "swing"):
-        assert all(count % 2 == 0 for count in counts), "couples"
-    if style == "square":
-        assert counts == {8}, "four couples"
+    assert {1, 2} <= counts and max(counts) >= 4
 
 
-def normalised(style, seeds, frames=300):
-    clips = []
-    for seed in seeds:
-        points = dance_skeletons(style, np.random.default_rng(seed), frames)
-        clips.append(normalise_skeletons(points.reshape(-1, 17, 2)).reshape(frames, -1, 17, 2))
-    return clips
+def normalised_people(style, seed, frames=300):
+    points = dance_skeletons(style, np.random.default_rng(seed), frames)
+    return normalise_skeletons(points.reshape(-1, 17, 2)).reshape(frames, -1, 17, 2)
 
 
-def nearest_distance(poses, reference):
-    """Mean distance from each pose to its nearest pose in `reference` (normalised coordinates, 34-d)."""
-    a, b = poses.reshape(-1, 34)[::5], reference.reshape(-1, 34)
-    return np.sqrt(((a[:, None] - b[None]) ** 2).sum(-1).min(1)).mean()
+def leg_tempo(clip, fps=30):
+    """The spectral centroid (Hz, 0.5 Hz and above) of the hips', knees' and ankles' motion in their boxes."""
+    legs = clip[:, :, 11:17].reshape(len(clip), -1)
+    power = (np.abs(np.fft.rfft(legs - legs.mean(0), axis=0)) ** 2).sum(axis=1)
+    frequencies = np.fft.rfftfreq(len(legs), 1 / fps)
+    keep = frequencies >= 0.5
+    return (frequencies[keep] * power[keep]).sum() / power[keep].sum()
 
 
-def test_ballroom_styles_share_the_static_hold():
-    waltz = np.concatenate([c.reshape(-1, 34) for c in normalised("waltz", range(10, 13))])
-    distance = {style: nearest_distance(np.concatenate([c.reshape(-1, 34) for c in normalised(style, range(3))]), waltz)
-                for style in ("waltz", "quickstep", "foxtrot", "tango", "ballet", "break", "flamenco")}
-    for style in ("quickstep", "foxtrot", "tango"):  # their frames look like waltz frames ...
-        assert distance[style] < 1.3 * distance["waltz"], distance
-    for style in ("ballet", "break", "flamenco"):  # ... unlike other styles'
-        assert distance[style] > 2 * distance["waltz"], distance
-
-
-def dominant_frequency(clip, fps=30):
-    """Strongest frequency (Hz, above 0.2) of the vertical motion of hips, knees and ankles."""
-    y = clip[:, :, 11:17, 1]
-    power = (np.abs(np.fft.rfft(y - y.mean(0), axis=0)) ** 2).sum(axis=(1, 2))
-    frequencies = np.fft.rfftfreq(len(y), 1 / fps)
-    keep = frequencies >= 0.2
-    return frequencies[keep][power[keep].argmax()]
-
-
-def test_ballroom_styles_differ_in_how_they_move():
-    waltz = np.median([dominant_frequency(c) for c in normalised("waltz", range(5))])
-    quickstep = np.median([dominant_frequency(c) for c in normalised("quickstep", range(5))])
-    assert 0.4 <= waltz <= 1.0  # the rise and fall and the steps of a 3/4 bar at ~90 bpm
-    assert quickstep >= 1.4 * waltz  # the same hold, danced about twice as fast
-
-
-def test_break_goes_upside_down_and_flamenco_raises_its_arms():
-    breaks = [dance_skeletons("break", np.random.default_rng(seed), 300) for seed in range(5)]
-    inverted = np.mean([(p[:, 0, 0, 1] > p[:, 0, 15:17, 1].max(-1)).mean() for p in breaks])  # nose below feet
-    flamenco = [dance_skeletons("flamenco", np.random.default_rng(seed), 300) for seed in range(5)]
-    raised = np.mean([(p[:, :, 9:11, 1].max(-1) < p[:, :, 0, 1]).mean() for p in flamenco])  # wrists above nose
-    waltz = [dance_skeletons("waltz", np.random.default_rng(seed), 300) for seed in range(5)]
-    assert inverted > 0.2 and raised > 0.3
-    assert max((p[:, :, 0, 1] > p[:, :, 15:17, 1].max(-1)).mean() for p in waltz) == 0
+def test_styles_differ_in_time_not_in_pose():
+    """The same seed gives every style the same staging (crowd, holds, movement sizes): the poses each visits over
+    a clip are alike, but the legs of quickstep (~204 bpm, quick-quick chassés) move faster than waltz's (~87 bpm,
+    a step a beat), and ballet's (a step every two beats at 60-100 bpm) slower."""
+    tempo = {style: np.median([leg_tempo(normalised_people(style, seed)) for seed in range(8)])
+             for style in ("waltz", "quickstep", "ballet")}
+    assert tempo["quickstep"] >= 1.25 * tempo["waltz"] and tempo["ballet"] <= 0.85 * tempo["waltz"], tempo
+    for seed in range(4):  # each joint's spread of positions over the clip: the same range of poses
+        waltz, quickstep = normalised_people("waltz", seed), normalised_people("quickstep", seed)
+        assert np.abs(waltz.std(axis=(0, 1)) - quickstep.std(axis=(0, 1))).mean() < 0.1
