@@ -518,8 +518,10 @@ def demo(
     from .weights import home
 
     render.banner("dancestyle demo — SYNTHETIC data", "Everything below runs offline on procedural stick-figure "
-                  "dancers (10 styles, pose stream only). The numbers show that the pipeline learns; they say "
-                  "nothing about real videos.")
+                  "dancers (10 styles, pose stream only), whose styles differ only in how they move, seen through "
+                  "a real detector's kind of errors. It shows the pipeline at work; its accuracy is a yardstick "
+                  "that no model here passes yet (near chance, 10%: see models.md) and says nothing about real "
+                  "videos.")
     try:
         root = default_root(f"synthetic-demo-{clips_per_class}")  # a corpus per size: never a mismatch
         with render.progress_reporter("Generating synthetic clips") as report:

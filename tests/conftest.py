@@ -48,12 +48,15 @@ def isolated_home(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="session")
 def corpus(tmp_path_factory):
-    """A small synthetic corpus (4 styles x 8 clips of 4 s at 64 x 48) shared by the training tests."""
+    """A small synthetic corpus (4 styles x 8 clips of 4 s at 64 x 48) shared by the training tests. Its skeleton
+    files are exact (pose_noise "clean"): the tests check that training learns a few clips in a few epochs, which
+    a real detector's noise would take many more to get through."""
     from dancestyle.synthetic import generate_corpus
     from media import SMALL_CORPUS_STYLES
 
     root = tmp_path_factory.mktemp("corpus") / "synthetic"
-    generate_corpus(root, clips_per_class=8, seed=1, frames_per_clip=120, size=(64, 48), classes=SMALL_CORPUS_STYLES)
+    generate_corpus(root, clips_per_class=8, seed=1, frames_per_clip=120, size=(64, 48), classes=SMALL_CORPUS_STYLES,
+                    pose_noise="clean")
     return root
 
 
