@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 
 from .errors import ChecksumError, WeightsError
+from .recipe import FeatureRecipe
 from .weights import atomic_write_bytes, atomic_write_json, hub_download, runs_dir, sha256_of
 
 CONFIG_FILE = "config.json"
@@ -121,7 +122,7 @@ def model_card(directory: Path, repo: str) -> str:
     config = json.loads((directory / CONFIG_FILE).read_text())
     metrics_path = directory / METRICS_FILE
     metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
-    model, training = config["model"], config.get("training", {})
+    model, training, recipe = config["model"], config.get("training", {}), FeatureRecipe.from_checkpoint(config)
     synthetic = training.get("synthetic") or metrics.get("synthetic")
     lines = [
         "---", "library_name: dancestyle", "tags: [video-classification, dance]", "---", "",
@@ -133,12 +134,11 @@ def model_card(directory: Path, repo: str) -> str:
         "## Training", "",
         f"- data: `{training.get('dataset', 'unknown')}`" + (" — **a synthetic corpus: these numbers say nothing "
                                                               "about real videos**" if synthetic else ""),
-        f"- RGB backbone: `{config['features']['rgb']['weights']}`; pose: `{training.get('pose_source')}`",
+        f"- RGB backbone: `{recipe.rgb_weights}`; pose: `{training.get('pose_source')}`",
         f"- hyper-parameters: `{json.dumps({k: v for k, v in model.items() if k not in ('classes', 'streams')})}`",
     ]
-    if "flow" in model["streams"]:
-        lines += [f"- flow (OpenCV DIS; `classify` computes exactly these): "
-                  f"`{json.dumps(config['features'].get('flow'))}`"]
+    if "flow" in recipe.streams:
+        lines += [f"- flow (OpenCV DIS; `classify` computes exactly these): `{json.dumps(recipe.flow.to_dict())}`"]
     if config.get("calibration"):
         lines += [f"- streams fused late, each one's scores divided by its temperature (fit on the validation "
                   f"split after training): `{json.dumps(config['calibration']['temperatures'])}`"]

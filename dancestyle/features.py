@@ -18,11 +18,11 @@ from torch import nn
 
 from .configs import STREAM_NAMES
 from .pose import MAX_PEOPLE, NUM_KEYPOINTS
+from .recipe import RGB_SIZE
 from .weights import atomic_write_bytes, home
 
 RGB_DIM = 512
 POSE_DIM = 3 * 2 * NUM_KEYPOINTS  # 102: three conv channels over the (2, 17) grid
-RGB_SIZE = 256  # the paper resizes frames to 256 x 256
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 FLOW_DIM = 64
@@ -167,16 +167,6 @@ class FlowEncoder(nn.Module):
     def classify(self, stacks: torch.Tensor) -> torch.Tensor:
         """Frame-level class scores, for pre-training the encoder."""
         return self.head(self(stacks))
-
-
-FRAMES_FORM = "frames"  # the rgb stream as pixels, "frames<side>" (a model that reads frames: r3d)
-
-
-def frames_side(form: str) -> int:
-    """The side of the square frames an rgb form "frames<side>" names."""
-    if not form.startswith(FRAMES_FORM) or not form[len(FRAMES_FORM):].isdigit():
-        raise ValueError(f"not an rgb frames form: {form!r}")
-    return int(form[len(FRAMES_FORM):])
 
 
 def square_frames(images: list[np.ndarray], side: int) -> np.ndarray:

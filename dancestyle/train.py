@@ -38,11 +38,12 @@ from .configs import EPOCHS, ModelConfig, Recipe, TrainOptions, config_from_dict
 from .data import DatasetIndex, index_for_training, letsdance_classes, load_or_make_splits
 from .distributed import Ranks
 from .errors import DanceStyleError, InputError, UsageError
-from .extract import FeatureSet, extract_features, feature_specs, rgb_weights_id
+from .extract import FeatureSet, extract_features, training_recipe
 from .features import mirror_flow
 from .flow import FlowSettings
 from .models import DanceClassifier, mixed_precision
-from .pose import FRAME_FORM, PoseSource
+from .pose import FRAME_FORM
+from .recipe import FeatureRecipe, rgb_weights_id
 from .streaming import CachedClips, needs_streaming, shuffled_in_time, streamed_windows
 from .checkpoints import CONFIG_FILE, read_checkpoint, save_checkpoint
 from .windows import Window, batch_windows, clip_probabilities, training_window, window_steps
@@ -267,10 +268,11 @@ def _resume_dir(options: TrainOptions) -> Path:
     return max(candidates, key=lambda p: state_path(p).stat().st_mtime)
 
 
-def _checkpoint_config(config: ModelConfig, options: TrainOptions, index: DatasetIndex, features: FeatureSet) -> dict:
+def _checkpoint_config(config: ModelConfig, options: TrainOptions, index: DatasetIndex, features: FeatureSet,
+                       recipe: FeatureRecipe) -> dict:
     from .pipeline import checkpoint_config
 
-    pose_source = PoseSource.parse(features.specs["pose"].source) if "pose" in features.specs else None
+    pose_source = recipe.pose if "pose" in recipe.streams else None
     result = checkpoint_config(config.to_dict(), pose_source, rgb_weights=rgb_weights_id(options.random_weights),
                                frame_size=options.detector_size, flow=options.flow)
     result["training"] = {"dataset": str(index.root), "layout": index.layout, "seed": options.seed,
@@ -370,12 +372,10 @@ def _train(options: TrainOptions, out: Path, on_epoch, on_progress, ranks: Ranks
         load_or_make_splits(index.root, index)
     distributed.barrier(ranks)
     splits = load_or_make_splits(index.root, index)
-    rgb_weights = rgb_weights_id(options.random_weights)
-    specs = feature_specs(index, options.streams, rgb_weights, options.pose_source, options.pose,
-                          options.detector_size, random_detector=options.random_weights, flow=options.flow,
-                          forms=model_config(options).stream_forms)
-    features = extract_features(index, specs, options.device, on_progress, rgb_weights, options.detector_size,
-                                flow=options.flow, shard=(ranks.rank, ranks.world))
+    made_with = training_recipe(index, model_config(options), rgb_weights_id(options.random_weights),
+                                options.pose_source, options.pose, options.detector_size,
+                                random_detector=options.random_weights, flow=options.flow)
+    features = extract_features(index, made_with, options.device, on_progress, shard=(ranks.rank, ranks.world))
     distributed.barrier(ranks)  # every clip's features are in the cache
     config = model_config(options, list(index.classes))
     train_set, val_set = (load_split(index, features, splits[side], config.classes, options.shuffle_frames)
@@ -402,7 +402,7 @@ def _train(options: TrainOptions, out: Path, on_epoch, on_progress, ranks: Ranks
     else:
         state = {"epoch": 0, "best_epoch": 0, "best_val_accuracy": -1.0, "history": [], "finished": False,
                  "options": {**asdict(options), "data": str(options.data), "out": str(out)}}
-    checkpoint_config = _checkpoint_config(config, options, index, features)
+    checkpoint_config = _checkpoint_config(config, options, index, features, made_with)
     loss_of = _distributed_loss(model, ranks)  # also gives every rank rank 0's weights
 
     try:
