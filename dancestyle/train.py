@@ -268,19 +268,31 @@ def _resume_dir(options: TrainOptions) -> Path:
     return max(candidates, key=lambda p: state_path(p).stat().st_mtime)
 
 
-def _checkpoint_config(config: ModelConfig, options: TrainOptions, index: DatasetIndex, features: FeatureSet,
-                       recipe: FeatureRecipe) -> dict:
+def _checkpoint_config(config: ModelConfig, options: TrainOptions, index: DatasetIndex,
+                       made_with: FeatureRecipe) -> dict:
+    """The run's config.json: the model, how its features were made, and how it was trained."""
     from .pipeline import checkpoint_config
 
-    pose_source = recipe.pose if "pose" in recipe.streams else None
+    pose_source = made_with.pose if "pose" in made_with.streams else None
     result = checkpoint_config(config.to_dict(), pose_source, rgb_weights=rgb_weights_id(options.random_weights),
                                frame_size=options.detector_size, flow=options.flow)
     result["training"] = {"dataset": str(index.root), "layout": index.layout, "seed": options.seed,
                           "shuffle_frames": options.shuffle_frames, "recipe": options.recipe,
-                          "augment": list(options.augment),
-                          "pose_source": features.specs["pose"].source if "pose" in features.specs else None,
+                          "augment": list(options.augment), "pose_source": pose_source.id if pose_source else None,
                           "synthetic": (index.root / "synthetic.json").is_file()}
     return result
+
+
+def _extract(options: TrainOptions, index: DatasetIndex, ranks: Ranks = Ranks(),
+             on_progress: Callable[[str, int, int], None] | None = None) -> tuple[FeatureRecipe, FeatureSet]:
+    """How the run makes its features, and those features made into the cache (shard by shard under torchrun):
+    the same FeatureMaker as classify (tests/test_parity.py)."""
+    made_with = training_recipe(index, model_config(options), rgb_weights_id(options.random_weights),
+                                options.pose_source, options.pose, options.detector_size,
+                                random_detector=options.random_weights, flow=options.flow)
+    features = extract_features(index, made_with, options.device, on_progress, shard=(ranks.rank, ranks.world))
+    distributed.barrier(ranks)  # every clip's features are in the cache
+    return made_with, features
 
 
 def train(options: TrainOptions, on_epoch: Callable[[dict, int], None] | None = None,
@@ -372,11 +384,7 @@ def _train(options: TrainOptions, out: Path, on_epoch, on_progress, ranks: Ranks
         load_or_make_splits(index.root, index)
     distributed.barrier(ranks)
     splits = load_or_make_splits(index.root, index)
-    made_with = training_recipe(index, model_config(options), rgb_weights_id(options.random_weights),
-                                options.pose_source, options.pose, options.detector_size,
-                                random_detector=options.random_weights, flow=options.flow)
-    features = extract_features(index, made_with, options.device, on_progress, shard=(ranks.rank, ranks.world))
-    distributed.barrier(ranks)  # every clip's features are in the cache
+    made_with, features = _extract(options, index, ranks, on_progress)
     config = model_config(options, list(index.classes))
     train_set, val_set = (load_split(index, features, splits[side], config.classes, options.shuffle_frames)
                           for side in ("train", "val"))
@@ -402,7 +410,7 @@ def _train(options: TrainOptions, out: Path, on_epoch, on_progress, ranks: Ranks
     else:
         state = {"epoch": 0, "best_epoch": 0, "best_val_accuracy": -1.0, "history": [], "finished": False,
                  "options": {**asdict(options), "data": str(options.data), "out": str(out)}}
-    checkpoint_config = _checkpoint_config(config, options, index, features, made_with)
+    checkpoint_config = _checkpoint_config(config, options, index, made_with)
     loss_of = _distributed_loss(model, ranks)  # also gives every rank rank 0's weights
 
     try:
