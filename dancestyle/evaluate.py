@@ -117,7 +117,7 @@ def evaluation_pose_source(recipe: FeatureRecipe, layout: str, pose_source: str 
                            on_caution=None) -> PoseSource:
     """Where evaluate's poses come from: the checkpoint's own source unless told otherwise (see evaluate_run);
     a difference from training is told to on_caution."""
-    from .pipeline import pose_caution
+    from .checkpoints import pose_caution
 
     if pose is not None:
         pose_backend(pose)
@@ -142,7 +142,7 @@ def evaluation_pose_source(recipe: FeatureRecipe, layout: str, pose_source: str 
 @dataclass
 class EvaluationResult:
     metrics: Metrics
-    predictions: list  # one pipeline.Prediction per clip, in split order
+    predictions: list  # one prediction.Prediction per clip, in split order
     dataset: str
     checkpoint: str
 
@@ -163,10 +163,10 @@ def evaluate_run(weights: str | None, model: str, data: str | None, split: str =
 
     from .data import index_dataset, load_or_make_splits
     from .extract import extract_features
-    from .pipeline import Prediction, classifier_source, load_classifier, rank_styles
-    from .train import load_split
+    from .checkpoints import classifier_source, load_classifier, read_checkpoint
+    from .prediction import Prediction, rank_styles
+    from .streaming import load_split
     from .windows import clip_probabilities, window_steps
-    from .checkpoints import read_checkpoint
 
     directory, source = classifier_source(model, weights)
     config, state_dict = read_checkpoint(directory)

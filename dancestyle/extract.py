@@ -25,7 +25,7 @@ from .features import CACHE_STRIDE, StreamSpec, cache_path, read_cached, write_c
 from .flow import DEFAULT_FLOW, FlowSettings, MotionStacks, to_grey
 from .maker import FeatureMaker, cached_form
 from .pose import DEFAULT_DETECTOR_SIZE, DEFAULT_POSE, PoseSource, pose_input, read_letsdance_pose
-from .recipe import FRAMES_FORM, FeatureRecipe
+from .recipe import FeatureRecipe
 from .video import BASE_FPS, SampledFrame, iter_sampled_frames, sample_interval
 
 Progress = Callable[[str, int, int], None]  # (what, done, total)
@@ -68,11 +68,6 @@ def stream_specs(recipe: FeatureRecipe) -> dict[str, StreamSpec]:
                                                                                    recipe.frame_size)
     sources = {"rgb": rgb, "pose": recipe.pose.id, "flow": recipe.flow.id}
     return {stream: StreamSpec(stream, sources[stream], form=recipe.form(stream)) for stream in recipe.streams}
-
-
-def streams_read_frames(forms: dict[str, str]) -> bool:
-    """Whether a model's rgb stream is its frames' pixels (r3d) rather than ResNet-18 features."""
-    return bool(forms.get("rgb", "").startswith(FRAMES_FORM))
 
 
 def sample_positions(frame_numbers: list[int], frame_rate: int = BASE_FPS,

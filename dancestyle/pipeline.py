@@ -13,60 +13,26 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from . import __version__
-from .errors import UsageError, WeightsError
-from .calibration import apply_calibration
+from .errors import UsageError
 from .features import RGBBackbone, SquareFrames
-from .flow import DEFAULT_FLOW, FlowSettings, check_opencv
+from .flow import check_opencv
 from .maker import FeatureMaker, build_rgb_backbone
-from .models import DEFAULT_MODEL, DanceClassifier, config_from_dict, default_config, mixed_precision
-from .pose import DEFAULT_DETECTOR_SIZE, DEFAULT_POSE, PoseEstimator, PoseSource, create_pose_estimator, pose_backend
+from .models import DEFAULT_MODEL, DanceClassifier, default_config, mixed_precision
+from .pose import DEFAULT_POSE, PoseEstimator, create_pose_estimator, pose_backend
 from .recipe import RANDOM_RGB, FeatureRecipe, frames_side
-from .timeline import WATCH_HOP, Segment, Window, WindowBuffer, check_hop, segments, window_span
-from .video import (BASE_FPS, WINDOW_SECONDS, ReadAhead, SampledFrame, VideoEnd, chunked, is_stream,
-                    iter_sampled_frames, sample_interval)
+from .prediction import Prediction, rank_styles
+from .timeline import WATCH_HOP, Window, WindowBuffer, check_hop, segments, window_span
+from .video import ReadAhead, SampledFrame, VideoEnd, chunked, is_stream, iter_sampled_frames, sample_interval
 from .windows import steps_per_window
-from .checkpoints import fetch_checkpoint, newest_run, parse_weights_ref, read_checkpoint
-from .weights import runs_dir
-
-
-@dataclass
-class Prediction:
-    """The result for one video. `timings` splits `seconds` into decode / pose / rgb / model."""
-
-    path: str
-    label: str
-    score: float
-    top_k: list[dict]
-    model: str
-    frames: int
-    people_max: int
-    seconds: float
-    random_weights: bool
-    window_count: int = 1
-    timings: dict[str, float] = field(default_factory=dict)
-    windows: list[Window] | None = None  # with timeline=True: every scored window, in order
-    segments: list[Segment] | None = None  # with timeline=True: runs of one style (timeline.py)
-    truncated: bool = False  # the input ended early (video.VideoEnd): what arrived was classified
-
-    def to_json(self) -> dict:
-        """The documented JSON Lines record (README: "JSON output"); "windows" and "segments" with a timeline,
-        "truncated": true for an input that ended early."""
-        record = asdict(self)
-        del record["window_count"], record["timings"], record["windows"], record["segments"]
-        if not self.truncated:
-            del record["truncated"]
-        if self.windows is not None:
-            record["windows"] = [window.to_json() for window in self.windows]
-            record["segments"] = [segment.to_json() for segment in self.segments or []]
-        return record
+from .checkpoints import (checkpoint_cautions, classifier_source, load_classifier, newest_run, pose_caution,
+                          read_checkpoint)
 
 
 def resolve_device(device: str = "auto") -> str:
@@ -79,57 +45,6 @@ def resolve_device(device: str = "auto") -> str:
     if device not in ("cpu", "cuda"):
         raise UsageError(f"Unknown device {device!r}.", "Use auto, cpu or cuda.")
     return device
-
-
-def checkpoint_config(model_config_dict: dict, pose_source: PoseSource | None = None,
-                      rgb_weights: str | None = None, frame_size: int = DEFAULT_DETECTOR_SIZE,
-                      flow: FlowSettings = DEFAULT_FLOW) -> dict:
-    """The config.json of a checkpoint: the model's config plus how its features were made (recipe.py)."""
-    recipe = FeatureRecipe.for_model(config_from_dict(model_config_dict), pose_source, rgb_weights, frame_size, flow)
-    return {
-        "dancestyle_version": __version__,
-        "model": model_config_dict,
-        "base_fps": BASE_FPS,
-        "window_seconds": WINDOW_SECONDS,
-        "features": recipe.to_json(),
-    }
-
-
-def pose_caution(recipe: FeatureRecipe, chosen: str) -> str | None:
-    """What to tell a user who runs a model on other poses than it was trained on: poses from backend `chosen`
-    for a model trained on the dataset's skeleton files, or on another backend's."""
-    if "pose" not in recipe.streams:
-        return None
-    if recipe.pose.backend is None:
-        return (f"this model was trained on the dataset's own skeleton files (Let's Dance: DensePose output); here "
-                f"the poses come from the `{chosen}` backend, whose skeletons differ somewhat. `dancestyle evaluate "
-                f"--pose-source estimator` measures the accuracy of this end-to-end path.")
-    recorded = recipe.pose_backend
-    if recorded == chosen:
-        return None
-    return (f"this model was trained on poses from `{recorded}`; --pose {chosen} gives somewhat different "
-            f"skeletons, so expect lower accuracy (drop --pose to use {recorded}).")
-
-
-def classifier_source(model: str, weights: str | None) -> tuple[Path, str]:
-    """Find the checkpoint directory: --weights, else the newest local run, else the model's Hub repo."""
-    from .models import model_spec
-
-    if weights:
-        directory, repo, revision = parse_weights_ref(weights)
-        if directory is not None:
-            return directory, str(directory)
-        return fetch_checkpoint(repo, revision), weights
-    local = newest_run(model)
-    if local is not None:
-        return local, str(local)
-    repo = model_spec(model).hub_repo
-    try:
-        return fetch_checkpoint(repo), repo
-    except WeightsError as e:
-        raise WeightsError(f"No {model} weights: no training run of it in {runs_dir()}; {e.message}",
-                           "Run once online, pass --weights DIR|ORG/NAME, train one with "
-                           f"`dancestyle train --model {model}`, or try the pipeline with --random-weights.") from e
 
 
 class DanceStylePipeline:
@@ -283,12 +198,6 @@ class DanceStylePipeline:
                 reader.close()
 
 
-def rank_styles(probabilities: np.ndarray, classes: list[str], top_k: int) -> list[dict]:
-    """The top_k styles, best first, as [{"label", "score"}] with scores rounded to 4 decimals."""
-    order = np.argsort(-probabilities)[: max(1, top_k)]
-    return [{"label": classes[i], "score": round(float(probabilities[i]), 4)} for i in order]
-
-
 @dataclass
 class SeenFrames:
     """What a classify or watch run has read so far: sampled frames, those dropped to keep up with real time,
@@ -398,7 +307,7 @@ def load_model(model: str = DEFAULT_MODEL, weights: str | None = None, device: s
         config, state_dict = read_checkpoint(directory)
         recipe = FeatureRecipe.from_checkpoint(config)
         classifier = load_classifier(config, state_dict, directory)
-        cautions = _cautions(config, recipe)
+        cautions = checkpoint_cautions(config, recipe)
     streams = recipe.streams
     rgb = None
     if "rgb" in streams:
@@ -419,33 +328,6 @@ def load_model(model: str = DEFAULT_MODEL, weights: str | None = None, device: s
         check_opencv()  # before any video is opened
     return DanceStylePipeline(classifier, device, rgb, estimator, random_weights=random_weights, source=source,
                               cautions=cautions, recipe=recipe)
-
-
-def load_classifier(config: dict, state_dict: dict, directory: Path) -> DanceClassifier:
-    """Rebuild a checkpoint's classifier from its config.json, load its weights strictly and set its recorded
-    calibration (late fusion's temperatures)."""
-    classifier = DanceClassifier(config_from_dict(config["model"]), FeatureRecipe.from_checkpoint(config).flow)
-    try:
-        classifier.load_state_dict(state_dict, strict=True)
-    except RuntimeError as e:
-        raise WeightsError(f"The checkpoint in {directory} does not fit its own config.json ({e}).",
-                           "Re-download or re-train it.") from e
-    apply_calibration(classifier, config, directory)
-    return classifier
-
-
-def _cautions(config: dict, recipe: FeatureRecipe) -> list[str]:
-    training = config.get("training", {})
-    cautions = []
-    if training.get("synthetic"):
-        cautions.append("these weights were trained on the synthetic corpus: on real videos they mean little.")
-    if recipe.rgb_weights == RANDOM_RGB and "rgb" in recipe.streams:
-        cautions.append("these weights were trained with a random RGB backbone (an offline run).")
-    if training.get("pose_source") and recipe.pose.random_weights:
-        cautions.append("these weights were trained on poses from a random pose detector (an offline run).")
-    if training.get("shuffle_frames"):
-        cautions.append("these weights come from the shuffled-frames control experiment.")
-    return cautions
 
 
 def classify(path: str | Path, model: str = DEFAULT_MODEL, **load_options) -> Prediction:

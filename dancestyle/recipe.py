@@ -53,7 +53,7 @@ class FeatureRecipe:
         the default backend, as checkpoints have always recorded it; rgb_weights None: the pinned ResNet-18."""
         rgb_weights = rgb_weights or rgb_weights_id(random_weights=False)
         forms = tuple(sorted(model.stream_forms.items()))
-        if _reads_frames(dict(forms)) and rgb_weights != RANDOM_RGB:
+        if rgb_reads_frames(dict(forms)) and rgb_weights != RANDOM_RGB:
             rgb_weights = KINETICS_START  # r3d's R3D-18 is trained end to end from these, not from a ResNet-18
         pose = pose or PoseSource(DEFAULT_POSE, frame_size)
         return cls(_ordered(model.streams), forms, frame_size, rgb_weights, pose, pose.backend or DEFAULT_POSE,
@@ -105,7 +105,7 @@ class FeatureRecipe:
     @property
     def reads_frames(self) -> bool:
         """Whether the rgb stream is the frames' pixels (r3d) rather than ResNet-18 features."""
-        return _reads_frames(self.stream_forms)
+        return rgb_reads_frames(self.stream_forms)
 
     @property
     def poses_from_pixels(self) -> bool:
@@ -117,7 +117,8 @@ def _ordered(streams) -> tuple[str, ...]:
     return tuple(stream for stream in STREAM_NAMES if stream in streams)
 
 
-def _reads_frames(forms: dict[str, str]) -> bool:
+def rgb_reads_frames(forms: dict[str, str]) -> bool:
+    """Whether a model's rgb stream is its frames' pixels (r3d) rather than ResNet-18 features."""
     return forms.get("rgb", "").startswith(FRAMES_FORM)
 
 

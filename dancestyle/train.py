@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from functools import partial
 from datetime import datetime
 from pathlib import Path
@@ -44,8 +44,8 @@ from .flow import FlowSettings
 from .models import DanceClassifier, mixed_precision
 from .pose import FRAME_FORM
 from .recipe import FeatureRecipe, rgb_weights_id
-from .streaming import CachedClips, needs_streaming, shuffled_in_time, streamed_windows
-from .checkpoints import CONFIG_FILE, read_checkpoint, save_checkpoint
+from .streaming import CachedClips, Sequences, load_split, streamed_windows
+from .checkpoints import CONFIG_FILE, checkpoint_config, read_checkpoint, save_checkpoint
 from .windows import Window, batch_windows, clip_probabilities, training_window, window_steps
 from .weights import atomic_write_bytes, atomic_write_json, runs_dir
 
@@ -61,32 +61,6 @@ MAX_GRAD_NORM = 5.0
 
 class TrainingInterrupted(DanceStyleError):
     """Ctrl-C during training: the last finished epoch is saved and can be resumed."""
-
-
-@dataclass
-class Sequences:
-    """One split's clips in memory: per-clip features (T_all samples at the cache stride) and labels."""
-
-    features: Sequence[dict[str, np.ndarray]]  # a list, or CachedClips for streams read from the cache on demand
-    labels: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-
-def load_split(index: DatasetIndex, features: FeatureSet, keys: list[str], classes: list[str],
-               shuffle_frames: bool = False) -> Sequences:
-    """A split's clips in memory, or for a stream of pixels read from the cache clip by clip (streaming.py).
-    shuffle_frames: permute each clip's samples in time (same permutation for every stream, fixed per clip), the
-    control that shows how much a model uses motion."""
-    clips = index.clips_for(keys)
-    labels = np.array([classes.index(clip.label) for clip in clips])
-    if needs_streaming(features):
-        return Sequences(CachedClips(features, clips, shuffle_frames), labels)
-    loaded = [features.load(clip) for clip in clips]
-    if shuffle_frames:
-        loaded = [shuffled_in_time(features_of_clip, clip.key) for features_of_clip, clip in zip(loaded, clips)]
-    return Sequences(loaded, labels)
 
 
 def _epoch_windows(train: Sequences, config: ModelConfig, generator: torch.Generator, augment: Sequence[str],
@@ -271,8 +245,6 @@ def _resume_dir(options: TrainOptions) -> Path:
 def _checkpoint_config(config: ModelConfig, options: TrainOptions, index: DatasetIndex,
                        made_with: FeatureRecipe) -> dict:
     """The run's config.json: the model, how its features were made, and how it was trained."""
-    from .pipeline import checkpoint_config
-
     pose_source = made_with.pose if "pose" in made_with.streams else None
     result = checkpoint_config(config.to_dict(), pose_source, rgb_weights=rgb_weights_id(options.random_weights),
                                frame_size=options.detector_size, flow=options.flow)

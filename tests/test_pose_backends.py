@@ -194,7 +194,7 @@ def _checkpoint(directory, pose_source=None, legacy=False):
 
     from dancestyle.configs import default_config
     from dancestyle.models import DanceClassifier
-    from dancestyle.pipeline import checkpoint_config
+    from dancestyle.checkpoints import checkpoint_config
     from dancestyle.checkpoints import save_checkpoint
 
     torch.manual_seed(0)
@@ -283,7 +283,8 @@ def test_models_without_a_pose_stream_decode_at_the_training_frame_size(tmp_path
 
     from dancestyle.configs import default_config
     from dancestyle.models import DanceClassifier
-    from dancestyle.pipeline import checkpoint_config, load_model
+    from dancestyle.checkpoints import checkpoint_config
+    from dancestyle.pipeline import load_model
     from dancestyle.recipe import FeatureRecipe
     from dancestyle.checkpoints import save_checkpoint
 
