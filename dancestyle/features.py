@@ -186,17 +186,6 @@ def square_frames(images: list[np.ndarray], side: int) -> np.ndarray:
     return np.stack(frames) if frames else np.zeros((0, side, side, 3), np.uint8)
 
 
-class SquareFrames:
-    """The rgb stream of a model that reads frames (r3d), where others have their RGBBackbone: (N, H, W, 3)
-    frames -> (N, side, side, 3) uint8 on `device`."""
-
-    def __init__(self, side: int, device: str = "cpu") -> None:
-        self.side, self.device = side, device
-
-    def __call__(self, images: list[np.ndarray]) -> torch.Tensor:
-        return torch.from_numpy(square_frames(images, self.side)).to(self.device)
-
-
 def mirror_flow(stacks: np.ndarray) -> np.ndarray:
     """A left-right mirrored video's flow stacks (..., pairs, 2, grid, grid): the fields flipped left to right and
     their x component negated (TSN inverts the x images of flipped clips)."""

@@ -16,7 +16,8 @@ import numpy as np
 import torch
 
 from .features import RGBBackbone, square_frames
-from .pose import PoseEstimator, create_pose_estimator, pose_input
+from .flow import check_opencv
+from .pose import PoseEstimator, PoseSource, create_pose_estimator, pose_input
 from .recipe import RANDOM_RGB, FeatureRecipe, frames_side
 from .video import SampledFrame, chunked
 from .weights import load_resnet18_state_dict
@@ -38,14 +39,24 @@ def build_rgb_backbone(weights_id: str, device: str) -> RGBBackbone:
 
 
 class FeatureMaker:
-    """Decoded samples -> {stream: array} by a recipe. Networks given are used as they are (classify builds its
-    own, to report on them before any video); the others are built once, on first need."""
+    """Decoded samples -> {stream: array} by a recipe. Its networks are built once, on first need or by ready().
+    poses: the pose source to run, default the recipe's (classify runs a backend at its own frame size, with real
+    weights or random ones, whatever training's poses came from)."""
 
-    def __init__(self, recipe: FeatureRecipe, device: str, rgb: RGBBackbone | None = None,
-                 estimator: PoseEstimator | None = None) -> None:
+    def __init__(self, recipe: FeatureRecipe, device: str, poses: PoseSource | None = None) -> None:
         self.recipe, self.device = recipe, device
-        self._rgb, self._estimator = rgb, estimator
+        self.poses = poses or recipe.pose
+        self.rgb_backbone: RGBBackbone | None = None
+        self.estimator: PoseEstimator | None = None
         self.people_max = 0  # the most people the last make() saw in one frame
+
+    def ready(self) -> FeatureMaker:
+        """Build now what each stream needs (classify: before any video is read, so a missing download or package
+        is told first)."""
+        for stream in self.recipe.streams:
+            if STREAM_MAKERS[stream].prepare is not None:
+                STREAM_MAKERS[stream].prepare(self)
+        return self
 
     def make(self, samples: list[SampledFrame], streams: Iterable[str] | None = None,
              timings: dict[str, float] | None = None) -> dict[str, np.ndarray]:
@@ -62,23 +73,29 @@ class FeatureMaker:
                     timings[stream] += time.perf_counter() - started
         return features
 
+    def _rgb_ready(self) -> None:
+        # the RGB trunk the classifier was trained on (a run made offline used the seeded random one)
+        if self.rgb_backbone is None and not self.recipe.reads_frames:
+            self.rgb_backbone = build_rgb_backbone(self.recipe.rgb_weights, self.device)
+
+    def _pose_ready(self) -> None:
+        if self.estimator is None:
+            self.estimator = create_pose_estimator(self.poses.backend, self.device, self.poses.frame_size,
+                                                   random_weights=self.poses.random_weights)
+
     def rgb(self, samples: list[SampledFrame]) -> np.ndarray:
         """(T, 512) ResNet-18 features, or (T, side, side, 3) uint8 frames for a model that reads pixels (r3d)."""
         images = [sample.image for sample in samples]
         if self.recipe.reads_frames:
             return square_frames(images, frames_side(self.recipe.form("rgb")))
-        if self._rgb is None:
-            self._rgb = build_rgb_backbone(self.recipe.rgb_weights, self.device)
-        return np.concatenate([self._rgb(batch).cpu().numpy() for batch in chunked(images, RGB_BATCH)])
+        self._rgb_ready()
+        return np.concatenate([self.rgb_backbone(batch).cpu().numpy() for batch in chunked(images, RGB_BATCH)])
 
     def pose(self, samples: list[SampledFrame]) -> np.ndarray:
-        """(T, 20, 2, 17) skeletons from the recipe's pose backend, laid out in the model's form."""
-        if self._estimator is None:
-            source = self.recipe.pose
-            self._estimator = create_pose_estimator(source.backend, self.device, source.frame_size,
-                                                    random_weights=source.random_weights)
+        """(T, 20, 2, 17) skeletons from the pose backend, laid out in the model's form."""
+        self._pose_ready()
         images = [sample.image for sample in samples]
-        people = [found for batch in chunked(images, POSE_BATCH) for found in self._estimator.estimate(batch)]
+        people = [found for batch in chunked(images, POSE_BATCH) for found in self.estimator.estimate(batch)]
         self.people_max = max([len(found) for found in people], default=0)
         form = self.recipe.form("pose")
         return np.stack([pose_input(found, form, (image.shape[1], image.shape[0]))
@@ -93,12 +110,14 @@ class FeatureMaker:
 class StreamMaker:
     make: Callable[[FeatureMaker, list[SampledFrame]], np.ndarray]
     cached_floats: type  # the float type the feature cache keeps the stream in (features.py's cache notes)
+    prepare: Callable[[FeatureMaker], None] | None = None  # builds or checks what make() will need
 
 
 STREAM_MAKERS: dict[str, StreamMaker] = {
-    "rgb": StreamMaker(FeatureMaker.rgb, np.float16),
-    "pose": StreamMaker(FeatureMaker.pose, np.float32),
-    "flow": StreamMaker(FeatureMaker.flow, np.float16),
+    "rgb": StreamMaker(FeatureMaker.rgb, np.float16, FeatureMaker._rgb_ready),
+    "pose": StreamMaker(FeatureMaker.pose, np.float32, FeatureMaker._pose_ready),
+    # flow stacks are made while decoding (video.py, flow.py): only OpenCV is needed, before any video is opened
+    "flow": StreamMaker(FeatureMaker.flow, np.float16, lambda maker: check_opencv()),
 }
 
 

@@ -21,12 +21,10 @@ import numpy as np
 import torch
 
 from .errors import UsageError
-from .features import RGBBackbone, SquareFrames
-from .flow import check_opencv
-from .maker import FeatureMaker, build_rgb_backbone
+from .maker import FeatureMaker
 from .models import DEFAULT_MODEL, DanceClassifier, default_config, mixed_precision
-from .pose import DEFAULT_POSE, PoseEstimator, create_pose_estimator, pose_backend
-from .recipe import RANDOM_RGB, FeatureRecipe, frames_side
+from .pose import DEFAULT_POSE, PoseSource, pose_backend
+from .recipe import RANDOM_RGB, FeatureRecipe
 from .prediction import Prediction, rank_styles
 from .timeline import WATCH_HOP, Window, WindowBuffer, check_hop, segments, window_span
 from .video import ReadAhead, SampledFrame, VideoEnd, chunked, is_stream, iter_sampled_frames, sample_interval
@@ -50,20 +48,17 @@ def resolve_device(device: str = "auto") -> str:
 class DanceStylePipeline:
     """Loaded streams and classifier, ready to classify videos."""
 
-    def __init__(self, classifier: DanceClassifier, device: str, rgb: RGBBackbone | SquareFrames | None,
-                 pose: PoseEstimator | None, random_weights: bool = False, source: str = "",
-                 cautions: list[str] | None = None, recipe: FeatureRecipe | None = None) -> None:
+    def __init__(self, classifier: DanceClassifier, device: str, maker: FeatureMaker, random_weights: bool = False,
+                 source: str = "", cautions: list[str] | None = None) -> None:
         self.classifier = classifier.eval().to(device)
         self.config = classifier.config
         self.device = device
-        self.rgb = rgb
-        self.pose = pose
+        # how the features are made: as in training (the same FeatureMaker as its cache), with classify's networks
+        self.maker, self.recipe = maker, maker.recipe
+        self.rgb, self.pose = maker.rgb_backbone, maker.estimator
         self.random_weights = random_weights
         self.source = source
         self.cautions = cautions or []  # what a user should know about these weights before trusting them
-        # how the features are made: as in training (the same FeatureMaker as its cache), with classify's networks
-        self.recipe = recipe or FeatureRecipe.for_model(self.config)
-        self.maker = FeatureMaker(self.recipe, device, rgb if isinstance(rgb, RGBBackbone) else None, pose)
         self.frame_size = self.recipe.frame_size  # short side of decoded frames: pose reads them, RGB resizes them
         # the flow settings of training, for a model with the flow stream (flow stacks are decoded with the frames)
         self.flow = self.recipe.flow if "flow" in self.recipe.streams else None
@@ -308,26 +303,16 @@ def load_model(model: str = DEFAULT_MODEL, weights: str | None = None, device: s
         recipe = FeatureRecipe.from_checkpoint(config)
         classifier = load_classifier(config, state_dict, directory)
         cautions = checkpoint_cautions(config, recipe)
-    streams = recipe.streams
-    rgb = None
-    if "rgb" in streams:
-        form = recipe.form("rgb")
-        # the RGB trunk the classifier was trained on (a run made offline used the seeded random one)
-        rgb = SquareFrames(frames_side(form), device) if form else build_rgb_backbone(recipe.rgb_weights, device)
     recipe = replace(recipe, frame_size=detector_size or recipe.frame_size)  # training's decoding, for every stream
-    estimator, frame_size = None, recipe.frame_size
-    if "pose" in streams:
-        if not random_weights:
-            cautions += filter(None, [pose_caution(recipe, pose or recipe.pose_backend)])
-        estimator = create_pose_estimator(pose or recipe.pose_backend, device, frame_size,
-                                          random_weights=random_weights)
-        if getattr(estimator, "cuda_unused", False):
-            cautions.append("the pose networks run on the CPU: this onnxruntime has no CUDA; for the GPU, `pip "
-                            "uninstall onnxruntime && pip install onnxruntime-gpu` (same results, models.md).")
-    if "flow" in streams:
-        check_opencv()  # before any video is opened
-    return DanceStylePipeline(classifier, device, rgb, estimator, random_weights=random_weights, source=source,
-                              cautions=cautions, recipe=recipe)
+    chosen = pose or recipe.pose_backend
+    if "pose" in recipe.streams and not random_weights:
+        cautions += filter(None, [pose_caution(recipe, chosen)])
+    maker = FeatureMaker(recipe, device, PoseSource(chosen, recipe.frame_size, random_weights)).ready()
+    if getattr(maker.estimator, "cuda_unused", False):
+        cautions.append("the pose networks run on the CPU: this onnxruntime has no CUDA; for the GPU, `pip "
+                        "uninstall onnxruntime && pip install onnxruntime-gpu` (same results, models.md).")
+    return DanceStylePipeline(classifier, device, maker, random_weights=random_weights, source=source,
+                              cautions=cautions)
 
 
 def classify(path: str | Path, model: str = DEFAULT_MODEL, **load_options) -> Prediction:
