@@ -343,9 +343,7 @@ def describe_models() -> list[dict]:
 
 def describe_pose_backends() -> list[dict]:
     """One row per pose backend: its weights, licence, published COCO keypoint AP, whether cached, default."""
-    from dataclasses import asdict
+    from .pose import POSE_BACKENDS
 
-    from .pose import POSE_BACKENDS, pose_weights_cached
-
-    return [{"kind": "pose", **asdict(backend), "cached": pose_weights_cached(name), "default": name == DEFAULT_POSE}
+    return [{"kind": "pose", **backend.to_json(), "cached": backend.cached(), "default": name == DEFAULT_POSE}
             for name, backend in POSE_BACKENDS.items()]
