@@ -32,7 +32,8 @@ def frames_per_second(run, frames: int, repeat: int = 3) -> float:
 
 
 def extraction(device: str) -> dict[str, float]:
-    from dancestyle.extract import RANDOM_RGB, build_rgb_backbone
+    from dancestyle.maker import build_rgb_backbone
+    from dancestyle.recipe import RANDOM_RGB
     from dancestyle.pose import DEFAULT_POSE, create_pose_estimator
 
     rng = np.random.default_rng(0)

@@ -1,5 +1,5 @@
-"""Classifier checkpoints: directories holding model.safetensors + config.json (+ metrics.json), saved, read, found,
-downloaded and uploaded. Nothing here ever unpickles.
+"""Classifier checkpoints: directories holding model.safetensors + config.json (+ metrics.json), written, saved,
+read, found, downloaded and uploaded. Nothing here ever unpickles.
 
 config.json records the sha256 of model.safetensors, so a checkpoint is verified wherever it comes from.
 `--weights` takes such a directory or a Hub repo id `org/name[@revision]` whose files have that layout.
@@ -11,15 +11,39 @@ import hashlib
 import json
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from . import __version__
+from .configs import config_from_dict
 from .errors import ChecksumError, WeightsError
+from .flow import DEFAULT_FLOW, FlowSettings
+from .pose import DEFAULT_DETECTOR_SIZE, PoseSource
+from .recipe import RANDOM_RGB, FeatureRecipe
+from .video import BASE_FPS, WINDOW_SECONDS
 from .weights import atomic_write_bytes, atomic_write_json, hub_download, runs_dir, sha256_of
+
+if TYPE_CHECKING:
+    from .models import DanceClassifier
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 METRICS_FILE = "metrics.json"
 PENDING_WEIGHTS_FILE = "model.safetensors.pending"  # new weights, until config.json names them
 HUB_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+(@[\w./-]+)?$")
+
+
+def checkpoint_config(model_config_dict: dict, pose_source: PoseSource | None = None,
+                      rgb_weights: str | None = None, frame_size: int = DEFAULT_DETECTOR_SIZE,
+                      flow: FlowSettings = DEFAULT_FLOW) -> dict:
+    """The config.json of a checkpoint: the model's config plus how its features were made (recipe.py)."""
+    recipe = FeatureRecipe.for_model(config_from_dict(model_config_dict), pose_source, rgb_weights, frame_size, flow)
+    return {
+        "dancestyle_version": __version__,
+        "model": model_config_dict,
+        "base_fps": BASE_FPS,
+        "window_seconds": WINDOW_SECONDS,
+        "features": recipe.to_json(),
+    }
 
 
 def parse_weights_ref(ref: str) -> tuple[Path | None, str | None, str | None]:
@@ -116,12 +140,80 @@ def read_checkpoint(directory: str | Path) -> tuple[dict, dict]:
     return config, state_dict
 
 
+def pose_caution(recipe: FeatureRecipe, chosen: str) -> str | None:
+    """What to tell a user who runs a model on other poses than it was trained on: poses from backend `chosen`
+    for a model trained on the dataset's skeleton files, or on another backend's."""
+    if "pose" not in recipe.streams:
+        return None
+    if recipe.pose.backend is None:
+        return (f"this model was trained on the dataset's own skeleton files (Let's Dance: DensePose output); here "
+                f"the poses come from the `{chosen}` backend, whose skeletons differ somewhat. `dancestyle evaluate "
+                f"--pose-source estimator` measures the accuracy of this end-to-end path.")
+    recorded = recipe.pose_backend
+    if recorded == chosen:
+        return None
+    return (f"this model was trained on poses from `{recorded}`; --pose {chosen} gives somewhat different "
+            f"skeletons, so expect lower accuracy (drop --pose to use {recorded}).")
+
+
+def classifier_source(model: str, weights: str | None) -> tuple[Path, str]:
+    """Find the checkpoint directory: --weights, else the newest local run, else the model's Hub repo."""
+    from .configs import model_spec
+
+    if weights:
+        directory, repo, revision = parse_weights_ref(weights)
+        if directory is not None:
+            return directory, str(directory)
+        return fetch_checkpoint(repo, revision), weights
+    local = newest_run(model)
+    if local is not None:
+        return local, str(local)
+    repo = model_spec(model).hub_repo
+    try:
+        return fetch_checkpoint(repo), repo
+    except WeightsError as e:
+        raise WeightsError(f"No {model} weights: no training run of it in {runs_dir()}; {e.message}",
+                           "Run once online, pass --weights DIR|ORG/NAME, train one with "
+                           f"`dancestyle train --model {model}`, or try the pipeline with --random-weights.") from e
+
+
+def load_classifier(config: dict, state_dict: dict, directory: Path) -> DanceClassifier:
+    """Rebuild a checkpoint's classifier from its config.json, load its weights strictly and set its recorded
+    calibration (late fusion's temperatures)."""
+    from .calibration import apply_calibration
+    from .models import DanceClassifier
+
+    classifier = DanceClassifier(config_from_dict(config["model"]), FeatureRecipe.from_checkpoint(config).flow)
+    try:
+        classifier.load_state_dict(state_dict, strict=True)
+    except RuntimeError as e:
+        raise WeightsError(f"The checkpoint in {directory} does not fit its own config.json ({e}).",
+                           "Re-download or re-train it.") from e
+    apply_calibration(classifier, config, directory)
+    return classifier
+
+
+def checkpoint_cautions(config: dict, recipe: FeatureRecipe) -> list[str]:
+    """What a user should know about a checkpoint's weights before trusting them."""
+    training = config.get("training", {})
+    cautions = []
+    if training.get("synthetic"):
+        cautions.append("these weights were trained on the synthetic corpus: on real videos they mean little.")
+    if recipe.rgb_weights == RANDOM_RGB and "rgb" in recipe.streams:
+        cautions.append("these weights were trained with a random RGB backbone (an offline run).")
+    if training.get("pose_source") and recipe.pose.random_weights:
+        cautions.append("these weights were trained on poses from a random pose detector (an offline run).")
+    if training.get("shuffle_frames"):
+        cautions.append("these weights come from the shuffled-frames control experiment.")
+    return cautions
+
+
 def model_card(directory: Path, repo: str) -> str:
     """A README.md for a checkpoint on the Hub, written from its config.json and metrics.json."""
     config = json.loads((directory / CONFIG_FILE).read_text())
     metrics_path = directory / METRICS_FILE
     metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
-    model, training = config["model"], config.get("training", {})
+    model, training, recipe = config["model"], config.get("training", {}), FeatureRecipe.from_checkpoint(config)
     synthetic = training.get("synthetic") or metrics.get("synthetic")
     lines = [
         "---", "library_name: dancestyle", "tags: [video-classification, dance]", "---", "",
@@ -133,12 +225,11 @@ def model_card(directory: Path, repo: str) -> str:
         "## Training", "",
         f"- data: `{training.get('dataset', 'unknown')}`" + (" — **a synthetic corpus: these numbers say nothing "
                                                               "about real videos**" if synthetic else ""),
-        f"- RGB backbone: `{config['features']['rgb']['weights']}`; pose: `{training.get('pose_source')}`",
+        f"- RGB backbone: `{recipe.rgb_weights}`; pose: `{training.get('pose_source')}`",
         f"- hyper-parameters: `{json.dumps({k: v for k, v in model.items() if k not in ('classes', 'streams')})}`",
     ]
-    if "flow" in model["streams"]:
-        lines += [f"- flow (OpenCV DIS; `classify` computes exactly these): "
-                  f"`{json.dumps(config['features'].get('flow'))}`"]
+    if "flow" in recipe.streams:
+        lines += [f"- flow (OpenCV DIS; `classify` computes exactly these): `{json.dumps(recipe.flow.to_dict())}`"]
     if config.get("calibration"):
         lines += [f"- streams fused late, each one's scores divided by its temperature (fit on the validation "
                   f"split after training): `{json.dumps(config['calibration']['temperatures'])}`"]

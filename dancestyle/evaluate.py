@@ -7,7 +7,7 @@ Pure numpy, so `evaluate` can be tested and reused without a model. Labels are c
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -15,6 +15,7 @@ from . import distributed
 from .distributed import Ranks
 from .errors import InputError, UsageError
 from .pose import PoseSource, pose_backend
+from .recipe import FeatureRecipe
 
 
 def _ids(labels: Sequence[int], name: str) -> np.ndarray:
@@ -112,11 +113,11 @@ def compute_metrics(true: Sequence[int], predicted: Sequence[int], classes: Sequ
                    per_class=per_class, confusion=matrix.tolist(), classes=list(classes))
 
 
-def evaluation_pose_source(config: dict, layout: str, pose_source: str | None, pose: str | None,
+def evaluation_pose_source(recipe: FeatureRecipe, layout: str, pose_source: str | None, pose: str | None,
                            on_caution=None) -> PoseSource:
     """Where evaluate's poses come from: the checkpoint's own source unless told otherwise (see evaluate_run);
     a difference from training is told to on_caution."""
-    from .pipeline import pose_caution, recorded_frame_size, recorded_pose_backend
+    from .checkpoints import pose_caution
 
     if pose is not None:
         pose_backend(pose)
@@ -125,15 +126,15 @@ def evaluation_pose_source(config: dict, layout: str, pose_source: str | None, p
     if pose_source == "dataset" and layout == "videos":
         raise UsageError("--pose-source dataset: this dataset is a folder of videos, it has no skeleton files.",
                          "Use --pose-source estimator (the default for such a dataset).")
-    trained = PoseSource.parse(config.get("training", {}).get("pose_source") or "dataset")
+    trained = recipe.pose
     wanted = pose_source or ("estimator" if trained.backend or layout == "videos" else "dataset")
     if wanted == "dataset":
         return PoseSource(None)
-    backend = pose or trained.backend or recorded_pose_backend(config)
-    caution = pose_caution(config, backend)
+    backend = pose or trained.backend or recipe.pose_backend
+    caution = pose_caution(recipe, backend)
     if caution and on_caution:
         on_caution(caution)
-    return PoseSource(backend, recorded_frame_size(config), trained.random_weights)
+    return PoseSource(backend, recipe.frame_size, trained.random_weights)
 
 
 # -- evaluating a checkpoint on a dataset split --------------------------------------------------------------------
@@ -141,7 +142,7 @@ def evaluation_pose_source(config: dict, layout: str, pose_source: str | None, p
 @dataclass
 class EvaluationResult:
     metrics: Metrics
-    predictions: list  # one pipeline.Prediction per clip, in split order
+    predictions: list  # one prediction.Prediction per clip, in split order
     dataset: str
     checkpoint: str
 
@@ -161,12 +162,11 @@ def evaluate_run(weights: str | None, model: str, data: str | None, split: str =
     from pathlib import Path
 
     from .data import index_dataset, load_or_make_splits
-    from .extract import extract_features, stream_specs
-    from .pipeline import (Prediction, classifier_source, load_classifier, rank_styles, recorded_flow,
-                           recorded_frame_size)
-    from .train import load_split
+    from .extract import extract_features
+    from .checkpoints import classifier_source, load_classifier, read_checkpoint
+    from .prediction import Prediction, rank_styles
+    from .streaming import load_split
     from .windows import clip_probabilities, window_steps
-    from .checkpoints import read_checkpoint
 
     directory, source = classifier_source(model, weights)
     config, state_dict = read_checkpoint(directory)
@@ -180,14 +180,9 @@ def evaluate_run(weights: str | None, model: str, data: str | None, split: str =
     index = index_dataset(root, classes)
     keys = load_or_make_splits(index.root, index)[split]
     # the features exactly as training made them (the specs name their sources), unless told another pose backend
-    rgb_weights = config["features"]["rgb"]["weights"]
-    frame_size = recorded_frame_size(config)
-    poses = evaluation_pose_source(config, index.layout, pose_source, pose, on_caution)
-    flow = recorded_flow(config)
-    specs = stream_specs(classifier.config.streams, rgb_weights, frame_size, poses, flow,
-                         classifier.config.stream_forms)
-    features = extract_features(index, specs, device, progress=on_progress, rgb_weights=rgb_weights,
-                                frame_size=frame_size, clips=index.clips_for(keys), flow=flow,
+    recipe = FeatureRecipe.from_checkpoint(config)
+    recipe = replace(recipe, pose=evaluation_pose_source(recipe, index.layout, pose_source, pose, on_caution))
+    features = extract_features(index, recipe, device, progress=on_progress, clips=index.clips_for(keys),
                                 shard=(ranks.rank, ranks.world))
     distributed.barrier(ranks)  # every clip's features are in the cache
     sequences = load_split(index, features, keys, classes, training.get("shuffle_frames", False))

@@ -18,38 +18,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .configs import STREAM_NAMES
+from .configs import ModelConfig
 from .data import Clip, DatasetIndex
 from .errors import UsageError
-from .features import (CACHE_STRIDE, FRAMES_FORM, RGBBackbone, StreamSpec, cache_path, frames_side, read_cached,
-                       square_frames, write_cached)
+from .features import CACHE_STRIDE, StreamSpec, cache_path, read_cached, write_cached
 from .flow import DEFAULT_FLOW, FlowSettings, MotionStacks, to_grey
-from .pose import (DEFAULT_DETECTOR_SIZE, DEFAULT_POSE, PoseEstimator, PoseSource, create_pose_estimator, pose_input,
-                   read_letsdance_pose)
-from .video import BASE_FPS, SampledFrame, chunked, iter_sampled_frames, sample_interval
-from .weights import RESNET18, load_resnet18_state_dict
-
-RANDOM_RGB = "random-seed-0"  # a random but reproducible ResNet-18, for offline runs
-RGB_BATCH = 32
-POSE_BATCH = 8  # frames per pose-backend call: bounds memory (TCN samples 60 frames per window)
+from .maker import FeatureMaker, cached_form
+from .pose import DEFAULT_DETECTOR_SIZE, DEFAULT_POSE, PoseSource, pose_input, read_letsdance_pose
+from .recipe import FeatureRecipe
+from .video import BASE_FPS, SampledFrame, iter_sampled_frames, sample_interval
 
 Progress = Callable[[str, int, int], None]  # (what, done, total)
-
-
-def rgb_weights_id(random_weights: bool) -> str:
-    return RANDOM_RGB if random_weights else f"{RESNET18.repo}@{RESNET18.revision}"
-
-
-def build_rgb_backbone(weights_id: str, device: str) -> RGBBackbone:
-    """The RGB trunk a weights id names: the pinned ImageNet ResNet-18, or the seeded random one."""
-    if weights_id == RANDOM_RGB:
-        generator_state = torch.random.get_rng_state()
-        torch.manual_seed(0)
-        backbone = RGBBackbone(None)
-        torch.random.set_rng_state(generator_state)  # do not disturb the caller's random stream
-    else:
-        backbone = RGBBackbone(load_resnet18_state_dict())
-    return backbone.eval().to(device)
 
 
 @dataclass
@@ -68,36 +47,27 @@ def rgb_source_id(rgb_weights: str, frame_size: int) -> str:
     return f"{rgb_weights}@{frame_size}px"
 
 
-def feature_specs(index: DatasetIndex, streams: list[str], rgb_weights: str, pose_source: str,
-                  pose: str = DEFAULT_POSE, frame_size: int = DEFAULT_DETECTOR_SIZE,
-                  random_detector: bool = False, flow: FlowSettings = DEFAULT_FLOW,
-                  forms: dict[str, str] | None = None) -> dict[str, StreamSpec]:
-    """What produces each stream for training. Pose comes from "dataset" files or from backend `pose`; flow from
-    the clip's pixels with `flow` (its id keys the cache); forms: the model's own layouts of streams
-    (ModelConfig.stream_forms)."""
+def training_recipe(index: DatasetIndex, model: ModelConfig, rgb_weights: str, pose_source: str,
+                    pose: str = DEFAULT_POSE, frame_size: int = DEFAULT_DETECTOR_SIZE, random_detector: bool = False,
+                    flow: FlowSettings = DEFAULT_FLOW) -> FeatureRecipe:
+    """How a run of `model` makes its features. Pose comes from "dataset" files or from backend `pose` (a folder
+    of videos has no skeleton files); flow from the clip's pixels with `flow`."""
     if pose_source not in ("dataset", "estimator"):
         raise UsageError(f"--pose-source {pose_source}: use dataset or estimator.")
     if index.layout == "videos":
         pose_source = "estimator"  # videos come without skeleton files
     poses = PoseSource(None) if pose_source == "dataset" else PoseSource(pose, frame_size, random_detector)
-    return stream_specs(streams, rgb_weights, frame_size, poses, flow, forms)
+    return FeatureRecipe.for_model(model, poses if "pose" in model.streams else None, rgb_weights, frame_size, flow)
 
 
-def stream_specs(streams: list[str], rgb_weights: str, frame_size: int, poses: PoseSource,
-                 flow: FlowSettings, forms: dict[str, str] | None = None) -> dict[str, StreamSpec]:
-    """The spec of each of `streams`: what training made a checkpoint's features with, and evaluate remakes.
-    forms: the model's own layouts of streams (ModelConfig.stream_forms), each a cache kind of its own."""
-    forms = forms or {}
+def stream_specs(recipe: FeatureRecipe) -> dict[str, StreamSpec]:
+    """The cache spec of each of the recipe's streams: the model's own layouts (forms) are cache kinds of their
+    own, so features made another way are never reused."""
     # frames (pixels) do not depend on the ResNet weights that make rgb features
-    rgb = f"frames@{frame_size}px" if streams_read_frames(forms) else rgb_source_id(rgb_weights, frame_size)
-    sources = {"rgb": rgb, "pose": poses.id, "flow": flow.id}
-    return {stream: StreamSpec(stream, sources[stream], form=forms.get(stream, ""))
-            for stream in STREAM_NAMES if stream in streams}
-
-
-def streams_read_frames(forms: dict[str, str]) -> bool:
-    """Whether a model's rgb stream is its frames' pixels (r3d) rather than ResNet-18 features."""
-    return bool(forms.get("rgb", "").startswith(FRAMES_FORM))
+    rgb = f"frames@{recipe.frame_size}px" if recipe.reads_frames else rgb_source_id(recipe.rgb_weights,
+                                                                                   recipe.frame_size)
+    sources = {"rgb": rgb, "pose": recipe.pose.id, "flow": recipe.flow.id}
+    return {stream: StreamSpec(stream, sources[stream], form=recipe.form(stream)) for stream in recipe.streams}
 
 
 def sample_positions(frame_numbers: list[int], frame_rate: int = BASE_FPS,
@@ -181,56 +151,37 @@ def dataset_poses(clip: Clip, form: str = "") -> np.ndarray:
 
 
 class Extractor:
-    """Builds each network once, on first need; decodes each clip once for all its streams."""
+    """Decodes each clip once for all its streams and makes them with the recipe's FeatureMaker (the one classify
+    runs), as the cache keeps them."""
 
-    def __init__(self, device: str, rgb_weights: str, frame_size: int, flow: FlowSettings = DEFAULT_FLOW) -> None:
-        self.device, self.rgb_weights, self.frame_size, self.flow = device, rgb_weights, frame_size, flow
-        self._rgb: RGBBackbone | None = None
-        self._estimators: dict[str, PoseEstimator] = {}
+    def __init__(self, recipe: FeatureRecipe, device: str = "cpu") -> None:
+        self.recipe = recipe
+        self.maker = FeatureMaker(recipe, device)
 
     def features(self, clip: Clip, specs: dict[str, StreamSpec]) -> dict[str, np.ndarray]:
         """The clip's features for each stream in `specs` (pose from files needs no pixels)."""
-        poses = PoseSource.parse(specs["pose"].source) if "pose" in specs else None
-        needs_images = "rgb" in specs or (poses is not None and poses.backend is not None)
-        flow = self.flow if "flow" in specs else None
-        samples = clip_samples(clip, self.frame_size, flow, images=needs_images) if needs_images or flow else []
-        images = [sample.image for sample in samples]
-        result = {}
-        if flow is not None:
-            result["flow"] = np.stack([sample.flow for sample in samples]).astype(np.float16)
-        if "rgb" in specs:
-            form = specs["rgb"].form
-            result["rgb"] = square_frames(images, frames_side(form)) if form else self.rgb(images)
-        if poses is not None:
-            form = specs["pose"].form
-            result["pose"] = dataset_poses(clip, form) if poses.backend is None else self.pose(images, poses, form)
+        recipe = self.recipe
+        from_files = [stream for stream in specs if stream == "pose" and not recipe.poses_from_pixels]
+        made = [stream for stream in specs if stream not in from_files]
+        needs_images = any(stream != "flow" for stream in made)
+        flow = recipe.flow if "flow" in made else None
+        samples = clip_samples(clip, recipe.frame_size, flow, images=needs_images) if made else []
+        result = {stream: cached_form(stream, features) for stream, features in self.maker.make(samples, made).items()}
+        for stream in from_files:
+            result[stream] = dataset_poses(clip, recipe.form(stream))
         return result
 
-    def rgb(self, images: list[np.ndarray]) -> np.ndarray:
-        if self._rgb is None:
-            self._rgb = build_rgb_backbone(self.rgb_weights, self.device)
-        chunks = [self._rgb(batch).cpu().numpy() for batch in chunked(images, RGB_BATCH)]
-        return np.concatenate(chunks).astype(np.float16)
 
-    def pose(self, images: list[np.ndarray], source: PoseSource, form: str = "") -> np.ndarray:
-        if source.id not in self._estimators:
-            self._estimators[source.id] = create_pose_estimator(source.backend, self.device, source.frame_size,
-                                                                random_weights=source.random_weights)
-        estimator = self._estimators[source.id]
-        people = [p for batch in chunked(images, POSE_BATCH) for p in estimator.estimate(batch)]
-        return np.stack([pose_input(p, form, (image.shape[1], image.shape[0])) for p, image in zip(people, images)])
-
-
-def extract_features(index: DatasetIndex, specs: dict[str, StreamSpec], device: str = "cpu",
-                     progress: Progress | None = None, rgb_weights: str = "", frame_size: int = DEFAULT_DETECTOR_SIZE,
-                     clips: list[Clip] | None = None, flow: FlowSettings = DEFAULT_FLOW,
+def extract_features(index: DatasetIndex, recipe: FeatureRecipe, device: str = "cpu",
+                     progress: Progress | None = None, clips: list[Clip] | None = None,
                      shard: tuple[int, int] = (0, 1)) -> FeatureSet:
-    """Make sure every clip (of `clips`, default all of `index`) has cached features for every stream in `specs`;
-    skip those done. Each spec says how its stream is made, so features made another way are never reused.
+    """Make sure every clip (of `clips`, default all of `index`) has cached features for every stream of `recipe`;
+    skip those done. Each stream's spec says how it is made, so features made another way are never reused.
     shard=(rank, world): this process makes only every world-th clip from its rank on (the others make the rest,
     into the same cache); each file is written whole (atomically), so a stopped process leaves none
     half-written and a run again makes only what is missing."""
-    extractor = Extractor(device, rgb_weights, frame_size, flow)
+    specs = stream_specs(recipe)
+    extractor = Extractor(recipe, device)
     rank, world = shard
     todo = []
     for clip in (index.clips if clips is None else clips)[rank::world]:  # the same split whatever is cached

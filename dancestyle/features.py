@@ -18,11 +18,11 @@ from torch import nn
 
 from .configs import STREAM_NAMES
 from .pose import MAX_PEOPLE, NUM_KEYPOINTS
+from .recipe import RGB_SIZE
 from .weights import atomic_write_bytes, home
 
 RGB_DIM = 512
 POSE_DIM = 3 * 2 * NUM_KEYPOINTS  # 102: three conv channels over the (2, 17) grid
-RGB_SIZE = 256  # the paper resizes frames to 256 x 256
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 FLOW_DIM = 64
@@ -169,16 +169,6 @@ class FlowEncoder(nn.Module):
         return self.head(self(stacks))
 
 
-FRAMES_FORM = "frames"  # the rgb stream as pixels, "frames<side>" (a model that reads frames: r3d)
-
-
-def frames_side(form: str) -> int:
-    """The side of the square frames an rgb form "frames<side>" names."""
-    if not form.startswith(FRAMES_FORM) or not form[len(FRAMES_FORM):].isdigit():
-        raise ValueError(f"not an rgb frames form: {form!r}")
-    return int(form[len(FRAMES_FORM):])
-
-
 def square_frames(images: list[np.ndarray], side: int) -> np.ndarray:
     """(T, side, side, 3) uint8: each frame's short side resized to 8/7 of `side`, then its centre cropped to
     side x side (Kinetics' video models: short side 128, crop 112)."""
@@ -194,17 +184,6 @@ def square_frames(images: list[np.ndarray], side: int) -> np.ndarray:
         top, left = (size[1] - side) // 2, (size[0] - side) // 2
         frames.append(resized[top:top + side, left:left + side])
     return np.stack(frames) if frames else np.zeros((0, side, side, 3), np.uint8)
-
-
-class SquareFrames:
-    """The rgb stream of a model that reads frames (r3d), where others have their RGBBackbone: (N, H, W, 3)
-    frames -> (N, side, side, 3) uint8 on `device`."""
-
-    def __init__(self, side: int, device: str = "cpu") -> None:
-        self.side, self.device = side, device
-
-    def __call__(self, images: list[np.ndarray]) -> torch.Tensor:
-        return torch.from_numpy(square_frames(images, self.side)).to(self.device)
 
 
 def mirror_flow(stacks: np.ndarray) -> np.ndarray:

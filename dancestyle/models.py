@@ -17,7 +17,8 @@ from torch.nn.utils.parametrizations import weight_norm
 
 from .configs import (CLASSES, DEFAULT_MODEL, MODELS, AttentionConfig, FrameConfig, LSTMConfig, ModelConfig,
                       R3DConfig, TCNConfig, available_models, config_from_dict, default_config, model_spec)
-from .features import POSE_DIM, RGB_DIM, STREAM_DIMS, STREAMS, FlowEncoder, PoseEncoder, frames_side
+from .features import POSE_DIM, RGB_DIM, STREAM_DIMS, STREAMS, FlowEncoder, PoseEncoder
+from .recipe import frames_side
 from .flow import DEFAULT_FLOW, FlowSettings
 from .models3d import FramePixels, LimbHeatmaps, R3DModel, late_fusion, streams_loss
 from .pose import FRAME_FORM

@@ -26,7 +26,6 @@ from .features import FLOW_DIM
 KINETICS_MEAN = (0.43216, 0.394666, 0.37645)
 KINETICS_STD = (0.22803, 0.22145, 0.216989)
 R3D18_FEATURES = 512
-KINETICS_START = "torchvision R3D_18_Weights.KINETICS400_V1"  # what an r3d on rgb starts from (config.json)
 
 # COCO keypoint pairs (pose.KEYPOINT_NAMES) by channel; left and right are channels of their own, so a mirrored
 # dancer's map is the mirror image with the left and right channels swapped

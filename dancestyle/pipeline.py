@@ -13,61 +13,24 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from . import __version__
-from .errors import UsageError, WeightsError
-from .calibration import apply_calibration
-from .extract import POSE_BATCH, RANDOM_RGB, build_rgb_backbone, rgb_weights_id, streams_read_frames
-from .features import RGB_SIZE, RGBBackbone, SquareFrames, frames_side
-from .flow import DEFAULT_FLOW, FlowSettings, check_opencv
-from .models import DEFAULT_MODEL, DanceClassifier, config_from_dict, default_config, mixed_precision
-from .models3d import KINETICS_START
-from .pose import (DEFAULT_DETECTOR_SIZE, DEFAULT_POSE, FRAME_FORM, LEGACY_ESTIMATOR, PoseEstimator, PoseSource,
-                   create_pose_estimator, pose_backend, pose_input)
-from .timeline import WATCH_HOP, Segment, Window, WindowBuffer, check_hop, segments, window_span
-from .video import (BASE_FPS, WINDOW_SECONDS, ReadAhead, SampledFrame, VideoEnd, chunked, is_stream,
-                    iter_sampled_frames, sample_interval)
+from .errors import UsageError
+from .maker import FeatureMaker
+from .models import DEFAULT_MODEL, DanceClassifier, default_config, mixed_precision
+from .pose import DEFAULT_POSE, PoseSource, pose_backend
+from .recipe import RANDOM_RGB, FeatureRecipe
+from .prediction import Prediction, rank_styles
+from .timeline import WATCH_HOP, Window, WindowBuffer, check_hop, segments, window_span
+from .video import ReadAhead, SampledFrame, VideoEnd, chunked, is_stream, iter_sampled_frames, sample_interval
 from .windows import steps_per_window
-from .checkpoints import fetch_checkpoint, newest_run, parse_weights_ref, read_checkpoint
-from .weights import runs_dir
-
-
-@dataclass
-class Prediction:
-    """The result for one video. `timings` splits `seconds` into decode / pose / rgb / model."""
-
-    path: str
-    label: str
-    score: float
-    top_k: list[dict]
-    model: str
-    frames: int
-    people_max: int
-    seconds: float
-    random_weights: bool
-    window_count: int = 1
-    timings: dict[str, float] = field(default_factory=dict)
-    windows: list[Window] | None = None  # with timeline=True: every scored window, in order
-    segments: list[Segment] | None = None  # with timeline=True: runs of one style (timeline.py)
-    truncated: bool = False  # the input ended early (video.VideoEnd): what arrived was classified
-
-    def to_json(self) -> dict:
-        """The documented JSON Lines record (README: "JSON output"); "windows" and "segments" with a timeline,
-        "truncated": true for an input that ended early."""
-        record = asdict(self)
-        del record["window_count"], record["timings"], record["windows"], record["segments"]
-        if not self.truncated:
-            del record["truncated"]
-        if self.windows is not None:
-            record["windows"] = [window.to_json() for window in self.windows]
-            record["segments"] = [segment.to_json() for segment in self.segments or []]
-        return record
+from .checkpoints import (checkpoint_cautions, classifier_source, load_classifier, newest_run, pose_caution,
+                          read_checkpoint)
 
 
 def resolve_device(device: str = "auto") -> str:
@@ -82,142 +45,32 @@ def resolve_device(device: str = "auto") -> str:
     return device
 
 
-def checkpoint_config(model_config_dict: dict, pose_source: PoseSource | None = None,
-                      rgb_weights: str | None = None, frame_size: int = DEFAULT_DETECTOR_SIZE,
-                      flow: FlowSettings = DEFAULT_FLOW) -> dict:
-    """The config.json of a checkpoint: the model's config plus how its features were made.
-
-    features.frame_size is the short side both streams' frames were decoded at (classify decodes at it too);
-    features.pose.backend is the backend `classify` runs for it: the one its poses came from, or the default
-    backend for poses read from Let's Dance's own skeleton files (COCO-17 too); features.flow the flow settings
-    (flow.py), which classify computes exactly.
-    """
-    rgb_weights = rgb_weights or rgb_weights_id(random_weights=False)
-    pose_source = pose_source or PoseSource(DEFAULT_POSE)
-    forms = config_from_dict(model_config_dict).stream_forms
-    in_frame = forms.get("pose") == FRAME_FORM
-    rgb = {"backbone": "resnet18", "weights": rgb_weights, "size": RGB_SIZE}
-    if streams_read_frames(forms):  # r3d: its R3D-18 is trained end to end, from these weights
-        rgb = {"backbone": "r3d_18", "weights": rgb_weights if rgb_weights == RANDOM_RGB else KINETICS_START,
-               "size": frames_side(forms["rgb"])}
-    return {
-        "dancestyle_version": __version__,
-        "model": model_config_dict,
-        "base_fps": BASE_FPS,
-        "window_seconds": WINDOW_SECONDS,
-        "features": {
-            "frame_size": frame_size,
-            "rgb": rgb,
-            "pose": {"backend": pose_source.backend or DEFAULT_POSE,
-                     "source": "dataset" if pose_source.backend is None else "estimator",
-                     "random_weights": pose_source.random_weights,
-                     "people": 20, "keypoints": 17,
-                     "normalisation": "frame: centred, half the long side = 1" if in_frame
-                     else "per-skeleton bounding box to [-1, 1]"},
-            "flow": flow.to_dict(),
-        },
-    }
-
-
-def recorded_flow(config: dict) -> FlowSettings:
-    """The flow settings a checkpoint's features were made with (refused if this version cannot make them)."""
-    recorded = config.get("features", {}).get("flow")
-    return DEFAULT_FLOW if recorded is None else FlowSettings.from_dict(recorded)
-
-
-def recorded_pose_backend(config: dict) -> str:
-    """The pose backend a checkpoint's config.json names (older checkpoints named Keypoint R-CNN: `rcnn`)."""
-    pose = config.get("features", {}).get("pose", {})
-    if "backend" in pose:
-        return pose["backend"]
-    return "rcnn" if pose.get("estimator", LEGACY_ESTIMATOR) == LEGACY_ESTIMATOR else DEFAULT_POSE
-
-
-def recorded_frame_size(config: dict) -> int:
-    """The short side a checkpoint's frames were decoded at (older checkpoints recorded it as the pose
-    detector's size)."""
-    features = config.get("features", {})
-    return features.get("frame_size") or features.get("pose", {}).get("detector_size") or DEFAULT_DETECTOR_SIZE
-
-
-def pose_caution(config: dict, chosen: str) -> str | None:
-    """What to tell a user who runs a model on other poses than it was trained on: poses from backend `chosen`
-    for a model trained on the dataset's skeleton files, or on another backend's."""
-    if "pose" not in config.get("model", {}).get("streams", ["pose"]):
-        return None
-    if PoseSource.parse(config.get("training", {}).get("pose_source") or "dataset").backend is None:
-        return (f"this model was trained on the dataset's own skeleton files (Let's Dance: DensePose output); here "
-                f"the poses come from the `{chosen}` backend, whose skeletons differ somewhat. `dancestyle evaluate "
-                f"--pose-source estimator` measures the accuracy of this end-to-end path.")
-    recorded = recorded_pose_backend(config)
-    if recorded == chosen:
-        return None
-    return (f"this model was trained on poses from `{recorded}`; --pose {chosen} gives somewhat different "
-            f"skeletons, so expect lower accuracy (drop --pose to use {recorded}).")
-
-
-def classifier_source(model: str, weights: str | None) -> tuple[Path, str]:
-    """Find the checkpoint directory: --weights, else the newest local run, else the model's Hub repo."""
-    from .models import model_spec
-
-    if weights:
-        directory, repo, revision = parse_weights_ref(weights)
-        if directory is not None:
-            return directory, str(directory)
-        return fetch_checkpoint(repo, revision), weights
-    local = newest_run(model)
-    if local is not None:
-        return local, str(local)
-    repo = model_spec(model).hub_repo
-    try:
-        return fetch_checkpoint(repo), repo
-    except WeightsError as e:
-        raise WeightsError(f"No {model} weights: no training run of it in {runs_dir()}; {e.message}",
-                           "Run once online, pass --weights DIR|ORG/NAME, train one with "
-                           f"`dancestyle train --model {model}`, or try the pipeline with --random-weights.") from e
-
-
 class DanceStylePipeline:
     """Loaded streams and classifier, ready to classify videos."""
 
-    def __init__(self, classifier: DanceClassifier, device: str, rgb: RGBBackbone | SquareFrames | None,
-                 pose: PoseEstimator | None, random_weights: bool = False, source: str = "",
-                 cautions: list[str] | None = None, frame_size: int = DEFAULT_DETECTOR_SIZE,
-                 flow: FlowSettings | None = None) -> None:
+    def __init__(self, classifier: DanceClassifier, device: str, maker: FeatureMaker, random_weights: bool = False,
+                 source: str = "", cautions: list[str] | None = None) -> None:
         self.classifier = classifier.eval().to(device)
         self.config = classifier.config
         self.device = device
-        self.rgb = rgb
-        self.pose = pose
+        # how the features are made: as in training (the same FeatureMaker as its cache), with classify's networks
+        self.maker, self.recipe = maker, maker.recipe
+        self.rgb, self.pose = maker.rgb_backbone, maker.estimator
         self.random_weights = random_weights
         self.source = source
         self.cautions = cautions or []  # what a user should know about these weights before trusting them
-        self.frame_size = frame_size  # short side of decoded frames, as in training: pose reads them, RGB resizes them
-        self.flow = flow  # the flow settings of training, for a model with the flow stream
+        self.frame_size = self.recipe.frame_size  # short side of decoded frames: pose reads them, RGB resizes them
+        # the flow settings of training, for a model with the flow stream (flow stacks are decoded with the frames)
+        self.flow = self.recipe.flow if "flow" in self.recipe.streams else None
         self.interval = sample_interval(self.config.stride)
         self.window_frames = steps_per_window(self.config.stride)  # sampled frames in a 10 s window
 
     def _frame_features(self, window: list[SampledFrame], timings: dict[str, float]) -> tuple[dict, int]:
         """Per-frame inputs of one window ({"rgb": (T, 512), "pose": (T, 20, 2, 17), "flow": (T, pairs, 2, g,
         g)}) and the most people seen. Flow stacks come with the frames (computed in the decoding thread)."""
-        images = [frame.image for frame in window]
-        features, people_max = {}, 0
-        if self.flow is not None:
-            features["flow"] = torch.from_numpy(np.stack([frame.flow for frame in window])).to(self.device)
-        if self.rgb is not None:
-            started = time.perf_counter()
-            features["rgb"] = self.rgb(images)
-            timings["rgb"] += time.perf_counter() - started
-        if self.pose is not None:
-            started = time.perf_counter()
-            skeletons = [people for batch in chunked(images, POSE_BATCH) for people in self.pose.estimate(batch)]
-            people_max = max(len(people) for people in skeletons)
-            form = self.config.stream_forms.get("pose", "")
-            poses = [pose_input(people, form, (image.shape[1], image.shape[0]))
-                     for people, image in zip(skeletons, images)]
-            features["pose"] = torch.from_numpy(np.stack(poses)).to(self.device)
-            timings["pose"] += time.perf_counter() - started
-        return features, people_max
+        features = self.maker.make(window, timings=timings)
+        tensors = {stream: torch.from_numpy(array).to(self.device) for stream, array in features.items()}
+        return tensors, self.maker.people_max
 
     def _probabilities(self, features: dict, timings: dict[str, float]) -> np.ndarray:
         started = time.perf_counter()
@@ -340,12 +193,6 @@ class DanceStylePipeline:
                 reader.close()
 
 
-def rank_styles(probabilities: np.ndarray, classes: list[str], top_k: int) -> list[dict]:
-    """The top_k styles, best first, as [{"label", "score"}] with scores rounded to 4 decimals."""
-    order = np.argsort(-probabilities)[: max(1, top_k)]
-    return [{"label": classes[i], "score": round(float(probabilities[i]), 4)} for i in order]
-
-
 @dataclass
 class SeenFrames:
     """What a classify or watch run has read so far: sampled frames, those dropped to keep up with real time,
@@ -445,67 +292,27 @@ def load_model(model: str = DEFAULT_MODEL, weights: str | None = None, device: s
         raise UsageError(f"--weights {weights} and --random-weights ask for different networks.",
                          "Drop --random-weights to use those weights, or --weights for a smoke test.")
     device = resolve_device(device)
-    rgb_weights = rgb_weights_id(random_weights)
     cautions = []
-    recorded_pose, recorded_size = DEFAULT_POSE, DEFAULT_DETECTOR_SIZE
-    flow = DEFAULT_FLOW
     if random_weights:
         torch.manual_seed(0)
         classifier, source = DanceClassifier(default_config(model)), "random"
+        recipe = FeatureRecipe.for_model(classifier.config, rgb_weights=RANDOM_RGB)
     else:
         directory, source = classifier_source(model, weights)
         config, state_dict = read_checkpoint(directory)
-        flow = recorded_flow(config)
+        recipe = FeatureRecipe.from_checkpoint(config)
         classifier = load_classifier(config, state_dict, directory)
-        # the RGB trunk the classifier was trained on (a run made offline used the seeded random one)
-        rgb_weights = config.get("features", {}).get("rgb", {}).get("weights", rgb_weights)
-        cautions = _cautions(config, rgb_weights)
-        recorded_pose = recorded_pose_backend(config)
-        recorded_size = recorded_frame_size(config)
-    streams = classifier.config.streams
-    rgb = None
-    if "rgb" in streams:
-        form = classifier.config.stream_forms.get("rgb")
-        rgb = SquareFrames(frames_side(form), device) if form else build_rgb_backbone(rgb_weights, device)
-    estimator, frame_size = None, detector_size or recorded_size  # the training's decoding, for both streams
-    if "pose" in streams:
-        if not random_weights:
-            cautions += filter(None, [pose_caution(config, pose or recorded_pose)])
-        estimator = create_pose_estimator(pose or recorded_pose, device, frame_size, random_weights=random_weights)
-        if getattr(estimator, "cuda_unused", False):
-            cautions.append("the pose networks run on the CPU: this onnxruntime has no CUDA; for the GPU, `pip "
-                            "uninstall onnxruntime && pip install onnxruntime-gpu` (same results, models.md).")
-    if "flow" in streams:
-        check_opencv()  # before any video is opened
-    return DanceStylePipeline(classifier, device, rgb, estimator, random_weights=random_weights, source=source,
-                              cautions=cautions, frame_size=frame_size, flow=flow if "flow" in streams else None)
-
-
-def load_classifier(config: dict, state_dict: dict, directory: Path) -> DanceClassifier:
-    """Rebuild a checkpoint's classifier from its config.json, load its weights strictly and set its recorded
-    calibration (late fusion's temperatures)."""
-    classifier = DanceClassifier(config_from_dict(config["model"]), recorded_flow(config))
-    try:
-        classifier.load_state_dict(state_dict, strict=True)
-    except RuntimeError as e:
-        raise WeightsError(f"The checkpoint in {directory} does not fit its own config.json ({e}).",
-                           "Re-download or re-train it.") from e
-    apply_calibration(classifier, config, directory)
-    return classifier
-
-
-def _cautions(config: dict, rgb_weights: str) -> list[str]:
-    training = config.get("training", {})
-    cautions = []
-    if training.get("synthetic"):
-        cautions.append("these weights were trained on the synthetic corpus: on real videos they mean little.")
-    if rgb_weights == RANDOM_RGB and "rgb" in config["model"].get("streams", []):
-        cautions.append("these weights were trained with a random RGB backbone (an offline run).")
-    if training.get("pose_source") and PoseSource.parse(training["pose_source"]).random_weights:
-        cautions.append("these weights were trained on poses from a random pose detector (an offline run).")
-    if training.get("shuffle_frames"):
-        cautions.append("these weights come from the shuffled-frames control experiment.")
-    return cautions
+        cautions = checkpoint_cautions(config, recipe)
+    recipe = replace(recipe, frame_size=detector_size or recipe.frame_size)  # training's decoding, for every stream
+    chosen = pose or recipe.pose_backend
+    if "pose" in recipe.streams and not random_weights:
+        cautions += filter(None, [pose_caution(recipe, chosen)])
+    maker = FeatureMaker(recipe, device, PoseSource(chosen, recipe.frame_size, random_weights)).ready()
+    if getattr(maker.estimator, "cuda_unused", False):
+        cautions.append("the pose networks run on the CPU: this onnxruntime has no CUDA; for the GPU, `pip "
+                        "uninstall onnxruntime && pip install onnxruntime-gpu` (same results, models.md).")
+    return DanceStylePipeline(classifier, device, maker, random_weights=random_weights, source=source,
+                              cautions=cautions)
 
 
 def classify(path: str | Path, model: str = DEFAULT_MODEL, **load_options) -> Prediction:
@@ -536,9 +343,7 @@ def describe_models() -> list[dict]:
 
 def describe_pose_backends() -> list[dict]:
     """One row per pose backend: its weights, licence, published COCO keypoint AP, whether cached, default."""
-    from dataclasses import asdict
+    from .pose import POSE_BACKENDS
 
-    from .pose import POSE_BACKENDS, pose_weights_cached
-
-    return [{"kind": "pose", **asdict(backend), "cached": pose_weights_cached(name), "default": name == DEFAULT_POSE}
+    return [{"kind": "pose", **backend.to_json(), "cached": backend.cached(), "default": name == DEFAULT_POSE}
             for name, backend in POSE_BACKENDS.items()]

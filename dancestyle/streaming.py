@@ -1,8 +1,9 @@
-"""Clips too big to hold in memory all at once (r3d's frames: ~2.3 MB a 10 s clip at 112 px, ~2.3 GB for Let's
-Dance), read from the feature cache when needed, their training windows made by DataLoader workers.
+"""A split's clips, as training and evaluation read them (load_split): in memory, or, for clips too big to hold in
+memory all at once (r3d's frames: ~2.3 MB a 10 s clip at 112 px, ~2.3 GB for Let's Dance), read from the feature
+cache when needed, their training windows made by DataLoader workers.
 
 The in-memory features of the other streams keep their single-process path in train.py (and its exact random
-streams); this one draws each clip's window from its own generator, seeded by (seed, epoch, clip), so workers
+streams); the streamed one draws each clip's window from its own generator, seeded by (seed, epoch, clip), so workers
 need no shared state and a resumed run draws what an uninterrupted one would. Memory holds the batches in
 flight (batch_size windows, times the workers' prefetch), whatever the dataset's size.
 """
@@ -12,12 +13,14 @@ from __future__ import annotations
 import gc
 import os
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from .data import Clip
-from .extract import FeatureSet, streams_read_frames
+from .data import Clip, DatasetIndex
+from .extract import FeatureSet
+from .recipe import rgb_reads_frames
 
 Window = dict[str, np.ndarray]
 LOADER_WORKERS = 2  # decode processes per training process; each holds one batch ahead
@@ -33,7 +36,7 @@ def shuffled_in_time(features: Window, clip_key: str) -> Window:
 
 class CachedClips(Sequence):
     """A split's per-clip features, read from the cache on each access (nothing kept): a drop-in for the list of
-    dicts that train.Sequences holds for streams small enough for memory."""
+    dicts that Sequences holds for streams small enough for memory."""
 
     def __init__(self, features: FeatureSet, clips: list[Clip], shuffle_frames: bool = False) -> None:
         self.feature_set, self.clips, self.shuffle_frames = features, clips, shuffle_frames
@@ -52,7 +55,33 @@ class CachedClips(Sequence):
 
 def needs_streaming(features: FeatureSet) -> bool:
     """Whether a run's features are read clip by clip (a stream of pixels) rather than held in memory."""
-    return streams_read_frames({stream: spec.form for stream, spec in features.specs.items()})
+    return rgb_reads_frames({stream: spec.form for stream, spec in features.specs.items()})
+
+
+@dataclass
+class Sequences:
+    """One split's clips in memory: per-clip features (T_all samples at the cache stride) and labels."""
+
+    features: Sequence[dict[str, np.ndarray]]  # a list, or CachedClips for streams read from the cache on demand
+    labels: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+def load_split(index: DatasetIndex, features: FeatureSet, keys: list[str], classes: list[str],
+               shuffle_frames: bool = False) -> Sequences:
+    """A split's clips in memory, or for a stream of pixels read from the cache clip by clip (streaming.py).
+    shuffle_frames: permute each clip's samples in time (same permutation for every stream, fixed per clip), the
+    control that shows how much a model uses motion."""
+    clips = index.clips_for(keys)
+    labels = np.array([classes.index(clip.label) for clip in clips])
+    if needs_streaming(features):
+        return Sequences(CachedClips(features, clips, shuffle_frames), labels)
+    loaded = [features.load(clip) for clip in clips]
+    if shuffle_frames:
+        loaded = [shuffled_in_time(features_of_clip, clip.key) for features_of_clip, clip in zip(loaded, clips)]
+    return Sequences(loaded, labels)
 
 
 class TrainingWindows(torch.utils.data.Dataset):

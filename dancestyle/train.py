@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from functools import partial
 from datetime import datetime
 from pathlib import Path
@@ -38,13 +38,14 @@ from .configs import EPOCHS, ModelConfig, Recipe, TrainOptions, config_from_dict
 from .data import DatasetIndex, index_for_training, letsdance_classes, load_or_make_splits
 from .distributed import Ranks
 from .errors import DanceStyleError, InputError, UsageError
-from .extract import FeatureSet, extract_features, feature_specs, rgb_weights_id
+from .extract import FeatureSet, extract_features, training_recipe
 from .features import mirror_flow
 from .flow import FlowSettings
 from .models import DanceClassifier, mixed_precision
-from .pose import FRAME_FORM, PoseSource
-from .streaming import CachedClips, needs_streaming, shuffled_in_time, streamed_windows
-from .checkpoints import CONFIG_FILE, read_checkpoint, save_checkpoint
+from .pose import FRAME_FORM
+from .recipe import FeatureRecipe, rgb_weights_id
+from .streaming import CachedClips, Sequences, load_split, streamed_windows
+from .checkpoints import CONFIG_FILE, checkpoint_config, read_checkpoint, save_checkpoint
 from .windows import Window, batch_windows, clip_probabilities, training_window, window_steps
 from .weights import atomic_write_bytes, atomic_write_json, runs_dir
 
@@ -60,32 +61,6 @@ MAX_GRAD_NORM = 5.0
 
 class TrainingInterrupted(DanceStyleError):
     """Ctrl-C during training: the last finished epoch is saved and can be resumed."""
-
-
-@dataclass
-class Sequences:
-    """One split's clips in memory: per-clip features (T_all samples at the cache stride) and labels."""
-
-    features: Sequence[dict[str, np.ndarray]]  # a list, or CachedClips for streams read from the cache on demand
-    labels: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-
-def load_split(index: DatasetIndex, features: FeatureSet, keys: list[str], classes: list[str],
-               shuffle_frames: bool = False) -> Sequences:
-    """A split's clips in memory, or for a stream of pixels read from the cache clip by clip (streaming.py).
-    shuffle_frames: permute each clip's samples in time (same permutation for every stream, fixed per clip), the
-    control that shows how much a model uses motion."""
-    clips = index.clips_for(keys)
-    labels = np.array([classes.index(clip.label) for clip in clips])
-    if needs_streaming(features):
-        return Sequences(CachedClips(features, clips, shuffle_frames), labels)
-    loaded = [features.load(clip) for clip in clips]
-    if shuffle_frames:
-        loaded = [shuffled_in_time(features_of_clip, clip.key) for features_of_clip, clip in zip(loaded, clips)]
-    return Sequences(loaded, labels)
 
 
 def _epoch_windows(train: Sequences, config: ModelConfig, generator: torch.Generator, augment: Sequence[str],
@@ -267,18 +242,29 @@ def _resume_dir(options: TrainOptions) -> Path:
     return max(candidates, key=lambda p: state_path(p).stat().st_mtime)
 
 
-def _checkpoint_config(config: ModelConfig, options: TrainOptions, index: DatasetIndex, features: FeatureSet) -> dict:
-    from .pipeline import checkpoint_config
-
-    pose_source = PoseSource.parse(features.specs["pose"].source) if "pose" in features.specs else None
+def _checkpoint_config(config: ModelConfig, options: TrainOptions, index: DatasetIndex,
+                       made_with: FeatureRecipe) -> dict:
+    """The run's config.json: the model, how its features were made, and how it was trained."""
+    pose_source = made_with.pose if "pose" in made_with.streams else None
     result = checkpoint_config(config.to_dict(), pose_source, rgb_weights=rgb_weights_id(options.random_weights),
                                frame_size=options.detector_size, flow=options.flow)
     result["training"] = {"dataset": str(index.root), "layout": index.layout, "seed": options.seed,
                           "shuffle_frames": options.shuffle_frames, "recipe": options.recipe,
-                          "augment": list(options.augment),
-                          "pose_source": features.specs["pose"].source if "pose" in features.specs else None,
+                          "augment": list(options.augment), "pose_source": pose_source.id if pose_source else None,
                           "synthetic": (index.root / "synthetic.json").is_file()}
     return result
+
+
+def _extract(options: TrainOptions, index: DatasetIndex, ranks: Ranks = Ranks(),
+             on_progress: Callable[[str, int, int], None] | None = None) -> tuple[FeatureRecipe, FeatureSet]:
+    """How the run makes its features, and those features made into the cache (shard by shard under torchrun):
+    the same FeatureMaker as classify (tests/test_parity.py)."""
+    made_with = training_recipe(index, model_config(options), rgb_weights_id(options.random_weights),
+                                options.pose_source, options.pose, options.detector_size,
+                                random_detector=options.random_weights, flow=options.flow)
+    features = extract_features(index, made_with, options.device, on_progress, shard=(ranks.rank, ranks.world))
+    distributed.barrier(ranks)  # every clip's features are in the cache
+    return made_with, features
 
 
 def train(options: TrainOptions, on_epoch: Callable[[dict, int], None] | None = None,
@@ -370,13 +356,7 @@ def _train(options: TrainOptions, out: Path, on_epoch, on_progress, ranks: Ranks
         load_or_make_splits(index.root, index)
     distributed.barrier(ranks)
     splits = load_or_make_splits(index.root, index)
-    rgb_weights = rgb_weights_id(options.random_weights)
-    specs = feature_specs(index, options.streams, rgb_weights, options.pose_source, options.pose,
-                          options.detector_size, random_detector=options.random_weights, flow=options.flow,
-                          forms=model_config(options).stream_forms)
-    features = extract_features(index, specs, options.device, on_progress, rgb_weights, options.detector_size,
-                                flow=options.flow, shard=(ranks.rank, ranks.world))
-    distributed.barrier(ranks)  # every clip's features are in the cache
+    made_with, features = _extract(options, index, ranks, on_progress)
     config = model_config(options, list(index.classes))
     train_set, val_set = (load_split(index, features, splits[side], config.classes, options.shuffle_frames)
                           for side in ("train", "val"))
@@ -402,7 +382,7 @@ def _train(options: TrainOptions, out: Path, on_epoch, on_progress, ranks: Ranks
     else:
         state = {"epoch": 0, "best_epoch": 0, "best_val_accuracy": -1.0, "history": [], "finished": False,
                  "options": {**asdict(options), "data": str(options.data), "out": str(out)}}
-    checkpoint_config = _checkpoint_config(config, options, index, features)
+    checkpoint_config = _checkpoint_config(config, options, index, made_with)
     loss_of = _distributed_loss(model, ranks)  # also gives every rank rank 0's weights
 
     try:

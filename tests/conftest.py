@@ -29,8 +29,7 @@ class FakePoseEstimator:
 def fake_pose(monkeypatch):
     """Every pose backend the pipeline or feature extraction builds is a FakePoseEstimator."""
     FakePoseEstimator.built = []
-    monkeypatch.setattr("dancestyle.pipeline.create_pose_estimator", FakePoseEstimator)
-    monkeypatch.setattr("dancestyle.extract.create_pose_estimator", FakePoseEstimator)
+    monkeypatch.setattr("dancestyle.maker.create_pose_estimator", FakePoseEstimator)
     return FakePoseEstimator
 
 

@@ -7,7 +7,7 @@ import torch
 
 from dancestyle.errors import ChecksumError
 from dancestyle.models import DanceClassifier, default_config
-from dancestyle.pipeline import checkpoint_config
+from dancestyle.checkpoints import checkpoint_config
 from dancestyle.checkpoints import PENDING_WEIGHTS_FILE, WEIGHTS_FILE, read_checkpoint, save_checkpoint
 
 

@@ -7,7 +7,7 @@ from typer.testing import CliRunner
 
 from dancestyle.cli import app
 from dancestyle.models import DanceClassifier, default_config
-from dancestyle.pipeline import checkpoint_config
+from dancestyle.checkpoints import checkpoint_config
 from dancestyle.checkpoints import save_checkpoint
 
 from media import make_video

@@ -105,14 +105,15 @@ def test_two_machines_on_loopback_train_together_and_refuse_different_commands(c
 def test_sharded_extraction_makes_every_clip_once(corpus, home, monkeypatch):
     import dancestyle.extract as extract
     from dancestyle.data import index_dataset
-    from dancestyle.extract import extract_features, feature_specs
+    from dancestyle.configs import default_config
+    from dancestyle.extract import extract_features, training_recipe
 
     made = []
     real = extract.Extractor.features
     monkeypatch.setattr(extract.Extractor, "features",
                         lambda self, clip, missing: made.append(clip.key) or real(self, clip, missing))
     index = index_dataset(corpus, None)
-    specs = feature_specs(index, ["pose"], "", "dataset")
+    specs = training_recipe(index, default_config("lstm", streams=["pose"]), "", "dataset")
     for rank in range(3):
         extract_features(index, specs, shard=(rank, 3))
     assert sorted(made) == sorted(clip.key for clip in index.clips)

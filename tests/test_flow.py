@@ -254,7 +254,7 @@ def test_flow_caches_are_reused_and_remade_when_a_setting_changes(corpus, home, 
 def test_a_pose_and_flow_run_learns_a_tiny_synthetic_set(corpus, home, tmp_path, fusion):
     from dancestyle.checkpoints import model_card, read_checkpoint
     from dancestyle.evaluate import evaluate_run
-    from dancestyle.pipeline import load_classifier
+    from dancestyle.checkpoints import load_classifier
     from dancestyle.train import TrainOptions, train
 
     def metrics_json(run):

@@ -25,7 +25,8 @@ import torch
 
 from dancestyle.errors import ChecksumError, WeightsError
 from dancestyle.models import CLASSES, DanceClassifier, default_config
-from dancestyle.pipeline import checkpoint_config, classifier_source, load_model
+from dancestyle.checkpoints import checkpoint_config, classifier_source
+from dancestyle.pipeline import load_model
 from dancestyle.checkpoints import (
     CONFIG_FILE,
     METRICS_FILE,

@@ -155,7 +155,7 @@ def test_tcn_is_causal():
 
 def test_one_convolution_tcn_checkpoints_are_refused_with_a_reason(tmp_path):
     from dancestyle.errors import WeightsError
-    from dancestyle.pipeline import load_classifier
+    from dancestyle.checkpoints import load_classifier
 
     config = default_config("tcn", streams=["pose"])
     state = DanceClassifier(config).state_dict()

@@ -194,7 +194,7 @@ def _checkpoint(directory, pose_source=None, legacy=False):
 
     from dancestyle.configs import default_config
     from dancestyle.models import DanceClassifier
-    from dancestyle.pipeline import checkpoint_config
+    from dancestyle.checkpoints import checkpoint_config
     from dancestyle.checkpoints import save_checkpoint
 
     torch.manual_seed(0)
@@ -283,7 +283,9 @@ def test_models_without_a_pose_stream_decode_at_the_training_frame_size(tmp_path
 
     from dancestyle.configs import default_config
     from dancestyle.models import DanceClassifier
-    from dancestyle.pipeline import checkpoint_config, load_model, recorded_frame_size
+    from dancestyle.checkpoints import checkpoint_config
+    from dancestyle.pipeline import load_model
+    from dancestyle.recipe import FeatureRecipe
     from dancestyle.checkpoints import save_checkpoint
 
     torch.manual_seed(0)
@@ -291,4 +293,5 @@ def test_models_without_a_pose_stream_decode_at_the_training_frame_size(tmp_path
     config = checkpoint_config(classifier.config.to_dict(), frame_size=384, rgb_weights="random-seed-0")
     save_checkpoint(tmp_path / "ckpt", classifier.state_dict(), config)
     assert load_model(weights=str(tmp_path / "ckpt")).frame_size == 384
-    assert recorded_frame_size({"features": {"pose": {"detector_size": 640}}}) == 640  # an older checkpoint
+    older = {"model": {"name": "lstm"}, "features": {"pose": {"detector_size": 640}}}  # an older checkpoint
+    assert FeatureRecipe.from_checkpoint(older).frame_size == 640

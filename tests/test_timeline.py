@@ -126,7 +126,7 @@ def test_two_styles_back_to_back_give_two_segments_split_near_the_cut(corpus, ho
     height, width = images[0].shape[:2]
     video = make_video(tmp_path / "two.mkv", len(images), chosen[0].frame_rate, codec="ffv1", pix_fmt="bgr0",
                        size=(width, height), images=images)
-    monkeypatch.setattr("dancestyle.pipeline.create_pose_estimator", lambda *args, **kwargs: poses)
+    monkeypatch.setattr("dancestyle.maker.create_pose_estimator", lambda *args, **kwargs: poses)
     prediction = load_model("attention", weights=str(tmp_path / "run"), device="cpu").classify(
         video, timeline=True, hop=2)
     assert [(w.start, w.end) for w in prediction.windows] == [(s, s + 10) for s in range(0, 16, 2)]

@@ -215,12 +215,13 @@ def test_mirror_swaps_sides_and_negates_x():
 
 def test_shuffled_frames_keep_the_content_and_lose_the_order(corpus, home):
     from dancestyle.data import index_dataset, load_or_make_splits
-    from dancestyle.extract import extract_features, feature_specs
+    from dancestyle.configs import default_config
+    from dancestyle.extract import extract_features, training_recipe
     from dancestyle.train import load_split
 
     index = index_dataset(corpus)
     keys = load_or_make_splits(corpus, index)["train"][:3]
-    features = extract_features(index, feature_specs(index, ["pose"], "", "dataset"))
+    features = extract_features(index, training_recipe(index, default_config("lstm", streams=["pose"]), "", "dataset"))
     plain = load_split(index, features, keys, list(STYLES))
     shuffled = load_split(index, features, keys, list(STYLES), shuffle_frames=True)
     again = load_split(index, features, keys, list(STYLES), shuffle_frames=True)

@@ -10,8 +10,9 @@ This module imports no torch: the CLI reads the registry to build its options.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
-from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
@@ -37,27 +38,71 @@ class PoseEstimator(Protocol):
     def estimate(self, images: list[np.ndarray]) -> list[np.ndarray]: ...
 
 
+def _rtmpose(size: str) -> Callable[[str, int, bool], PoseEstimator]:
+    def create(device: str, frame_size: int, random_weights: bool) -> PoseEstimator:
+        from .rtmpose import RTMPoseEstimator
+
+        return RTMPoseEstimator(size, device, random_weights=random_weights)  # crops: its own input size
+
+    return create
+
+
+def _rtmpose_cached(size: str) -> Callable[[], bool]:
+    def cached() -> bool:
+        from huggingface_hub import try_to_load_from_cache
+
+        from ..weights import RTMDET_NANO, RTMPOSE
+
+        archives = [RTMDET_NANO.archive, RTMPOSE[size].archive]
+        return all(isinstance(try_to_load_from_cache(a.repo, a.filename, revision=a.revision), str)
+                   for a in archives)
+
+    return cached
+
+
+def _rcnn(device: str, frame_size: int, random_weights: bool) -> PoseEstimator:
+    from .rcnn import KeypointRCNNEstimator
+
+    return KeypointRCNNEstimator(device, min_size=frame_size, random_weights=random_weights)
+
+
+def _rcnn_cached() -> bool:
+    import torch.hub
+    from torchvision.models.detection import KeypointRCNN_ResNet50_FPN_Weights
+
+    file = KeypointRCNN_ResNet50_FPN_Weights.COCO_V1.url.rsplit("/", 1)[-1]
+    return (Path(torch.hub.get_dir()) / "checkpoints" / file).is_file()
+
+
 @dataclass(frozen=True)
 class PoseBackend:
-    """One registered pose backend: what it is, where its weights come from, how good it is (published)."""
+    """One registered pose backend: what it is, where its weights come from, how good it is (published), and how
+    to build it (create(device, frame_size, random_weights)) and tell whether its weights are here (cached())."""
 
     name: str
     summary: str
     weights: str
     license: str
     coco_ap: str  # COCO val2017 keypoint AP as published (models.md gives the conditions)
+    create: Callable[[str, int, bool], PoseEstimator] = field(repr=False, compare=False)
+    cached: Callable[[], bool] = field(repr=False, compare=False)
+
+    def to_json(self) -> dict:
+        """What `dancestyle models` lists of it."""
+        return {"name": self.name, "summary": self.summary, "weights": self.weights, "license": self.license,
+                "coco_ap": self.coco_ap}
 
 
 POSE_BACKENDS: dict[str, PoseBackend] = {
     "rtmpose-t": PoseBackend(
         "rtmpose-t", "RTMDet-nano finds people, RTMPose-t places keypoints (onnxruntime)",
-        "Hub Tau-J/RTMPose (OpenMMLab ONNX)", "Apache-2.0", "65.9"),
+        "Hub Tau-J/RTMPose (OpenMMLab ONNX)", "Apache-2.0", "65.9", _rtmpose("t"), _rtmpose_cached("t")),
     "rtmpose-s": PoseBackend(
         "rtmpose-s", "RTMDet-nano finds people, RTMPose-s places keypoints (onnxruntime)",
-        "Hub Tau-J/RTMPose (OpenMMLab ONNX)", "Apache-2.0", "69.7"),
+        "Hub Tau-J/RTMPose (OpenMMLab ONNX)", "Apache-2.0", "69.7", _rtmpose("s"), _rtmpose_cached("s")),
     "rcnn": PoseBackend(
         "rcnn", "Keypoint R-CNN ResNet-50 FPN: the reference, slow on CPU (torch)",
-        "torchvision COCO_V1 (download.pytorch.org)", "BSD-3-Clause", "65.0"),
+        "torchvision COCO_V1 (download.pytorch.org)", "BSD-3-Clause", "65.0", _rcnn, _rcnn_cached),
 }
 DEFAULT_POSE = "rtmpose-s"  # chosen by benchmarks/pose_backends.py: see models.md
 # Checkpoints written before pose backends existed recorded this estimator, which is `rcnn`.
@@ -78,32 +123,12 @@ def pose_backend(name: str) -> PoseBackend:
 def create_pose_estimator(name: str = DEFAULT_POSE, device: str = "cpu", frame_size: int = DEFAULT_DETECTOR_SIZE,
                           random_weights: bool = False) -> PoseEstimator:
     """Build backend `name` (downloading its weights on first use unless random_weights)."""
-    pose_backend(name)
-    if name == "rcnn":
-        from .rcnn import KeypointRCNNEstimator
-
-        return KeypointRCNNEstimator(device, min_size=frame_size, random_weights=random_weights)
-    from .rtmpose import RTMPoseEstimator
-
-    return RTMPoseEstimator(name.split("-", 1)[1], device, random_weights=random_weights)
+    return pose_backend(name).create(device, frame_size, random_weights)
 
 
 def pose_weights_cached(name: str) -> bool:
     """Whether backend `name`'s weights are already on this machine (nothing is downloaded)."""
-    if name == "rcnn":
-        from pathlib import Path
-
-        import torch.hub
-        from torchvision.models.detection import KeypointRCNN_ResNet50_FPN_Weights
-
-        file = KeypointRCNN_ResNet50_FPN_Weights.COCO_V1.url.rsplit("/", 1)[-1]
-        return (Path(torch.hub.get_dir()) / "checkpoints" / file).is_file()
-    from huggingface_hub import try_to_load_from_cache
-
-    from ..weights import RTMDET_NANO, RTMPOSE
-
-    archives = [RTMDET_NANO.archive, RTMPOSE[name.split("-", 1)[1]].archive]
-    return all(isinstance(try_to_load_from_cache(a.repo, a.filename, revision=a.revision), str) for a in archives)
+    return pose_backend(name).cached()
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,142 @@
+"""How a checkpoint's features are made: one typed, frozen FeatureRecipe. No torch here.
+
+The recipe is what training made its features with and what evaluate and classify must make again: the short side
+frames are decoded at, the streams and the model's own layouts of them, the RGB weights, where the poses come from
+(and which backend classify runs for them), and the flow settings. It is read from config.json (every layout a
+checkpoint has ever had, legacy keys included) in `from_checkpoint` only, and written as config.json's `features`
+block by `to_json` only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .configs import STREAM_NAMES, ModelConfig, config_from_dict
+from .flow import DEFAULT_FLOW, FlowSettings
+from .pose import DEFAULT_DETECTOR_SIZE, DEFAULT_POSE, FRAME_FORM, LEGACY_ESTIMATOR, PoseSource
+from .weights import RESNET18
+
+RGB_SIZE = 256  # the paper resizes frames to 256 x 256 for the ResNet-18 trunk
+RANDOM_RGB = "random-seed-0"  # a random but reproducible ResNet-18, for offline runs
+KINETICS_START = "torchvision R3D_18_Weights.KINETICS400_V1"  # what an r3d on rgb starts from (config.json)
+FRAMES_FORM = "frames"  # the rgb stream as pixels, "frames<side>" (a model that reads frames: r3d)
+POSE_PEOPLE, POSE_KEYPOINTS = 20, 17  # what config.json records of the pose input's shape
+
+
+def rgb_weights_id(random_weights: bool) -> str:
+    return RANDOM_RGB if random_weights else f"{RESNET18.repo}@{RESNET18.revision}"
+
+
+def frames_side(form: str) -> int:
+    """The side of the square frames an rgb form "frames<side>" names."""
+    if not form.startswith(FRAMES_FORM) or not form[len(FRAMES_FORM):].isdigit():
+        raise ValueError(f"not an rgb frames form: {form!r}")
+    return int(form[len(FRAMES_FORM):])
+
+
+@dataclass(frozen=True)
+class FeatureRecipe:
+    """Everything that decides a checkpoint's per-frame features (see the module's docstring)."""
+
+    streams: tuple[str, ...]  # in STREAM_NAMES order, whatever order a user named them in
+    forms: tuple[tuple[str, str], ...] = ()  # (stream, form): ModelConfig.stream_forms, sorted
+    frame_size: int = DEFAULT_DETECTOR_SIZE  # short side every stream's frames are decoded at
+    rgb_weights: str = rgb_weights_id(False)  # as config.json records them (r3d: the weights it started from)
+    pose: PoseSource = PoseSource(DEFAULT_POSE)  # where training's poses came from (backend None: skeleton files)
+    pose_backend: str = DEFAULT_POSE  # the backend classify runs for this model's poses
+    flow: FlowSettings = DEFAULT_FLOW
+
+    @classmethod
+    def for_model(cls, model: ModelConfig, pose: PoseSource | None = None, rgb_weights: str | None = None,
+                  frame_size: int = DEFAULT_DETECTOR_SIZE, flow: FlowSettings = DEFAULT_FLOW) -> FeatureRecipe:
+        """The recipe a new run of `model` makes its features with. pose None (a model without the pose stream):
+        the default backend, as checkpoints have always recorded it; rgb_weights None: the pinned ResNet-18."""
+        rgb_weights = rgb_weights or rgb_weights_id(random_weights=False)
+        forms = tuple(sorted(model.stream_forms.items()))
+        if rgb_reads_frames(dict(forms)) and rgb_weights != RANDOM_RGB:
+            rgb_weights = KINETICS_START  # r3d's R3D-18 is trained end to end from these, not from a ResNet-18
+        pose = pose or PoseSource(DEFAULT_POSE, frame_size)
+        return cls(_ordered(model.streams), forms, frame_size, rgb_weights, pose, pose.backend or DEFAULT_POSE,
+                   flow)
+
+    @classmethod
+    def from_checkpoint(cls, config: dict) -> FeatureRecipe:
+        """The recipe a checkpoint's config.json records, from any layout this project has written (the fixtures
+        in tests/test_recipe.py): the legacy keys are read here and nowhere else."""
+        model = config_from_dict(config["model"])
+        features = config.get("features") or {}
+        pose = features.get("pose") or {}
+        # older checkpoints recorded the frame size as the pose detector's (pose.detector_size)
+        frame_size = features.get("frame_size") or pose.get("detector_size") or DEFAULT_DETECTOR_SIZE
+        flow = features.get("flow")
+        return cls(_ordered(model.streams), tuple(sorted(model.stream_forms.items())), frame_size,
+                   (features.get("rgb") or {}).get("weights") or rgb_weights_id(random_weights=False),
+                   _recorded_pose_source(config, "pose" in model.streams, frame_size), _recorded_pose_backend(pose),
+                   DEFAULT_FLOW if flow is None else FlowSettings.from_dict(flow))
+
+    def to_json(self) -> dict:
+        """config.json's `features` block: frame_size is the short side both streams' frames were decoded at
+        (classify decodes at it too); pose.backend the backend `classify` runs for the poses (the one they came
+        from, or the default backend for poses read from Let's Dance's own skeleton files, COCO-17 too); flow the
+        flow settings (flow.py), which classify computes exactly."""
+        rgb = {"backbone": "resnet18", "weights": self.rgb_weights, "size": RGB_SIZE}
+        if self.reads_frames:
+            rgb = {"backbone": "r3d_18", "weights": self.rgb_weights, "size": frames_side(self.form("rgb"))}
+        return {
+            "frame_size": self.frame_size,
+            "rgb": rgb,
+            "pose": {"backend": self.pose_backend,
+                     "source": "dataset" if self.pose.backend is None else "estimator",
+                     "random_weights": self.pose.random_weights,
+                     "people": POSE_PEOPLE, "keypoints": POSE_KEYPOINTS,
+                     "normalisation": "frame: centred, half the long side = 1" if self.form("pose") == FRAME_FORM
+                     else "per-skeleton bounding box to [-1, 1]"},
+            "flow": self.flow.to_dict(),
+        }
+
+    @property
+    def stream_forms(self) -> dict[str, str]:
+        return dict(self.forms)
+
+    def form(self, stream: str) -> str:
+        """The model's own layout of `stream` (ModelConfig.stream_forms); "": the usual one."""
+        return self.stream_forms.get(stream, "")
+
+    @property
+    def reads_frames(self) -> bool:
+        """Whether the rgb stream is the frames' pixels (r3d) rather than ResNet-18 features."""
+        return rgb_reads_frames(self.stream_forms)
+
+    @property
+    def poses_from_pixels(self) -> bool:
+        """Whether the pose stream is made from the frames (a backend), not read from skeleton files."""
+        return "pose" in self.streams and self.pose.backend is not None
+
+
+def _ordered(streams) -> tuple[str, ...]:
+    return tuple(stream for stream in STREAM_NAMES if stream in streams)
+
+
+def rgb_reads_frames(forms: dict[str, str]) -> bool:
+    """Whether a model's rgb stream is its frames' pixels (r3d) rather than ResNet-18 features."""
+    return forms.get("rgb", "").startswith(FRAMES_FORM)
+
+
+def _recorded_pose_backend(pose: dict) -> str:
+    """features.pose.backend; before backends existed, pose.estimator named Keypoint R-CNN (`rcnn`)."""
+    if "backend" in pose:
+        return pose["backend"]
+    return "rcnn" if pose.get("estimator", LEGACY_ESTIMATOR) == LEGACY_ESTIMATOR else DEFAULT_POSE
+
+
+def _recorded_pose_source(config: dict, reads_poses: bool, frame_size: int) -> PoseSource:
+    """Where training's poses came from: training.pose_source (an id; "estimator-[random-]<size>" before
+    backends existed), else the skeleton files; for a model without the pose stream (no training.pose_source),
+    features.pose as written, so that to_json gives back what training wrote."""
+    recorded = (config.get("training") or {}).get("pose_source")
+    if recorded:
+        return PoseSource.parse(recorded)
+    pose = (config.get("features") or {}).get("pose") or {}
+    if not reads_poses and pose.get("source") == "estimator":
+        return PoseSource(pose.get("backend", DEFAULT_POSE), frame_size, bool(pose.get("random_weights")))
+    return PoseSource(None)
