@@ -26,7 +26,7 @@ def free_port() -> int:
 
 def train_command(corpus, out, *extra) -> list[str]:
     return ["-m", "dancestyle", "train", "--model", "attention", "--data", str(corpus), "--streams", "pose",
-            "--epochs", "40", "--patience", "40", "--seed", "3", "--out", str(out), "--json", *extra]
+            "--epochs", "40", "--patience", "60", "--seed", "3", "--out", str(out), "--json", *extra]
 
 
 def environment(home) -> dict:
