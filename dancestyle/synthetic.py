@@ -100,8 +100,8 @@ def _background(rng, size: tuple[int, int], pad: int):
 
 def clip_skeletons(clip: Clip, frames: int = 300, size: tuple[int, int] = (160, 120),
                    noise: PoseNoise = REALISTIC) -> list[np.ndarray]:
-    """The skeletons the corpus's JSON files hold for `clip`, one (people, 17, 2) array per frame (unrounded; NaN
-    for a joint the detector did not report), as `noise` (posenoise.py) has the detector see the dance."""
+    """The skeletons the corpus's JSON files hold for `clip`, one (people, 17, 2) array per frame (unrounded), as
+    `noise` (posenoise.py) has the detector see the dance: all 17 joints of each person, lost ones guessed."""
     rng = clip.rng()
     performance = perform(clip.style, rng, frames, size, FPS)
     return detect(*performance[:3], size, rng, noise)
