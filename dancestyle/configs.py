@@ -17,6 +17,7 @@ from .pose import DEFAULT_DETECTOR_SIZE, DEFAULT_POSE
 
 STREAM_NAMES = ("rgb", "pose", "flow")  # features.STREAMS, without importing torch
 FUSIONS = ("early", "late")  # ModelConfig.fusion
+POSE_ENCODER_NAMES = ("people", "slots")  # ModelConfig.pose_encoder; the modules: features.POSE_ENCODERS
 
 CLASSES = ("ballet", "break", "flamenco", "foxtrot", "latin", "quickstep", "square", "swing", "tango", "waltz")
 HUB_ORG = "dancestyle"  # default classifier repos: f"{HUB_ORG}/letsdance-{name}"
@@ -44,6 +45,9 @@ class ModelConfig:
     # with several streams: "early", their per-step features concatenated into one model over time; "late", one
     # model over time per stream, each trained on its own, their class probabilities averaged (as r3d does)
     fusion: str = "early"
+    # how each sampled instant's skeletons become 102 features: "people", one network per person pooled over the
+    # people present (whatever order they are listed in); "slots", the paper's convolution over 20 person slots
+    pose_encoder: str = "people"
     allowed_streams: ClassVar[tuple[str, ...]] = STREAM_NAMES  # the streams this architecture can read
     mixed_precision: ClassVar[bool] = False  # train, evaluate and classify in bfloat16 on CUDA (models.py)
     fusions: ClassVar[tuple[str, ...]] = FUSIONS  # the fusions this architecture can take
@@ -52,6 +56,9 @@ class ModelConfig:
         if self.fusion not in self.fusions:
             raise UsageError(f"{self.name} takes fusion {' or '.join(self.fusions)} (asked: {self.fusion!r}).",
                              f"Use fusion={self.fusions[0]}.")
+        if self.pose_encoder not in POSE_ENCODER_NAMES:
+            raise UsageError(f"Unknown pose encoder {self.pose_encoder!r}.",
+                             f"Use pose_encoder={' or pose_encoder='.join(POSE_ENCODER_NAMES)}.")
         if not set(self.streams) <= set(self.allowed_streams):
             raise UsageError(f"{self.name} reads {' or '.join(self.allowed_streams)} only (asked: --streams "
                              f"{','.join(self.streams)}).", f"Use --streams {','.join(self.allowed_streams)}.")
@@ -75,8 +82,8 @@ class ModelConfig:
     @classmethod
     def before_recorded(cls) -> dict:
         """Settings added after checkpoints were first written, each with what a config.json without it meant:
-        no stream dropout, and the one fusion the model had then (its first)."""
-        return {"stream_dropout": 0.0, "fusion": cls.fusions[0]}
+        no stream dropout, the one fusion the model had then (its first), the paper's pose encoder."""
+        return {"stream_dropout": 0.0, "fusion": cls.fusions[0], "pose_encoder": "slots"}
 
     @classmethod
     def from_dict(cls, data: dict) -> ModelConfig:
@@ -123,13 +130,26 @@ class TCNConfig(ModelConfig):
     # with several streams: one tcn per stream, calibrated on the validation split (calibration.py): pose,flow
     # 100% on 3 seeds where early fusion gave 99.2 (models.md); the authors' tcn (--recipe paper) fuses early
     fusion: str = "late"
+    # batch norm after each convolution, and the clip's scores from the mean of the steps' outputs (not the last
+    # step's): not in the authors' tcn (--recipe paper: False, "last"). On synthetic corpus v3, where only motion
+    # tells styles apart, the tcn without them learnt nothing (training loss flat at ln 10) or memorised the
+    # training clips at chance on validation (models.md)
+    norm: bool = True
+    readout: str = "mean"
     lr: float = 0.0022
     batch_size: int = 64
     weight_decay: float = 0.0
+    readouts: ClassVar[tuple[str, ...]] = ("last", "mean")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.readout not in self.readouts:
+            raise UsageError(f"Unknown tcn readout {self.readout!r}.", f"Use readout={' or readout='.join(self.readouts)}.")
 
     @classmethod
     def before_recorded(cls) -> dict:
-        return {**super().before_recorded(), "input_dropout": 0.0}  # the authors' tcn had none
+        # the authors' tcn had no input dropout, no norm, and read the last step
+        return {**super().before_recorded(), "input_dropout": 0.0, "norm": False, "readout": "last"}
 
 
 @dataclass
@@ -280,10 +300,13 @@ RECIPES = {
     # text says 0.01) then frozen (its features are precomputed); ReduceLROnPlateau on the validation loss (factor
     # 0.1 in one version of run.py, 0.5 in another; scheduler patience 10 by default); stop after 2 x 10 epochs
     # without a lower validation loss; the lowest-loss epoch is the one kept
-    "paper": Recipe("paper", "as the authors' code: frozen pre-trained pose encoder, lowest validation loss, lr x0.1 "
-                    "on plateaus, the authors' tcn (no input or stream dropout, early fusion)",
+    "paper": Recipe("paper", "as the authors' code: their pose encoder (person slots), pre-trained then frozen, lowest "
+                    "validation loss, lr x0.1 on plateaus, the authors' tcn (no input or stream dropout, early fusion)",
                     freeze_pose_encoder=True, select_on="loss", plateau_factor=0.1, pose_pretrain_lr=1e-3, patience=20,
-                    model_settings={"tcn": {"input_dropout": 0.0, "stream_dropout": 0.0, "fusion": "early"}}),
+                    model_settings={"lstm": {"pose_encoder": "slots"}, "attention": {"pose_encoder": "slots"},
+                                    "frame": {"pose_encoder": "slots"},
+                                    "tcn": {"input_dropout": 0.0, "stream_dropout": 0.0, "fusion": "early",
+                                            "pose_encoder": "slots", "norm": False, "readout": "last"}}),
 }
 DEFAULT_RECIPE = "ours"  # until the seeds table (models.md) shows "paper" better
 

@@ -17,7 +17,7 @@ from torch.nn.utils.parametrizations import weight_norm
 
 from .configs import (CLASSES, DEFAULT_MODEL, MODELS, AttentionConfig, FrameConfig, LSTMConfig, ModelConfig,
                       R3DConfig, TCNConfig, available_models, config_from_dict, default_config, model_spec)
-from .features import POSE_DIM, RGB_DIM, STREAM_DIMS, STREAMS, FlowEncoder, PoseEncoder
+from .features import POSE_DIM, POSE_ENCODERS, RGB_DIM, STREAM_DIMS, STREAMS, FlowEncoder
 from .recipe import frames_side
 from .flow import DEFAULT_FLOW, FlowSettings
 from .models3d import FramePixels, LimbHeatmaps, R3DModel, late_fusion, streams_loss
@@ -81,23 +81,25 @@ def _causal_conv(in_channels: int, out_channels: int, kernel_size: int, dilation
 
 
 class CausalConvBlock(nn.Module):
-    """Bai et al.'s residual block (the authors' TCN): two weight-normed dilated causal convs, each -> ReLU ->
-    dropout, plus the input (a 1x1 conv where widths differ), then ReLU."""
+    """Bai et al.'s residual block (the authors' TCN): two weight-normed dilated causal convs, each -> (batch
+    norm, with norm) -> ReLU -> dropout, plus the input (a 1x1 conv where widths differ), then ReLU."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, dilation: int,
-                 dropout: float) -> None:
+                 dropout: float, norm: bool = False) -> None:
         super().__init__()
         self.left_pad = (kernel_size - 1) * dilation  # pad only the past: output t never sees t+1
         self.conv1 = _causal_conv(in_channels, out_channels, kernel_size, dilation)
         self.conv2 = _causal_conv(out_channels, out_channels, kernel_size, dilation)
+        self.norm1, self.norm2 = ((nn.BatchNorm1d(out_channels), nn.BatchNorm1d(out_channels)) if norm
+                                  else (nn.Identity(), nn.Identity()))
         self.dropout = nn.Dropout(dropout)
         self.match = nn.Conv1d(in_channels, out_channels, 1) if in_channels != out_channels else nn.Identity()
         if isinstance(self.match, nn.Conv1d):
             nn.init.normal_(self.match.weight, 0.0, 0.01)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.dropout(torch.relu(self.conv1(nn.functional.pad(x, (self.left_pad, 0)))))
-        y = self.dropout(torch.relu(self.conv2(nn.functional.pad(y, (self.left_pad, 0)))))
+        y = self.dropout(torch.relu(self.norm1(self.conv1(nn.functional.pad(x, (self.left_pad, 0))))))
+        y = self.dropout(torch.relu(self.norm2(self.conv2(nn.functional.pad(y, (self.left_pad, 0))))))
         return torch.relu(y + self.match(x))
 
 
@@ -105,7 +107,8 @@ class TCNModel(nn.Module):
     """Temporal convolutional network: `levels` causal residual blocks with dilations 1..2**(levels-1).
 
     Each block's two convolutions add 2 * (kernel_size - 1) * dilation steps of history, so the last step sees
-    receptive_field = 2 * (k - 1) * (1 + 2 + ... + 32) = 252 earlier steps (plus itself).
+    receptive_field = 2 * (k - 1) * (1 + 2 + ... + 32) = 252 earlier steps (plus itself). The clip's scores come
+    from the last step's outputs (readout "last", the authors') or from their mean over the steps ("mean").
     """
 
     def __init__(self, config: TCNConfig, input_dim: int) -> None:
@@ -113,8 +116,9 @@ class TCNModel(nn.Module):
         self.input_dropout = nn.Dropout(config.input_dropout)
         widths = [input_dim] + [config.channels] * config.levels
         self.blocks = nn.Sequential(*(
-            CausalConvBlock(widths[i], widths[i + 1], config.kernel_size, 2**i, config.dropout)
+            CausalConvBlock(widths[i], widths[i + 1], config.kernel_size, 2**i, config.dropout, config.norm)
             for i in range(config.levels)))
+        self.readout = config.readout
         self.out = nn.Linear(config.channels, len(config.classes))
         self.receptive_field = 2 * (config.kernel_size - 1) * (2**config.levels - 1)
 
@@ -128,6 +132,9 @@ class TCNModel(nn.Module):
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         y = self.blocks(self.input_dropout(x).transpose(1, 2))  # (B, C, T)
+        if self.readout == "mean":  # causal: a real step's output has not seen the padding after it
+            valid = _valid_steps(x, lengths).unsqueeze(1)
+            return self.out((y * valid).sum(2) / valid.sum(2))
         if lengths is None:
             return self.out(y[:, :, -1])
         # causal: the output at the last real step has not seen the padding after it
@@ -295,11 +302,11 @@ class DanceClassifier(nn.Module):
 
 
 def _pose_encoder(config: ModelConfig) -> nn.Module:
-    """The pose stream's per-step input: the trained pose encoder over box-normalised skeletons, or for a model
-    that reads skeletons in frame coordinates (r3d), their limb heat-maps."""
+    """The pose stream's per-step input: the config's trained pose encoder over box-normalised skeletons, or for
+    a model that reads skeletons in frame coordinates (r3d), their limb heat-maps."""
     if config.stream_forms.get("pose") == FRAME_FORM:
         return LimbHeatmaps(config.grid)
-    return PoseEncoder(len(config.classes))
+    return POSE_ENCODERS[config.pose_encoder](len(config.classes))
 
 
 def mixed_precision(config: ModelConfig, device: str):

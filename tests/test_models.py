@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from dancestyle.errors import UnknownModelError
-from dancestyle.features import FLOW_DIM, POSE_DIM, RGB_DIM, PoseEncoder, feature_dim
+from dancestyle.errors import UnknownModelError, UsageError
+from dancestyle.features import FLOW_DIM, POSE_DIM, RGB_DIM, PeopleEncoder, PoseEncoder, feature_dim
 from dancestyle.flow import DEFAULT_FLOW
 from dancestyle.models import (CLASSES, DanceClassifier, TCNModel, available_models, config_from_dict,
                                default_config, model_spec, parameter_count)
@@ -72,9 +72,34 @@ def test_paper_hyper_parameters_are_the_defaults():
 def test_tcn_trunk_is_the_authors_two_convolution_network():
     """Bai et al.'s TemporalBlock, as the authors used it: 6 levels x 128 channels, kernel 3, 614-d input (early
     fusion, as --recipe paper sets)."""
-    trunk = DanceClassifier(default_config("tcn", fusion="early")).sequence.blocks
+    trunk = DanceClassifier(default_config("tcn", fusion="early", norm=False)).sequence.blocks
     assert parameter_count(trunk) == 858_240  # one convolution per block would be 561,792
     assert all(hasattr(block, "conv1") and hasattr(block, "conv2") for block in trunk)
+
+
+def test_tcn_configs_from_before_norm_and_the_mean_readout_are_the_authors_network():
+    recorded = default_config("tcn", streams=["pose"]).to_dict()
+    del recorded["norm"], recorded["readout"]
+    loaded = config_from_dict(recorded)
+    assert (loaded.norm, loaded.readout) == (False, "last")
+    authors = DanceClassifier(loaded).sequence
+    assert not any(isinstance(module, torch.nn.BatchNorm1d) for module in authors.modules())
+    assert sum(isinstance(module, torch.nn.BatchNorm1d) for module in DanceClassifier(
+        default_config("tcn", streams=["pose"])).sequence.modules()) == 2 * 6  # one after each convolution
+    with pytest.raises(UsageError, match="readout"):
+        default_config("tcn", readout="max")
+
+
+def test_the_mean_readout_hears_every_step_the_last_one_only_its_window():
+    """Step 0 of 300 lies outside the last step's 252-step window: only the mean over the steps can hear it."""
+    torch.manual_seed(0)
+    x = torch.randn(1, 300, 16)
+    early = x.clone()
+    early[0, 0] += 3.0
+    for readout, hears in (("mean", True), ("last", False)):
+        model = TCNModel(default_config("tcn", streams=["rgb"], readout=readout, channels=8), 16).eval()
+        change = (model(early) - model(x)).abs().max().item()
+        assert (change > 0) == hears, (readout, change)
 
 
 def test_tcn_drops_input_features_in_training_only():
@@ -106,7 +131,7 @@ def _visible_tcn() -> TCNModel:
     oldest steps add through 12 convolutions below float precision; this makes it visible without changing which
     steps can reach the output."""
     torch.manual_seed(0)
-    model = DanceClassifier(default_config("tcn", streams=["rgb"])).sequence.eval().double()
+    model = DanceClassifier(default_config("tcn", streams=["rgb"], norm=False, readout="last")).sequence.eval().double()
     with torch.no_grad():
         for name, parameter in model.named_parameters():
             if name.endswith("weight.original0"):  # the weight norm's g
@@ -179,6 +204,33 @@ def test_pose_encoder_gives_102_features_per_frame():
     features = encoder(torch.randn(2, 5, 20, 2, 17))
     assert features.shape == (2, 5, POSE_DIM) and (features >= 0).all()  # after the ReLU
     assert encoder.classify(torch.randn(3, 20, 2, 17)).shape == (3, 10)
+
+
+def test_the_people_encoder_ignores_the_order_people_are_listed_in_and_the_empty_slots():
+    torch.manual_seed(0)
+    encoder = PeopleEncoder()
+    poses = torch.zeros(2, 20, 2, 17)
+    poses[:, :3] = torch.rand(2, 3, 2, 17) * 2 - 1
+    listed_otherwise = poses[:, [2, 0, 1, *range(3, 20)]]
+    features = encoder(poses)
+    assert features.shape == (2, POSE_DIM) and encoder.classify(poses).shape == (2, 10)
+    torch.testing.assert_close(encoder(listed_otherwise), features)
+    # the mean is over the three people found, not the twenty slots: a fourth copy of person 0 moves it
+    with_copy = poses.clone()
+    with_copy[:, 3] = poses[:, 0]
+    assert not torch.allclose(encoder(with_copy), features)
+    assert encoder(torch.zeros(1, 20, 2, 17)).abs().sum() == 0  # nobody found: all zeros, not NaN
+
+
+def test_configs_choose_their_pose_encoder_and_older_checkpoints_get_the_papers():
+    assert isinstance(DanceClassifier(default_config("tcn", streams=["pose"])).pose_encoder, PeopleEncoder)
+    slots = DanceClassifier(default_config("tcn", streams=["pose"], pose_encoder="slots"))
+    assert isinstance(slots.pose_encoder, PoseEncoder)
+    recorded = default_config("lstm", streams=["pose"]).to_dict()
+    del recorded["pose_encoder"]  # a config.json written before the setting existed
+    assert config_from_dict(recorded).pose_encoder == "slots"
+    with pytest.raises(UsageError, match="pose encoder"):
+        default_config("lstm", pose_encoder="graph")
 
 
 def test_config_round_trips_and_unknown_names_list_the_valid_ones():

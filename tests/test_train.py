@@ -388,10 +388,12 @@ def test_the_paper_recipe_freezes_the_encoder_keeps_the_lowest_loss_and_cuts_the
 
 
 def test_the_paper_recipe_trains_the_authors_tcn_without_input_dropout_fusing_early(corpus, home, tmp_path):
-    for chosen, expected in (("paper", (0.0, 0.0, "early")), ("ours", (0.5, 0.25, "late"))):
+    for chosen, expected in (("paper", (0.0, 0.0, "early", "slots", False, "last")),
+                             ("ours", (0.5, 0.25, "late", "people", True, "mean"))):
         train(options(corpus, tmp_path / chosen, model="tcn", epochs=1, recipe=chosen))
         model = json.loads((tmp_path / chosen / "config.json").read_text())["model"]
-        assert (model["input_dropout"], model["stream_dropout"], model["fusion"]) == expected
+        assert tuple(model[key] for key in ("input_dropout", "stream_dropout", "fusion", "pose_encoder", "norm",
+                                            "readout")) == expected
 
 
 def test_a_plateau_divides_the_lr_by_ten_then_stops_the_run(corpus, home, tmp_path, monkeypatch):
