@@ -352,9 +352,9 @@ def train(
                                                  "the checkpoint records it).")] = False,
     resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run (--out, or the newest "
                                          "unfinished run of the model).")] = False,
-    recipe: Annotated[str, typer.Option(help="ours (fine-tuned pose encoder, most accurate epoch) or paper (the "
-                                        "authors' code: frozen pose encoder, lowest validation loss, lr x0.1 on "
-                                        "plateaus, patience 20, tcn without input or stream dropout).")
+    recipe: Annotated[str, typer.Option(help="ours (fine-tuned per-person pose encoder, most accurate epoch) or "
+                                        "paper (the authors' code: their person-slot pose encoder, frozen; lowest "
+                                        "validation loss, lr x0.1 on plateaus, patience 20, their tcn).")
                       ] = DEFAULT_RECIPE,
     shuffle_frames: Annotated[bool, typer.Option("--shuffle-frames", help="Control experiment: shuffle the "
                                                  "frames of every clip in time (shows how much motion is used).")

@@ -121,9 +121,10 @@ class TCNConfig(ModelConfig):
     kernel_size: int = 3
     stride: int = 5
     dropout: float = 0.02  # inside the residual blocks (the paper's tuned value)
-    # on each step's features, as lstm's 0.7 (not in the authors' tcn: --recipe paper sets 0): without it the tcn
-    # overfits flow (synthetic corpus, 3 seeds: flow 88.1% -> 92.4%, pose 99.6 -> 100, pose,flow 98.5 -> 98.1)
-    input_dropout: float = 0.5
+    # on each step's features (not in the authors' tcn): 0.5 was chosen on corpus v2's test split; on v3's validation
+    # split (seed 0, pose) 0.5 with lr 0.0022 reached 18% after 18 epochs where none with lr 0.01 reached 40% (48.7%
+    # best, 40 epochs): none, as the authors
+    input_dropout: float = 0.0
     # with several streams and fusion=early (not in the authors' tcn either): pose alone is at 100% on the synthetic
     # corpus, and pose,flow without it missed 1-2 clips a seed (97.7-98.9%); with 0.25, 99.2% over 3 seeds
     stream_dropout: float = 0.25
@@ -136,7 +137,7 @@ class TCNConfig(ModelConfig):
     # training clips at chance on validation (models.md)
     norm: bool = True
     readout: str = "mean"
-    lr: float = 0.0022
+    lr: float = 0.01  # the paper's tuned 0.0022 (--recipe paper) learnt too slowly with norm and the mean readout
     batch_size: int = 64
     weight_decay: float = 0.0
     readouts: ClassVar[tuple[str, ...]] = ("last", "mean")
@@ -306,7 +307,8 @@ RECIPES = {
                     model_settings={"lstm": {"pose_encoder": "slots"}, "attention": {"pose_encoder": "slots"},
                                     "frame": {"pose_encoder": "slots"},
                                     "tcn": {"input_dropout": 0.0, "stream_dropout": 0.0, "fusion": "early",
-                                            "pose_encoder": "slots", "norm": False, "readout": "last"}}),
+                                            "pose_encoder": "slots", "norm": False, "readout": "last",
+                                            "lr": 0.0022}}),
 }
 DEFAULT_RECIPE = "ours"  # until the seeds table (models.md) shows "paper" better
 

@@ -67,7 +67,8 @@ def test_calibration_fits_each_stream_on_the_clips_and_the_model_then_scores_as_
     for probabilities, when in ((uncalibrated, "before"), (calibrated, "after")):
         assert calibration[f"val_loss_{when}"] == pytest.approx(negative_log_likelihood(probabilities, labels),
                                                                abs=1e-4)
-        assert calibration[f"val_accuracy_{when}"] == pytest.approx((probabilities.argmax(1) == labels).mean())
+        accuracy = (probabilities.argmax(1) == labels).mean()
+        assert calibration[f"val_accuracy_{when}"] == pytest.approx(accuracy, abs=1e-4)  # rounded to 4 places
     assert calibration["val_loss_after"] < calibration["val_loss_before"]  # random scores: a temperature helps
 
 

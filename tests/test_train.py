@@ -44,10 +44,12 @@ def test_training_learns_a_tiny_synthetic_set(corpus, home):
     summary = train(options(corpus, home / "run"))
     history = summary["history"]
     assert summary["synthetic"] is True and summary["epochs_run"] == 40
-    assert history[-1]["train_loss"] < 0.5 * history[0]["train_loss"]
-    # 4 styles, chance 0.25: the training clips are learnt (the corpus's styles differ only in time, which the
-    # attention's sample a second cannot see: held-out clips are not the point here)
-    assert max(record["train_accuracy"] for record in history[-5:]) >= 0.6
+    assert history[-1]["train_loss"] < 0.9 * history[0]["train_loss"]
+    # 4 styles, chance 0.25: the training clips are being learnt (the corpus's styles differ only in time, which the
+    # attention's sample a second cannot see: held-out clips are not the point here; the per-person pose encoder
+    # cannot memorise who stands in which slot, so 40 epochs take it to about 0.55 where the slot encoder's reached
+    # 0.6 and more)
+    assert max(record["train_accuracy"] for record in history[-5:]) >= 0.45
     config = json.loads((home / "run" / "config.json").read_text())
     assert config["model"]["name"] == "attention" and config["model"]["classes"] == list(STYLES)
     assert config["training"]["pose_source"] == "dataset" and config["training"]["synthetic"] is True
@@ -389,7 +391,7 @@ def test_the_paper_recipe_freezes_the_encoder_keeps_the_lowest_loss_and_cuts_the
 
 def test_the_paper_recipe_trains_the_authors_tcn_without_input_dropout_fusing_early(corpus, home, tmp_path):
     for chosen, expected in (("paper", (0.0, 0.0, "early", "slots", False, "last")),
-                             ("ours", (0.5, 0.25, "late", "people", True, "mean"))):
+                             ("ours", (0.0, 0.25, "late", "people", True, "mean"))):
         train(options(corpus, tmp_path / chosen, model="tcn", epochs=1, recipe=chosen))
         model = json.loads((tmp_path / chosen / "config.json").read_text())["model"]
         assert tuple(model[key] for key in ("input_dropout", "stream_dropout", "fusion", "pose_encoder", "norm",
