@@ -519,9 +519,9 @@ def demo(
 
     render.banner("dancestyle demo — SYNTHETIC data", "Everything below runs offline on procedural stick-figure "
                   "dancers (10 styles, pose stream only), whose styles differ only in how they move, seen through "
-                  "a real detector's kind of errors. It shows the pipeline at work; its accuracy is a yardstick "
-                  "that no model here passes yet (near chance, 10%: see models.md) and says nothing about real "
-                  "videos.")
+                  "a real detector's kind of errors. It shows the pipeline at work; its small model stays near "
+                  "chance (10%) on this yardstick, the best of ours is far from passing it (see models.md), and "
+                  "none of it says anything about real videos.")
     try:
         root = default_root(f"synthetic-demo-{clips_per_class}")  # a corpus per size: never a mismatch
         with render.progress_reporter("Generating synthetic clips") as report:

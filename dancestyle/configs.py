@@ -121,9 +121,9 @@ class TCNConfig(ModelConfig):
     kernel_size: int = 3
     stride: int = 5
     dropout: float = 0.02  # inside the residual blocks (the paper's tuned value)
-    # on each step's features (not in the authors' tcn): 0.5 was chosen on corpus v2's test split; on v3's validation
-    # split (seed 0, pose) 0.5 with lr 0.0022 reached 18% after 18 epochs where none with lr 0.01 reached 40% (48.7%
-    # best, 40 epochs): none, as the authors
+    # on each step's features (not in the authors' tcn). 0.5 was chosen on corpus v2's test split; on v3's validation
+    # split (seed 0, pose), 0.5 with lr 0.0022 had 18% after 18 epochs, none with lr 0.01 had 40% (and 48.7% at
+    # epoch 29): none, as the authors
     input_dropout: float = 0.0
     # with several streams and fusion=early (not in the authors' tcn either): pose alone is at 100% on the synthetic
     # corpus, and pose,flow without it missed 1-2 clips a seed (97.7-98.9%); with 0.25, 99.2% over 3 seeds
@@ -145,7 +145,8 @@ class TCNConfig(ModelConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.readout not in self.readouts:
-            raise UsageError(f"Unknown tcn readout {self.readout!r}.", f"Use readout={' or readout='.join(self.readouts)}.")
+            raise UsageError(f"Unknown tcn readout {self.readout!r}.",
+                             f"Use readout={' or readout='.join(self.readouts)}.")
 
     @classmethod
     def before_recorded(cls) -> dict:
