@@ -18,6 +18,7 @@ from .pose import DEFAULT_DETECTOR_SIZE, DEFAULT_POSE
 STREAM_NAMES = ("rgb", "pose", "flow")  # features.STREAMS, without importing torch
 FUSIONS = ("early", "late")  # ModelConfig.fusion
 POSE_ENCODER_NAMES = ("people", "slots")  # ModelConfig.pose_encoder; the modules: features.POSE_ENCODERS
+OPTIMIZERS = ("sgd", "adamw")  # ModelConfig.optimizer; train.py builds them
 
 CLASSES = ("ballet", "break", "flamenco", "foxtrot", "latin", "quickstep", "square", "swing", "tango", "waltz")
 HUB_ORG = "dancestyle"  # default classifier repos: f"{HUB_ORG}/letsdance-{name}"
@@ -48,6 +49,8 @@ class ModelConfig:
     # how each sampled instant's skeletons become 102 features: "people", one network per person pooled over the
     # people present (whatever order they are listed in); "slots", the paper's convolution over 20 person slots
     pose_encoder: str = "people"
+    # "sgd": SGD with Nesterov momentum (the paper's); "adamw": Adam with decoupled weight decay
+    optimizer: str = "sgd"
     allowed_streams: ClassVar[tuple[str, ...]] = STREAM_NAMES  # the streams this architecture can read
     mixed_precision: ClassVar[bool] = False  # train, evaluate and classify in bfloat16 on CUDA (models.py)
     fusions: ClassVar[tuple[str, ...]] = FUSIONS  # the fusions this architecture can take
@@ -59,6 +62,9 @@ class ModelConfig:
         if self.pose_encoder not in POSE_ENCODER_NAMES:
             raise UsageError(f"Unknown pose encoder {self.pose_encoder!r}.",
                              f"Use pose_encoder={' or pose_encoder='.join(POSE_ENCODER_NAMES)}.")
+        if self.optimizer not in OPTIMIZERS:
+            raise UsageError(f"Unknown optimizer {self.optimizer!r}.",
+                             f"Use optimizer={' or optimizer='.join(OPTIMIZERS)}.")
         if not set(self.streams) <= set(self.allowed_streams):
             raise UsageError(f"{self.name} reads {' or '.join(self.allowed_streams)} only (asked: --streams "
                              f"{','.join(self.streams)}).", f"Use --streams {','.join(self.allowed_streams)}.")
@@ -82,8 +88,8 @@ class ModelConfig:
     @classmethod
     def before_recorded(cls) -> dict:
         """Settings added after checkpoints were first written, each with what a config.json without it meant:
-        no stream dropout, the one fusion the model had then (its first), the paper's pose encoder."""
-        return {"stream_dropout": 0.0, "fusion": cls.fusions[0], "pose_encoder": "slots"}
+        no stream dropout, the one fusion the model had then (its first), the paper's pose encoder and optimizer."""
+        return {"stream_dropout": 0.0, "fusion": cls.fusions[0], "pose_encoder": "slots", "optimizer": "sgd"}
 
     @classmethod
     def from_dict(cls, data: dict) -> ModelConfig:
@@ -140,18 +146,25 @@ class TCNConfig(ModelConfig):
     lr: float = 0.01  # the paper's tuned 0.0022 (--recipe paper) learnt too slowly with norm and the mean readout
     batch_size: int = 64
     weight_decay: float = 0.0
+    # "causal": each step's output hears only the steps before it (the authors'); "same": as many after as before
+    padding: str = "causal"
     readouts: ClassVar[tuple[str, ...]] = ("last", "mean")
+    paddings: ClassVar[tuple[str, ...]] = ("causal", "same")
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.readout not in self.readouts:
             raise UsageError(f"Unknown tcn readout {self.readout!r}.",
                              f"Use readout={' or readout='.join(self.readouts)}.")
+        if self.padding not in self.paddings:
+            raise UsageError(f"Unknown tcn padding {self.padding!r}.",
+                             f"Use padding={' or padding='.join(self.paddings)}.")
 
     @classmethod
     def before_recorded(cls) -> dict:
         # the authors' tcn had no input dropout, no norm, and read the last step
-        return {**super().before_recorded(), "input_dropout": 0.0, "norm": False, "readout": "last"}
+        return {**super().before_recorded(), "input_dropout": 0.0, "norm": False, "readout": "last",
+                "padding": "causal"}
 
 
 @dataclass

@@ -82,12 +82,15 @@ def _causal_conv(in_channels: int, out_channels: int, kernel_size: int, dilation
 
 class CausalConvBlock(nn.Module):
     """Bai et al.'s residual block (the authors' TCN): two weight-normed dilated causal convs, each -> (batch
-    norm, with norm) -> ReLU -> dropout, plus the input (a 1x1 conv where widths differ), then ReLU."""
+    norm, with norm) -> ReLU -> dropout, plus the input (a 1x1 conv where widths differ), then ReLU. With
+    causal=False each conv pads both sides (its output at t hears as many steps after t as before)."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, dilation: int,
-                 dropout: float, norm: bool = False) -> None:
+                 dropout: float, norm: bool = False, causal: bool = True) -> None:
         super().__init__()
-        self.left_pad = (kernel_size - 1) * dilation  # pad only the past: output t never sees t+1
+        heard = (kernel_size - 1) * dilation  # steps a conv's output hears besides its own
+        # causal: pad only the past, so output t never sees t+1
+        self.pad = (heard, 0) if causal else (heard // 2, heard - heard // 2)
         self.conv1 = _causal_conv(in_channels, out_channels, kernel_size, dilation)
         self.conv2 = _causal_conv(out_channels, out_channels, kernel_size, dilation)
         self.norm1, self.norm2 = ((nn.BatchNorm1d(out_channels), nn.BatchNorm1d(out_channels)) if norm
@@ -98,8 +101,8 @@ class CausalConvBlock(nn.Module):
             nn.init.normal_(self.match.weight, 0.0, 0.01)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.dropout(torch.relu(self.norm1(self.conv1(nn.functional.pad(x, (self.left_pad, 0))))))
-        y = self.dropout(torch.relu(self.norm2(self.conv2(nn.functional.pad(y, (self.left_pad, 0))))))
+        y = self.dropout(torch.relu(self.norm1(self.conv1(nn.functional.pad(x, self.pad)))))
+        y = self.dropout(torch.relu(self.norm2(self.conv2(nn.functional.pad(y, self.pad)))))
         return torch.relu(y + self.match(x))
 
 
@@ -116,7 +119,8 @@ class TCNModel(nn.Module):
         self.input_dropout = nn.Dropout(config.input_dropout)
         widths = [input_dim] + [config.channels] * config.levels
         self.blocks = nn.Sequential(*(
-            CausalConvBlock(widths[i], widths[i + 1], config.kernel_size, 2**i, config.dropout, config.norm)
+            CausalConvBlock(widths[i], widths[i + 1], config.kernel_size, 2**i, config.dropout, config.norm,
+                            causal=config.padding == "causal")
             for i in range(config.levels)))
         self.readout = config.readout
         self.out = nn.Linear(config.channels, len(config.classes))
@@ -132,7 +136,9 @@ class TCNModel(nn.Module):
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         y = self.blocks(self.input_dropout(x).transpose(1, 2))  # (B, C, T)
-        if self.readout == "mean":  # causal: a real step's output has not seen the padding after it
+        # causal: a real step's output has not seen the padding after it (with padding "same", the last few
+        # real steps of a clip shorter than its batch's longest hear zeros there, as at a clip's end)
+        if self.readout == "mean":
             valid = _valid_steps(x, lengths).unsqueeze(1)
             return self.out((y * valid).sum(2) / valid.sum(2))
         if lengths is None:

@@ -180,6 +180,27 @@ def test_tcn_is_causal():
                                    model(y.transpose(1, 2)[:, :50]))
 
 
+def test_same_padding_hears_as_far_after_a_step_as_before_it():
+    """padding "same": the output at step t changes when step t + k changes, for k up to the blocks' half
+    window, and not beyond it; configs from before the setting are causal, as the authors' tcn."""
+    torch.manual_seed(0)
+    config = default_config("tcn", streams=["rgb"], padding="same", channels=8, levels=2, norm=False)
+    blocks = TCNModel(config, 16).eval().blocks
+    x = torch.randn(1, 16, 40)
+    # two blocks of two kernel-3 convs with dilations 1 and 2: (1 + 1 + 2 + 2) steps on each side
+    for offset, hears in ((6, True), (-6, True), (7, False), (-7, False)):
+        changed = x.clone()
+        changed[0, :, 20 + offset] += 3.0
+        with torch.no_grad():
+            change = (blocks(changed) - blocks(x))[0, :, 20].abs().max().item()
+        assert (change > 0) == hears, (offset, change)
+    recorded = config.to_dict()
+    del recorded["padding"]
+    assert config_from_dict(recorded).padding == "causal"
+    with pytest.raises(UsageError, match="padding"):
+        default_config("tcn", padding="reflect")
+
+
 def test_one_convolution_tcn_checkpoints_are_refused_with_a_reason(tmp_path):
     from dancestyle.errors import WeightsError
     from dancestyle.checkpoints import load_classifier

@@ -289,6 +289,23 @@ def test_the_tuned_weight_decay_spares_the_pose_encoder():
     assert {decay[id(parameter)] for parameter in model.pose_encoder.parameters()} == {0.0}
 
 
+def test_the_optimizer_is_the_one_the_config_names_and_old_configs_keep_sgd():
+    import torch
+
+    from dancestyle.configs import config_from_dict
+    from dancestyle.errors import UsageError
+
+    config = default_config("tcn", streams=["pose"], optimizer="adamw", weight_decay=0.01)
+    optimizer = _sequence_optimizer(DanceClassifier(config))
+    assert isinstance(optimizer, torch.optim.AdamW)
+    assert sorted(group["weight_decay"] for group in optimizer.param_groups) == [0.0, 0.01]  # encoder spared
+    recorded = config.to_dict()
+    del recorded["optimizer"]
+    assert isinstance(_sequence_optimizer(DanceClassifier(config_from_dict(recorded))), torch.optim.SGD)
+    with pytest.raises(UsageError, match="optimizer"):
+        default_config("tcn", optimizer="lbfgs")
+
+
 @pytest.mark.parametrize("repo", ["no-owner", "bad//id", "a/b/c"])
 def test_a_bad_push_to_hub_id_fails_before_training(repo, home, tmp_path):
     result = CliRunner().invoke(app, ["train", "--data", str(tmp_path), "--push-to-hub", repo])

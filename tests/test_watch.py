@@ -109,13 +109,24 @@ def test_ctrl_c_ends_watch_at_once_while_its_pipe_stays_open(tmp_path, isolated_
     import signal
 
     video = make_video(tmp_path / "live.mkv", frames=24 * 25, fps=25, size=(32, 48)).read_bytes()
-    process = subprocess.Popen([sys.executable, "-m", "dancestyle", "watch", "-", "--random-weights", "--json"],
-                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               env={**isolated_env(isolated_home), "OMP_NUM_THREADS": "1"})
-    process.stdin.write(video[: len(video) * 2 // 3])
-    process.stdin.flush()  # and kept open
-    assert json.loads(process.stdout.readline())["start"] == 0
-    process.send_signal(signal.SIGINT)
-    started = time.monotonic()
-    assert process.wait(timeout=30) == 0 and time.monotonic() - started < 10
-    process.stdin.close()
+    # stderr goes to a file, not a pipe nobody reads: a full pipe would block the child's last messages
+    with open(tmp_path / "stderr.txt", "wb") as stderr:
+        process = subprocess.Popen([sys.executable, "-m", "dancestyle", "watch", "-", "--random-weights", "--json"],
+                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr,
+                                   env={**isolated_env(isolated_home), "OMP_NUM_THREADS": "1",
+                                        "PYTHONFAULTHANDLER": "1"})
+        process.stdin.write(video[: len(video) * 2 // 3])
+        process.stdin.flush()  # and kept open
+        assert json.loads(process.stdout.readline())["start"] == 0
+        process.send_signal(signal.SIGINT)
+        started = time.monotonic()
+        try:
+            code = process.wait(timeout=30)
+        except subprocess.TimeoutExpired:  # hung: every thread's stack into the messages, then gone
+            process.send_signal(signal.SIGABRT)
+            code = process.wait(timeout=10)
+        waited = time.monotonic() - started
+        process.stdin.close()
+    messages = (tmp_path / "stderr.txt").read_text()
+    assert code == 0 and waited < 10, messages
+    assert "window(s) from" in messages, messages  # the summary, written after Ctrl-C
