@@ -10,6 +10,9 @@ next steps), each on every training window:
   normalised to their box, so 0.03 is 1.5% of the box);
 - `rotate` (pose): each window's skeletons turn by one angle up to ROTATE_DEGREES about their box centre, then are
   normalised to their box again (scaling a skeleton is no augmentation: the normalisation undoes it);
+- `sides` (pose): half of the windows get every skeleton's left and right keypoints swapped, nothing moved: a
+  dancer seen from behind is, in two dimensions, one seen from the front with its sides swapped, so the model
+  learns not to care which way a dancer faces (the mirror, which negates x too, keeps that);
 - `shift` (flow): each window's flow fields move by up to one grid cell in x and y, zeros filling in (the dancers
   framed a little differently).
 None is on by default: models.md has what each did over three seeds.
@@ -78,6 +81,13 @@ def rotate(poses: np.ndarray, generator: torch.Generator) -> np.ndarray:
     return np.where(_present(poses), turned, 0).astype(poses.dtype)
 
 
+def sides(poses: np.ndarray, generator: torch.Generator) -> np.ndarray:
+    """(..., people, 2, 17) skeletons with left and right swapped, half of the time (one draw either way)."""
+    if bool(torch.rand(1, generator=generator) < 0.5):
+        return poses[..., MIRROR].copy()
+    return poses
+
+
 def shift(stacks: np.ndarray, generator: torch.Generator) -> np.ndarray:
     """(steps, pairs, 2, grid, grid) flow moved by (dy, dx) in {-1, 0, 1} cells, zeros filling the edge."""
     dy, dx = (int(step) for step in torch.randint(-1, 2, (2,), generator=generator))
@@ -90,7 +100,7 @@ def shift(stacks: np.ndarray, generator: torch.Generator) -> np.ndarray:
 
 # name -> (the stream it changes, what it does)
 AUGMENTATIONS: dict[str, tuple[str, Callable[[np.ndarray, torch.Generator], np.ndarray]]] = {
-    "jitter": ("pose", jitter), "rotate": ("pose", rotate), "shift": ("flow", shift)}
+    "jitter": ("pose", jitter), "rotate": ("pose", rotate), "sides": ("pose", sides), "shift": ("flow", shift)}
 
 
 def augment_window(window: Window, names: Sequence[str], generator: torch.Generator) -> Window:

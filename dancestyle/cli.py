@@ -359,8 +359,8 @@ def train(
     shuffle_frames: Annotated[bool, typer.Option("--shuffle-frames", help="Control experiment: shuffle the "
                                                  "frames of every clip in time (shows how much motion is used).")
                               ] = False,
-    augment: Annotated[str, typer.Option(help="Augmentations beyond the mirror, comma-separated: jitter, rotate "
-                                              "(pose), shift (flow). Off by default: models.md has what each "
+    augment: Annotated[str, typer.Option(help="Augmentations beyond the mirror, comma-separated: jitter, rotate, "
+                                              "sides (pose), shift (flow). Off by default: models.md has what each "
                                               "did.")] = "",
     settings: Annotated[list[str] | None, typer.Option(
         "--set", metavar="KEY=VALUE", help="A model setting over its defaults and the recipe's, e.g. "

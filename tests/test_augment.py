@@ -6,7 +6,7 @@ import torch
 from typer.testing import CliRunner
 
 from dancestyle import augment
-from dancestyle.augment import augment_window, jitter, mirror_window, rotate, shift
+from dancestyle.augment import augment_window, jitter, mirror, mirror_window, rotate, shift, sides
 from dancestyle.cli import app
 from dancestyle.errors import UsageError
 from dancestyle.pose import normalise_skeletons
@@ -69,6 +69,19 @@ def test_rotation_turns_every_skeleton_of_a_window_by_the_drawn_angle(seed):
     np.testing.assert_allclose(turned[0], turned[2], atol=1e-6)
     middle_of_top = turned[0, 0, :, 4]  # (0, 1) turned by a: x = -sin(a), stretched but with its sign
     assert np.sign(middle_of_top[0]) == -np.sign(drawn_angle(seed)) and middle_of_top[1] > 0.75
+
+
+def test_sides_swaps_left_and_right_half_of_the_time_without_moving_a_keypoint():
+    poses = skeletons()
+    swapped = [sides(poses, generator(seed)) for seed in range(40)]
+    changed = [result for result in swapped if result is not poses]
+    assert 10 < len(changed) < 30  # about half of the windows
+    # the left shoulder (5) takes the right one's (6) place; the nose (0) stays; x is not negated (unlike mirror)
+    np.testing.assert_array_equal(changed[0][..., 5], poses[..., 6])
+    np.testing.assert_array_equal(changed[0][..., 0], poses[..., 0])
+    flipped_x = poses.copy()
+    flipped_x[..., 0, :] *= -1
+    np.testing.assert_array_equal(mirror(changed[0]), flipped_x)  # with the mirror: the view from behind
 
 
 @pytest.mark.parametrize("seed", range(6))
