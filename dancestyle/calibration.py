@@ -37,8 +37,8 @@ def stream_window_scores(model: DanceClassifier, clips: Sequence[Window], device
     sequence = model.sequence
 
     def scores_by_stream(inputs: dict[str, torch.Tensor], lengths: torch.Tensor) -> list[np.ndarray]:
-        return [scores.float().cpu().numpy() for scores in sequence.stream_scores(model.frame_features(inputs),
-                                                                                   lengths)]
+        features = model.frame_features(inputs, lengths)
+        return [scores.float().cpu().numpy() for scores in sequence.stream_scores(features, lengths)]
 
     per_clip_scores = per_clip(model, clips, device, scores_by_stream)
     return [list(stream) for stream in zip(*per_clip_scores, strict=True)]

@@ -51,6 +51,9 @@ class ModelConfig:
     pose_encoder: str = "people"
     # "sgd": SGD with Nesterov momentum (the paper's); "adamw": Adam with decoupled weight decay
     optimizer: str = "sgd"
+    # each per-step feature centred and scaled over the clip's steps before the model over time reads it: what
+    # stays the same through a window (who dances, where the camera is) cannot reach it, only how things change
+    time_norm: bool = False
     allowed_streams: ClassVar[tuple[str, ...]] = STREAM_NAMES  # the streams this architecture can read
     mixed_precision: ClassVar[bool] = False  # train, evaluate and classify in bfloat16 on CUDA (models.py)
     fusions: ClassVar[tuple[str, ...]] = FUSIONS  # the fusions this architecture can take
@@ -88,13 +91,21 @@ class ModelConfig:
     @classmethod
     def before_recorded(cls) -> dict:
         """Settings added after checkpoints were first written, each with what a config.json without it meant:
-        no stream dropout, the one fusion the model had then (its first), the paper's pose encoder and optimizer."""
-        return {"stream_dropout": 0.0, "fusion": cls.fusions[0], "pose_encoder": "slots", "optimizer": "sgd"}
+        no stream dropout, the one fusion the model had then (its first), the paper's pose encoder and optimizer,
+        no normalisation over time."""
+        return {"stream_dropout": 0.0, "fusion": cls.fusions[0], "pose_encoder": "slots", "optimizer": "sgd",
+                "time_norm": False}
 
     @classmethod
     def from_dict(cls, data: dict) -> ModelConfig:
         known = {f.name for f in fields(cls)}
         return cls(**{**cls.before_recorded(), **{key: value for key, value in data.items() if key in known}})
+
+
+def check_readout(config: ModelConfig) -> None:
+    if config.readout not in config.readouts:
+        raise UsageError(f"Unknown {config.name} readout {config.readout!r}.",
+                         f"Use readout={' or readout='.join(config.readouts)}.")
 
 
 @dataclass
@@ -106,6 +117,16 @@ class LSTMConfig(ModelConfig):
     lr: float = 0.0167
     batch_size: int = 64
     weight_decay: float = 0.0284
+    readout: str = "last"  # the clip's scores from the last hidden state (the paper's) or the mean of them all
+    readouts: ClassVar[tuple[str, ...]] = ("last", "mean")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_readout(self)
+
+    @classmethod
+    def before_recorded(cls) -> dict:
+        return {**super().before_recorded(), "readout": "last"}
 
 
 @dataclass
@@ -153,9 +174,7 @@ class TCNConfig(ModelConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.readout not in self.readouts:
-            raise UsageError(f"Unknown tcn readout {self.readout!r}.",
-                             f"Use readout={' or readout='.join(self.readouts)}.")
+        check_readout(self)
         if self.padding not in self.paddings:
             raise UsageError(f"Unknown tcn padding {self.padding!r}.",
                              f"Use padding={' or padding='.join(self.paddings)}.")

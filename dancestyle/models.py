@@ -23,6 +23,8 @@ from .flow import DEFAULT_FLOW, FlowSettings
 from .models3d import FramePixels, LimbHeatmaps, R3DModel, late_fusion, streams_loss
 from .pose import FRAME_FORM
 
+TIME_NORM_FLOOR = 1e-3  # added to a feature's spread over time before dividing by it (ModelConfig.time_norm)
+
 
 def _pack(x: torch.Tensor, lengths: torch.Tensor | None):
     """Batches of unequal lengths (zero-padded at the end) go through the LSTM packed, so padding is never read."""
@@ -36,17 +38,23 @@ def _padding_mask(lengths: torch.Tensor, steps: int) -> torch.Tensor:
 
 
 class LSTMModel(nn.Module):
-    """dropout -> LSTM -> Linear on the last hidden state."""
+    """dropout -> LSTM -> Linear on the last hidden state (readout "last", the paper's) or on the mean of the
+    hidden states over the real steps ("mean")."""
 
     def __init__(self, config: LSTMConfig, input_dim: int) -> None:
         super().__init__()
         self.dropout = nn.Dropout(config.dropout)
         self.lstm = nn.LSTM(input_dim, config.hidden, batch_first=True)
         self.out = nn.Linear(config.hidden, len(config.classes))
+        self.readout = config.readout
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
-        _, (hidden, _) = self.lstm(_pack(self.dropout(x), lengths))
-        return self.out(hidden[-1])
+        outputs, (hidden, _) = self.lstm(_pack(self.dropout(x), lengths))
+        if self.readout == "last":
+            return self.out(hidden[-1])
+        if lengths is not None:
+            outputs, _ = nn.utils.rnn.pad_packed_sequence(outputs, batch_first=True, total_length=x.shape[1])
+        return self.out(_mean_over_steps(outputs, _valid_steps(x, lengths)))
 
 
 class AttentionLSTMModel(nn.Module):
@@ -139,8 +147,7 @@ class TCNModel(nn.Module):
         # causal: a real step's output has not seen the padding after it (with padding "same", the last few
         # real steps of a clip shorter than its batch's longest hear zeros there, as at a clip's end)
         if self.readout == "mean":
-            valid = _valid_steps(x, lengths).unsqueeze(1)
-            return self.out((y * valid).sum(2) / valid.sum(2))
+            return self.out(_mean_over_steps(y.transpose(1, 2), _valid_steps(x, lengths)))
         if lengths is None:
             return self.out(y[:, :, -1])
         # causal: the output at the last real step has not seen the padding after it
@@ -153,6 +160,20 @@ def _valid_steps(x: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
     if lengths is None:
         return torch.ones(x.shape[:2], device=x.device)
     return (~_padding_mask(lengths.to(x.device), x.shape[1])).float()
+
+
+def _mean_over_steps(x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """(B, T, D) and the real steps (B, T) as 1.0 -> (B, D): the mean over the real steps."""
+    return (x * valid.unsqueeze(-1)).sum(1) / valid.sum(1, keepdim=True)
+
+
+def normalised_over_time(x: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
+    """(B, T, D) per-step features, each of the D centred on its clip's mean over the real steps and divided by
+    their standard deviation (plus a little, so a feature that never changes becomes zeros); padding stays 0."""
+    valid = _valid_steps(x, lengths)
+    centred = (x - _mean_over_steps(x, valid).unsqueeze(1)) * valid.unsqueeze(-1)
+    spread = _mean_over_steps(centred ** 2, valid).sqrt().unsqueeze(1)
+    return centred / (spread + TIME_NORM_FLOOR)
 
 
 class FrameModel(nn.Module):
@@ -174,9 +195,8 @@ class FrameModel(nn.Module):
     @staticmethod
     def _vote(scores: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
         """Per-frame scores (B, T, classes) and the real frames (B, T) -> log vote shares (B, classes)."""
-        votes = nn.functional.one_hot(scores.argmax(-1), scores.shape[-1]).float() * valid.unsqueeze(-1)
-        shares = votes.sum(1) / valid.sum(1, keepdim=True)
-        mean_probability = (torch.softmax(scores, -1) * valid.unsqueeze(-1)).sum(1) / valid.sum(1, keepdim=True)
+        shares = _mean_over_steps(nn.functional.one_hot(scores.argmax(-1), scores.shape[-1]).float(), valid)
+        mean_probability = _mean_over_steps(torch.softmax(scores, -1), valid)
         return torch.log(shares + 1e-3 * mean_probability + 1e-6)
 
     def loss(self, x: torch.Tensor, lengths: torch.Tensor | None, labels: torch.Tensor
@@ -276,14 +296,17 @@ class DanceClassifier(nn.Module):
         is none: it has nothing to learn)."""
         return {stream: encoder for stream, encoder in self._per_step().items() if hasattr(encoder, "classify")}
 
-    def frame_features(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
-        """{"rgb": (B, T, 512), "pose": (B, T, 20, 2, 17), "flow": (B, T, pairs, 2, g, g)} -> (B, T, D)."""
+    def frame_features(self, inputs: dict[str, torch.Tensor], lengths: torch.Tensor | None = None
+                       ) -> torch.Tensor:
+        """{"rgb": (B, T, 512), "pose": (B, T, 20, 2, 17), "flow": (B, T, pairs, 2, g, g)} -> (B, T, D): what
+        the model over time reads (with time_norm, each feature normalised over the real steps of its clip)."""
         encoders = self._per_step()
         features = [encoders[s](inputs[s]) if s in encoders else inputs[s] for s in self.streams]
         # (late fusion trains each stream's model on that stream alone: nothing to drop)
         if self.training and self.config.stream_dropout > 0 and len(features) > 1 and self.config.fusion != "late":
             features = self._drop_streams(features)
-        return torch.cat(features, dim=-1)
+        joined = torch.cat(features, dim=-1)
+        return normalised_over_time(joined, lengths) if self.config.time_norm else joined
 
     def _drop_streams(self, features: list[torch.Tensor]) -> list[torch.Tensor]:
         """Each clip of the batch loses one stream, chosen at random, with chance stream_dropout (zeros)."""
@@ -295,12 +318,12 @@ class DanceClassifier(nn.Module):
 
     def forward(self, inputs: dict[str, torch.Tensor], lengths: torch.Tensor | None = None) -> torch.Tensor:
         """lengths: real steps per sequence when a batch is zero-padded at the end (None: all full)."""
-        return self.sequence(self.frame_features(inputs), lengths)
+        return self.sequence(self.frame_features(inputs, lengths), lengths)
 
     def loss(self, inputs: dict[str, torch.Tensor], lengths: torch.Tensor | None, labels: torch.Tensor
              ) -> tuple[torch.Tensor, torch.Tensor]:
         """(training loss, class scores): the model's own loss where it has one (frame), else cross-entropy."""
-        features = self.frame_features(inputs)
+        features = self.frame_features(inputs, lengths)
         if hasattr(self.sequence, "loss"):
             return self.sequence.loss(features, lengths, labels)
         scores = self.sequence(features, lengths)

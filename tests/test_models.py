@@ -201,6 +201,52 @@ def test_same_padding_hears_as_far_after_a_step_as_before_it():
         default_config("tcn", padding="reflect")
 
 
+def test_time_norm_hides_what_stays_the_same_through_a_clip():
+    """With time_norm, adding a constant to every step of a clip (a static cue) changes nothing the model over
+    time reads; each feature has mean 0 and spread 1 over the real steps; padding stays zero and unread."""
+    from dancestyle.models import normalised_over_time
+
+    torch.manual_seed(0)
+    x = torch.randn(2, 12, 5)
+    lengths = torch.tensor([12, 7])
+    x[1, 7:] = 0  # padding
+    shifted = x.clone()
+    shifted[0] += 4.0
+    shifted[1, :7] += torch.tensor([4.0, -1.0, 0.5, 2.0, 3.0])
+    normalised = normalised_over_time(x, lengths)
+    torch.testing.assert_close(normalised_over_time(shifted, lengths), normalised, atol=1e-5, rtol=0)
+    torch.testing.assert_close(normalised[1, :7].mean(0), torch.zeros(5), atol=1e-5, rtol=0)
+    # spread 1, to within the floor added to it (TIME_NORM_FLOOR over spreads near 1)
+    torch.testing.assert_close(normalised[1, :7].pow(2).mean(0), torch.ones(5), atol=1e-2, rtol=0)
+    assert normalised[1, 7:].abs().max() == 0
+    model = DanceClassifier(default_config("lstm", streams=["rgb"], time_norm=True)).eval()
+    features = torch.randn(2, 12, RGB_DIM)
+    with torch.no_grad():
+        torch.testing.assert_close(model({"rgb": features}, lengths), model({"rgb": features + 2.0}, lengths))
+    recorded = model.config.to_dict()
+    del recorded["time_norm"]
+    assert config_from_dict(recorded).time_norm is False
+
+
+def test_the_lstm_mean_readout_hears_every_real_step_and_no_padding():
+    torch.manual_seed(0)
+    config = default_config("lstm", streams=["rgb"], readout="mean", hidden=8)
+    model = DanceClassifier(config).sequence.eval()
+    x = torch.randn(2, 10, RGB_DIM)
+    padded = x.clone()
+    padded[:, 6:] = 5.0  # what follows the real steps is never read
+    lengths = torch.tensor([6, 6])
+    with torch.no_grad():
+        torch.testing.assert_close(model(padded, lengths), model(x[:, :6]))
+        outputs, _ = model.lstm(x[:, :6])
+        torch.testing.assert_close(model(x[:, :6]), model.out(outputs.mean(1)))
+    recorded = config.to_dict()
+    del recorded["readout"]
+    assert config_from_dict(recorded).readout == "last"
+    with pytest.raises(UsageError, match="lstm readout"):
+        default_config("lstm", readout="max")
+
+
 def test_one_convolution_tcn_checkpoints_are_refused_with_a_reason(tmp_path):
     from dancestyle.errors import WeightsError
     from dancestyle.checkpoints import load_classifier
