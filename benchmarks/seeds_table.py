@@ -105,10 +105,10 @@ def reuse_needs_calibration(out: Path, options) -> bool:
 
 
 def augmentations_for(names: list[str], streams: list[str]) -> list[str]:
-    """Those of `names` that change one of `streams`."""
-    from dancestyle.augment import AUGMENTATIONS
+    """Those of `names` that change one of `streams` (a flip changes them all)."""
+    from dancestyle.augment import AUGMENTATIONS, FLIPS
 
-    return [name for name in names if AUGMENTATIONS[name][0] in streams]
+    return [name for name in names if name in FLIPS or AUGMENTATIONS[name][0] in streams]
 
 
 # -- the protocol's arithmetic (pure: tested without training) ------------------------------------------------------

@@ -1,8 +1,13 @@
 """What training does to a window of a clip's features so the model sees more than the clips themselves.
 
-Always: the mirrored dance (a mirrored dancer dances the same style), half of the time, in every stream that has a
-left and a right: skeletons, flow, and RGB frames read as pixels (r3d); ResNet-18 features cannot be mirrored after
-the fact.
+Always, half of the time, one flip in every stream that has a left and a right (skeletons, flow, RGB frames read as
+pixels: r3d; ResNet-18 features cannot be flipped after the fact), by default DEFAULT_FLIP; `--augment` names the
+other instead:
+- `mirror`: the mirrored dance (x negated; a skeleton's left and right keypoints swapped, so a left foot stays a
+  left foot);
+- `behind`: the dance seen from the other side of the floor. Pixels and flow flip as in the mirror (in two
+  dimensions they cannot tell front from back); skeletons have x negated and keep their sides (a dancer seen from
+  behind has its left hand on the left of the picture). It keeps which way dancers turn and which foot leads.
 
 On request (`dancestyle train --augment jitter,rotate,shift`; the paper named jitter, shift, rotate and blur as
 next steps), each on every training window:
@@ -10,9 +15,6 @@ next steps), each on every training window:
   normalised to their box, so 0.03 is 1.5% of the box);
 - `rotate` (pose): each window's skeletons turn by one angle up to ROTATE_DEGREES about their box centre, then are
   normalised to their box again (scaling a skeleton is no augmentation: the normalisation undoes it);
-- `sides` (pose): half of the windows get every skeleton's left and right keypoints swapped, nothing moved: a
-  dancer seen from behind is, in two dimensions, one seen from the front with its sides swapped, so the model
-  learns not to care which way a dancer faces (the mirror, which negates x too, keeps that);
 - `shift` (flow): each window's flow fields move by up to one grid cell in x and y, zeros filling in (the dancers
   framed a little differently).
 None is on by default: models.md has what each did over three seeds.
@@ -50,13 +52,23 @@ def mirror_rgb(rgb: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(rgb[..., ::-1, :]) if rgb.ndim == 4 else rgb
 
 
+def behind(poses: np.ndarray) -> np.ndarray:
+    """Normalised skeletons (..., people, 2, 17) seen from the other side: x negated, each keypoint keeps its side."""
+    turned = poses.copy()
+    turned[..., 0, :] *= -1
+    return turned
+
+
 MIRRORS: dict[str, Callable[[np.ndarray], np.ndarray]] = {"pose": mirror, "flow": mirror_flow, "rgb": mirror_rgb}
+FLIPS = {"mirror": MIRRORS, "behind": {**MIRRORS, "pose": behind}}  # name -> stream -> the flip
+DEFAULT_FLIP = "mirror"
 
 
-def mirror_window(window: Window, generator: torch.Generator) -> Window:
-    """The window mirrored half of the time (one draw from `generator` either way)."""
+def flip_window(window: Window, generator: torch.Generator, flip: str = DEFAULT_FLIP) -> Window:
+    """The window flipped (FLIPS[flip]) half of the time (one draw from `generator` either way)."""
     if bool(torch.rand(1, generator=generator) < 0.5):
-        return {stream: MIRRORS[stream](array) if stream in MIRRORS else array for stream, array in window.items()}
+        flips = FLIPS[flip]
+        return {stream: flips[stream](array) if stream in flips else array for stream, array in window.items()}
     return window
 
 
@@ -81,13 +93,6 @@ def rotate(poses: np.ndarray, generator: torch.Generator) -> np.ndarray:
     return np.where(_present(poses), turned, 0).astype(poses.dtype)
 
 
-def sides(poses: np.ndarray, generator: torch.Generator) -> np.ndarray:
-    """(..., people, 2, 17) skeletons with left and right swapped, half of the time (one draw either way)."""
-    if bool(torch.rand(1, generator=generator) < 0.5):
-        return poses[..., MIRROR].copy()
-    return poses
-
-
 def shift(stacks: np.ndarray, generator: torch.Generator) -> np.ndarray:
     """(steps, pairs, 2, grid, grid) flow moved by (dy, dx) in {-1, 0, 1} cells, zeros filling the edge."""
     dy, dx = (int(step) for step in torch.randint(-1, 2, (2,), generator=generator))
@@ -100,13 +105,16 @@ def shift(stacks: np.ndarray, generator: torch.Generator) -> np.ndarray:
 
 # name -> (the stream it changes, what it does)
 AUGMENTATIONS: dict[str, tuple[str, Callable[[np.ndarray, torch.Generator], np.ndarray]]] = {
-    "jitter": ("pose", jitter), "rotate": ("pose", rotate), "sides": ("pose", sides), "shift": ("flow", shift)}
+    "jitter": ("pose", jitter), "rotate": ("pose", rotate), "shift": ("flow", shift)}
 
 
 def augment_window(window: Window, names: Sequence[str], generator: torch.Generator) -> Window:
-    """The window mirrored half of the time, then each named augmentation applied to its stream."""
-    window = mirror_window(window, generator)
+    """The window flipped half of the time (by the flip named, else DEFAULT_FLIP), then each other named
+    augmentation applied to its stream."""
+    window = flip_window(window, generator, next((name for name in names if name in FLIPS), DEFAULT_FLIP))
     for name in names:
+        if name in FLIPS:
+            continue
         stream, change = AUGMENTATIONS[name]
         if stream in window:
             window = {**window, stream: change(window[stream], generator)}

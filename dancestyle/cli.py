@@ -359,9 +359,9 @@ def train(
     shuffle_frames: Annotated[bool, typer.Option("--shuffle-frames", help="Control experiment: shuffle the "
                                                  "frames of every clip in time (shows how much motion is used).")
                               ] = False,
-    augment: Annotated[str, typer.Option(help="Augmentations beyond the mirror, comma-separated: jitter, rotate, "
-                                              "sides (pose), shift (flow). Off by default: models.md has what each "
-                                              "did.")] = "",
+    augment: Annotated[str, typer.Option(help="Augmentations, comma-separated: behind (flip windows as seen from "
+                                              "the other side, not mirrored), jitter, rotate (pose), shift (flow). "
+                                              "Off by default: models.md has what each did.")] = "",
     settings: Annotated[list[str] | None, typer.Option(
         "--set", metavar="KEY=VALUE", help="A model setting over its defaults and the recipe's, e.g. "
         "--set fusion=early or --set hidden=64 (repeatable; config.json records them all).",

@@ -32,7 +32,7 @@ import torch
 from torch import nn
 
 from . import distributed
-from .augment import AUGMENTATIONS
+from .augment import AUGMENTATIONS, FLIPS
 from .calibration import calibrate, fuses_late, negative_log_likelihood
 from .configs import EPOCHS, ModelConfig, Recipe, TrainOptions, config_from_dict, default_config, recipe
 from .data import DatasetIndex, index_for_training, letsdance_classes, load_or_make_splits
@@ -337,14 +337,19 @@ def model_config(options: TrainOptions, classes: list[str] | None = None) -> Mod
 
 
 def _check_augment(names: list[str], streams: list[str], forms: dict[str, str] | None = None) -> None:
-    """Refuse unknown or repeated augmentation names, ones for a stream the run does not use, and `rotate` for
-    skeletons in frame coordinates (it re-normalises each skeleton to its box)."""
+    """Refuse unknown or repeated augmentation names, two flips, ones for a stream the run does not use, and
+    `rotate` for skeletons in frame coordinates (it re-normalises each skeleton to its box)."""
+    known = [*FLIPS, *AUGMENTATIONS]
     for position, name in enumerate(names):
-        if name not in AUGMENTATIONS or name in names[:position]:
-            problem = "repeated" if name in AUGMENTATIONS else "unknown"
+        if name not in known or name in names[:position]:
+            problem = "repeated" if name in known else "unknown"
             raise UsageError(f"--augment {','.join(names)}: {name!r} is {problem}.",
-                             f"Name each of {', '.join(AUGMENTATIONS)} at most once, comma-separated "
-                             "(e.g. jitter,shift).")
+                             f"Name each of {', '.join(known)} at most once, comma-separated (e.g. jitter,shift).")
+        if name in FLIPS:
+            if any(other in FLIPS for other in names[:position]):
+                raise UsageError(f"--augment {','.join(names)} names two flips; a window is flipped one way.",
+                                 f"Name one of {' or '.join(FLIPS)}.")
+            continue
         if AUGMENTATIONS[name][0] not in streams:
             raise UsageError(f"The {name} augmentation changes the {AUGMENTATIONS[name][0]} stream, which this run "
                              f"does not use (--streams {','.join(streams)}).",

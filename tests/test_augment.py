@@ -6,8 +6,9 @@ import torch
 from typer.testing import CliRunner
 
 from dancestyle import augment
-from dancestyle.augment import augment_window, jitter, mirror, mirror_window, rotate, shift, sides
+from dancestyle.augment import augment_window, behind, flip_window, jitter, mirror, rotate, shift
 from dancestyle.cli import app
+from dancestyle.features import mirror_flow
 from dancestyle.errors import UsageError
 from dancestyle.pose import normalise_skeletons
 from dancestyle.train import TrainOptions, train
@@ -71,17 +72,17 @@ def test_rotation_turns_every_skeleton_of_a_window_by_the_drawn_angle(seed):
     assert np.sign(middle_of_top[0]) == -np.sign(drawn_angle(seed)) and middle_of_top[1] > 0.75
 
 
-def test_sides_swaps_left_and_right_half_of_the_time_without_moving_a_keypoint():
+def test_behind_negates_x_and_keeps_each_keypoint_on_its_side():
     poses = skeletons()
-    swapped = [sides(poses, generator(seed)) for seed in range(40)]
-    changed = [result for result in swapped if result is not poses]
-    assert 10 < len(changed) < 30  # about half of the windows
-    # the left shoulder (5) takes the right one's (6) place; the nose (0) stays; x is not negated (unlike mirror)
-    np.testing.assert_array_equal(changed[0][..., 5], poses[..., 6])
-    np.testing.assert_array_equal(changed[0][..., 0], poses[..., 0])
-    flipped_x = poses.copy()
-    flipped_x[..., 0, :] *= -1
-    np.testing.assert_array_equal(mirror(changed[0]), flipped_x)  # with the mirror: the view from behind
+    turned = behind(poses)
+    np.testing.assert_array_equal(turned[..., 0, :], -poses[..., 0, :])
+    np.testing.assert_array_equal(turned[..., 1, :], poses[..., 1, :])
+    np.testing.assert_array_equal(mirror(turned)[..., 5], poses[..., 6])  # with the mirror: the sides swapped
+    window = {"pose": poses, "flow": np.random.default_rng(0).normal(size=(4, 2, 2, 3, 3)).astype(np.float32)}
+    flipped = next(result for seed in range(20)
+                   if (result := augment_window(window, ["behind"], generator(seed)))["pose"] is not poses)
+    np.testing.assert_array_equal(flipped["pose"], turned)
+    np.testing.assert_array_equal(flipped["flow"], mirror_flow(window["flow"]))  # flow flips as in the mirror
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -100,7 +101,7 @@ def test_shift_moves_the_flow_grid_by_at_most_one_cell_with_zeros_at_the_edge(se
 def test_without_augmentations_a_window_is_only_mirrored_with_one_draw():
     window = {"pose": skeletons(), "flow": np.ones((4, 2, 2, 3, 3), np.float32)}
     plain, augmented = generator(1), generator(1)
-    expected = mirror_window(window, plain)
+    expected = flip_window(window, plain)
     result = augment_window(window, [], augmented)
     for stream in window:
         np.testing.assert_array_equal(result[stream], expected[stream])
@@ -111,24 +112,25 @@ def test_the_mirror_flips_rgb_pixels_and_leaves_resnet_features_alone():
     pixels = np.random.default_rng(0).integers(0, 255, (3, 4, 5, 3), dtype=np.uint8)
     features = np.random.default_rng(1).random((3, 512)).astype(np.float32)
     mirrored = next(result for seed in range(20)
-                    if (result := mirror_window({"rgb": pixels}, generator(seed)))["rgb"] is not pixels)
+                    if (result := flip_window({"rgb": pixels}, generator(seed)))["rgb"] is not pixels)
     np.testing.assert_array_equal(mirrored["rgb"], pixels[:, :, ::-1])
     for seed in range(4):
-        assert mirror_window({"rgb": features}, generator(seed))["rgb"] is features
+        assert flip_window({"rgb": features}, generator(seed))["rgb"] is features
 
 
 def test_an_augmentation_leaves_streams_it_does_not_change_alone():
     window = {"pose": skeletons(), "flow": np.ones((4, 2, 2, 3, 3), np.float32)}
     result = augment_window(window, ["jitter"], generator(2))
-    reference = mirror_window(window, generator(2))
+    reference = flip_window(window, generator(2))
     np.testing.assert_array_equal(result["flow"], reference["flow"])
     assert not np.array_equal(result["pose"], reference["pose"])
 
 
-@pytest.mark.parametrize("names, problem", [("blur", "unknown"), ("jitter,jitter", "repeated")])
-def test_unknown_or_repeated_augmentations_are_refused_on_the_command_line(names, problem):
+@pytest.mark.parametrize("names, problem, advice", [("blur", "unknown", "jitter"), ("jitter,jitter", "repeated", "jitter"),
+                                                    ("mirror,behind", "two flips", "mirror or behind")])
+def test_unknown_or_repeated_augmentations_are_refused_on_the_command_line(names, problem, advice):
     result = CliRunner().invoke(app, ["train", "--augment", names, "--streams", "pose"])
-    assert result.exit_code == 2 and "--augment" in result.stderr and "jitter" in result.stderr
+    assert result.exit_code == 2 and "--augment" in result.stderr and advice in result.stderr
     assert problem in result.stderr and "Traceback" not in result.stderr
 
 
