@@ -28,7 +28,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import torch
 
-from .features import mirror_flow
+from .features import Window, mirror_flow
 from .pose import normalise_skeletons
 
 # COCO keypoint order (pose.py) with left and right swapped
@@ -36,7 +36,6 @@ MIRROR = [0, 2, 1, 4, 3, 6, 5, 8, 7, 10, 9, 12, 11, 14, 13, 16, 15]
 JITTER_SD = 0.03
 ROTATE_DEGREES = 15.0
 
-Window = dict[str, np.ndarray]  # stream -> (steps, ...) features
 
 
 def mirror(poses: np.ndarray) -> np.ndarray:

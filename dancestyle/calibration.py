@@ -18,8 +18,9 @@ import numpy as np
 import torch
 
 from .errors import WeightsError
+from .features import Window
 from .models import DanceClassifier, LateFusion
-from .windows import Window, per_clip
+from .windows import per_clip
 
 # 1/4 .. 4, 6% apart. A fixed grid, not an optimiser: the same scores give the same temperature everywhere, and a
 # stream that is right on every validation clip (whose loss falls for ever as T shrinks) stops at the edge

@@ -27,6 +27,7 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 FLOW_DIM = 64
 STREAMS = STREAM_NAMES  # the order of the per-frame concatenation, whatever order a user names them in
+Window = dict[str, np.ndarray]  # one window of a clip: stream -> its (steps, ...) per-step features
 STREAM_DIMS = dict(zip(STREAMS, (RGB_DIM, POSE_DIM, FLOW_DIM)))
 
 

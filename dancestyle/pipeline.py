@@ -26,7 +26,7 @@ from .models import DEFAULT_MODEL, DanceClassifier, default_config, mixed_precis
 from .pose import DEFAULT_POSE, PoseSource, pose_backend
 from .recipe import RANDOM_RGB, FeatureRecipe
 from .prediction import Prediction, rank_styles
-from .timeline import WATCH_HOP, Window, WindowBuffer, check_hop, segments, window_span
+from .timeline import WATCH_HOP, ScoredWindow, WindowBuffer, check_hop, segments, window_span
 from .video import ReadAhead, SampledFrame, VideoEnd, chunked, is_stream, iter_sampled_frames, sample_interval
 from .windows import steps_per_window
 from .checkpoints import (checkpoint_cautions, classifier_source, load_classifier, newest_run, pose_caution,
@@ -121,7 +121,7 @@ class DanceStylePipeline:
                           truncated=bool(video_end) and video_end[0].truncated)
 
     def watch(self, source: str | Path, top_k: int = 3, hop: float | None = WATCH_HOP,
-              seen: SeenFrames | None = None) -> Iterator[Window]:
+              seen: SeenFrames | None = None) -> Iterator[ScoredWindow]:
         """Classify a live source (a camera such as /dev/video0, a stream URL, "-") as it plays, yielding each
         10 s window as it completes, every `hop` seconds, and the last one when the source ends.
 
@@ -141,7 +141,7 @@ class DanceStylePipeline:
         seen.truncated = bool(video_end) and video_end[0].truncated
 
     def _windows(self, samples: Iterable[SampledFrame | Dropped], hop_frames: int, timings: dict[str, float],
-                 top_k: int, seen: SeenFrames) -> Iterator[Window]:
+                 top_k: int, seen: SeenFrames) -> Iterator[ScoredWindow]:
         """Score 10 s windows every `hop_frames` samples (timeline.WindowBuffer), each sample's features computed
         once; a Dropped sample repeats the features before it."""
         buffer = WindowBuffer(self.window_frames, hop_frames)
@@ -156,12 +156,12 @@ class DanceStylePipeline:
         for first, rows in buffer.finish():
             yield self._window(first, rows, timings, top_k)
 
-    def _window(self, first: int, features: dict, timings: dict[str, float], top_k: int) -> Window:
+    def _window(self, first: int, features: dict, timings: dict[str, float], top_k: int) -> ScoredWindow:
         dropped = int(features.pop(DROPPED).sum())
         probabilities = self._probabilities(features, timings)
         ranked = rank_styles(probabilities, self.config.classes, top_k)
         start, end = window_span(first, len(next(iter(features.values()))), float(self.interval))
-        return Window(start, end, ranked[0]["label"], ranked[0]["score"], ranked, probabilities, dropped)
+        return ScoredWindow(start, end, ranked[0]["label"], ranked[0]["score"], ranked, probabilities, dropped)
 
     def classify_many(self, items: Iterable[str | Path | Exception], top_k: int = 3, timeline: bool = False,
                       hop: float | None = None) -> Iterator[Prediction | Exception]:
@@ -246,7 +246,7 @@ def _fill_dropped(chunk: list, features: dict, last_row: dict | None) -> tuple[d
     return {**stacked, DROPPED: flags}, last_row
 
 
-def _end_at_most(window: Window, video_end: list[VideoEnd]) -> Window:
+def _end_at_most(window: ScoredWindow, video_end: list[VideoEnd]) -> ScoredWindow:
     """A window whose last sample's interval reaches past the video's end (when known) ends there."""
     if video_end:
         window.end = min(window.end, round(video_end[0].seconds, 3))

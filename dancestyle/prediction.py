@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from .timeline import Segment, Window
+from .timeline import Segment, ScoredWindow
 
 
 @dataclass
@@ -24,7 +24,7 @@ class Prediction:
     random_weights: bool
     window_count: int = 1
     timings: dict[str, float] = field(default_factory=dict)
-    windows: list[Window] | None = None  # with timeline=True: every scored window, in order
+    windows: list[ScoredWindow] | None = None  # with timeline=True: every scored window, in order
     segments: list[Segment] | None = None  # with timeline=True: runs of one style (timeline.py)
     truncated: bool = False  # the input ended early (video.VideoEnd): what arrived was classified
 

@@ -20,9 +20,9 @@ import torch
 
 from .data import Clip, DatasetIndex
 from .extract import FeatureSet
+from .features import Window
 from .recipe import rgb_reads_frames
 
-Window = dict[str, np.ndarray]
 LOADER_WORKERS = 2  # decode processes per training process; each holds one batch ahead
 
 

@@ -27,7 +27,7 @@ WATCH_HOP = 2.0  # seconds between `watch`'s reports by default: a live view wan
 
 
 @dataclass
-class Window:
+class ScoredWindow:
     """One scored window: seconds into the video, the best style, its score and the top k."""
 
     start: float
@@ -121,7 +121,7 @@ def smoothed_labels(labels: list[str]) -> list[str]:
     return smoothed
 
 
-def segments(windows: list[Window], classes: list[str]) -> list[Segment]:
+def segments(windows: list[ScoredWindow], classes: list[str]) -> list[Segment]:
     """Runs of one (smoothed) style over consecutive windows, from the first window's start to the last's end."""
     if not windows:
         return []
@@ -142,11 +142,11 @@ def segments(windows: list[Window], classes: list[str]) -> list[Segment]:
     return result
 
 
-def _boundary(before: Window, after: Window) -> float:
+def _boundary(before: ScoredWindow, after: ScoredWindow) -> float:
     return round(((before.start + before.end) / 2 + (after.start + after.end) / 2) / 2, 3)
 
 
-def _score_of(window: Window, label: str, classes: list[str]) -> float:
+def _score_of(window: ScoredWindow, label: str, classes: list[str]) -> float:
     if window.probabilities is not None:
         return float(window.probabilities[classes.index(label)])
     return next((entry["score"] for entry in window.top_k if entry["label"] == label), 0.0)

@@ -39,14 +39,14 @@ from .data import DatasetIndex, index_for_training, letsdance_classes, load_or_m
 from .distributed import Ranks
 from .errors import DanceStyleError, InputError, UsageError
 from .extract import FeatureSet, extract_features, training_recipe
-from .features import mirror_flow
+from .features import Window, mirror_flow
 from .flow import FlowSettings
 from .models import DanceClassifier, mixed_precision
 from .pose import FRAME_FORM
 from .recipe import FeatureRecipe, rgb_weights_id
 from .streaming import CachedClips, Sequences, load_split, streamed_windows
 from .checkpoints import CONFIG_FILE, checkpoint_config, read_checkpoint, save_checkpoint
-from .windows import Window, batch_windows, clip_probabilities, training_window, window_steps
+from .windows import batch_windows, clip_probabilities, training_window, window_steps
 from .weights import atomic_write_bytes, atomic_write_json, runs_dir
 
 RESUME_DIR = "resume"

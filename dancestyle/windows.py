@@ -18,11 +18,10 @@ import torch
 from .augment import augment_window
 from .configs import ModelConfig
 from .errors import UsageError
-from .features import CACHE_STRIDE
+from .features import CACHE_STRIDE, Window
 from .models import DanceClassifier, mixed_precision
 from .video import BASE_FPS, WINDOW_SECONDS
 
-Window = dict[str, np.ndarray]  # stream -> (steps, ...) features
 
 
 def steps_per_window(stride: int) -> int:

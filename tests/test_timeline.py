@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from dancestyle.timeline import Segment, Window, WindowBuffer, clock, segments, smoothed_labels, strip_cells
+from dancestyle.timeline import Segment, ScoredWindow, WindowBuffer, clock, segments, smoothed_labels, strip_cells
 
 CLASSES = ["tango", "waltz", "swing"]
 
@@ -52,8 +52,8 @@ def test_one_odd_window_does_not_break_a_run_but_two_do():
     assert smoothed_labels(["b", "a", "a"]) == ["b", "a", "a"]  # the ends have one neighbour: kept
 
 
-def window(start: float, end: float, label: str, probabilities: list[float]) -> Window:
-    return Window(start, end, label, max(probabilities), [], np.array(probabilities))
+def window(start: float, end: float, label: str, probabilities: list[float]) -> ScoredWindow:
+    return ScoredWindow(start, end, label, max(probabilities), [], np.array(probabilities))
 
 
 def test_segments_of_tiled_windows_meet_at_the_windows_edges():
