@@ -46,7 +46,7 @@ def median_seconds(work, repeat: int) -> float:
 
 def video_costs(clip: Path, interval: Fraction, repeat: int, settings: FlowSettings) -> tuple[int, float, float]:
     """(sampled steps, seconds without flow, seconds with flow) to decode `clip` as classify does."""
-    from dancestyle.pose import DEFAULT_DETECTOR_SIZE
+    from dancestyle.geometry import DEFAULT_DETECTOR_SIZE
     from dancestyle.video import iter_sampled_frames
 
     def decode(flow):
@@ -79,7 +79,7 @@ def main() -> None:
     args = parser.parse_args()
     from classify_speed import make_clip
 
-    from dancestyle.extract import CACHE_STRIDE
+    from dancestyle.geometry import CACHE_STRIDE
     from dancestyle.flow import DEFAULT_FLOW
     from dancestyle.video import sample_interval
 

@@ -17,9 +17,9 @@ from . import __version__
 from .configs import config_from_dict
 from .errors import ChecksumError, WeightsError
 from .flow import DEFAULT_FLOW, FlowSettings
-from .pose import DEFAULT_DETECTOR_SIZE, PoseSource
+from .geometry import BASE_FPS, DEFAULT_DETECTOR_SIZE, WINDOW_SECONDS
+from .pose import PoseSource
 from .recipe import RANDOM_RGB, FeatureRecipe
-from .video import BASE_FPS, WINDOW_SECONDS
 from .weights import atomic_write_bytes, atomic_write_json, hub_download, runs_dir, sha256_of
 
 if TYPE_CHECKING:

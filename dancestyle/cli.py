@@ -18,8 +18,8 @@ from . import __version__, render
 from .configs import (DEFAULT_MODEL, DEFAULT_RECIPE, EPOCHS, PATIENCE, STREAM_NAMES, TrainOptions, available_models,
                       default_config, parse_settings)
 from .errors import DanceStyleError, UsageError
-from .pose import DEFAULT_DETECTOR_SIZE, DEFAULT_POSE, available_pose_backends
-from .timeline import WATCH_HOP
+from .geometry import DEFAULT_DETECTOR_SIZE, WATCH_HOP
+from .pose import DEFAULT_POSE, available_pose_backends
 
 app = typer.Typer(
     help="Tell which dance style a video shows (ballet, break, flamenco, foxtrot, latin, quickstep, square, "

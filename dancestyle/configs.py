@@ -13,7 +13,8 @@ from typing import ClassVar
 
 from .errors import UnknownModelError, UsageError
 from .flow import DEFAULT_FLOW, FlowSettings
-from .pose import DEFAULT_DETECTOR_SIZE, DEFAULT_POSE
+from .geometry import DEFAULT_DETECTOR_SIZE
+from .pose import DEFAULT_POSE
 
 STREAM_NAMES = ("rgb", "pose", "flow")  # features.STREAMS, without importing torch
 FUSIONS = ("early", "late")  # ModelConfig.fusion

@@ -21,12 +21,13 @@ import torch
 from .configs import ModelConfig
 from .data import Clip, DatasetIndex
 from .errors import UsageError
-from .features import CACHE_STRIDE, StreamSpec, cache_path, read_cached, write_cached
+from .features import StreamSpec, cache_path, read_cached, write_cached
 from .flow import DEFAULT_FLOW, FlowSettings, MotionStacks, to_grey
+from .geometry import BASE_FPS, CACHE_STRIDE, DEFAULT_DETECTOR_SIZE
 from .maker import FeatureMaker, cached_form
-from .pose import DEFAULT_DETECTOR_SIZE, DEFAULT_POSE, PoseSource, pose_input, read_letsdance_pose
+from .pose import DEFAULT_POSE, PoseSource, pose_input, read_letsdance_pose
 from .recipe import FeatureRecipe
-from .video import BASE_FPS, SampledFrame, iter_sampled_frames, sample_interval
+from .video import SampledFrame, iter_sampled_frames, sample_interval
 
 Progress = Callable[[str, int, int], None]  # (what, done, total)
 

@@ -17,8 +17,8 @@ import torch
 from torch import nn
 
 from .configs import POSE_ENCODER_NAMES, STREAM_NAMES
+from .geometry import CACHE_STRIDE, RGB_SIZE
 from .pose import MAX_PEOPLE, NUM_KEYPOINTS
-from .recipe import RGB_SIZE
 from .weights import atomic_write_bytes, home
 
 RGB_DIM = 512
@@ -238,7 +238,6 @@ def mirror_flow(stacks: np.ndarray) -> np.ndarray:
 # every CACHE_STRIDE-th frame of 30 fps video; every model's stride is a multiple of it, so one cache serves all
 # models. The folder name says what produced the features, so features made another way are never mixed in.
 
-CACHE_STRIDE = 5  # the finest stride of any model (tcn)
 
 
 @dataclass(frozen=True)

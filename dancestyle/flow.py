@@ -28,8 +28,8 @@ from fractions import Fraction
 import numpy as np
 
 from .errors import DanceStyleError, WeightsError
+from .geometry import FLOW_BASE
 
-FLOW_BASE = Fraction(1, 30)  # flow is measured in pixels per 1/30 s, the paper's frame time
 OPENCV_PACKAGE = "opencv-python-headless"
 DIS_PRESETS = {"ultrafast": 0, "fast": 1, "medium": 2}  # cv2.DISOPTICAL_FLOW_PRESET_*
 

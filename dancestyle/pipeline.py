@@ -21,12 +21,13 @@ import numpy as np
 import torch
 
 from .errors import UsageError
+from .geometry import WATCH_HOP
 from .maker import FeatureMaker
 from .models import DEFAULT_MODEL, DanceClassifier, default_config, mixed_precision
 from .pose import DEFAULT_POSE, PoseSource, pose_backend
 from .recipe import RANDOM_RGB, FeatureRecipe
 from .prediction import Prediction, rank_styles
-from .timeline import WATCH_HOP, ScoredWindow, WindowBuffer, check_hop, segments, window_span
+from .timeline import ScoredWindow, WindowBuffer, check_hop, segments, window_span
 from .video import ReadAhead, SampledFrame, VideoEnd, chunked, is_stream, iter_sampled_frames, sample_interval
 from .windows import steps_per_window
 from .checkpoints import (checkpoint_cautions, classifier_source, load_classifier, newest_run, pose_caution,

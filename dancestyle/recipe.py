@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 from .configs import STREAM_NAMES, ModelConfig, config_from_dict
 from .flow import DEFAULT_FLOW, FlowSettings
-from .pose import DEFAULT_DETECTOR_SIZE, DEFAULT_POSE, FRAME_FORM, LEGACY_ESTIMATOR, PoseSource
+from .geometry import DEFAULT_DETECTOR_SIZE, RGB_SIZE
+from .pose import DEFAULT_POSE, FRAME_FORM, LEGACY_ESTIMATOR, PoseSource
 from .weights import RESNET18
 
-RGB_SIZE = 256  # the paper resizes frames to 256 x 256 for the ResNet-18 trunk
 RANDOM_RGB = "random-seed-0"  # a random but reproducible ResNet-18, for offline runs
 KINETICS_START = "torchvision R3D_18_Weights.KINETICS400_V1"  # what an r3d on rgb starts from (config.json)
 FRAMES_FORM = "frames"  # the rgb stream as pixels, "frames<side>" (a model that reads frames: r3d)

@@ -21,9 +21,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from .errors import UsageError
-from .video import WINDOW_SECONDS
+from .geometry import WINDOW_SECONDS
 
-WATCH_HOP = 2.0  # seconds between `watch`'s reports by default: a live view wants news more often than every 10 s
 
 
 @dataclass

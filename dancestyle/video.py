@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .errors import InputError, MediaError
+from .geometry import BASE_FPS
 
 if TYPE_CHECKING:
     from .flow import FlowSettings
@@ -28,8 +29,6 @@ STDIN = "-"  # the input read from standard input
 URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")  # http://, https://, rtsp://, ...: opened by FFmpeg's protocols
 NETWORK_TIMEOUT = 10.0  # seconds a network input may take to connect, or to send more data
 Source = Path | str  # a file; or STDIN, a URL or a camera, kept as given
-BASE_FPS = 30  # the paper's strides are in frames of 30 fps video
-WINDOW_SECONDS = 10  # the training clips of Let's Dance are ~10 s long
 VIDEO_EXTENSIONS = frozenset(
     ".mp4 .m4v .mov .mkv .webm .avi .mpg .mpeg .wmv .flv .3gp .ts .mts .m2ts .ogv .gif".split()
 )

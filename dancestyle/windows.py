@@ -18,9 +18,9 @@ import torch
 from .augment import augment_window
 from .configs import ModelConfig
 from .errors import UsageError
-from .features import CACHE_STRIDE, Window
+from .features import Window
+from .geometry import BASE_FPS, CACHE_STRIDE, WINDOW_SECONDS
 from .models import DanceClassifier, mixed_precision
-from .video import BASE_FPS, WINDOW_SECONDS
 
 
 

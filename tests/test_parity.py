@@ -43,7 +43,7 @@ def test_classify_computes_the_features_training_cached(dataset, model, stream, 
     from dancestyle.checkpoints import save_checkpoint
     from dancestyle.configs import TrainOptions
     from dancestyle.data import index_for_training, letsdance_classes
-    from dancestyle.features import CACHE_STRIDE
+    from dancestyle.geometry import CACHE_STRIDE
     from dancestyle.models import DanceClassifier
     from dancestyle.pipeline import DanceStylePipeline, load_model
     from dancestyle.train import model_config

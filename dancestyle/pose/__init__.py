@@ -18,6 +18,7 @@ from typing import Protocol
 import numpy as np
 
 from ..errors import InputError, UsageError
+from ..geometry import DEFAULT_DETECTOR_SIZE
 
 KEYPOINT_NAMES = (
     "nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
@@ -26,7 +27,6 @@ KEYPOINT_NAMES = (
 )
 NUM_KEYPOINTS = len(KEYPOINT_NAMES)
 MAX_PEOPLE = 20
-DEFAULT_DETECTOR_SIZE = 512  # short side of the frames a pose backend reads; see models.md for the trade
 DEFAULT_SCORE_THRESHOLD = 0.7  # Keypoint R-CNN person detections below this are not dancers we trust
 RANDOM_PEOPLE = 5  # people a random-weights backend reports in every frame: a realistic scene, not 20 random boxes
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import WeightsError
-from . import DEFAULT_DETECTOR_SIZE, DEFAULT_SCORE_THRESHOLD, MAX_PEOPLE, RANDOM_PEOPLE
+from ..geometry import DEFAULT_DETECTOR_SIZE
+from . import DEFAULT_SCORE_THRESHOLD, MAX_PEOPLE, RANDOM_PEOPLE
 
 # Proposals the region proposal network hands on, per FPN level before NMS and in all after it (torchvision's
 # defaults: 1000 and 1000). Dancers are few and large; the box head costs ~14 MMAC per proposal.
