@@ -23,7 +23,7 @@ from .flow import DEFAULT_FLOW, FlowSettings
 from .models3d import FramePixels, LimbHeatmaps, R3DModel, late_fusion, streams_loss
 from .pose import FRAME_FORM
 
-TIME_NORM_FLOOR = 1e-3  # added to a feature's spread over time before dividing by it (ModelConfig.time_norm)
+TIME_NORM_FLOOR = 1e-3  # the least spread over time a feature is divided by (ModelConfig.time_norm)
 
 
 def _pack(x: torch.Tensor, lengths: torch.Tensor | None):
@@ -169,11 +169,13 @@ def _mean_over_steps(x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
 
 def normalised_over_time(x: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
     """(B, T, D) per-step features, each of the D centred on its clip's mean over the real steps and divided by
-    their standard deviation (plus a little, so a feature that never changes becomes zeros); padding stays 0."""
+    their standard deviation (at least TIME_NORM_FLOOR, so a feature that never changes becomes zeros); padding
+    stays 0."""
     valid = _valid_steps(x, lengths)
     centred = (x - _mean_over_steps(x, valid).unsqueeze(1)) * valid.unsqueeze(-1)
-    spread = _mean_over_steps(centred ** 2, valid).sqrt().unsqueeze(1)
-    return centred / (spread + TIME_NORM_FLOOR)
+    # the floor inside the root: a feature that never changes (spread 0) must not give the root an infinite gradient
+    spread = (_mean_over_steps(centred ** 2, valid) + TIME_NORM_FLOOR ** 2).sqrt().unsqueeze(1)
+    return centred / spread
 
 
 class FrameModel(nn.Module):

@@ -219,6 +219,11 @@ def test_time_norm_hides_what_stays_the_same_through_a_clip():
     # spread 1, to within the floor added to it (TIME_NORM_FLOOR over spreads near 1)
     torch.testing.assert_close(normalised[1, :7].pow(2).mean(0), torch.ones(5), atol=1e-2, rtol=0)
     assert normalised[1, 7:].abs().max() == 0
+    still = x.clone()
+    still[:, :, 0] = 0.0  # a feature that never changes (a ReLU unit that stays off): a finite gradient
+    still.requires_grad_(True)
+    normalised_over_time(still, lengths).sum().backward()
+    assert torch.isfinite(still.grad).all()
     model = DanceClassifier(default_config("lstm", streams=["rgb"], time_norm=True)).eval()
     features = torch.randn(2, 12, RGB_DIM)
     with torch.no_grad():
