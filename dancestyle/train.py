@@ -20,6 +20,7 @@ offset 0 and averages all windows of a clip, like `classify` does with a video.
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, replace
@@ -61,6 +62,10 @@ MAX_GRAD_NORM = 5.0
 
 class TrainingInterrupted(DanceStyleError):
     """Ctrl-C during training: the last finished epoch is saved and can be resumed."""
+
+
+class TrainingDiverged(DanceStyleError):
+    """The training loss is no longer a number: every later epoch would train on NaN."""
 
 
 def _epoch_windows(train: Sequences, config: ModelConfig, generator: torch.Generator, augment: Sequence[str],
@@ -399,6 +404,11 @@ def _train(options: TrainOptions, out: Path, on_epoch, on_progress, ranks: Ranks
             epoch, started = state["epoch"] + 1, time.perf_counter()
             train_loss, train_accuracy = _epoch(model, optimizer, train_set, options.seed, epoch, options.device,
                                                 options.augment, ranks, loss_of)
+            if not math.isfinite(train_loss):
+                kept = (f"the checkpoint keeps epoch {state['best_epoch']}" if state["best_epoch"]
+                        else "no checkpoint was written")
+                raise TrainingDiverged(f"Training diverged: the training loss of epoch {epoch} is {train_loss} "
+                                       f"({kept}).", "Train again with a lower learning rate (--set lr=...).")
             # rank 0 validates and every rank follows its numbers, so all stop at the same epoch
             val_loss, val_accuracy = distributed.broadcast(
                 ranks, _validate(model, val_set, options.device) if ranks.main else None)

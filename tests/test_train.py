@@ -195,6 +195,22 @@ def test_fetch_dataset_checks_classes_before_any_work(home):
     assert not (home / "datasets").exists()  # no corpus was generated first
 
 
+def test_a_loss_that_is_no_longer_a_number_stops_training_and_says_what_to_do(corpus, home, monkeypatch):
+    import dancestyle.train as training
+
+    real_epoch = training._epoch
+
+    def nan_from_epoch_two(model, optimizer, train_set, seed, epoch, *args, **kwargs):
+        loss, accuracy = real_epoch(model, optimizer, train_set, seed, epoch, *args, **kwargs)
+        return (float("nan") if epoch >= 2 else loss), accuracy
+
+    monkeypatch.setattr(training, "_epoch", nan_from_epoch_two)
+    with pytest.raises(training.TrainingDiverged, match="epoch 2 is nan .the checkpoint keeps epoch 1") as caught:
+        train(options(corpus, home / "nan", epochs=4, model="lstm", overrides={"hidden": 16}))
+    assert "lower learning rate" in caught.value.hint
+    assert read_state(home / "nan")["epoch"] == 1
+
+
 def test_fetch_dataset_interrupted_says_how_to_continue(home, monkeypatch):
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
