@@ -359,9 +359,10 @@ def train(
     shuffle_frames: Annotated[bool, typer.Option("--shuffle-frames", help="Control experiment: shuffle the "
                                                  "frames of every clip in time (shows how much motion is used).")
                               ] = False,
-    augment: Annotated[str, typer.Option(help="Augmentations, comma-separated: behind (flip windows as seen from "
-                                              "the other side, not mirrored), jitter, rotate (pose), shift (flow). "
-                                              "Off by default: models.md has what each did.")] = "",
+    augment: Annotated[str, typer.Option(help="Augmentations, comma-separated: mirror (half of the windows "
+                                              "mirrored instead of seen from behind, the default flip), jitter, "
+                                              "rotate (pose), shift (flow). Off by default: models.md has what each "
+                                              "did.")] = "",
     settings: Annotated[list[str] | None, typer.Option(
         "--set", metavar="KEY=VALUE", help="A model setting over its defaults and the recipe's, e.g. "
         "--set fusion=early or --set hidden=64 (repeatable; config.json records them all).",
