@@ -41,7 +41,9 @@ def test_frame_folders_are_sampled_at_the_instants_classify_samples_videos_at(fr
 
 
 def test_training_learns_a_tiny_synthetic_set(corpus, home):
-    summary = train(options(corpus, home / "run"))
+    # the mirror, not the default flip: the attention's sample a second memorises how each clip looks, and the
+    # view from behind gives each clip a second look to learn (40 epochs then take the loss down only ~4%)
+    summary = train(options(corpus, home / "run", augment=["mirror"]))
     history = summary["history"]
     assert summary["synthetic"] is True and summary["epochs_run"] == 40
     assert history[-1]["train_loss"] < 0.9 * history[0]["train_loss"]
@@ -417,7 +419,7 @@ def test_the_paper_recipe_freezes_the_encoder_keeps_the_lowest_loss_and_cuts_the
     assert any(not (first[key] == last[key]).all() for key in first if key not in encoder)
     history = longer["history"]
     losses = [record["val_loss"] for record in history]
-    assert longer["best_epoch"] == losses.index(min(losses)) + 1
+    assert losses[longer["best_epoch"] - 1] == min(losses)  # (history rounds losses: a later epoch may tie)
     config = json.loads((tmp_path / "longer" / "config.json").read_text())
     assert config["training"]["recipe"] == "paper" and short["epochs_run"] == 1
 
