@@ -108,17 +108,23 @@ class CausalConvBlock(nn.Module):
         if isinstance(self.match, nn.Conv1d):
             nn.init.normal_(self.match.weight, 0.0, 0.01)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.dropout(torch.relu(self.norm1(self.conv1(nn.functional.pad(x, self.pad)))))
-        y = self.dropout(torch.relu(self.norm2(self.conv2(nn.functional.pad(y, self.pad)))))
-        return torch.relu(y + self.match(x))
+    def forward(self, x: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
+        """x: (B, C, T); valid: (B, 1, T), 1.0 at real steps. The padding after a shorter clip's steps is zeroed
+        after each convolution, so the next one hears zeros there, as it would at that clip's own end."""
+        def kept(y: torch.Tensor) -> torch.Tensor:
+            return y if valid is None else y * valid
+
+        y = kept(self.dropout(torch.relu(self.norm1(self.conv1(nn.functional.pad(x, self.pad))))))
+        y = kept(self.dropout(torch.relu(self.norm2(self.conv2(nn.functional.pad(y, self.pad))))))
+        return kept(torch.relu(y + self.match(x)))
 
 
 class TCNModel(nn.Module):
-    """Temporal convolutional network: `levels` causal residual blocks with dilations 1..2**(levels-1).
+    """Temporal convolutional network: `levels` residual blocks with dilations 1..2**(levels-1).
 
-    Each block's two convolutions add 2 * (kernel_size - 1) * dilation steps of history, so the last step sees
-    receptive_field = 2 * (k - 1) * (1 + 2 + ... + 32) = 252 earlier steps (plus itself). The clip's scores come
+    Each block's two convolutions add 2 * (kernel_size - 1) * dilation steps, so a step hears receptive_field =
+    2 * (k - 1) * (2**levels - 1) others: with 6 levels, 252, all before it with the authors' causal padding, 126
+    on each side with padding "same" (ours). The clip's scores come
     from the last step's outputs (readout "last", the authors') or from their mean over the steps ("mean").
     """
 
@@ -143,9 +149,10 @@ class TCNModel(nn.Module):
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
-        y = self.blocks(self.input_dropout(x).transpose(1, 2))  # (B, C, T)
-        # causal: a real step's output has not seen the padding after it (with padding "same", the last few
-        # real steps of a clip shorter than its batch's longest hear zeros there, as at a clip's end)
+        valid = None if lengths is None else _valid_steps(x, lengths).unsqueeze(1)
+        y = self.input_dropout(x).transpose(1, 2)  # (B, C, T)
+        for block in self.blocks:
+            y = block(y, valid)
         if self.readout == "mean":
             return self.out(_mean_over_steps(y.transpose(1, 2), _valid_steps(x, lengths)))
         if lengths is None:
