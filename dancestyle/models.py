@@ -81,15 +81,15 @@ class AttentionLSTMModel(nn.Module):
         return self.out(self.attend(x, lengths)[0])
 
 
-def _causal_conv(in_channels: int, out_channels: int, kernel_size: int, dilation: int) -> nn.Module:
+def _dilated_conv(in_channels: int, out_channels: int, kernel_size: int, dilation: int) -> nn.Module:
     """A weight-normed dilated Conv1d whose filters start N(0, 0.01) (drawn before the weight norm, so they hold)."""
     conv = nn.Conv1d(in_channels, out_channels, kernel_size, dilation=dilation)
     nn.init.normal_(conv.weight, 0.0, 0.01)  # the paper's init for conv filters
     return weight_norm(conv)
 
 
-class CausalConvBlock(nn.Module):
-    """Bai et al.'s residual block (the authors' TCN): two weight-normed dilated causal convs, each -> (batch
+class TemporalBlock(nn.Module):
+    """Bai et al.'s TemporalBlock (the authors' TCN): two weight-normed dilated causal convs, each -> (batch
     norm, with norm) -> ReLU -> dropout, plus the input (a 1x1 conv where widths differ), then ReLU. With
     causal=False each conv pads both sides (its output at t hears as many steps after t as before)."""
 
@@ -99,8 +99,8 @@ class CausalConvBlock(nn.Module):
         heard = (kernel_size - 1) * dilation  # steps a conv's output hears besides its own
         # causal: pad only the past, so output t never sees t+1
         self.pad = (heard, 0) if causal else (heard // 2, heard - heard // 2)
-        self.conv1 = _causal_conv(in_channels, out_channels, kernel_size, dilation)
-        self.conv2 = _causal_conv(out_channels, out_channels, kernel_size, dilation)
+        self.conv1 = _dilated_conv(in_channels, out_channels, kernel_size, dilation)
+        self.conv2 = _dilated_conv(out_channels, out_channels, kernel_size, dilation)
         self.norm1, self.norm2 = ((nn.BatchNorm1d(out_channels), nn.BatchNorm1d(out_channels)) if norm
                                   else (nn.Identity(), nn.Identity()))
         self.dropout = nn.Dropout(dropout)
@@ -133,7 +133,7 @@ class TCNModel(nn.Module):
         self.input_dropout = nn.Dropout(config.input_dropout)
         widths = [input_dim] + [config.channels] * config.levels
         self.blocks = nn.Sequential(*(
-            CausalConvBlock(widths[i], widths[i + 1], config.kernel_size, 2**i, config.dropout, config.norm,
+            TemporalBlock(widths[i], widths[i + 1], config.kernel_size, 2**i, config.dropout, config.norm,
                             causal=config.padding == "causal")
             for i in range(config.levels)))
         self.readout = config.readout
