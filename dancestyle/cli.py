@@ -503,14 +503,10 @@ def evaluate(
     render.show_evaluation(result, split)
 
 
-# the demo's small corpus is memorised within a few epochs: stopping 15 epochs after the best keeps it about a minute
-DEMO_PATIENCE = 15
-
-
 @app.command()
 def demo(
     clips_per_class: Annotated[int, typer.Option(min=5, help="Synthetic clips per style.")] = 20,
-    epochs: Annotated[int, typer.Option(min=1, help="Most training epochs.")] = 40,
+    epochs: Annotated[int, typer.Option(min=1, help="Most training epochs.")] = 200,
     device: Annotated[Device, typer.Option(help="auto = CUDA when present.")] = Device.auto,
     debug: DebugOption = False,
 ) -> None:
@@ -537,7 +533,7 @@ def demo(
 
         render.step(2, "Train the default model (lstm) on the pose stream")
         options = TrainOptions(model=DEFAULT_MODEL, data=root, out=home() / "demo" / "lstm", epochs=epochs,
-                               patience=DEMO_PATIENCE, streams=["pose"], device=resolve_device(device.value))
+                               patience=60, streams=["pose"], device=resolve_device(device.value))
         summary = _train_with_progress(run_training, options)
         render.out.print(render.training_table(summary))
 
