@@ -37,7 +37,6 @@ JITTER_SD = 0.03
 ROTATE_DEGREES = 15.0
 
 
-
 def mirror(poses: np.ndarray) -> np.ndarray:
     """Left-right mirror of normalised skeletons (..., people, 2, 17): x negated, sides swapped."""
     mirrored = poses[..., MIRROR].copy()

@@ -63,12 +63,8 @@ class ModelConfig:
         if self.fusion not in self.fusions:
             raise UsageError(f"{self.name} takes fusion {' or '.join(self.fusions)} (asked: {self.fusion!r}).",
                              f"Use fusion={self.fusions[0]}.")
-        if self.pose_encoder not in POSE_ENCODER_NAMES:
-            raise UsageError(f"Unknown pose encoder {self.pose_encoder!r}.",
-                             f"Use pose_encoder={' or pose_encoder='.join(POSE_ENCODER_NAMES)}.")
-        if self.optimizer not in OPTIMIZERS:
-            raise UsageError(f"Unknown optimizer {self.optimizer!r}.",
-                             f"Use optimizer={' or optimizer='.join(OPTIMIZERS)}.")
+        check_choice("pose encoder", "pose_encoder", self.pose_encoder, POSE_ENCODER_NAMES)
+        check_choice("optimizer", "optimizer", self.optimizer, OPTIMIZERS)
         if not set(self.streams) <= set(self.allowed_streams):
             raise UsageError(f"{self.name} reads {' or '.join(self.allowed_streams)} only (asked: --streams "
                              f"{','.join(self.streams)}).", f"Use --streams {','.join(self.allowed_streams)}.")
@@ -103,10 +99,10 @@ class ModelConfig:
         return cls(**{**cls.before_recorded(), **{key: value for key, value in data.items() if key in known}})
 
 
-def check_readout(config: ModelConfig) -> None:
-    if config.readout not in config.readouts:
-        raise UsageError(f"Unknown {config.name} readout {config.readout!r}.",
-                         f"Use readout={' or readout='.join(config.readouts)}.")
+def check_choice(what: str, key: str, value: str, choices: tuple[str, ...]) -> None:
+    """Refuse a setting that is not one of its choices, naming them as `--set` takes them."""
+    if value not in choices:
+        raise UsageError(f"Unknown {what} {value!r}.", f"Use {key}={f' or {key}='.join(choices)}.")
 
 
 @dataclass
@@ -128,7 +124,7 @@ class LSTMConfig(ModelConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        check_readout(self)
+        check_choice("lstm readout", "readout", self.readout, self.readouts)
 
     @classmethod
     def before_recorded(cls) -> dict:
@@ -186,10 +182,8 @@ class TCNConfig(ModelConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        check_readout(self)
-        if self.padding not in self.paddings:
-            raise UsageError(f"Unknown tcn padding {self.padding!r}.",
-                             f"Use padding={' or padding='.join(self.paddings)}.")
+        check_choice("tcn readout", "readout", self.readout, self.readouts)
+        check_choice("tcn padding", "padding", self.padding, self.paddings)
 
     @classmethod
     def before_recorded(cls) -> dict:
