@@ -149,12 +149,13 @@ class TCNModel(nn.Module):
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
-        valid = None if lengths is None else _valid_steps(x, lengths).unsqueeze(1)
+        steps = _valid_steps(x, lengths)
+        valid = None if lengths is None else steps.unsqueeze(1)  # all real: nothing to zero
         y = self.input_dropout(x).transpose(1, 2)  # (B, C, T)
         for block in self.blocks:
             y = block(y, valid)
         if self.readout == "mean":
-            return self.out(_mean_over_steps(y.transpose(1, 2), _valid_steps(x, lengths)))
+            return self.out(_mean_over_steps(y.transpose(1, 2), steps))
         if lengths is None:
             return self.out(y[:, :, -1])
         # causal: the output at the last real step has not seen the padding after it
