@@ -3,7 +3,7 @@
     python benchmarks/controls.py --data DATASET [--json]
 
 Two classifiers read only what a single frame (or a clip's frames taken as a bag) shows, fit on the train split of
-the library's own seeded split (by video id: data.py's load_or_make_splits) and scored on validation and test:
+the library's own seeded split (by video id: splits.py's load_or_make_splits) and scored on validation and test:
 - the people-count lookup: each clip's median number of people over its skeleton files; a table fit on train maps
   each median to the most common style among train clips with that median (a median train never saw: the most
   common train style), ties to the first style in the dataset's class order;
@@ -42,7 +42,8 @@ class ClipSummary:
 
 def clip_summaries(data: Path) -> tuple[list[ClipSummary], list[str]]:
     """Every clip of the dataset at `data` with its side of the split, and the dataset's classes in order."""
-    from dancestyle.data import index_for_training, load_or_make_splits
+    from dancestyle.data import index_for_training
+    from dancestyle.splits import load_or_make_splits
     from dancestyle.errors import InputError
 
     index = index_for_training(data)

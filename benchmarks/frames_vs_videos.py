@@ -32,7 +32,8 @@ def main() -> None:
 
     from classify_speed import write_video
     from dancestyle.checkpoints import read_checkpoint
-    from dancestyle.data import index_dataset, load_or_make_splits
+    from dancestyle.data import index_dataset
+    from dancestyle.splits import load_or_make_splits
     from dancestyle.evaluate import evaluate_run
     from dancestyle.pipeline import load_model
 

@@ -293,7 +293,7 @@ def fetch_dataset(
     """Download, verify and extract a dataset (or generate the synthetic one), index it and write its split."""
     from pathlib import Path
 
-    from . import data
+    from . import data, fetch
 
     try:
         data.letsdance_classes(classes)  # before any download or generation
@@ -304,10 +304,10 @@ def fetch_dataset(
                 root = Path(dest).expanduser() if dest else data.default_root("synthetic")
                 generate_corpus(root, clips_per_class=clips_per_class, seed=seed, pose_noise=pose_noise,
                                 progress=lambda done, total: report("Generating synthetic clips", done, total))
-                summary = data.fetch_dataset([str(root)], root, classes, on_caution=render.warning)
+                summary = fetch.fetch_dataset([str(root)], root, classes, on_caution=render.warning)
             else:  # Let's Dance's terms, and what the split rule cannot tell, come back through on_caution
-                summary = data.fetch_dataset(source, Path(dest) if dest else None, classes, report,
-                                             on_caution=render.warning)
+                summary = fetch.fetch_dataset(source, Path(dest) if dest else None, classes, report,
+                                              on_caution=render.warning)
     except DanceStyleError as e:
         _fail(e, debug)
     except KeyboardInterrupt:
@@ -511,7 +511,8 @@ def demo(
     debug: DebugOption = False,
 ) -> None:
     """Offline tour in a minute or two: synthetic corpus -> train -> evaluate -> classify held-out clips."""
-    from .data import default_root, fetch_dataset
+    from .data import default_root
+    from .fetch import fetch_dataset
     from .evaluate import evaluate_run
     from .pipeline import resolve_device
     from .synthetic import generate_corpus

@@ -1,42 +1,32 @@
-"""Datasets: index a dataset folder, split it by YouTube id, and fetch it (via fetch.py) into place.
+"""Datasets: index a dataset folder (splits.py splits it, fetch.py puts it in place).
 
 Two layouts are recognised (see shared/letsdance.md for the first):
 - Let's Dance: rgb/<class>/<youtube id>_<segment>_<NNNN>.jpg and densepose/txt/<class>/<same>.json, at any depth.
 - Users' own data: <root>/<style>/<clip>.<video ext>; each file is a clip, grouped by the source it was cut from
   (see `video_source`): the source stands where Let's Dance has the YouTube id.
-The split is written once (atomically) into the dataset folder and reused by train and evaluate. A dataset folder
-may also be a `fetch-dataset --dest` folder that refers to one kept elsewhere (source.json): it holds the split.
+A dataset folder may also be a `fetch-dataset --dest` folder that refers to one kept elsewhere (SOURCE_FILE): it
+holds the split (SPLITS_FILE).
 """
 
 from __future__ import annotations
 
 import json
-import logging
-import math
 import os
 import re
-import urllib.parse
-import zipfile
-from collections import Counter, defaultdict
-from collections.abc import Callable, Sequence
+from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-import numpy as np
-
 from .configs import CLASSES
 from .errors import InputError, UsageError
-from .fetch import (LETSDANCE_ARCHIVES, SOURCE_FILE, SPLITS_FILE, TERMS_NOTE, archive_name, download,
-                    safe_extract)
 from .video import VIDEO_EXTENSIONS
-from .weights import atomic_write_json, home
-
-log = logging.getLogger(__name__)
+from .weights import home
 
 CLASSES_16 = (*CLASSES, "cha", "jive", "pasodoble", "rumba", "samba", "tap")
-SIDES = ("train", "val", "test")
 FRAME_SUFFIXES = frozenset({".jpg", ".jpeg", ".png"})
-GROUP_BY = {"letsdance": "youtube_id", "videos": "source"}  # what the split keeps on one side, per layout
+SPLITS_FILE = "splits.json"  # in the dataset folder: splits.py
+SOURCE_FILE = "source.json"  # in a --dest folder that refers to a dataset folder kept elsewhere
 SEGMENT_NAME = re.compile(r"(.*?[^_\- ])[_\- ]+(\d+)")  # <source>_<n>, <source>-<n>, <source> <n>
 TRAILING_DIGITS = re.compile(r"(.*?)(\d+)")
 
@@ -325,206 +315,3 @@ def source_cautions(index: DatasetIndex) -> list[str]:
                 "out for val or test. If they are separate videos, give each a name that does not end in "
                 "_<n>, -<n> or ' <n>', or a sub-folder of its own.")
     return cautions
-
-
-# -- splits -------------------------------------------------------------------------------------------------------
-
-def make_splits(index: DatasetIndex, seed: int = 0,
-                fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)) -> dict[str, list[str]]:
-    """{"train", "val", "test"} -> sorted clip keys. Whole YouTube ids go to one side, stratified by the id's
-    majority class; each class's ids are shuffled with a seeded generator and at least one stays in train."""
-    if len(fractions) != 3 or min(fractions) < 0 or not math.isclose(sum(fractions), 1.0, abs_tol=1e-6):
-        raise UsageError(f"Split fractions {fractions} must be three non-negative numbers that sum to 1.",
-                         "Use e.g. (0.8, 0.1, 0.1) for train, val and test.")
-    order = {label: i for i, label in enumerate(index.classes)}
-    labels_of: dict[str, Counter] = defaultdict(Counter)
-    for clip in index.clips:
-        labels_of[clip.youtube_id][clip.label] += 1
-    ids_of_class: dict[str, list[str]] = defaultdict(list)
-    for youtube_id, counts in sorted(labels_of.items()):
-        majority = min(counts, key=lambda label: (-counts[label], order.get(label, len(order)), label))
-        ids_of_class[majority].append(youtube_id)
-    rng = np.random.default_rng(seed)
-    side_of: dict[str, str] = {}
-    for label in sorted(ids_of_class, key=lambda label: (order.get(label, len(order)), label)):
-        ids = ids_of_class[label]
-        n_val, n_test = _allocate(len(ids), fractions)
-        for rank, position in enumerate(rng.permutation(len(ids))):
-            side_of[ids[position]] = "val" if rank < n_val else "test" if rank < n_val + n_test else "train"
-    splits: dict[str, list[str]] = {side: [] for side in SIDES}
-    for clip in index.clips:
-        splits[side_of[clip.youtube_id]].append(clip.key)
-    return {side: sorted(keys) for side, keys in splits.items()}
-
-
-def _allocate(n: int, fractions: tuple[float, float, float]) -> tuple[int, int]:
-    """How many of n ids go to val and to test: rounded half up, at least one each once a class has three ids
-    (small datasets would otherwise have nothing to validate on), trimmed (test first) to keep one for train."""
-    n_val, n_test = (max(math.floor(n * fraction + 0.5), int(n >= 3 and fraction > 0)) for fraction in fractions[1:])
-    excess = max(0, n_val + n_test - (n - 1))
-    from_test = min(excess, n_test)
-    return n_val - (excess - from_test), n_test - from_test
-
-
-def load_or_make_splits(root: str | Path, index: DatasetIndex, seed: int = 0,
-                        fractions: tuple[float, float, float] = (0.8, 0.1, 0.1),
-                        on_caution: Callable[[str], None] | None = None) -> dict[str, list[str]]:
-    """The split in root/splits.json, made once (atomically) and reused on every later run.
-
-    Clips the file does not list join their video's (or source's) side if it has one; clips of new videos get a
-    stratified split of their own; either way the file is updated (with a warning). Clips it lists but the index
-    lacks are left out. Warnings, and what the source rule cannot tell (`source_cautions`), go to on_caution(text),
-    by default to the log.
-    """
-    caution = on_caution or _log_caution
-    for text in source_cautions(index):
-        caution(text)
-    path = Path(root) / SPLITS_FILE
-    if path.is_file():
-        return _reuse_splits(path, index, seed, caution)
-    splits = make_splits(index, seed, fractions)
-    try:
-        atomic_write_json(path, {"seed": seed, "fractions": list(fractions),
-                                 "group_by": GROUP_BY.get(index.layout, "youtube_id"), **splits})
-    except OSError as e:
-        raise InputError(f"Cannot write {path} ({e}).", "Make the dataset folder writable: the split is kept "
-                                                        "there so every run uses the same one.") from e
-    return splits
-
-
-def _log_caution(text: str) -> None:
-    log.warning("%s", text)
-
-
-def _reuse_splits(path: Path, index: DatasetIndex, seed: int, caution: Callable[[str], None]) -> dict[str, list[str]]:
-    try:
-        saved = json.loads(path.read_text())
-        side_of_key = {key: side for side in SIDES for key in saved[side]}
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise InputError(f"{path} is not a valid split file ({e}).",
-                         "Delete it to make a new split (this changes which clips are held out).") from e
-    if saved.get("seed", seed) != seed:
-        caution(f"{path} was made with seed {saved.get('seed')}; using it as it is (delete it to re-split)")
-    if index.layout == "videos" and saved.get("group_by") != GROUP_BY["videos"]:  # split by file, before sources
-        sides_of: dict[str, set[str]] = defaultdict(set)
-        for clip in index.clips:
-            if clip.key in side_of_key:
-                sides_of[clip.youtube_id].add(side_of_key[clip.key])
-        mixed = sorted(source for source, sides in sides_of.items() if len(sides) > 1)
-        if mixed:
-            caution(f"{path} was made before clips were grouped by source: {len(mixed)} source"
-                    f"{'s' * (len(mixed) > 1)} ({', '.join(mixed[:3])}{', …' if len(mixed) > 3 else ''}) have clips "
-                    "on two sides, so validation and test scores flatter the model. Delete the file to re-split "
-                    "(this changes which clips are held out).")
-    side_of_video: dict[str, str] = {}
-    for clip in index.clips:
-        if clip.key in side_of_key:
-            side_of_video.setdefault(clip.youtube_id, side_of_key[clip.key])
-    # clips of videos the file has never seen (new classes, say) get a stratified split of their own
-    unseen = [clip for clip in index.clips if clip.key not in side_of_key and clip.youtube_id not in side_of_video]
-    if unseen:
-        fresh = make_splits(DatasetIndex(index.root, index.layout, index.classes, unseen), seed)
-        side_of_key.update({key: side for side, keys in fresh.items() for key in keys})
-    splits: dict[str, list[str]] = {side: [] for side in SIDES}
-    added = 0
-    for clip in index.clips:
-        side = side_of_key.get(clip.key)
-        if side is None:  # a new clip of a known video joins its side: never one video on two sides
-            side = side_of_video[clip.youtube_id]
-        added += clip.key not in saved[side]
-        splits[side].append(clip.key)
-    splits = {side: sorted(keys) for side, keys in splits.items()}
-    if added:
-        caution(f"{added} clips were not in {path}: added (new videos split by class, others beside their video's "
-                "clips) and the file updated")
-        kept = {side: sorted(set(saved[side]) | set(splits[side])) for side in SIDES}
-        atomic_write_json(path, {**{k: v for k, v in saved.items() if k not in SIDES}, **kept})
-    return splits
-
-
-# -- fetch --------------------------------------------------------------------------------------------------------
-
-def fetch_dataset(sources: list[str] | None = None, dest: Path | None = None, classes: int = 10,
-                  progress: Callable[[str, int, int | None], None] | None = None, seed: int = 0,
-                  on_caution: Callable[[str], None] | None = None) -> dict:
-    """Download/extract (or use in place) the dataset, index it, make or reuse its split; return a summary.
-
-    sources: http(s) .zip URLs, local .zip files or extracted folders (default: LETSDANCE_ARCHIVES).
-    dest: where archives are extracted (default DANCESTYLE_HOME/datasets/letsdance). A folder is used in place
-    when no other dest is given; with one, dest becomes the dataset's root: it gets the split and a source.json
-    naming the folder (nothing is copied, the folder is only read), and `train --data dest` reads through it.
-    progress(archive name, bytes done, total) is called while downloading.
-    on_caution(text) is told what a user should know (default: the log): the Let's Dance terms (for Let's Dance
-    only, not for your own videos or the synthetic corpus) and what the split rule cannot tell.
-    """
-    letsdance = letsdance_classes(classes)
-    caution = on_caution or _log_caution
-    given_dest = Path(dest).expanduser() if dest else None
-    dest = given_dest or default_root("letsdance")
-    known = [archive.url for archive in LETSDANCE_ARCHIVES.values()]
-    sources = sources or known
-    noted = any(source in known for source in sources)
-    if noted:  # before the download: these are Let's Dance's own archives
-        caution(TERMS_NOTE)
-    roots = {_fetch_source(source, dest, progress) for source in sources}
-    if len(roots) > 1:
-        raise UsageError("The sources do not end up in one folder: " + ", ".join(sorted(map(str, roots))) + ".",
-                         "Pass one extracted folder, or archives only (they are extracted together).")
-    (root,) = roots
-    if given_dest is not None and root.resolve() != given_dest.resolve():  # a folder kept where it is
-        root = _refer(given_dest, root, caution)
-    index = index_for_training(root, letsdance)
-    if not noted and index.layout == "letsdance" and not _is_synthetic(referred_folder(root) or root):
-        caution(TERMS_NOTE)
-    splits = load_or_make_splits(root, index, seed, on_caution=caution)
-    return {"root": str(root), "classes": index.classes, "clips": len(index.clips), "frames": index.frames,
-            "missing_frames": index.missing_frames, "empty_pose_frames": index.empty_pose_frames,
-            "splits": {side: len(keys) for side, keys in splits.items()}}
-
-
-def _is_synthetic(folder: Path) -> bool:
-    from .synthetic import MARKER
-
-    return (folder / MARKER).is_file()
-
-
-def _refer(dest: Path, folder: Path, caution: Callable[[str], None]) -> Path:
-    """Make dest the root of the dataset in `folder` without copying it: dest/source.json names the folder, and
-    the split (and the feature cache's key) belong to dest. Refused where that would mislead."""
-    target = (referred_folder(folder) or folder).expanduser().resolve()
-    if _is_synthetic(target):  # train tells a synthetic corpus by its marker file in the dataset root
-        raise UsageError(f"{folder} is a synthetic corpus: it is used where it is, not through --dest.",
-                         "Drop --dest, or generate a corpus there with `fetch-dataset --synthetic --dest DIR`.")
-    if dest.exists() and not dest.is_dir():
-        raise UsageError(f"--dest {dest} is not a folder.", "Pass a new or empty folder.")
-    current = referred_folder(dest)
-    if current is not None and current != target:
-        if current.is_dir():
-            raise UsageError(f"--dest {dest} already refers to the dataset in {current}.",
-                             f"Pass another --dest for {target}, or delete {dest} first (its split goes with it).")
-        caution(f"{dest} referred to {current}, which is gone: it now refers to {target}; its split is kept "
-                "(clips are listed by their paths inside the style folders).")
-    elif current is None and dest.is_dir() and any(not p.name.startswith(".") for p in dest.iterdir()):
-        raise UsageError(f"--dest {dest} is not empty, and with a folder --source it would hold that dataset's "
-                         f"split and a {SOURCE_FILE} naming {target}.",
-                         "Pass a new or empty folder, or drop --dest to keep the split in the folder itself.")
-    if current != target:
-        dest.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(dest / SOURCE_FILE, {"folder": str(target)})
-    return dest
-
-
-def _fetch_source(source: str, dest: Path, progress: Callable[[str, int, int | None], None] | None) -> Path:
-    """The folder a source's data ends up in: dest for archives, the folder itself for an extracted folder."""
-    if urllib.parse.urlparse(source).scheme in ("http", "https"):
-        name = archive_name(source)
-        pinned = next((archive.sha256 for archive in LETSDANCE_ARCHIVES.values() if archive.url == source), None)
-        report = (lambda done, total: progress(name, done, total)) if progress else None
-        return safe_extract(download(source, dest, report, sha256=pinned), dest)
-    path = Path(source).expanduser()
-    if path.is_dir():
-        return path  # used in place, or referred to from --dest: no copy
-    if path.is_file() and zipfile.is_zipfile(path):
-        return safe_extract(path, dest)
-    raise InputError(f"{source}: not an http(s) URL, a readable .zip archive or a folder.",
-                     "Pass an archive's URL, a downloaded .zip, or the folder it was extracted into.")

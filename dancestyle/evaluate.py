@@ -161,7 +161,8 @@ def evaluate_run(weights: str | None, model: str, data: str | None, split: str =
     import time
     from pathlib import Path
 
-    from .data import index_dataset, load_or_make_splits
+    from .data import index_dataset
+    from .splits import load_or_make_splits
     from .extract import extract_features
     from .checkpoints import classifier_source, load_classifier, read_checkpoint
     from .prediction import Prediction, rank_styles

@@ -1,4 +1,5 @@
-"""Fetching datasets: resumable, verified downloads and archive extraction that cannot escape its destination.
+"""Fetching datasets: resumable, verified downloads and archive extraction that cannot escape its destination, then
+the dataset indexed and split in place (`fetch_dataset`, what `dancestyle fetch-dataset` runs).
 
 A `manifest.json` in the destination records each archive's source, size and sha256 (checked on reuse) and which
 archives were extracted, so a re-run skips finished work. Whatever is written lands by rename, so an interrupted
@@ -24,7 +25,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from .data import SOURCE_FILE, SPLITS_FILE, default_root, index_for_training, letsdance_classes, referred_folder
 from .errors import DownloadError, InputError, UnsafeArchiveError, UsageError
+from .splits import load_or_make_splits
 from .weights import atomic_write_json, sha256_of
 
 log = logging.getLogger(__name__)
@@ -45,8 +48,6 @@ LETSDANCE_ARCHIVES: dict[str, Archive] = {
 TERMS_NOTE = ("Let's Dance is research data derived from YouTube videos: read the terms on "
               "https://www.cc.gatech.edu/cpl/projects/dance/ before using it.")
 MANIFEST = "manifest.json"
-SPLITS_FILE = "splits.json"
-SOURCE_FILE = "source.json"  # in a --dest folder that refers to a dataset folder kept elsewhere
 MAX_MEMBER_BYTES = 64 << 20
 MAX_RATIO = 100
 RATIO_FLOOR = 1 << 20  # below 1 MiB a high ratio is harmless (a small run of zeros), so only bigger members count
@@ -248,3 +249,95 @@ def _merge_into(source: Path, target: Path) -> None:
     if target.is_dir():
         shutil.rmtree(target)
     os.replace(source, target)
+
+
+# -- the dataset in place ------------------------------------------------------------------------------------
+
+def fetch_dataset(sources: list[str] | None = None, dest: Path | None = None, classes: int = 10,
+                  progress: Callable[[str, int, int | None], None] | None = None, seed: int = 0,
+                  on_caution: Callable[[str], None] | None = None) -> dict:
+    """Download/extract (or use in place) the dataset, index it, make or reuse its split; return a summary.
+
+    sources: http(s) .zip URLs, local .zip files or extracted folders (default: LETSDANCE_ARCHIVES).
+    dest: where archives are extracted (default DANCESTYLE_HOME/datasets/letsdance). A folder is used in place
+    when no other dest is given; with one, dest becomes the dataset's root: it gets the split and a source.json
+    naming the folder (nothing is copied, the folder is only read), and `train --data dest` reads through it.
+    progress(archive name, bytes done, total) is called while downloading.
+    on_caution(text) is told what a user should know (default: the log): the Let's Dance terms (for Let's Dance
+    only, not for your own videos or the synthetic corpus) and what the split rule cannot tell.
+    """
+    letsdance = letsdance_classes(classes)
+    caution = on_caution or _log_caution
+    given_dest = Path(dest).expanduser() if dest else None
+    dest = given_dest or default_root("letsdance")
+    known = [archive.url for archive in LETSDANCE_ARCHIVES.values()]
+    sources = sources or known
+    noted = any(source in known for source in sources)
+    if noted:  # before the download: these are Let's Dance's own archives
+        caution(TERMS_NOTE)
+    roots = {_fetch_source(source, dest, progress) for source in sources}
+    if len(roots) > 1:
+        raise UsageError("The sources do not end up in one folder: " + ", ".join(sorted(map(str, roots))) + ".",
+                         "Pass one extracted folder, or archives only (they are extracted together).")
+    (root,) = roots
+    if given_dest is not None and root.resolve() != given_dest.resolve():  # a folder kept where it is
+        root = _refer(given_dest, root, caution)
+    index = index_for_training(root, letsdance)
+    if not noted and index.layout == "letsdance" and not _is_synthetic(referred_folder(root) or root):
+        caution(TERMS_NOTE)
+    splits = load_or_make_splits(root, index, seed, on_caution=caution)
+    return {"root": str(root), "classes": index.classes, "clips": len(index.clips), "frames": index.frames,
+            "missing_frames": index.missing_frames, "empty_pose_frames": index.empty_pose_frames,
+            "splits": {side: len(keys) for side, keys in splits.items()}}
+
+
+def _is_synthetic(folder: Path) -> bool:
+    from .synthetic import MARKER
+
+    return (folder / MARKER).is_file()
+
+
+def _refer(dest: Path, folder: Path, caution: Callable[[str], None]) -> Path:
+    """Make dest the root of the dataset in `folder` without copying it: dest/source.json names the folder, and
+    the split (and the feature cache's key) belong to dest. Refused where that would mislead."""
+    target = (referred_folder(folder) or folder).expanduser().resolve()
+    if _is_synthetic(target):  # train tells a synthetic corpus by its marker file in the dataset root
+        raise UsageError(f"{folder} is a synthetic corpus: it is used where it is, not through --dest.",
+                         "Drop --dest, or generate a corpus there with `fetch-dataset --synthetic --dest DIR`.")
+    if dest.exists() and not dest.is_dir():
+        raise UsageError(f"--dest {dest} is not a folder.", "Pass a new or empty folder.")
+    current = referred_folder(dest)
+    if current is not None and current != target:
+        if current.is_dir():
+            raise UsageError(f"--dest {dest} already refers to the dataset in {current}.",
+                             f"Pass another --dest for {target}, or delete {dest} first (its split goes with it).")
+        caution(f"{dest} referred to {current}, which is gone: it now refers to {target}; its split is kept "
+                "(clips are listed by their paths inside the style folders).")
+    elif current is None and dest.is_dir() and any(not p.name.startswith(".") for p in dest.iterdir()):
+        raise UsageError(f"--dest {dest} is not empty, and with a folder --source it would hold that dataset's "
+                         f"split and a {SOURCE_FILE} naming {target}.",
+                         "Pass a new or empty folder, or drop --dest to keep the split in the folder itself.")
+    if current != target:
+        dest.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(dest / SOURCE_FILE, {"folder": str(target)})
+    return dest
+
+
+def _fetch_source(source: str, dest: Path, progress: Callable[[str, int, int | None], None] | None) -> Path:
+    """The folder a source's data ends up in: dest for archives, the folder itself for an extracted folder."""
+    if urllib.parse.urlparse(source).scheme in ("http", "https"):
+        name = archive_name(source)
+        pinned = next((archive.sha256 for archive in LETSDANCE_ARCHIVES.values() if archive.url == source), None)
+        report = (lambda done, total: progress(name, done, total)) if progress else None
+        return safe_extract(download(source, dest, report, sha256=pinned), dest)
+    path = Path(source).expanduser()
+    if path.is_dir():
+        return path  # used in place, or referred to from --dest: no copy
+    if path.is_file() and zipfile.is_zipfile(path):
+        return safe_extract(path, dest)
+    raise InputError(f"{source}: not an http(s) URL, a readable .zip archive or a folder.",
+                     "Pass an archive's URL, a downloaded .zip, or the folder it was extracted into.")
+
+
+def _log_caution(text: str) -> None:
+    log.warning("%s", text)

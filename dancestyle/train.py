@@ -36,7 +36,7 @@ from . import distributed
 from .augment import AUGMENTATIONS, FLIPS
 from .calibration import calibrate, fuses_late, negative_log_likelihood
 from .configs import EPOCHS, ModelConfig, Recipe, TrainOptions, config_from_dict, default_config, recipe
-from .data import DatasetIndex, index_for_training, letsdance_classes, load_or_make_splits
+from .data import DatasetIndex, index_for_training, letsdance_classes
 from .distributed import Ranks
 from .errors import DanceStyleError, InputError, UsageError
 from .extract import FeatureSet, extract_features, training_recipe
@@ -45,6 +45,7 @@ from .flow import FlowSettings
 from .models import DanceClassifier, mixed_precision
 from .pose import FRAME_FORM
 from .recipe import FeatureRecipe, rgb_weights_id
+from .splits import load_or_make_splits
 from .streaming import CachedClips, Sequences, load_split, streamed_windows
 from .checkpoints import CONFIG_FILE, checkpoint_config, read_checkpoint, save_checkpoint
 from .windows import batch_windows, clip_probabilities, training_window, window_steps

@@ -1,5 +1,5 @@
-"""dancestyle.data: resumable verified downloads from a loopback server, safe extraction, the Let's Dance
-index on a tiny fake tree, and splits by YouTube id. Offline and fast."""
+"""dancestyle.fetch, data and splits: resumable verified downloads from a loopback server, safe extraction, the
+Let's Dance index on a tiny fake tree, and splits by YouTube id. Offline and fast."""
 
 from __future__ import annotations
 
@@ -18,10 +18,11 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
-from dancestyle.data import (CLASSES_16, Clip, DatasetIndex, fetch_dataset, index_dataset, index_for_training,
-                             load_or_make_splits, make_splits, parse_frame_name, source_cautions, video_source)
+from dancestyle.data import (CLASSES_16, SOURCE_FILE, SPLITS_FILE, Clip, DatasetIndex, index_dataset,
+                             index_for_training, parse_frame_name, source_cautions, video_source)
 from dancestyle.errors import DownloadError, InputError, UnsafeArchiveError, UsageError
-from dancestyle.fetch import SOURCE_FILE, SPLITS_FILE, TERMS_NOTE, Archive, download, safe_extract
+from dancestyle.fetch import TERMS_NOTE, Archive, download, fetch_dataset, safe_extract
+from dancestyle.splits import load_or_make_splits, make_splits
 from dancestyle.models import CLASSES
 
 # -- a loopback file server -----------------------------------------------------------------------------------------
@@ -331,7 +332,7 @@ def test_splits_file_is_written_once_and_reused(tmp_path, caplog):
 
     val_video = next(iter(_videos(index, splits["val"])))
     index.clips += [Clip("ballet", val_video, f"{val_video}_999"), Clip("break", "brand_new_v", "brand_new_v_001")]
-    with caplog.at_level(logging.WARNING, logger="dancestyle.data"):
+    with caplog.at_level(logging.WARNING, logger="dancestyle.splits"):
         grown = load_or_make_splits(tmp_path, index)
     assert f"ballet/{val_video}_999" in grown["val"]  # joins its video's side
     assert "break/brand_new_v_001" in grown["train"]
@@ -551,7 +552,7 @@ def test_the_lets_dance_terms_only_for_lets_dance(tmp_path, monkeypatch):
 
     server = FileServer({"/rgb.zip": _zip_tree(make_letsdance(tmp_path / "src"))})
     try:  # the listed archives: before the download starts
-        monkeypatch.setattr("dancestyle.data.LETSDANCE_ARCHIVES", {"rgb": Archive(f"{server.url}/rgb.zip")})
+        monkeypatch.setattr("dancestyle.fetch.LETSDANCE_ARCHIVES", {"rgb": Archive(f"{server.url}/rgb.zip")})
         events = []
         fetch_dataset(None, tmp_path / "dest", progress=lambda *a: events.append("progress"),
                       on_caution=events.append)

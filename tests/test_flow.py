@@ -286,7 +286,8 @@ def test_a_pose_and_flow_run_learns_a_tiny_synthetic_set(corpus, home, tmp_path,
 def test_a_flow_model_classifies_videos_of_its_clips_as_evaluate_scores_the_frames(corpus, home, tmp_path):
     """Trained on frame folders, classified as video files: the flow `classify` computes is the flow training
     saw, so the held-out clips get the labels evaluate gives them."""
-    from dancestyle.data import index_dataset, load_or_make_splits
+    from dancestyle.data import index_dataset
+    from dancestyle.splits import load_or_make_splits
     from dancestyle.evaluate import evaluate_run
     from dancestyle.pipeline import load_model
     from dancestyle.train import train

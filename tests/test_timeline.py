@@ -106,7 +106,8 @@ def test_two_styles_back_to_back_give_two_segments_split_near_the_cut(corpus, ho
     once however many windows hold it."""
     from PIL import Image
 
-    from dancestyle.data import index_dataset, load_or_make_splits
+    from dancestyle.data import index_dataset
+    from dancestyle.splits import load_or_make_splits
     from dancestyle.pipeline import load_model
     from dancestyle.pose import read_letsdance_pose
     from dancestyle.train import TrainOptions, train

@@ -236,7 +236,8 @@ def test_mirror_swaps_sides_and_negates_x():
 
 
 def test_shuffled_frames_keep_the_content_and_lose_the_order(corpus, home):
-    from dancestyle.data import index_dataset, load_or_make_splits
+    from dancestyle.data import index_dataset
+    from dancestyle.splits import load_or_make_splits
     from dancestyle.configs import default_config
     from dancestyle.extract import extract_features, training_recipe
     from dancestyle.train import load_split
@@ -467,7 +468,8 @@ def test_a_resumed_paper_run_keeps_its_lr_schedule(corpus, home, tmp_path, monke
 
 def test_evaluate_extracts_features_for_the_split_it_scores_only(corpus, home, tmp_path, fake_pose, monkeypatch):
     import dancestyle.extract as extract
-    from dancestyle.data import index_dataset, load_or_make_splits
+    from dancestyle.data import index_dataset
+    from dancestyle.splits import load_or_make_splits
 
     train(options(corpus, tmp_path / "run", epochs=1))
     extracted = []

@@ -1,0 +1,137 @@
+"""The split of a dataset into train, val and test: by YouTube id (or, for users' own videos, by the source a clip
+was cut from), stratified by class, written once (atomically) into the dataset folder and reused by every later
+train and evaluate run; clips added later join their video's side.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from .data import SPLITS_FILE, DatasetIndex, source_cautions
+from .errors import InputError, UsageError
+from .weights import atomic_write_json
+
+log = logging.getLogger(__name__)
+
+SIDES = ("train", "val", "test")
+GROUP_BY = {"letsdance": "youtube_id", "videos": "source"}  # what the split keeps on one side, per layout
+
+
+def make_splits(index: DatasetIndex, seed: int = 0,
+                fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)) -> dict[str, list[str]]:
+    """{"train", "val", "test"} -> sorted clip keys. Whole YouTube ids go to one side, stratified by the id's
+    majority class; each class's ids are shuffled with a seeded generator and at least one stays in train."""
+    if len(fractions) != 3 or min(fractions) < 0 or not math.isclose(sum(fractions), 1.0, abs_tol=1e-6):
+        raise UsageError(f"Split fractions {fractions} must be three non-negative numbers that sum to 1.",
+                         "Use e.g. (0.8, 0.1, 0.1) for train, val and test.")
+    order = {label: i for i, label in enumerate(index.classes)}
+    labels_of: dict[str, Counter] = defaultdict(Counter)
+    for clip in index.clips:
+        labels_of[clip.youtube_id][clip.label] += 1
+    ids_of_class: dict[str, list[str]] = defaultdict(list)
+    for youtube_id, counts in sorted(labels_of.items()):
+        majority = min(counts, key=lambda label: (-counts[label], order.get(label, len(order)), label))
+        ids_of_class[majority].append(youtube_id)
+    rng = np.random.default_rng(seed)
+    side_of: dict[str, str] = {}
+    for label in sorted(ids_of_class, key=lambda label: (order.get(label, len(order)), label)):
+        ids = ids_of_class[label]
+        n_val, n_test = _allocate(len(ids), fractions)
+        for rank, position in enumerate(rng.permutation(len(ids))):
+            side_of[ids[position]] = "val" if rank < n_val else "test" if rank < n_val + n_test else "train"
+    splits: dict[str, list[str]] = {side: [] for side in SIDES}
+    for clip in index.clips:
+        splits[side_of[clip.youtube_id]].append(clip.key)
+    return {side: sorted(keys) for side, keys in splits.items()}
+
+
+def _allocate(n: int, fractions: tuple[float, float, float]) -> tuple[int, int]:
+    """How many of n ids go to val and to test: rounded half up, at least one each once a class has three ids
+    (small datasets would otherwise have nothing to validate on), trimmed (test first) to keep one for train."""
+    n_val, n_test = (max(math.floor(n * fraction + 0.5), int(n >= 3 and fraction > 0)) for fraction in fractions[1:])
+    excess = max(0, n_val + n_test - (n - 1))
+    from_test = min(excess, n_test)
+    return n_val - (excess - from_test), n_test - from_test
+
+
+def load_or_make_splits(root: str | Path, index: DatasetIndex, seed: int = 0,
+                        fractions: tuple[float, float, float] = (0.8, 0.1, 0.1),
+                        on_caution: Callable[[str], None] | None = None) -> dict[str, list[str]]:
+    """The split in root/splits.json, made once (atomically) and reused on every later run.
+
+    Clips the file does not list join their video's (or source's) side if it has one; clips of new videos get a
+    stratified split of their own; either way the file is updated (with a warning). Clips it lists but the index
+    lacks are left out. Warnings, and what the source rule cannot tell (`source_cautions`), go to on_caution(text),
+    by default to the log.
+    """
+    caution = on_caution or _log_caution
+    for text in source_cautions(index):
+        caution(text)
+    path = Path(root) / SPLITS_FILE
+    if path.is_file():
+        return _reuse_splits(path, index, seed, caution)
+    splits = make_splits(index, seed, fractions)
+    try:
+        atomic_write_json(path, {"seed": seed, "fractions": list(fractions),
+                                 "group_by": GROUP_BY.get(index.layout, "youtube_id"), **splits})
+    except OSError as e:
+        raise InputError(f"Cannot write {path} ({e}).", "Make the dataset folder writable: the split is kept "
+                                                        "there so every run uses the same one.") from e
+    return splits
+
+
+def _log_caution(text: str) -> None:
+    log.warning("%s", text)
+
+
+def _reuse_splits(path: Path, index: DatasetIndex, seed: int, caution: Callable[[str], None]) -> dict[str, list[str]]:
+    try:
+        saved = json.loads(path.read_text())
+        side_of_key = {key: side for side in SIDES for key in saved[side]}
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise InputError(f"{path} is not a valid split file ({e}).",
+                         "Delete it to make a new split (this changes which clips are held out).") from e
+    if saved.get("seed", seed) != seed:
+        caution(f"{path} was made with seed {saved.get('seed')}; using it as it is (delete it to re-split)")
+    if index.layout == "videos" and saved.get("group_by") != GROUP_BY["videos"]:  # split by file, before sources
+        sides_of: dict[str, set[str]] = defaultdict(set)
+        for clip in index.clips:
+            if clip.key in side_of_key:
+                sides_of[clip.youtube_id].add(side_of_key[clip.key])
+        mixed = sorted(source for source, sides in sides_of.items() if len(sides) > 1)
+        if mixed:
+            caution(f"{path} was made before clips were grouped by source: {len(mixed)} source"
+                    f"{'s' * (len(mixed) > 1)} ({', '.join(mixed[:3])}{', …' if len(mixed) > 3 else ''}) have clips "
+                    "on two sides, so validation and test scores flatter the model. Delete the file to re-split "
+                    "(this changes which clips are held out).")
+    side_of_video: dict[str, str] = {}
+    for clip in index.clips:
+        if clip.key in side_of_key:
+            side_of_video.setdefault(clip.youtube_id, side_of_key[clip.key])
+    # clips of videos the file has never seen (new classes, say) get a stratified split of their own
+    unseen = [clip for clip in index.clips if clip.key not in side_of_key and clip.youtube_id not in side_of_video]
+    if unseen:
+        fresh = make_splits(DatasetIndex(index.root, index.layout, index.classes, unseen), seed)
+        side_of_key.update({key: side for side, keys in fresh.items() for key in keys})
+    splits: dict[str, list[str]] = {side: [] for side in SIDES}
+    added = 0
+    for clip in index.clips:
+        side = side_of_key.get(clip.key)
+        if side is None:  # a new clip of a known video joins its side: never one video on two sides
+            side = side_of_video[clip.youtube_id]
+        added += clip.key not in saved[side]
+        splits[side].append(clip.key)
+    splits = {side: sorted(keys) for side, keys in splits.items()}
+    if added:
+        caution(f"{added} clips were not in {path}: added (new videos split by class, others beside their video's "
+                "clips) and the file updated")
+        kept = {side: sorted(set(saved[side]) | set(splits[side])) for side in SIDES}
+        atomic_write_json(path, {**{k: v for k, v in saved.items() if k not in SIDES}, **kept})
+    return splits
