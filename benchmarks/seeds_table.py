@@ -65,7 +65,8 @@ def train_run(data: Path, out: Path, model: str, recipe: str, streams: list[str]
               flow_overrides: dict | None = None, epochs: int | None = None) -> Path:
     """Train one run into `out` (or reuse a finished one made with the same model settings); returns `out`."""
     from dancestyle.flow import DEFAULT_FLOW
-    from dancestyle.train import TrainOptions, read_state, state_path, train
+    from dancestyle.runstate import read_state, state_path
+    from dancestyle.train import TrainOptions, train
 
     flow = replace(DEFAULT_FLOW.at_size(flow_size) if flow_size else DEFAULT_FLOW, **(flow_overrides or {}))
     options = TrainOptions(model=model, data=data, out=out, streams=streams, seed=seed, recipe=recipe,

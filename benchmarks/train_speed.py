@@ -69,7 +69,8 @@ def json_poses() -> float:
 
 def epoch_seconds(model: str, device: str, clips: int) -> float:
     from dancestyle.models import DanceClassifier, default_config
-    from dancestyle.train import Sequences, _epoch, _sequence_optimizer
+    from dancestyle.optimizers import sequence_optimizer
+    from dancestyle.train import Sequences, _epoch
 
     rng = np.random.default_rng(0)
     features = [{"rgb": rng.standard_normal((61, 512)).astype(np.float16),
@@ -77,7 +78,7 @@ def epoch_seconds(model: str, device: str, clips: int) -> float:
     train_set = Sequences(features, rng.integers(0, 10, clips))
     config = default_config(model)
     classifier = DanceClassifier(config).to(device)
-    optimizer = _sequence_optimizer(classifier)  # what training uses
+    optimizer = sequence_optimizer(classifier)  # what training uses
     _epoch(classifier, optimizer, train_set, 0, 1, device)  # warm-up
     started = time.perf_counter()
     _epoch(classifier, optimizer, train_set, 0, 2, device)

@@ -40,25 +40,19 @@ from .data import DatasetIndex, index_for_training, letsdance_classes
 from .distributed import Ranks
 from .errors import DanceStyleError, InputError, UsageError
 from .extract import FeatureSet, extract_features, training_recipe
-from .features import Window, mirror_flow
+from .features import Window
 from .flow import FlowSettings
 from .models import DanceClassifier, mixed_precision
+from .optimizers import pretrain_encoders, sequence_optimizer, step
 from .pose import FRAME_FORM
 from .recipe import FeatureRecipe, rgb_weights_id
+from .runstate import load_state, read_state, resume_dir, save_state, state_path
 from .splits import load_or_make_splits
 from .streaming import CachedClips, Sequences, load_split, streamed_windows
 from .checkpoints import CONFIG_FILE, checkpoint_config, read_checkpoint, save_checkpoint
 from .windows import batch_windows, clip_probabilities, training_window, window_steps
-from .weights import atomic_write_bytes, atomic_write_json, runs_dir
+from .weights import atomic_write_json, runs_dir
 
-RESUME_DIR = "resume"
-# paper.md (pose): per-frame, SGD Nesterov, batch 100; lr: the recipe's
-ENCODER_PRETRAIN = {"epochs": 10, "batch_size": 100}
-# the flow encoder (a CNN) is fine-tuned at most at this lr: at the attention's 0.0591 it diverged within 3 epochs
-ENCODER_MAX_LR = {"flow": 0.01}
-# gradients are rescaled to at most this norm before each step: attention on flow alone diverged without it (train
-# accuracy 0.9 -> 0.14 within 60 epochs); recurrent nets' usual guard (models.md)
-MAX_GRAD_NORM = 5.0
 
 
 class TrainingInterrupted(DanceStyleError):
@@ -86,59 +80,6 @@ def _epoch_windows(train: Sequences, config: ModelConfig, generator: torch.Gener
     windows = [choose(features, generator) for features in train.features]
     for batch in shard_order(torch.randperm(len(train), generator=generator), ranks).split(batch_size):
         yield batch.tolist(), [windows[index] for index in batch.tolist()]
-
-
-def _optimizer(parameters, lr: float, weight_decay: float, momentum: float = 0.9,
-               kind: str = "sgd") -> torch.optim.Optimizer:
-    """configs.OPTIMIZERS: "sgd" (Nesterov momentum) or "adamw" (momentum is Adam's own, so unused)."""
-    if kind == "adamw":
-        return torch.optim.AdamW(parameters, lr=lr, weight_decay=weight_decay)
-    return torch.optim.SGD(parameters, lr=lr, momentum=momentum, nesterov=True, weight_decay=weight_decay)
-
-
-def _sequence_optimizer(model: DanceClassifier, frozen_encoder: bool = False) -> torch.optim.Optimizer:
-    """The model's optimizer with its tuned settings. Its weight decay was tuned for the sequence model; the per-frame
-    encoders keep training without it, as in their pre-training: decaying the pose encoder's few weights starves
-    the sequence model of pose features (on the synthetic corpus, lstm pose-only fell from 85% to 66% test
-    accuracy with it). Frozen encoders (the "paper" recipe) are left out."""
-    config = model.config
-    groups = [{"params": list(model.sequence.parameters())}]
-    for stream, encoder in model.encoders().items():
-        encoder.requires_grad_(not frozen_encoder)
-        if not frozen_encoder:
-            groups.append({"params": list(encoder.parameters()), "weight_decay": 0.0,
-                           "lr": min(config.lr, ENCODER_MAX_LR.get(stream, config.lr))})
-    return _optimizer(groups, config.lr, config.weight_decay, config.momentum, config.optimizer)
-
-
-def pretrain_encoders(model: DanceClassifier, train: Sequences, seed: int, device: str, lr: float) -> None:
-    """Per-frame classification with each trained encoder (pose: paper.md; flow: the same, as Simonyan &
-    Zisserman train their temporal net on single stacks); an encoder keeps what it learned, its head is unused.
-    Flow stacks are mirrored at random, as in training."""
-    for stream, encoder in model.encoders().items():
-        frames = np.concatenate([features[stream] for features in train.features])
-        labels = np.concatenate([np.full(len(features[stream]), label)
-                                 for features, label in zip(train.features, train.labels)])
-        encoder.train()
-        optimizer = _optimizer(encoder.parameters(), lr, 0.0)
-        generator = torch.Generator().manual_seed(seed)
-        for _ in range(ENCODER_PRETRAIN["epochs"]):
-            for batch in torch.randperm(len(frames), generator=generator).split(ENCODER_PRETRAIN["batch_size"]):
-                rows = batch.numpy()
-                inputs = frames[rows]
-                if stream == "flow" and bool(torch.rand(1, generator=generator) < 0.5):
-                    inputs = mirror_flow(inputs)
-                scores = encoder.classify(torch.from_numpy(inputs.astype(np.float32)).to(device))
-                _step(optimizer, nn.functional.cross_entropy(scores, torch.from_numpy(labels[rows]).to(device)))
-
-
-def _step(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
-    """One optimizer step on `loss`, its gradient clipped to MAX_GRAD_NORM over every parameter that has one."""
-    optimizer.zero_grad()
-    loss.backward()
-    nn.utils.clip_grad_norm_([parameter for group in optimizer.param_groups for parameter in group["params"]
-                              if parameter.grad is not None], MAX_GRAD_NORM)
-    optimizer.step()
 
 
 class LossOf(nn.Module):
@@ -169,7 +110,7 @@ def _epoch(model: DanceClassifier, optimizer, train: Sequences, seed: int, epoch
         inputs, lengths = batch_windows(windows, device)
         with mixed_precision(model.config, device):
             loss, scores = loss_of(inputs, lengths, labels)
-        _step(optimizer, loss)
+        step(optimizer, loss)
         total_loss += loss.item() * len(indices)
         correct += int((scores.argmax(1) == labels).sum())
         seen += len(indices)
@@ -193,64 +134,7 @@ def _validate(model: DanceClassifier, val: Sequences, device: str) -> tuple[floa
     return negative_log_likelihood(probabilities, val.labels), float((probabilities.argmax(1) == val.labels).mean())
 
 
-# -- the run: checkpoint, resume state, early stopping ------------------------------------------------------------
-
-def _save_state(out: Path, model: DanceClassifier, optimizer, state: dict) -> None:
-    """Everything needed to continue after `state["epoch"]`: weights, momentum buffers, counters, history."""
-    from safetensors.torch import save
-
-    tensors = {f"model.{name}": tensor for name, tensor in model.state_dict().items()}
-    for index, buffers in optimizer.state_dict()["state"].items():
-        for name, tensor in buffers.items():
-            if isinstance(tensor, torch.Tensor):
-                tensors[f"optimizer.{index}.{name}"] = tensor
-    # one file holds tensors and counters (in its metadata), so an interrupted write can never pair the
-    # weights of one epoch with the counters of another
-    atomic_write_bytes(state_path(out), save({k: v.detach().contiguous().cpu() for k, v in tensors.items()},
-                                             metadata={"state": json.dumps(state)}))
-
-
-def state_path(out: Path) -> Path:
-    return out / RESUME_DIR / "state.safetensors"
-
-
-def read_state(out: Path) -> dict:
-    """The counters, history and options saved with a run's resume state."""
-    from safetensors import safe_open
-
-    with safe_open(state_path(out), framework="pt") as file:
-        return json.loads(file.metadata()["state"])
-
-
-def _load_state(out: Path, model: DanceClassifier, optimizer, scheduler=None) -> dict:
-    from safetensors.torch import load_file
-
-    state = read_state(out)
-    tensors = load_file(state_path(out))
-    model.load_state_dict({k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")})
-    buffers: dict[int, dict] = {}
-    for key, tensor in tensors.items():
-        if key.startswith("optimizer."):
-            _, index, name = key.split(".", 2)
-            buffers.setdefault(int(index), {})[name] = tensor
-    optimizer.load_state_dict({"state": buffers, "param_groups": optimizer.state_dict()["param_groups"]})
-    if scheduler is not None and "scheduler" in state:
-        scheduler.load_state_dict(state["scheduler"])
-        for group, lr in zip(optimizer.param_groups, scheduler.get_last_lr()):
-            group["lr"] = lr  # the lr the plateau schedule had reached
-    return state
-
-
-def _resume_dir(options: TrainOptions) -> Path:
-    if options.out is not None:
-        return Path(options.out).expanduser()
-    candidates = [p.parent.parent for p in runs_dir().glob(f"{options.model}-*/{RESUME_DIR}/state.safetensors")
-                  if not read_state(p.parent.parent).get("finished")]
-    if not candidates:
-        raise UsageError(f"No unfinished {options.model} run to resume under {runs_dir()}.",
-                         "Pass --out DIR of the run to resume, or start a new run without --resume.")
-    return max(candidates, key=lambda p: state_path(p).stat().st_mtime)
-
+# -- the run: checkpoint, resume state (runstate.py), early stopping ----------------------------------------------
 
 def _checkpoint_config(config: ModelConfig, options: TrainOptions, index: DatasetIndex,
                        made_with: FeatureRecipe) -> dict:
@@ -296,7 +180,7 @@ def train(options: TrainOptions, on_epoch: Callable[[dict, int], None] | None = 
 
 
 def _train_ranked(options: TrainOptions, ranks: Ranks, on_epoch, on_progress) -> dict:
-    out = _resume_dir(options) if options.resume else Path(
+    out = resume_dir(options) if options.resume else Path(
         options.out or runs_dir() / f"{options.model}-{datetime.now():%Y%m%d-%H%M%S}").expanduser()
     out = distributed.broadcast(ranks, out)  # the ranks' clocks may name a new run differently
     if options.resume and state_path(out).is_file():
@@ -386,13 +270,13 @@ def _train(options: TrainOptions, out: Path, on_epoch, on_progress, ranks: Ranks
         if not options.random_weights:
             model.load_pretrained()  # r3d on rgb: Kinetics-400 (offline runs pass --random-weights)
         pretrain_encoders(model, train_set, options.seed, options.device, how.pose_pretrain_lr)
-    optimizer = _sequence_optimizer(model, frozen_encoder=how.freeze_pose_encoder)
+    optimizer = sequence_optimizer(model, frozen_encoder=how.freeze_pose_encoder)
     scheduler = None
     if how.plateau_factor:
         scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, "min", factor=how.plateau_factor,
                                                                patience=max(1, options.patience // 2))
     if options.resume:
-        state = _load_state(out, model, optimizer, scheduler)
+        state = load_state(out, model, optimizer, scheduler)
         state["options"].update(epochs=options.epochs, patience=options.patience)  # an extended budget sticks
     else:
         state = {"epoch": 0, "best_epoch": 0, "best_val_accuracy": -1.0, "history": [], "finished": False,
@@ -427,7 +311,7 @@ def _train(options: TrainOptions, out: Path, on_epoch, on_progress, ranks: Ranks
                     save_checkpoint(out, model.state_dict(), checkpoint_config,
                                     _metrics(state, index, train_set, val_set))
             if ranks.main:
-                _save_state(out, model, optimizer, state)
+                save_state(out, model, optimizer, state)
             if on_epoch and ranks.main:
                 on_epoch(record, options.epochs)
     except KeyboardInterrupt:
@@ -441,7 +325,7 @@ def _train(options: TrainOptions, out: Path, on_epoch, on_progress, ranks: Ranks
     state["finished"] = True
     metrics = _metrics(state, index, train_set, val_set)
     if ranks.main:
-        _save_state(out, model, optimizer, state)
+        save_state(out, model, optimizer, state)
         if fuses_late(model):
             metrics["calibration"] = _calibrate_checkpoint(out, config, options, val_set)
         atomic_write_json(out / "metrics.json", metrics)

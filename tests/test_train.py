@@ -11,7 +11,9 @@ from dancestyle.errors import UsageError
 from dancestyle.evaluate import evaluate_run
 from dancestyle.extract import sample_positions
 from dancestyle.models import DanceClassifier, default_config
-from dancestyle.train import TrainingInterrupted, TrainOptions, _sequence_optimizer, read_state, state_path, train
+from dancestyle.optimizers import sequence_optimizer
+from dancestyle.runstate import read_state, state_path
+from dancestyle.train import TrainingInterrupted, TrainOptions, train
 from dancestyle.checkpoints import model_card
 
 from media import SMALL_CORPUS_STYLES as STYLES
@@ -301,7 +303,7 @@ def test_own_video_folders_train_on_every_style_folder(tmp_path):
 
 def test_the_tuned_weight_decay_spares_the_pose_encoder():
     model = DanceClassifier(default_config("lstm", streams=["rgb", "pose"]))
-    decay = {id(parameter): group["weight_decay"] for group in _sequence_optimizer(model).param_groups
+    decay = {id(parameter): group["weight_decay"] for group in sequence_optimizer(model).param_groups
              for parameter in group["params"]}
     assert len(decay) == len(list(model.parameters()))
     assert {decay[id(parameter)] for parameter in model.sequence.parameters()} == {model.config.weight_decay}
@@ -315,12 +317,12 @@ def test_the_optimizer_is_the_one_the_config_names_and_old_configs_keep_sgd():
     from dancestyle.errors import UsageError
 
     config = default_config("tcn", streams=["pose"], optimizer="adamw", weight_decay=0.01)
-    optimizer = _sequence_optimizer(DanceClassifier(config))
+    optimizer = sequence_optimizer(DanceClassifier(config))
     assert isinstance(optimizer, torch.optim.AdamW)
     assert sorted(group["weight_decay"] for group in optimizer.param_groups) == [0.0, 0.01]  # encoder spared
     recorded = config.to_dict()
     del recorded["optimizer"]
-    assert isinstance(_sequence_optimizer(DanceClassifier(config_from_dict(recorded))), torch.optim.SGD)
+    assert isinstance(sequence_optimizer(DanceClassifier(config_from_dict(recorded))), torch.optim.SGD)
     with pytest.raises(UsageError, match="optimizer"):
         default_config("tcn", optimizer="lbfgs")
 
@@ -484,14 +486,14 @@ def test_evaluate_extracts_features_for_the_split_it_scores_only(corpus, home, t
 def test_a_huge_gradient_moves_the_weights_no_further_than_the_clipped_norm():
     import torch
 
-    from dancestyle.train import MAX_GRAD_NORM, _optimizer, _step
+    from dancestyle.optimizers import MAX_GRAD_NORM, optimizer, step
 
     weights = torch.nn.Parameter(torch.zeros(10))
-    optimizer = _optimizer([weights], lr=0.1, weight_decay=0.0)
-    _step(optimizer, (weights * 1e6).sum())  # gradient norm 3e6
+    sgd = optimizer([weights], lr=0.1, weight_decay=0.0)
+    step(sgd, (weights * 1e6).sum())  # gradient norm 3e6
     # a first Nesterov step moves by lr * (1 + momentum) * the (clipped) gradient
     assert float(weights.detach().norm()) == pytest.approx(0.1 * 1.9 * MAX_GRAD_NORM, rel=1e-4)
     small = torch.nn.Parameter(torch.zeros(10))
-    optimizer = _optimizer([small], lr=0.1, weight_decay=0.0)
-    _step(optimizer, (small * 0.01).sum())  # norm 0.03: under the bound, untouched
+    sgd = optimizer([small], lr=0.1, weight_decay=0.0)
+    step(sgd, (small * 0.01).sum())  # norm 0.03: under the bound, untouched
     assert float(small.detach().norm()) == pytest.approx(0.1 * 1.9 * 0.01 * 10 ** 0.5, rel=1e-4)

@@ -1,0 +1,74 @@
+"""A run's resume state: everything needed to continue a training run after its last finished epoch, in one
+safetensors file under <run>/resume/ (weights, optimizer buffers, and counters, history and options in its
+metadata), written atomically after every epoch; and which run `--resume` continues."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from .configs import TrainOptions
+from .errors import UsageError
+from .models import DanceClassifier
+from .weights import atomic_write_bytes, runs_dir
+
+RESUME_DIR = "resume"
+
+
+def save_state(out: Path, model: DanceClassifier, optimizer, state: dict) -> None:
+    """Everything needed to continue after `state["epoch"]`: weights, momentum buffers, counters, history."""
+    from safetensors.torch import save
+
+    tensors = {f"model.{name}": tensor for name, tensor in model.state_dict().items()}
+    for index, buffers in optimizer.state_dict()["state"].items():
+        for name, tensor in buffers.items():
+            if isinstance(tensor, torch.Tensor):
+                tensors[f"optimizer.{index}.{name}"] = tensor
+    # one file holds tensors and counters (in its metadata), so an interrupted write can never pair the
+    # weights of one epoch with the counters of another
+    atomic_write_bytes(state_path(out), save({k: v.detach().contiguous().cpu() for k, v in tensors.items()},
+                                             metadata={"state": json.dumps(state)}))
+
+
+def state_path(out: Path) -> Path:
+    return out / RESUME_DIR / "state.safetensors"
+
+
+def read_state(out: Path) -> dict:
+    """The counters, history and options saved with a run's resume state."""
+    from safetensors import safe_open
+
+    with safe_open(state_path(out), framework="pt") as file:
+        return json.loads(file.metadata()["state"])
+
+
+def load_state(out: Path, model: DanceClassifier, optimizer, scheduler=None) -> dict:
+    from safetensors.torch import load_file
+
+    state = read_state(out)
+    tensors = load_file(state_path(out))
+    model.load_state_dict({k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")})
+    buffers: dict[int, dict] = {}
+    for key, tensor in tensors.items():
+        if key.startswith("optimizer."):
+            _, index, name = key.split(".", 2)
+            buffers.setdefault(int(index), {})[name] = tensor
+    optimizer.load_state_dict({"state": buffers, "param_groups": optimizer.state_dict()["param_groups"]})
+    if scheduler is not None and "scheduler" in state:
+        scheduler.load_state_dict(state["scheduler"])
+        for group, lr in zip(optimizer.param_groups, scheduler.get_last_lr()):
+            group["lr"] = lr  # the lr the plateau schedule had reached
+    return state
+
+
+def resume_dir(options: TrainOptions) -> Path:
+    if options.out is not None:
+        return Path(options.out).expanduser()
+    candidates = [p.parent.parent for p in runs_dir().glob(f"{options.model}-*/{RESUME_DIR}/state.safetensors")
+                  if not read_state(p.parent.parent).get("finished")]
+    if not candidates:
+        raise UsageError(f"No unfinished {options.model} run to resume under {runs_dir()}.",
+                         "Pass --out DIR of the run to resume, or start a new run without --resume.")
+    return max(candidates, key=lambda p: state_path(p).stat().st_mtime)
