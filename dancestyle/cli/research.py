@@ -1,273 +1,21 @@
-"""The `dancestyle` command: parse, call the library, render. No logic lives here that a script would need."""
+"""The commands for research: fetch a dataset (or make the synthetic one), train, evaluate, and the offline demo."""
 
 from __future__ import annotations
 
-import logging
-import os
 import signal
 import sys
-import traceback
 from contextlib import contextmanager, nullcontext
-from enum import Enum
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
-from . import __version__, render
-from .configs import (DEFAULT_MODEL, DEFAULT_RECIPE, EPOCHS, PATIENCE, STREAM_NAMES, TrainOptions, available_models,
-                      default_config, parse_settings)
-from .errors import DanceStyleError, UsageError
-from .geometry import DEFAULT_DETECTOR_SIZE, WATCH_HOP
-from .pose import DEFAULT_POSE, available_pose_backends
-
-app = typer.Typer(
-    help="Tell which dance style a video shows (ballet, break, flamenco, foxtrot, latin, quickstep, square, "
-         "swing, tango, waltz).",
-    no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False, rich_markup_mode="rich",
-)
-
-ModelName = Enum("ModelName", {name: name for name in available_models()}, type=str)
-
-
-PoseName = Enum("PoseName", {name: name for name in available_pose_backends()}, type=str)
-
-
-class Device(str, Enum):
-    auto = "auto"
-    cpu = "cpu"
-    cuda = "cuda"
-
-
-_USER_HF_VERBOSITY = os.environ.get("HF_HUB_VERBOSITY")
-
-
-def _library_warnings(debug: bool) -> bool:
-    """huggingface_hub's warnings (retry lines, raw connection errors) only with --debug: without it our own error
-    says what went wrong. An HF_HUB_VERBOSITY the user set wins."""
-    if not _USER_HF_VERBOSITY:
-        level = "warning" if debug else "error"
-        os.environ["HF_HUB_VERBOSITY"] = level  # read when huggingface_hub is imported...
-        logging.getLogger("huggingface_hub").setLevel(level.upper())  # ...or now, if it already is
-    return debug
-
-
-DebugOption = Annotated[bool, typer.Option("--debug", callback=_library_warnings,
-                                           help="Show tracebacks for errors, and the libraries' warnings.")]
-JsonOption = Annotated[bool, typer.Option("--json", help="JSON Lines on stdout, one object per item.")]
-
-
-def _show(error: BaseException, debug: bool, path: str | None = None) -> None:
-    if debug:
-        render.err.print("".join(traceback.format_exception(error)), markup=False)
-    render.error_message(error, path)
-
-
-def _version(value: bool) -> None:
-    if value:
-        render.out.print(f"dancestyle {__version__}")
-        raise typer.Exit()
-
-
-@app.callback()
-def root(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
-                                               help="Print the version and exit.")] = False) -> None:
-    """dancestyle: classify dance videos; train and evaluate on Let's Dance."""
-
-
-ModelOption = Annotated[ModelName, typer.Option(help="Sequence model.")]
-WeightsOption = Annotated[str | None, typer.Option(
-    help="Checkpoint directory or Hub repo ORG/NAME\\[@REVISION]. Default: the newest local training run of the "
-         "model, else its Hub repo.", show_default=False)]
-DeviceOption = Annotated[Device, typer.Option(help="auto = CUDA when present.")]
-TopKOption = Annotated[int, typer.Option("--top-k", min=1, max=10, help="How many styles to show per video.")]
-RandomWeightsOption = Annotated[bool, typer.Option(
-    "--random-weights", help="Random weights everywhere, no download: smoke tests and speed only.")]
-PoseOption = Annotated[PoseName | None, typer.Option(
-    help="Pose backend. Default: the one the checkpoint's poses came from (`dancestyle models` lists them).",
-    show_default=False)]
-DetectorSizeOption = Annotated[int | None, typer.Option(
-    min=128, max=1333, help="Short side (px) of the frames the pose backend reads. Default: the checkpoint's "
-    "(512).", show_default=False)]
-
-
-def _load_pipeline(model: ModelName, weights: str | None, device: str, random_weights: bool,
-                   detector_size: int | None, pose: PoseName | None, quiet: bool = False):
-    """The pipeline classify and watch run, with what a user should know about its weights on stderr (not
-    when `quiet`: torchrun's other ranks)."""
-    from .pipeline import load_model
-
-    if random_weights and not quiet:
-        render.warning("--random-weights: every network is random, predictions are meaningless "
-                       "(use it for smoke tests and speed measurements only).")
-    with render.err.status("Loading models…") if not quiet else nullcontext():
-        pipeline = load_model(model.value, weights=weights, device=device, random_weights=random_weights,
-                              detector_size=detector_size, pose=pose.value if pose else None)
-    if not quiet:
-        render.err.print(f"weights: {pipeline.source}", style="dim", markup=False)
-        for caution in pipeline.cautions:
-            render.warning(caution)
-    return pipeline
-
-
-@app.command()
-def classify(
-    paths: Annotated[list[str], typer.Argument(
-        help="Video files, directories (searched recursively), glob patterns, - (standard input) or URLs.",
-        show_default=False)],
-    model: ModelOption = DEFAULT_MODEL,
-    weights: WeightsOption = None,
-    device: DeviceOption = Device.auto,
-    top_k: TopKOption = 3,
-    json_output: JsonOption = False,
-    random_weights: RandomWeightsOption = False,
-    pose: PoseOption = None,
-    detector_size: DetectorSizeOption = None,
-    timeline: Annotated[bool, typer.Option(
-        "--timeline", help="Also show each video's style over time: its 10 s windows and the runs of one style "
-                           "they make (JSON: \"windows\" and \"segments\").")] = False,
-    hop: Annotated[float | None, typer.Option(
-        help="Seconds between the starts of windows, more than 0 and at most 10 (rounded to the model's sampling "
-             "interval); shorter hops overlap the windows for a finer timeline. Default: 10.",
-        show_default=False)] = None,
-    debug: DebugOption = False,
-) -> None:
-    """Classify the dance style of each video. Exit code 0: all classified; 1: some failed or ended early; 2: usage
-    error; 130: interrupted."""
-    from . import distributed
-    from .pipeline import resolve_device
-    from .timeline import check_hop
-    from .video import find_videos
-
-    inputs = find_videos(paths)
-    try:
-        if hop is not None:
-            check_hop(hop)  # a usage error before the models load
-        ranks, device_name = distributed.start(resolve_device(device.value))  # under torchrun: share the inputs
-        pipeline = _load_pipeline(model, weights, device_name, random_weights, detector_size, pose,
-                                  quiet=not ranks.main)
-    except UsageError as e:
-        _show(e, debug)
-        raise typer.Exit(2) from None
-    except DanceStyleError as e:  # weights unavailable: every input fails for the same reason
-        _show(e, debug)
-        if json_output:
-            for given, path, _ in inputs:
-                render.json_line(render.error_record(str(path or given), e))
-        raise typer.Exit(1) from None
-
-    predictions, failed, interrupted = [], 0, False
-    with render.progress() if ranks.main else nullcontext() as progress:
-        task = progress.add_task("Classifying", total=len(inputs)) if progress else None
-        results = distributed.classify_in_order(
-            pipeline, [path if error is None else error for _, path, error in inputs], ranks, top_k=top_k,
-            timeline=timeline, hop=hop)
-        try:
-            for (given, path, _), result in zip(inputs, results):  # one bad input never stops the others
-                shown = str(path or given)
-                progress.update(task, description=f"Classified {escape(shown)}", advance=1)
-                if isinstance(result, Exception):
-                    failed += 1
-                    _show(result, debug, shown)
-                    if json_output:
-                        render.json_line(render.error_record(shown, result))
-                    continue
-                predictions.append(result)
-                if result.truncated:
-                    failed += 1
-                    render.warning(f"{shown}: the input ended early (truncated); what arrived was classified.")
-                if json_output:
-                    render.json_line(result.to_json())
-        except KeyboardInterrupt:  # Ctrl-C: what finished is still shown
-            interrupted = True
-            results.close()
-    distributed.stop()
-    if not ranks.main:  # rank 0 reports for every process
-        return
-    if predictions and not json_output:
-        for prediction in predictions if timeline else []:
-            render.out.print(render.timeline_view(prediction))
-        render.out.print(render.predictions_table(predictions, top_k))
-    if interrupted:
-        render.err.print(f"Interrupted: {len(predictions)} of {len(inputs)} input(s) classified.")
-        raise typer.Exit(130)
-    if failed:
-        render.err.print(f"{failed} of {len(inputs)} input(s) failed or ended early.")
-        raise typer.Exit(1)
-
-
-@app.command()
-def watch(
-    source: Annotated[str, typer.Argument(
-        help="A live source: a camera (/dev/video0), a stream URL (rtsp://, http://...), - (standard input) or a "
-             "file.", show_default=False)],
-    model: ModelOption = DEFAULT_MODEL,
-    weights: WeightsOption = None,
-    device: DeviceOption = Device.auto,
-    top_k: TopKOption = 3,
-    json_output: JsonOption = False,
-    random_weights: RandomWeightsOption = False,
-    pose: PoseOption = None,
-    detector_size: DetectorSizeOption = None,
-    hop: Annotated[float, typer.Option(
-        help="Seconds between reports: a 10 s window ends every hop (more than 0, at most 10; rounded to the "
-             "model's sampling interval).")] = WATCH_HOP,
-    debug: DebugOption = False,
-) -> None:
-    """Classify a live source as it plays: one line per 10 s window as it completes, until the source ends or
-    Ctrl-C. Exit code 0: ended (or Ctrl-C after a window); 1: the source failed or ended early; 2: usage error;
-    130: Ctrl-C before the first window."""
-    from .pipeline import SeenFrames, resolve_device
-    from .timeline import check_hop
-
-    try:
-        check_hop(hop)
-        pipeline = _load_pipeline(model, weights, resolve_device(device.value), random_weights, detector_size, pose)
-    except DanceStyleError as e:
-        _show(e, debug)
-        raise typer.Exit(2 if isinstance(e, UsageError) else 1) from None
-    seen, windows = SeenFrames(), 0
-    try:
-        for window in pipeline.watch(source, top_k, hop, seen):
-            windows += 1
-            if json_output:
-                render.json_line({"path": source, **window.to_json(), "dropped": window.dropped})
-            else:
-                render.window_line(window)
-    except KeyboardInterrupt:
-        render.watch_summary(windows, seen)
-        raise typer.Exit(0 if windows else 130) from None
-    except DanceStyleError as e:
-        _show(e, debug, source)
-        raise typer.Exit(1) from None
-    render.watch_summary(windows, seen)
-    if seen.truncated:
-        render.warning(f"{source}: the input ended early (truncated); what arrived was classified.")
-        raise typer.Exit(1)
-
-
-@app.command()
-def models(json_output: JsonOption = False) -> None:
-    """List the models and the pose backends: where their weights come from and whether they are cached."""
-    from .pipeline import describe_models, describe_pose_backends
-
-    rows, backends = describe_models(), describe_pose_backends()
-    if json_output:
-        for row in rows + backends:
-            render.json_line(row)
-    else:
-        render.out.print(render.models_table(rows))
-        render.out.print(render.pose_backends_table(backends))
-
-
-def main() -> None:
-    app()
-
-
-def _fail(error: DanceStyleError, debug: bool) -> None:
-    """Report a command-level error and exit: 2 for usage errors, 1 otherwise."""
-    _show(error, debug)
-    raise typer.Exit(2 if isinstance(error, UsageError) else 1) from None
+from .. import render
+from ..configs import (DEFAULT_MODEL, DEFAULT_RECIPE, EPOCHS, PATIENCE, STREAM_NAMES, TrainOptions, default_config,
+                       parse_settings)
+from ..errors import DanceStyleError, UsageError
+from ..geometry import DEFAULT_DETECTOR_SIZE
+from ..pose import DEFAULT_POSE
+from .app import DebugOption, Device, JsonOption, ModelName, PoseName, app, fail, show_error
 
 
 @app.command("fetch-dataset")
@@ -293,13 +41,13 @@ def fetch_dataset(
     """Download, verify and extract a dataset (or generate the synthetic one), index it and write its split."""
     from pathlib import Path
 
-    from . import data, fetch
+    from .. import data, fetch
 
     try:
         data.letsdance_classes(classes)  # before any download or generation
         with render.progress_reporter("Fetching") as report:
             if synthetic:
-                from .synthetic import generate_corpus
+                from ..synthetic import generate_corpus
 
                 root = Path(dest).expanduser() if dest else data.default_root("synthetic")
                 generate_corpus(root, clips_per_class=clips_per_class, seed=seed, pose_noise=pose_noise,
@@ -309,7 +57,7 @@ def fetch_dataset(
                 summary = fetch.fetch_dataset(source, Path(dest) if dest else None, classes, report,
                                               on_caution=render.warning)
     except DanceStyleError as e:
-        _fail(e, debug)
+        fail(e, debug)
     except KeyboardInterrupt:
         render.warning("Interrupted. Run the same command again to continue: finished downloads, archives and "
                        "clips are kept.")
@@ -375,10 +123,10 @@ def train(
     """Train a classifier on cached features; writes a checkpoint directory usable by classify --weights."""
     from pathlib import Path
 
-    from .data import default_root
-    from .distributed import ranks_from_env
-    from .pipeline import resolve_device
-    from .train import TrainingInterrupted, train as run_training
+    from ..data import default_root
+    from ..distributed import ranks_from_env
+    from ..pipeline import resolve_device
+    from ..train import TrainingInterrupted, train as run_training
 
     options = TrainOptions(model=model.value, data=Path(data).expanduser() if data else default_root("letsdance"),
                            out=Path(out).expanduser() if out else None, epochs=epochs, patience=patience,
@@ -406,14 +154,14 @@ def train(
             options.device = resolve_device(device.value)
             summary = _train_with_progress(run_training, options)
             if push_to_hub:
-                from .checkpoints import push_checkpoint
+                from ..checkpoints import push_checkpoint
 
                 summary["pushed_to"] = push_checkpoint(summary["out"], push_to_hub)
         except TrainingInterrupted as e:
-            _show(e, debug)
+            show_error(e, debug)
             raise typer.Exit(130) from None
         except DanceStyleError as e:
-            _fail(e, debug)
+            fail(e, debug)
     if not ranks_from_env().main:
         return
     if json_output:
@@ -448,7 +196,7 @@ def _stop_training(signum, frame) -> None:
 
 
 def _train_with_progress(run_training, options) -> dict:
-    from .distributed import ranks_from_env
+    from ..distributed import ranks_from_env
 
     if not ranks_from_env().main:  # under torchrun, rank 0 alone talks to the user
         return run_training(options)
@@ -479,9 +227,9 @@ def evaluate(
     debug: DebugOption = False,
 ) -> None:
     """Accuracy, macro-F1, per-class scores, the confusion matrix and the most confused pairs on a split."""
-    from . import distributed
-    from .evaluate import evaluate_run
-    from .pipeline import resolve_device
+    from .. import distributed
+    from ..evaluate import evaluate_run
+    from ..pipeline import resolve_device
 
     try:
         if split not in ("test", "val"):
@@ -494,7 +242,7 @@ def evaluate(
                                   ranks=ranks)
         distributed.stop()
     except DanceStyleError as e:
-        _fail(e, debug)
+        fail(e, debug)
     if not ranks.main:
         return
     if json_output:
@@ -511,13 +259,13 @@ def demo(
     debug: DebugOption = False,
 ) -> None:
     """Offline tour in a minute or two: synthetic corpus -> train -> evaluate -> classify held-out clips."""
-    from .data import default_root
-    from .fetch import fetch_dataset
-    from .evaluate import evaluate_run
-    from .pipeline import resolve_device
-    from .synthetic import generate_corpus
-    from .train import train as run_training
-    from .weights import home
+    from ..data import default_root
+    from ..fetch import fetch_dataset
+    from ..evaluate import evaluate_run
+    from ..pipeline import resolve_device
+    from ..synthetic import generate_corpus
+    from ..train import train as run_training
+    from ..weights import home
 
     render.banner("dancestyle demo — SYNTHETIC data", "Everything below runs offline on procedural stick-figure "
                   "dancers (10 styles, pose stream only), whose styles differ only in how they move, seen through "
@@ -547,7 +295,7 @@ def demo(
                        "whose weights need one online run)")
         render.out.print(render.predictions_table(result.predictions[::max(1, len(result.predictions) // 5)][:5], 3))
     except DanceStyleError as e:
-        _fail(e, debug)
+        fail(e, debug)
     render.banner("What real use needs", "Real videos need trained weights: run `dancestyle fetch-dataset`, "
                   "`dancestyle train --model lstm` and `dancestyle evaluate` on a machine with internet (Let's Dance "
                   "and the ResNet-18 / pose-backend weights are downloaded), then `dancestyle classify clip.mp4`. "

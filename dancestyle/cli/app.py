@@ -1,0 +1,91 @@
+"""The `dancestyle` app and what its commands share: the options, the device choice, how errors are shown."""
+
+from __future__ import annotations
+
+import logging
+import os
+import traceback
+from enum import Enum
+from typing import Annotated
+
+import typer
+
+from .. import __version__, render
+from ..configs import available_models
+from ..errors import DanceStyleError, UsageError
+from ..pose import available_pose_backends
+
+app = typer.Typer(
+    help="Tell which dance style a video shows (ballet, break, flamenco, foxtrot, latin, quickstep, square, "
+         "swing, tango, waltz).",
+    no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False, rich_markup_mode="rich",
+)
+
+ModelName = Enum("ModelName", {name: name for name in available_models()}, type=str)
+
+
+PoseName = Enum("PoseName", {name: name for name in available_pose_backends()}, type=str)
+
+
+class Device(str, Enum):
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+_USER_HF_VERBOSITY = os.environ.get("HF_HUB_VERBOSITY")
+
+
+def _library_warnings(debug: bool) -> bool:
+    """huggingface_hub's warnings (retry lines, raw connection errors) only with --debug: without it our own error
+    says what went wrong. An HF_HUB_VERBOSITY the user set wins."""
+    if not _USER_HF_VERBOSITY:
+        level = "warning" if debug else "error"
+        os.environ["HF_HUB_VERBOSITY"] = level  # read when huggingface_hub is imported...
+        logging.getLogger("huggingface_hub").setLevel(level.upper())  # ...or now, if it already is
+    return debug
+
+
+DebugOption = Annotated[bool, typer.Option("--debug", callback=_library_warnings,
+                                           help="Show tracebacks for errors, and the libraries' warnings.")]
+JsonOption = Annotated[bool, typer.Option("--json", help="JSON Lines on stdout, one object per item.")]
+
+
+def show_error(error: BaseException, debug: bool, path: str | None = None) -> None:
+    if debug:
+        render.err.print("".join(traceback.format_exception(error)), markup=False)
+    render.error_message(error, path)
+
+
+def _version(value: bool) -> None:
+    if value:
+        render.out.print(f"dancestyle {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                               help="Print the version and exit.")] = False) -> None:
+    """dancestyle: classify dance videos; train and evaluate on Let's Dance."""
+
+
+ModelOption = Annotated[ModelName, typer.Option(help="Sequence model.")]
+WeightsOption = Annotated[str | None, typer.Option(
+    help="Checkpoint directory or Hub repo ORG/NAME\\[@REVISION]. Default: the newest local training run of the "
+         "model, else its Hub repo.", show_default=False)]
+DeviceOption = Annotated[Device, typer.Option(help="auto = CUDA when present.")]
+TopKOption = Annotated[int, typer.Option("--top-k", min=1, max=10, help="How many styles to show per video.")]
+RandomWeightsOption = Annotated[bool, typer.Option(
+    "--random-weights", help="Random weights everywhere, no download: smoke tests and speed only.")]
+PoseOption = Annotated[PoseName | None, typer.Option(
+    help="Pose backend. Default: the one the checkpoint's poses came from (`dancestyle models` lists them).",
+    show_default=False)]
+DetectorSizeOption = Annotated[int | None, typer.Option(
+    min=128, max=1333, help="Short side (px) of the frames the pose backend reads. Default: the checkpoint's "
+    "(512).", show_default=False)]
+
+
+def fail(error: DanceStyleError, debug: bool) -> None:
+    """Report a command-level error and exit: 2 for usage errors, 1 otherwise."""
+    show_error(error, debug)
+    raise typer.Exit(2 if isinstance(error, UsageError) else 1) from None

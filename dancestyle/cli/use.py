@@ -1,0 +1,185 @@
+"""The commands for using a model: classify videos, watch a live source, list the models."""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from .. import render
+from ..configs import DEFAULT_MODEL
+from ..errors import DanceStyleError, UsageError
+from ..geometry import WATCH_HOP
+from .app import (DebugOption, DetectorSizeOption, Device, DeviceOption, JsonOption, ModelName, ModelOption, PoseName,
+                  PoseOption, RandomWeightsOption, TopKOption, WeightsOption, app, show_error)
+
+
+def _load_pipeline(model: ModelName, weights: str | None, device: str, random_weights: bool,
+                   detector_size: int | None, pose: PoseName | None, quiet: bool = False):
+    """The pipeline classify and watch run, with what a user should know about its weights on stderr (not
+    when `quiet`: torchrun's other ranks)."""
+    from ..pipeline import load_model
+
+    if random_weights and not quiet:
+        render.warning("--random-weights: every network is random, predictions are meaningless "
+                       "(use it for smoke tests and speed measurements only).")
+    with render.err.status("Loading models…") if not quiet else nullcontext():
+        pipeline = load_model(model.value, weights=weights, device=device, random_weights=random_weights,
+                              detector_size=detector_size, pose=pose.value if pose else None)
+    if not quiet:
+        render.err.print(f"weights: {pipeline.source}", style="dim", markup=False)
+        for caution in pipeline.cautions:
+            render.warning(caution)
+    return pipeline
+
+
+@app.command()
+def classify(
+    paths: Annotated[list[str], typer.Argument(
+        help="Video files, directories (searched recursively), glob patterns, - (standard input) or URLs.",
+        show_default=False)],
+    model: ModelOption = DEFAULT_MODEL,
+    weights: WeightsOption = None,
+    device: DeviceOption = Device.auto,
+    top_k: TopKOption = 3,
+    json_output: JsonOption = False,
+    random_weights: RandomWeightsOption = False,
+    pose: PoseOption = None,
+    detector_size: DetectorSizeOption = None,
+    timeline: Annotated[bool, typer.Option(
+        "--timeline", help="Also show each video's style over time: its 10 s windows and the runs of one style "
+                           "they make (JSON: \"windows\" and \"segments\").")] = False,
+    hop: Annotated[float | None, typer.Option(
+        help="Seconds between the starts of windows, more than 0 and at most 10 (rounded to the model's sampling "
+             "interval); shorter hops overlap the windows for a finer timeline. Default: 10.",
+        show_default=False)] = None,
+    debug: DebugOption = False,
+) -> None:
+    """Classify the dance style of each video. Exit code 0: all classified; 1: some failed or ended early; 2: usage
+    error; 130: interrupted."""
+    from .. import distributed
+    from ..pipeline import resolve_device
+    from ..timeline import check_hop
+    from ..video import find_videos
+
+    inputs = find_videos(paths)
+    try:
+        if hop is not None:
+            check_hop(hop)  # a usage error before the models load
+        ranks, device_name = distributed.start(resolve_device(device.value))  # under torchrun: share the inputs
+        pipeline = _load_pipeline(model, weights, device_name, random_weights, detector_size, pose,
+                                  quiet=not ranks.main)
+    except UsageError as e:
+        show_error(e, debug)
+        raise typer.Exit(2) from None
+    except DanceStyleError as e:  # weights unavailable: every input fails for the same reason
+        show_error(e, debug)
+        if json_output:
+            for given, path, _ in inputs:
+                render.json_line(render.error_record(str(path or given), e))
+        raise typer.Exit(1) from None
+
+    predictions, failed, interrupted = [], 0, False
+    with render.progress() if ranks.main else nullcontext() as progress:
+        task = progress.add_task("Classifying", total=len(inputs)) if progress else None
+        results = distributed.classify_in_order(
+            pipeline, [path if error is None else error for _, path, error in inputs], ranks, top_k=top_k,
+            timeline=timeline, hop=hop)
+        try:
+            for (given, path, _), result in zip(inputs, results):  # one bad input never stops the others
+                shown = str(path or given)
+                progress.update(task, description=f"Classified {escape(shown)}", advance=1)
+                if isinstance(result, Exception):
+                    failed += 1
+                    show_error(result, debug, shown)
+                    if json_output:
+                        render.json_line(render.error_record(shown, result))
+                    continue
+                predictions.append(result)
+                if result.truncated:
+                    failed += 1
+                    render.warning(f"{shown}: the input ended early (truncated); what arrived was classified.")
+                if json_output:
+                    render.json_line(result.to_json())
+        except KeyboardInterrupt:  # Ctrl-C: what finished is still shown
+            interrupted = True
+            results.close()
+    distributed.stop()
+    if not ranks.main:  # rank 0 reports for every process
+        return
+    if predictions and not json_output:
+        for prediction in predictions if timeline else []:
+            render.out.print(render.timeline_view(prediction))
+        render.out.print(render.predictions_table(predictions, top_k))
+    if interrupted:
+        render.err.print(f"Interrupted: {len(predictions)} of {len(inputs)} input(s) classified.")
+        raise typer.Exit(130)
+    if failed:
+        render.err.print(f"{failed} of {len(inputs)} input(s) failed or ended early.")
+        raise typer.Exit(1)
+
+
+@app.command()
+def watch(
+    source: Annotated[str, typer.Argument(
+        help="A live source: a camera (/dev/video0), a stream URL (rtsp://, http://...), - (standard input) or a "
+             "file.", show_default=False)],
+    model: ModelOption = DEFAULT_MODEL,
+    weights: WeightsOption = None,
+    device: DeviceOption = Device.auto,
+    top_k: TopKOption = 3,
+    json_output: JsonOption = False,
+    random_weights: RandomWeightsOption = False,
+    pose: PoseOption = None,
+    detector_size: DetectorSizeOption = None,
+    hop: Annotated[float, typer.Option(
+        help="Seconds between reports: a 10 s window ends every hop (more than 0, at most 10; rounded to the "
+             "model's sampling interval).")] = WATCH_HOP,
+    debug: DebugOption = False,
+) -> None:
+    """Classify a live source as it plays: one line per 10 s window as it completes, until the source ends or
+    Ctrl-C. Exit code 0: ended (or Ctrl-C after a window); 1: the source failed or ended early; 2: usage error;
+    130: Ctrl-C before the first window."""
+    from ..pipeline import SeenFrames, resolve_device
+    from ..timeline import check_hop
+
+    try:
+        check_hop(hop)
+        pipeline = _load_pipeline(model, weights, resolve_device(device.value), random_weights, detector_size, pose)
+    except DanceStyleError as e:
+        show_error(e, debug)
+        raise typer.Exit(2 if isinstance(e, UsageError) else 1) from None
+    seen, windows = SeenFrames(), 0
+    try:
+        for window in pipeline.watch(source, top_k, hop, seen):
+            windows += 1
+            if json_output:
+                render.json_line({"path": source, **window.to_json(), "dropped": window.dropped})
+            else:
+                render.window_line(window)
+    except KeyboardInterrupt:
+        render.watch_summary(windows, seen)
+        raise typer.Exit(0 if windows else 130) from None
+    except DanceStyleError as e:
+        show_error(e, debug, source)
+        raise typer.Exit(1) from None
+    render.watch_summary(windows, seen)
+    if seen.truncated:
+        render.warning(f"{source}: the input ended early (truncated); what arrived was classified.")
+        raise typer.Exit(1)
+
+
+@app.command()
+def models(json_output: JsonOption = False) -> None:
+    """List the models and the pose backends: where their weights come from and whether they are cached."""
+    from ..pipeline import describe_models, describe_pose_backends
+
+    rows, backends = describe_models(), describe_pose_backends()
+    if json_output:
+        for row in rows + backends:
+            render.json_line(row)
+    else:
+        render.out.print(render.models_table(rows))
+        render.out.print(render.pose_backends_table(backends))
