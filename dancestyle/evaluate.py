@@ -166,7 +166,7 @@ def evaluate_run(weights: str | None, model: str, data: str | None, split: str =
     from .extract import extract_features
     from .checkpoints import classifier_source, load_classifier, read_checkpoint
     from .prediction import Prediction, rank_styles
-    from .streaming import load_split
+    from .sequences import load_split
     from .windows import clip_probabilities, window_steps
 
     directory, source = classifier_source(model, weights)

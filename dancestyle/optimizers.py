@@ -9,7 +9,7 @@ from torch import nn
 
 from .features import mirror_flow
 from .models import DanceClassifier
-from .streaming import Sequences
+from .sequences import Sequences
 
 # paper.md (pose): per-frame, SGD Nesterov, batch 100; lr: the recipe's
 ENCODER_PRETRAIN = {"epochs": 10, "batch_size": 100}

@@ -28,7 +28,7 @@ from .pose import DEFAULT_POSE, PoseSource, pose_backend
 from .recipe import RANDOM_RGB, FeatureRecipe
 from .prediction import Prediction, rank_styles
 from .timeline import ScoredWindow, WindowBuffer, check_hop, segments, window_span
-from .video import ReadAhead, SampledFrame, VideoEnd, chunked, is_stream, iter_sampled_frames, sample_interval
+from .video import ReadAhead, SampledFrame, VideoEnd, chunked, is_live, iter_sampled_frames, sample_interval
 from .windows import steps_per_window
 from .checkpoints import (checkpoint_cautions, classifier_source, load_classifier, newest_run, pose_caution,
                           read_checkpoint)
@@ -135,7 +135,7 @@ class DanceStylePipeline:
         seen = seen if seen is not None else SeenFrames()
         video_end: list[VideoEnd] = []
         samples = _until_end(self.read_ahead(source), video_end)
-        if is_stream(source):  # a file is not live: every sample of it is used, however long that takes
+        if is_live(source):  # a file is not live: every sample of it is used, however long that takes
             samples = _keep_up(samples, float(2 * hop_frames * self.interval))
         for window in self._windows(samples, hop_frames, timings, top_k, seen):
             yield _end_at_most(window, video_end)  # known for the last one

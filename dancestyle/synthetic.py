@@ -152,7 +152,7 @@ def _write_clips(clips: list[Clip], root: Path, frames: int, size: tuple[int, in
         return
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    gc.collect()  # see streaming.streamed_windows: garbage PyAV objects must not be freed in a forked worker
+    gc.collect()  # see sequences.worker_windows: garbage PyAV objects must not be freed in a forked worker
     with ProcessPoolExecutor(workers) as pool:
         futures = {pool.submit(_write_clip, clip, root, frames, size, noise): clip for clip in clips}
         try:

@@ -48,7 +48,7 @@ from .pose import FRAME_FORM
 from .recipe import FeatureRecipe, rgb_weights_id
 from .runstate import load_state, read_state, resume_dir, save_state, state_path
 from .splits import load_or_make_splits
-from .streaming import CachedClips, Sequences, load_split, streamed_windows
+from .sequences import CachedClips, Sequences, load_split, worker_windows
 from .checkpoints import CONFIG_FILE, checkpoint_config, read_checkpoint, save_checkpoint
 from .windows import batch_windows, clip_probabilities, training_window, window_steps
 from .weights import atomic_write_json, runs_dir
@@ -67,14 +67,14 @@ def _epoch_windows(train: Sequences, config: ModelConfig, generator: torch.Gener
                    ranks: Ranks, seed: int, epoch: int) -> Iterator[tuple[list[int], list[Window]]]:
     """This rank's batches of the epoch as (clip indices, their windows): for clips in memory, every clip's window
     drawn here in clip order, then the order; for clips read from the cache, the order, then each window drawn
-    by a DataLoader worker from its own generator (streaming.py)."""
+    by a DataLoader worker from its own generator (sequences.py)."""
     every, per_window = window_steps(config)
     choose = partial(training_window, every=every, per_window=per_window, augment=tuple(augment))
     batch_size = max(1, config.batch_size // ranks.world)
     if isinstance(train.features, CachedClips):
         order = shard_order(torch.randperm(len(train), generator=generator), ranks)
         batches = [batch.tolist() for batch in order.split(batch_size)]
-        for batch in streamed_windows(train.features, choose, seed, epoch, batches):
+        for batch in worker_windows(train.features, choose, seed, epoch, batches):
             yield [index for index, _ in batch], [window for _, window in batch]
         return
     windows = [choose(features, generator) for features in train.features]

@@ -60,7 +60,7 @@ def sample_interval(stride: int, base_fps: int = BASE_FPS) -> Fraction:
     return Fraction(stride, base_fps)
 
 
-def is_stream(source: Source) -> bool:
+def is_live(source: Source) -> bool:
     """Standard input, a network address or a camera: read once, front to back, as it arrives."""
     return isinstance(source, str) and (source == STDIN or bool(URL.match(source)) or is_camera(source))
 
@@ -79,7 +79,7 @@ def find_videos(inputs: Iterable[str]) -> list[tuple[str, Source | None, InputEr
     """
     rows: list[tuple[str, Source | None, InputError | None]] = []
     for given in inputs:
-        if is_stream(given):
+        if is_live(given):
             again = given == STDIN and any(source == STDIN for _, source, _ in rows)
             rows.append((given, None, InputError("-: standard input can be read only once.", "Pass - once."))
                         if again else (given, given, None))
@@ -128,7 +128,7 @@ def _open(path: Source):
     if path == STDIN and os.isatty(0):  # FFmpeg would wait for a video typed at the keyboard
         raise InputError("-: standard input is a terminal, not a video.",
                          "Pipe a video in, e.g. cat clip.mkv | dancestyle classify -")
-    target, timeout = ("pipe:0", None) if path == STDIN else (str(path), NETWORK_TIMEOUT if is_stream(path) else None)
+    target, timeout = ("pipe:0", None) if path == STDIN else (str(path), NETWORK_TIMEOUT if is_live(path) else None)
     try:
         container = av.open(target, mode="r", timeout=timeout, format="v4l2" if is_camera(path) else None)
     except PermissionError as e:
@@ -150,7 +150,7 @@ def _stream_error(source: Source, error: Exception) -> InputError | None:
     content FFmpeg cannot read, which is a MediaError)."""
     import av
 
-    if not is_stream(source) or source == STDIN:
+    if not is_live(source) or source == STDIN:
         return None
     if isinstance(error, av.ExitError):  # the timeout's interrupt
         return InputError(f"{source}: no data for {NETWORK_TIMEOUT:g} s (timed out).",
@@ -263,7 +263,7 @@ def _sampled_frames(path: Source, interval: Fraction, max_short_side: int | None
     duration, truncated) last."""
     import av
 
-    path = path if is_stream(path) else Path(path)
+    path = path if is_live(path) else Path(path)
     container = _open(path)
     try:
         stream = container.streams.video[0]

@@ -237,11 +237,11 @@ def test_r3d_on_rgb_trains_offline_with_random_weights_and_classifies(corpus, ho
     assert prediction.model == "r3d" and prediction.frames == 12 and prediction.label in STYLES
 
 
-def test_streamed_windows_are_read_on_demand_and_the_same_with_or_without_workers():
+def test_worker_windows_are_read_on_demand_and_the_same_with_or_without_workers():
     from functools import partial
     from types import SimpleNamespace
 
-    from dancestyle.streaming import CachedClips, streamed_windows
+    from dancestyle.sequences import CachedClips, worker_windows
     from dancestyle.windows import training_window
 
     class Cache:  # stands in for a FeatureSet: clip n's sample t is all 100 n + t
@@ -255,7 +255,7 @@ def test_streamed_windows_are_read_on_demand_and_the_same_with_or_without_worker
     assert Cache.loads == 0 and len(clips) == 6 and clips[5]["rgb"][1, 0, 0, 0] == 501 and Cache.loads == 1
     choose = partial(training_window, every=2, per_window=8)
     batches = [[4, 0, 2], [1, 5], [3]]
-    alone, workers = ([list(streamed_windows(clips, choose, 0, 1, batches, workers=n))] for n in (0, 1))
+    alone, workers = ([list(worker_windows(clips, choose, 0, 1, batches, workers=n))] for n in (0, 1))
     assert [[index for index, _ in batch] for batch in alone[0]] == batches
     for mine, theirs in zip(alone[0], workers[0]):
         for (index, window), (_, other) in zip(mine, theirs):

@@ -3,8 +3,8 @@ memory all at once (r3d's frames: ~2.3 MB a 10 s clip at 112 px, ~2.3 GB for Let
 cache when needed, their training windows made by DataLoader workers.
 
 The in-memory features of the other streams keep their single-process path in train.py (and its exact random
-streams); the streamed one draws each clip's window from its own generator, seeded by (seed, epoch, clip), so workers
-need no shared state and a resumed run draws what an uninterrupted one would. Memory holds the batches in
+streams); a split read from the cache draws each clip's window from its own generator, seeded by (seed, epoch,
+clip), so workers need no shared state and a resumed run draws what an uninterrupted one would. Memory holds the batches in
 flight (batch_size windows, times the workers' prefetch), whatever the dataset's size.
 """
 
@@ -53,7 +53,7 @@ class CachedClips(Sequence):
         return shuffled_in_time(features, self.clips[index].key) if self.shuffle_frames else features
 
 
-def needs_streaming(features: FeatureSet) -> bool:
+def reads_from_cache(features: FeatureSet) -> bool:
     """Whether a run's features are read clip by clip (a stream of pixels) rather than held in memory."""
     return rgb_reads_frames({stream: spec.form for stream, spec in features.specs.items()})
 
@@ -71,12 +71,12 @@ class Sequences:
 
 def load_split(index: DatasetIndex, features: FeatureSet, keys: list[str], classes: list[str],
                shuffle_frames: bool = False) -> Sequences:
-    """A split's clips in memory, or for a stream of pixels read from the cache clip by clip (streaming.py).
+    """A split's clips in memory, or for a stream of pixels read from the cache clip by clip (worker_windows).
     shuffle_frames: permute each clip's samples in time (same permutation for every stream, fixed per clip), the
     control that shows how much a model uses motion."""
     clips = index.clips_for(keys)
     labels = np.array([classes.index(clip.label) for clip in clips])
-    if needs_streaming(features):
+    if reads_from_cache(features):
         return Sequences(CachedClips(features, clips, shuffle_frames), labels)
     loaded = [features.load(clip) for clip in clips]
     if shuffle_frames:
@@ -104,7 +104,7 @@ def _keep_list(items: list) -> list:
     return items  # the batch as a list of (index, window): windows.batch_windows pads it
 
 
-def streamed_windows(clips: CachedClips, choose: Callable[[Window, torch.Generator], Window], seed: int, epoch: int,
+def worker_windows(clips: CachedClips, choose: Callable[[Window, torch.Generator], Window], seed: int, epoch: int,
                      batches: list[list[int]], workers: int = LOADER_WORKERS) -> Iterator[list[tuple[int, Window]]]:
     """The epoch's batches of (clip index, window), in the order of `batches`, made by `workers` processes
     (fewer on a machine with fewer cores; 0: in this process)."""
