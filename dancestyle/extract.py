@@ -68,7 +68,7 @@ def stream_specs(recipe: FeatureRecipe) -> dict[str, StreamSpec]:
     rgb = f"frames@{recipe.frame_size}px" if recipe.reads_frames else rgb_source_id(recipe.rgb_weights,
                                                                                    recipe.frame_size)
     sources = {"rgb": rgb, "pose": recipe.pose.id, "flow": recipe.flow.id}
-    return {stream: StreamSpec(stream, sources[stream], form=recipe.form(stream)) for stream in recipe.streams}
+    return {stream: StreamSpec(stream, sources[stream], recipe.stride, recipe.form(stream)) for stream in recipe.streams}
 
 
 def sample_positions(frame_numbers: list[int], frame_rate: int = BASE_FPS,
@@ -106,14 +106,15 @@ def load_frame(path: Path, max_short_side: int) -> np.ndarray:
         return np.array(image)  # writable: torch will not wrap a read-only array
 
 
-def clip_samples(clip: Clip, max_short_side: int, flow: FlowSettings | None = None, images: bool = True
-                 ) -> list[SampledFrame]:
-    """A clip's samples at the cache stride, as `classify` samples a video: each frame's RGB image (short side
-    `max_short_side`; None when `images` is False for a frame folder) and, with `flow`, its flow stack."""
-    interval = sample_interval(CACHE_STRIDE)
+def clip_samples(clip: Clip, max_short_side: int, flow: FlowSettings | None = None, images: bool = True,
+                 stride: int = CACHE_STRIDE) -> list[SampledFrame]:
+    """A clip's samples every `stride` frames of 30 fps video (the cache's), as `classify` samples a video: each
+    frame's RGB image (short side `max_short_side`; None when `images` is False for a frame folder) and, with
+    `flow`, its flow stack."""
+    interval = sample_interval(stride)
     if clip.video is not None:
         return list(iter_sampled_frames(clip.video, interval, max_short_side, flow=flow))
-    positions = sample_positions(clip.frame_numbers, clip.frame_rate)
+    positions = sample_positions(clip.frame_numbers, clip.frame_rate, interval)
     samples = [SampledFrame(index, float(index * interval),
                             load_frame(clip.frames[position], max_short_side) if images else None)
                for index, position in enumerate(positions)]
@@ -134,9 +135,10 @@ def folder_flow(clip: Clip, flow: FlowSettings, interval: Fraction) -> list[tupl
     return done + stacks.finish((clip.frame_numbers[-1] - first + 1) / rate)
 
 
-def dataset_poses(clip: Clip, form: str = "") -> np.ndarray:
-    """(T, 20, 2, 17) from the clip's skeleton files (in pose_input's `form`); a missing file counts as an empty
-    frame. The files hold pixels of the clip's frames, so the frame size comes from its first frame's header."""
+def dataset_poses(clip: Clip, form: str = "", stride: int = CACHE_STRIDE) -> np.ndarray:
+    """(T, 20, 2, 17) from the clip's skeleton files every `stride` frames of 30 fps video (in pose_input's
+    `form`); a missing file counts as an empty frame. The files hold pixels of the clip's frames, so the frame
+    size comes from its first frame's header."""
     size = (0, 0)
     if form:
         from PIL import Image
@@ -144,7 +146,7 @@ def dataset_poses(clip: Clip, form: str = "") -> np.ndarray:
         with Image.open(clip.frames[0]) as image:
             size = image.size
     arrays = []
-    for position in sample_positions(clip.frame_numbers, clip.frame_rate):
+    for position in sample_positions(clip.frame_numbers, clip.frame_rate, sample_interval(stride)):
         path = clip.poses[position]
         people = read_letsdance_pose(path) if path is not None else np.zeros((0, 17, 2), np.float32)
         arrays.append(pose_input(people, form, size))
@@ -166,10 +168,10 @@ class Extractor:
         made = [stream for stream in specs if stream not in from_files]
         needs_images = any(stream != "flow" for stream in made)
         flow = recipe.flow if "flow" in made else None
-        samples = clip_samples(clip, recipe.frame_size, flow, images=needs_images) if made else []
+        samples = clip_samples(clip, recipe.frame_size, flow, needs_images, recipe.stride) if made else []
         result = {stream: cached_form(stream, features) for stream, features in self.maker.make(samples, made).items()}
         for stream in from_files:
-            result[stream] = dataset_poses(clip, recipe.form(stream))
+            result[stream] = dataset_poses(clip, recipe.form(stream), recipe.stride)
         return result
 
 

@@ -235,8 +235,9 @@ def mirror_flow(stacks: np.ndarray) -> np.ndarray:
 # holding "rgb" (T, 512) float16, "pose" (T, 20, 2, 17) float32 (normalised skeletons: the pose encoder is
 # trained, so its input is what is cached; each in its own box, or in frame coordinates for a model whose
 # stream_forms say "frame") or "flow" (T, pairs, 2, grid, grid) float16 (the flow encoder's input). Samples are
-# every CACHE_STRIDE-th frame of 30 fps video; every model's stride is a multiple of it, so one cache serves all
-# models. The folder name says what produced the features, so features made another way are never mixed in.
+# every CACHE_STRIDE-th frame of 30 fps video for every model whose stride is a multiple of it (one cache serves
+# them all), else every stride-th (geometry.cache_stride). The folder name says what produced the features, so
+# features made another way are never mixed in.
 
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from .configs import STREAM_NAMES, ModelConfig, config_from_dict
 from .flow import DEFAULT_FLOW, FlowSettings
-from .geometry import DEFAULT_DETECTOR_SIZE, RGB_SIZE
+from .geometry import CACHE_STRIDE, DEFAULT_DETECTOR_SIZE, RGB_SIZE, cache_stride
 from .pose import DEFAULT_POSE, FRAME_FORM, LEGACY_ESTIMATOR, PoseSource
 from .weights import RESNET18
 
@@ -45,6 +45,7 @@ class FeatureRecipe:
     pose: PoseSource = PoseSource(DEFAULT_POSE)  # where training's poses came from (backend None: skeleton files)
     pose_backend: str = DEFAULT_POSE  # the backend classify runs for this model's poses
     flow: FlowSettings = DEFAULT_FLOW
+    stride: int = CACHE_STRIDE  # frames between cached samples: geometry.cache_stride of the model's stride
 
     @classmethod
     def for_model(cls, model: ModelConfig, pose: PoseSource | None = None, rgb_weights: str | None = None,
@@ -57,7 +58,7 @@ class FeatureRecipe:
             rgb_weights = KINETICS_START  # r3d's R3D-18 is trained end to end from these, not from a ResNet-18
         pose = pose or PoseSource(DEFAULT_POSE, frame_size)
         return cls(_ordered(model.streams), forms, frame_size, rgb_weights, pose, pose.backend or DEFAULT_POSE,
-                   flow)
+                   flow, cache_stride(model.stride))
 
     @classmethod
     def from_checkpoint(cls, config: dict) -> FeatureRecipe:
@@ -72,7 +73,7 @@ class FeatureRecipe:
         return cls(_ordered(model.streams), tuple(sorted(model.stream_forms.items())), frame_size,
                    (features.get("rgb") or {}).get("weights") or rgb_weights_id(random_weights=False),
                    _recorded_pose_source(config, "pose" in model.streams, frame_size), _recorded_pose_backend(pose),
-                   DEFAULT_FLOW if flow is None else FlowSettings.from_dict(flow))
+                   DEFAULT_FLOW if flow is None else FlowSettings.from_dict(flow), cache_stride(model.stride))
 
     def to_json(self) -> dict:
         """config.json's `features` block: frame_size is the short side both streams' frames were decoded at

@@ -1,8 +1,8 @@
 """Which sampled steps form each 10 s window, for training, evaluation and classification alike.
 
 A model reads a step every `stride` frames of 30 fps video; a window is 10 s of those steps (the training clips'
-length). The feature cache holds a sample every CACHE_STRIDE frames, so a model with stride s reads every
-(s / CACHE_STRIDE)-th of them. Training draws one random full window per clip and epoch (a random offset within
+length). The feature cache holds a sample every geometry.cache_stride(s) frames (5 for every multiple of 5, else s),
+so a model with stride s reads every (s / cache_stride(s))-th of them. Training draws one random full window per clip and epoch (a random offset within
 the stride, a random start, then the augmentations: augment.py); evaluation tiles a clip with consecutive windows
 at offset 0, the last one ending at the clip's end, and averages their probabilities, as `classify` does with a
 video (pipeline.py, timeline.WindowBuffer).
@@ -17,9 +17,8 @@ import torch
 
 from .augment import augment_window
 from .configs import ModelConfig
-from .errors import UsageError
 from .features import Window
-from .geometry import BASE_FPS, CACHE_STRIDE, WINDOW_SECONDS
+from .geometry import BASE_FPS, WINDOW_SECONDS, cache_stride
 from .models import DanceClassifier, mixed_precision
 
 
@@ -31,9 +30,7 @@ def steps_per_window(stride: int) -> int:
 
 def window_steps(config: ModelConfig) -> tuple[int, int]:
     """(cache samples between model steps, model steps per 10 s window)."""
-    if config.stride % CACHE_STRIDE:
-        raise UsageError(f"Stride {config.stride} is not a multiple of the feature cache's {CACHE_STRIDE}.")
-    return config.stride // CACHE_STRIDE, steps_per_window(config.stride)
+    return config.stride // cache_stride(config.stride), steps_per_window(config.stride)
 
 
 def clip_windows(features: Window, every: int, per_window: int, offset: int = 0) -> list[Window]:

@@ -43,7 +43,7 @@ def test_classify_computes_the_features_training_cached(dataset, model, stream, 
     from dancestyle.checkpoints import save_checkpoint
     from dancestyle.configs import TrainOptions
     from dancestyle.data import index_for_training, letsdance_classes
-    from dancestyle.geometry import CACHE_STRIDE
+    from dancestyle.geometry import cache_stride
     from dancestyle.models import DanceClassifier
     from dancestyle.pipeline import DanceStylePipeline, load_model
     from dancestyle.train import model_config
@@ -65,7 +65,7 @@ def test_classify_computes_the_features_training_cached(dataset, model, stream, 
     pipeline.classify(clip.video)
 
     assert len(fed) == 1  # a 2.5 s video: one window, every sample of it
-    step = classifier.config.stride // CACHE_STRIDE
+    step = classifier.config.stride // cache_stride(classifier.config.stride)
     same_instants = cached[::step]
     assert fed[0].shape == same_instants.shape and len(fed[0]) > 1
     if cached.dtype == np.float16:  # the cache keeps rgb features and flow stacks in float16

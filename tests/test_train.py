@@ -39,7 +39,26 @@ def test_frame_folders_are_sampled_at_the_instants_classify_samples_videos_at(fr
     assert len(positions) == math.ceil(frames / rate * 6 - 6 / (8 * rate))  # every 1/6 s to the clip's end
     lstm_seconds = [positions[step] / rate for step in range(0, len(positions), 12)]  # stride 60: every 2 s
     assert lstm_seconds[:5] == pytest.approx([0, 2, 4, 6, 8][:len(lstm_seconds)], abs=1 / rate)
-    assert frames < 300 or len(positions) >= 60  # a whole tcn window (stride 5) in 10 s, whatever the rate
+    assert frames < 300 or len(positions) >= 60  # a whole window at stride 5 (frame, r3d) in 10 s, whatever the rate
+
+
+def test_a_stride_that_is_not_a_multiple_of_the_cache_stride_gets_a_cache_of_its_own():
+    from dataclasses import replace
+
+    from dancestyle.configs import default_config
+    from dancestyle.extract import stream_specs
+    from dancestyle.recipe import FeatureRecipe
+    from dancestyle.video import sample_interval
+    from dancestyle.windows import window_steps
+
+    lstm, tcn = default_config("lstm"), replace(default_config("tcn"), stride=3)
+    assert window_steps(replace(lstm, stride=60)) == (12, 5)  # every 12th sample of the shared 1/6 s cache
+    assert window_steps(tcn) == (1, 100)  # every sample of a 1/10 s cache
+    shared = stream_specs(FeatureRecipe.for_model(replace(lstm, stride=60)))["pose"]
+    own = stream_specs(FeatureRecipe.for_model(tcn))["pose"]
+    assert (shared.stride, own.stride) == (5, 3) and shared.name != own.name  # never mixed in one folder
+    positions = sample_positions(list(range(1, 301)), 30, sample_interval(3))
+    assert positions[:4] == [0, 3, 6, 9] and len(positions) == 100
 
 
 def test_training_learns_a_tiny_synthetic_set(corpus, home):
