@@ -55,6 +55,9 @@ class ModelConfig:
     # each per-step feature centred and scaled over the clip's steps before the model over time reads it: what
     # stays the same through a window (who dances, where the camera is) cannot reach it, only how things change
     time_norm: bool = False
+    # epochs of per-frame pre-training of the pose and flow encoders before the model over time trains (paper.md:
+    # 10); 0: the encoders train with the model over time only
+    pretrain_epochs: int = 10
     allowed_streams: ClassVar[tuple[str, ...]] = STREAM_NAMES  # the streams this architecture can read
     mixed_precision: ClassVar[bool] = False  # train, evaluate and classify in bfloat16 on CUDA (models.py)
     fusions: ClassVar[tuple[str, ...]] = FUSIONS  # the fusions this architecture can take
@@ -65,6 +68,9 @@ class ModelConfig:
                              f"Use fusion={self.fusions[0]}.")
         check_choice("pose encoder", "pose_encoder", self.pose_encoder, POSE_ENCODER_NAMES)
         check_choice("optimizer", "optimizer", self.optimizer, OPTIMIZERS)
+        if self.pretrain_epochs < 0:
+            raise UsageError(f"pretrain_epochs {self.pretrain_epochs}: a number of epochs, 0 or more.",
+                             "Use pretrain_epochs=0 to skip the per-frame pre-training, or 10 (the paper's).")
         if not set(self.streams) <= set(self.allowed_streams):
             raise UsageError(f"{self.name} reads {' or '.join(self.allowed_streams)} only (asked: --streams "
                              f"{','.join(self.streams)}).", f"Use --streams {','.join(self.allowed_streams)}.")
@@ -89,9 +95,9 @@ class ModelConfig:
     def before_recorded(cls) -> dict:
         """Settings added after checkpoints were first written, each with what a config.json without it meant:
         no stream dropout, the one fusion the model had then (its first), the paper's pose encoder and optimizer,
-        no normalisation over time."""
+        no normalisation over time, the paper's 10 epochs of per-frame pre-training."""
         return {"stream_dropout": 0.0, "fusion": cls.fusions[0], "pose_encoder": "slots", "optimizer": "sgd",
-                "time_norm": False}
+                "time_norm": False, "pretrain_epochs": 10}
 
     @classmethod
     def from_dict(cls, data: dict) -> ModelConfig:

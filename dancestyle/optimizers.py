@@ -12,7 +12,7 @@ from .models import DanceClassifier
 from .sequences import Sequences
 
 # paper.md (pose): per-frame, SGD Nesterov, batch 100; lr: the recipe's
-ENCODER_PRETRAIN = {"epochs": 10, "batch_size": 100}
+ENCODER_PRETRAIN_BATCH = 100  # epochs: ModelConfig.pretrain_epochs
 # the flow encoder (a CNN) is fine-tuned at most at this lr: at the attention's 0.0591 it diverged within 3 epochs
 ENCODER_MAX_LR = {"flow": 0.01}
 # gradients are rescaled to at most this norm before each step: attention on flow alone diverged without it (train
@@ -54,8 +54,8 @@ def pretrain_encoders(model: DanceClassifier, train: Sequences, seed: int, devic
         encoder.train()
         encoder_optimizer = optimizer(encoder.parameters(), lr, 0.0)
         generator = torch.Generator().manual_seed(seed)
-        for _ in range(ENCODER_PRETRAIN["epochs"]):
-            for batch in torch.randperm(len(frames), generator=generator).split(ENCODER_PRETRAIN["batch_size"]):
+        for _ in range(model.config.pretrain_epochs):
+            for batch in torch.randperm(len(frames), generator=generator).split(ENCODER_PRETRAIN_BATCH):
                 rows = batch.numpy()
                 inputs = frames[rows]
                 if stream == "flow" and bool(torch.rand(1, generator=generator) < 0.5):

@@ -329,6 +329,29 @@ def test_the_tuned_weight_decay_spares_the_pose_encoder():
     assert {decay[id(parameter)] for parameter in model.pose_encoder.parameters()} == {0.0}
 
 
+@pytest.mark.parametrize("epochs", [0, 1])
+def test_pretrain_epochs_is_how_long_the_encoder_learns_frame_by_frame(epochs):
+    import numpy as np
+    import torch
+
+    from dancestyle.configs import config_from_dict
+    from dancestyle.errors import UsageError
+    from dancestyle.optimizers import pretrain_encoders
+    from dancestyle.sequences import Sequences
+
+    model = DanceClassifier(default_config("tcn", streams=["pose"], pretrain_epochs=epochs))
+    before = [parameter.detach().clone() for parameter in model.pose_encoder.parameters()]
+    poses = np.random.default_rng(0).normal(size=(4, 6, 20, 2, 17)).astype(np.float32)
+    pretrain_encoders(model, Sequences([{"pose": clip} for clip in poses], np.arange(4)), 0, "cpu", 0.01)
+    moved = any(not torch.equal(old, new) for old, new in zip(before, model.pose_encoder.parameters()))
+    assert moved == (epochs > 0)
+    recorded = model.config.to_dict()
+    del recorded["pretrain_epochs"]  # a checkpoint from before the setting: the paper's 10
+    assert config_from_dict(recorded).pretrain_epochs == 10
+    with pytest.raises(UsageError, match="pretrain_epochs"):
+        default_config("tcn", pretrain_epochs=-1)
+
+
 def test_the_optimizer_is_the_one_the_config_names_and_old_configs_keep_sgd():
     import torch
 
