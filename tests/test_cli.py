@@ -157,7 +157,7 @@ def test_end_to_end_with_the_real_detector_and_random_weights(tmp_path, isolated
     result = run("classify", video, "--random-weights", "--json", "--model", "tcn")
     assert result.exit_code == 0, result.output
     record = lines(result)[0]
-    assert record["model"] == "tcn" and record["frames"] == 6 and 0 <= record["people_max"] <= 20
+    assert record["model"] == "tcn" and record["frames"] == 10 and 0 <= record["people_max"] <= 20
     assert sum(entry["score"] for entry in record["top_k"]) <= 1.0001
 
 
