@@ -141,7 +141,7 @@ def test_models_lists_every_model(isolated_home):
     result = run("models", "--json")
     models = [row for row in lines(result) if row["kind"] == "model"]
     assert result.exit_code == 0 and [row["name"] for row in models] == ["lstm", "attention", "tcn", "frame", "r3d"]
-    assert [row["frames_per_window"] for row in models] == [5, 10, 60, 60, 60]
+    assert [row["frames_per_window"] for row in models] == [5, 10, 100, 60, 60]
     assert all(row["parameters"] > 10_000 for row in models)
     assert [row["streams"] for row in models] == [["rgb", "pose"]] * 4 + [["pose"]]
     backends = [row for row in lines(result) if row["kind"] == "pose"]
