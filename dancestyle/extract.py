@@ -68,7 +68,8 @@ def stream_specs(recipe: FeatureRecipe) -> dict[str, StreamSpec]:
     rgb = f"frames@{recipe.frame_size}px" if recipe.reads_frames else rgb_source_id(recipe.rgb_weights,
                                                                                    recipe.frame_size)
     sources = {"rgb": rgb, "pose": recipe.pose.id, "flow": recipe.flow.id}
-    return {stream: StreamSpec(stream, sources[stream], recipe.stride, recipe.form(stream)) for stream in recipe.streams}
+    return {stream: StreamSpec(stream, sources[stream], recipe.stride, recipe.form(stream))
+            for stream in recipe.streams}
 
 
 def sample_positions(frame_numbers: list[int], frame_rate: int = BASE_FPS,

@@ -46,7 +46,9 @@ def sequence_optimizer(model: DanceClassifier, frozen_encoder: bool = False) -> 
 def pretrain_encoders(model: DanceClassifier, train: Sequences, seed: int, device: str, lr: float) -> None:
     """Per-frame classification with each trained encoder (pose: paper.md; flow: the same, as Simonyan &
     Zisserman train their temporal net on single stacks); an encoder keeps what it learned, its head is unused.
-    Flow stacks are mirrored at random, as in training."""
+    Flow stacks are mirrored at random, as in training. With pretrain_epochs 0 nothing is gathered at all."""
+    if not model.config.pretrain_epochs:
+        return
     for stream, encoder in model.encoders().items():
         frames = np.concatenate([features[stream] for features in train.features])
         labels = np.concatenate([np.full(len(features[stream]), label)
