@@ -47,12 +47,11 @@ from .optimizers import pretrain_encoders, sequence_optimizer, step
 from .pose import FRAME_FORM
 from .recipe import FeatureRecipe, rgb_weights_id
 from .runstate import load_state, read_state, resume_dir, save_state, state_path
-from .splits import load_or_make_splits
 from .sequences import CachedClips, Sequences, load_split, worker_windows
+from .splits import load_or_make_splits
 from .checkpoints import CONFIG_FILE, checkpoint_config, read_checkpoint, save_checkpoint
 from .windows import batch_windows, clip_probabilities, training_window, window_steps
 from .weights import atomic_write_json, runs_dir
-
 
 
 class TrainingInterrupted(DanceStyleError):

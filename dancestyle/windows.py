@@ -22,7 +22,6 @@ from .geometry import BASE_FPS, WINDOW_SECONDS, cache_stride
 from .models import DanceClassifier, mixed_precision
 
 
-
 def steps_per_window(stride: int) -> int:
     """Model steps in a 10 s window at `stride` frames of 30 fps video between steps."""
     return max(1, int(WINDOW_SECONDS * BASE_FPS / stride))
