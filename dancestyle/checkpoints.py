@@ -143,7 +143,7 @@ def read_checkpoint(directory: str | Path) -> tuple[dict, dict]:
 def pose_caution(recipe: FeatureRecipe, chosen: str) -> str | None:
     """What to tell a user who runs a model on other poses than it was trained on: poses from backend `chosen`
     for a model trained on the dataset's skeleton files, or on another backend's."""
-    if "pose" not in recipe.streams:
+    if recipe.pose_source is None:
         return None
     if recipe.pose.backend is None:
         return (f"this model was trained on the dataset's own skeleton files (Let's Dance: DensePose output); here "
@@ -228,8 +228,9 @@ def model_card(directory: Path, repo: str) -> str:
         f"- RGB backbone: `{recipe.rgb_weights}`; pose: `{training.get('pose_source')}`",
         f"- hyper-parameters: `{json.dumps({k: v for k, v in model.items() if k not in ('classes', 'streams')})}`",
     ]
-    if "flow" in recipe.streams:
-        lines += [f"- flow (OpenCV DIS; `classify` computes exactly these): `{json.dumps(recipe.flow.to_dict())}`"]
+    if recipe.flow_settings is not None:
+        lines += [f"- flow (OpenCV DIS; `classify` computes exactly these): "
+                  f"`{json.dumps(recipe.flow_settings.to_dict())}`"]
     if config.get("calibration"):
         lines += [f"- streams fused late, each one's scores divided by its temperature (fit on the validation "
                   f"split after training): `{json.dumps(config['calibration']['temperatures'])}`"]

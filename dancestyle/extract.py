@@ -24,7 +24,7 @@ from .errors import UsageError
 from .features import StreamSpec, cache_path, read_cached, write_cached
 from .flow import DEFAULT_FLOW, FlowSettings, MotionStacks, to_grey
 from .geometry import BASE_FPS, CACHE_STRIDE, DEFAULT_DETECTOR_SIZE
-from .maker import FeatureMaker, cached_form
+from .maker import STREAM_MAKERS, FeatureMaker, cached_form
 from .pose import DEFAULT_POSE, PoseSource, pose_input, read_letsdance_pose
 from .recipe import FeatureRecipe
 from .video import SampledFrame, iter_sampled_frames, sample_interval
@@ -43,11 +43,6 @@ class FeatureSet:
         return {stream: read_cached(cache_path(self.root, spec, clip.key)) for stream, spec in self.specs.items()}
 
 
-def rgb_source_id(rgb_weights: str, frame_size: int) -> str:
-    """The RGB cache key: the backbone's weights and the size its frames were decoded at."""
-    return f"{rgb_weights}@{frame_size}px"
-
-
 def training_recipe(index: DatasetIndex, model: ModelConfig, rgb_weights: str, pose_source: str,
                     pose: str = DEFAULT_POSE, frame_size: int = DEFAULT_DETECTOR_SIZE, random_detector: bool = False,
                     flow: FlowSettings = DEFAULT_FLOW) -> FeatureRecipe:
@@ -58,17 +53,13 @@ def training_recipe(index: DatasetIndex, model: ModelConfig, rgb_weights: str, p
     if index.layout == "videos":
         pose_source = "estimator"  # videos come without skeleton files
     poses = PoseSource(None) if pose_source == "dataset" else PoseSource(pose, frame_size, random_detector)
-    return FeatureRecipe.for_model(model, poses if "pose" in model.streams else None, rgb_weights, frame_size, flow)
+    return FeatureRecipe.for_model(model, poses, rgb_weights, frame_size, flow)
 
 
 def stream_specs(recipe: FeatureRecipe) -> dict[str, StreamSpec]:
     """The cache spec of each of the recipe's streams: the model's own layouts (forms) are cache kinds of their
     own, so features made another way are never reused."""
-    # frames (pixels) do not depend on the ResNet weights that make rgb features
-    rgb = f"frames@{recipe.frame_size}px" if recipe.reads_frames else rgb_source_id(recipe.rgb_weights,
-                                                                                   recipe.frame_size)
-    sources = {"rgb": rgb, "pose": recipe.pose.id, "flow": recipe.flow.id}
-    return {stream: StreamSpec(stream, sources[stream], recipe.stride, recipe.form(stream))
+    return {stream: StreamSpec(stream, recipe.source_id(stream), recipe.stride, recipe.form(stream))
             for stream in recipe.streams}
 
 
@@ -165,10 +156,10 @@ class Extractor:
     def features(self, clip: Clip, specs: dict[str, StreamSpec]) -> dict[str, np.ndarray]:
         """The clip's features for each stream in `specs` (pose from files needs no pixels)."""
         recipe = self.recipe
-        from_files = [stream for stream in specs if stream == "pose" and not recipe.poses_from_pixels]
+        from_files = [stream for stream in specs if stream in recipe.streams_from_files]
         made = [stream for stream in specs if stream not in from_files]
-        needs_images = any(stream != "flow" for stream in made)
-        flow = recipe.flow if "flow" in made else None
+        needs_images = any(STREAM_MAKERS[stream].needs_images for stream in made)
+        flow = recipe.flow if any(STREAM_MAKERS[stream].needs_flow for stream in made) else None
         samples = clip_samples(clip, recipe.frame_size, flow, needs_images, recipe.stride) if made else []
         result = {stream: cached_form(stream, features) for stream, features in self.maker.make(samples, made).items()}
         for stream in from_files:

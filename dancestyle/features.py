@@ -246,7 +246,7 @@ class StreamSpec:
     """What produces one stream's cached features; its `name` keys the cache folder."""
 
     stream: str  # "rgb", "pose" or "flow"
-    source: str  # rgb: weights id @ frame size (extract.rgb_source_id); pose: a PoseSource id; flow: FlowSettings.id
+    source: str  # FeatureRecipe.source_id: rgb: weights id @ frame size; pose: a PoseSource id; flow: FlowSettings.id
     stride: int = CACHE_STRIDE
     form: str = ""  # a model's own layout of the stream (ModelConfig.stream_forms; pose: "frame"); "": the usual
 

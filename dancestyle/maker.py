@@ -111,13 +111,16 @@ class StreamMaker:
     make: Callable[[FeatureMaker, list[SampledFrame]], np.ndarray]
     cached_floats: type  # the float type the feature cache keeps the stream in (features.py's cache notes)
     prepare: Callable[[FeatureMaker], None] | None = None  # builds or checks what make() will need
+    needs_images: bool = True  # made from the samples' decoded images
+    needs_flow: bool = False  # made from the flow stacks decoded with the samples (the recipe's flow settings)
 
 
 STREAM_MAKERS: dict[str, StreamMaker] = {
     "rgb": StreamMaker(FeatureMaker.rgb, np.float16, FeatureMaker._rgb_ready),
     "pose": StreamMaker(FeatureMaker.pose, np.float32, FeatureMaker._pose_ready),
     # flow stacks are made while decoding (video.py, flow.py): only OpenCV is needed, before any video is opened
-    "flow": StreamMaker(FeatureMaker.flow, np.float16, lambda maker: check_opencv()),
+    "flow": StreamMaker(FeatureMaker.flow, np.float16, lambda maker: check_opencv(), needs_images=False,
+                        needs_flow=True),
 }
 
 

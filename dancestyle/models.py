@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -270,12 +271,8 @@ class DanceClassifier(nn.Module):
         super().__init__()
         self.config = config
         self.streams = ordered_streams(config.streams)
-        classes = len(config.classes)
-        self.pose_encoder = _pose_encoder(config) if "pose" in self.streams else None
-        self.flow_encoder = FlowEncoder(classes, flow.pairs, flow.grid) if "flow" in self.streams else None
-        # rgb comes as ResNet-18 features, or for a model that reads frames (r3d) as pixels to normalise
-        rgb_form = config.stream_forms.get("rgb", "")
-        self.rgb_input = FramePixels(frames_side(rgb_form)) if "rgb" in self.streams and rgb_form else None
+        for stream, (attribute, make) in PER_STEP_INPUTS.items():  # the attributes name the weights' keys
+            setattr(self, attribute, make(config, flow) if stream in self.streams else None)
         network = NETWORKS[model_spec(config.name).config]
         if config.one_model_per_stream:
             self.sequence = LateFusion(config, self._stream_widths())
@@ -284,8 +281,8 @@ class DanceClassifier(nn.Module):
 
     def _per_step(self) -> dict[str, nn.Module]:
         """What each stream's per-step input goes through (rgb features go in as they are)."""
-        return {stream: encoder for stream, encoder in (("rgb", self.rgb_input), ("pose", self.pose_encoder),
-                                                        ("flow", self.flow_encoder)) if encoder is not None}
+        return {stream: getattr(self, attribute) for stream, (attribute, _) in PER_STEP_INPUTS.items()
+                if getattr(self, attribute) is not None}
 
     def load_pretrained(self) -> None:
         """Start the model over time from published weights where it has some (r3d on rgb: Kinetics-400); the
@@ -340,12 +337,30 @@ class DanceClassifier(nn.Module):
         return nn.functional.cross_entropy(scores, labels), scores
 
 
-def _pose_encoder(config: ModelConfig) -> nn.Module:
+def _rgb_input(config: ModelConfig, flow: FlowSettings) -> nn.Module | None:
+    """The rgb stream goes in as its ResNet-18 features, or for a model that reads frames (r3d) as pixels to
+    normalise."""
+    form = config.stream_forms.get("rgb", "")
+    return FramePixels(frames_side(form)) if form else None
+
+
+def _pose_encoder(config: ModelConfig, flow: FlowSettings) -> nn.Module:
     """The pose stream's per-step input: the config's trained pose encoder over box-normalised skeletons, or for
     a model that reads skeletons in frame coordinates (r3d), their limb heat-maps."""
     if config.stream_forms.get("pose") == FRAME_FORM:
         return LimbHeatmaps(config.grid)
     return POSE_ENCODERS[config.pose_encoder](len(config.classes))
+
+
+def _flow_encoder(config: ModelConfig, flow: FlowSettings) -> nn.Module:
+    """The flow stream's trained encoder, over stacks of the shape the flow settings make."""
+    return FlowEncoder(len(config.classes), flow.pairs, flow.grid)
+
+
+# stream -> (the DanceClassifier attribute its per-step input lives in, which names its weights in a checkpoint;
+# what builds that input from the model config and the flow settings: None, the features go in as they are)
+PER_STEP_INPUTS: dict[str, tuple[str, Callable[[ModelConfig, FlowSettings], nn.Module | None]]] = {
+    "rgb": ("rgb_input", _rgb_input), "pose": ("pose_encoder", _pose_encoder), "flow": ("flow_encoder", _flow_encoder)}
 
 
 def mixed_precision(config: ModelConfig, device: str):

@@ -15,6 +15,8 @@ from .sequences import Sequences
 ENCODER_PRETRAIN_BATCH = 100  # epochs: ModelConfig.pretrain_epochs
 # the flow encoder (a CNN) is fine-tuned at most at this lr: at the attention's 0.0591 it diverged within 3 epochs
 ENCODER_MAX_LR = {"flow": 0.01}
+# the encoders whose pre-training sees half its frames mirrored (the flow CNN: left and right moves alike)
+PRETRAIN_MIRRORS = {"flow": mirror_flow}
 # gradients are rescaled to at most this norm before each step: attention on flow alone diverged without it (train
 # accuracy 0.9 -> 0.14 within 60 epochs); recurrent nets' usual guard (models.md)
 MAX_GRAD_NORM = 5.0
@@ -53,6 +55,7 @@ def pretrain_encoders(model: DanceClassifier, train: Sequences, seed: int, devic
         frames = np.concatenate([features[stream] for features in train.features])
         labels = np.concatenate([np.full(len(features[stream]), label)
                                  for features, label in zip(train.features, train.labels)])
+        mirror = PRETRAIN_MIRRORS.get(stream)
         encoder.train()
         encoder_optimizer = optimizer(encoder.parameters(), lr, 0.0)
         generator = torch.Generator().manual_seed(seed)
@@ -60,8 +63,8 @@ def pretrain_encoders(model: DanceClassifier, train: Sequences, seed: int, devic
             for batch in torch.randperm(len(frames), generator=generator).split(ENCODER_PRETRAIN_BATCH):
                 rows = batch.numpy()
                 inputs = frames[rows]
-                if stream == "flow" and bool(torch.rand(1, generator=generator) < 0.5):
-                    inputs = mirror_flow(inputs)
+                if mirror is not None and bool(torch.rand(1, generator=generator) < 0.5):
+                    inputs = mirror(inputs)
                 scores = encoder.classify(torch.from_numpy(inputs.astype(np.float32)).to(device))
                 step(encoder_optimizer, nn.functional.cross_entropy(scores, torch.from_numpy(labels[rows]).to(device)))
 

@@ -62,7 +62,7 @@ class DanceStylePipeline:
         self.cautions = cautions or []  # what a user should know about these weights before trusting them
         self.frame_size = self.recipe.frame_size  # short side of decoded frames: pose reads them, RGB resizes them
         # the flow settings of training, for a model with the flow stream (flow stacks are decoded with the frames)
-        self.flow = self.recipe.flow if "flow" in self.recipe.streams else None
+        self.flow = self.recipe.flow_settings
         self.interval = sample_interval(self.config.stride)
         self.window_frames = steps_per_window(self.config.stride)  # sampled frames in a 10 s window
 
@@ -103,7 +103,7 @@ class DanceStylePipeline:
         their segments in the Prediction. timings["decode"] is the time spent waiting for decoded frames.
         """
         started = time.perf_counter()
-        timings = {"decode": 0.0, "pose": 0.0, "rgb": 0.0, "model": 0.0}
+        timings = _fresh_timings()
         hop_frames = self.hop_frames(hop)
         video_end: list[VideoEnd] = []
         frames = _timed(_until_end(frames or self.read_ahead(path), video_end), timings)
@@ -131,7 +131,7 @@ class DanceStylePipeline:
         features of the one before it, and is counted in its windows' `dropped` and in `seen.dropped`, never
         skipped silently."""
         hop_frames = self.hop_frames(hop)
-        timings = {"decode": 0.0, "pose": 0.0, "rgb": 0.0, "model": 0.0}
+        timings = _fresh_timings()
         seen = seen if seen is not None else SeenFrames()
         video_end: list[VideoEnd] = []
         samples = _until_end(self.read_ahead(source), video_end)
@@ -263,6 +263,12 @@ def _until_end(items: Iterable[SampledFrame | VideoEnd], video_end: list[VideoEn
             yield item
 
 
+def _fresh_timings() -> dict[str, float]:
+    """Seconds spent waiting for decoded frames, in each network that makes features (flow is made while decoding)
+    and in the model, as a Prediction reports them."""
+    return {"decode": 0.0, "pose": 0.0, "rgb": 0.0, "model": 0.0}
+
+
 def _timed(frames: Iterator[SampledFrame], timings: dict[str, float]) -> Iterator[SampledFrame]:
     """Pass frames through, adding the time spent decoding them to timings['decode']."""
     while True:
@@ -306,7 +312,7 @@ def load_model(model: str = DEFAULT_MODEL, weights: str | None = None, device: s
         cautions = checkpoint_cautions(config, recipe)
     recipe = replace(recipe, frame_size=detector_size or recipe.frame_size)  # training's decoding, for every stream
     chosen = pose or recipe.pose_backend
-    if "pose" in recipe.streams and not random_weights:
+    if recipe.pose_source is not None and not random_weights:
         cautions += filter(None, [pose_caution(recipe, chosen)])
     maker = FeatureMaker(recipe, device, PoseSource(chosen, recipe.frame_size, random_weights)).ready()
     if getattr(maker.estimator, "cuda_unused", False):

@@ -50,13 +50,14 @@ class FeatureRecipe:
     @classmethod
     def for_model(cls, model: ModelConfig, pose: PoseSource | None = None, rgb_weights: str | None = None,
                   frame_size: int = DEFAULT_DETECTOR_SIZE, flow: FlowSettings = DEFAULT_FLOW) -> FeatureRecipe:
-        """The recipe a new run of `model` makes its features with. pose None (a model without the pose stream):
+        """The recipe a new run of `model` makes its features with. pose None, or a model without the pose stream:
         the default backend, as checkpoints have always recorded it; rgb_weights None: the pinned ResNet-18."""
         rgb_weights = rgb_weights or rgb_weights_id(random_weights=False)
         forms = tuple(sorted(model.stream_forms.items()))
         if rgb_reads_frames(dict(forms)) and rgb_weights != RANDOM_RGB:
             rgb_weights = KINETICS_START  # r3d's R3D-18 is trained end to end from these, not from a ResNet-18
-        pose = pose or PoseSource(DEFAULT_POSE, frame_size)
+        if pose is None or "pose" not in model.streams:
+            pose = PoseSource(DEFAULT_POSE, frame_size)
         return cls(_ordered(model.streams), forms, frame_size, rgb_weights, pose, pose.backend or DEFAULT_POSE,
                    flow, cache_stride(model.stride))
 
@@ -109,9 +110,31 @@ class FeatureRecipe:
         return rgb_reads_frames(self.stream_forms)
 
     @property
+    def pose_source(self) -> PoseSource | None:
+        """Where the pose stream's poses come from; None for a model without the pose stream."""
+        return self.pose if "pose" in self.streams else None
+
+    @property
+    def flow_settings(self) -> FlowSettings | None:
+        """The flow stacks' settings (decoded with the frames); None for a model without the flow stream."""
+        return self.flow if "flow" in self.streams else None
+
+    @property
     def poses_from_pixels(self) -> bool:
         """Whether the pose stream is made from the frames (a backend), not read from skeleton files."""
-        return "pose" in self.streams and self.pose.backend is not None
+        return self.pose_source is not None and self.pose.backend is not None
+
+    @property
+    def streams_from_files(self) -> tuple[str, ...]:
+        """The streams read from the dataset's own files rather than made from its frames: Let's Dance's skeletons."""
+        return ("pose",) if self.pose_source is not None and not self.poses_from_pixels else ()
+
+    def source_id(self, stream: str) -> str:
+        """What `stream`'s cached features were made from (its cache folder, features.StreamSpec.source)."""
+        if stream == "rgb":
+            # frames (pixels) do not depend on the ResNet weights that make rgb features
+            return f"frames@{self.frame_size}px" if self.reads_frames else f"{self.rgb_weights}@{self.frame_size}px"
+        return self.pose.id if stream == "pose" else self.flow.id
 
 
 def _ordered(streams) -> tuple[str, ...]:

@@ -138,7 +138,7 @@ def _validate(model: DanceClassifier, val: Sequences, device: str) -> tuple[floa
 def _checkpoint_config(config: ModelConfig, options: TrainOptions, index: DatasetIndex,
                        made_with: FeatureRecipe) -> dict:
     """The run's config.json: the model, how its features were made, and how it was trained."""
-    pose_source = made_with.pose if "pose" in made_with.streams else None
+    pose_source = made_with.pose_source
     result = checkpoint_config(config.to_dict(), pose_source, rgb_weights=rgb_weights_id(options.random_weights),
                                frame_size=options.detector_size, flow=options.flow)
     result["training"] = {"dataset": str(index.root), "layout": index.layout, "seed": options.seed,
