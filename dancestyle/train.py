@@ -249,6 +249,52 @@ def _check_augment(names: list[str], streams: list[str], forms: dict[str, str] |
 
 
 def _train(options: TrainOptions, out: Path, on_epoch, on_progress, ranks: Ranks = Ranks()) -> dict:
+    index, made_with, config, train_set, val_set = _datasets(options, ranks, on_progress)
+    model, how, optimizer, scheduler = _model_and_optimizer(options, config, train_set)
+    if options.resume:
+        state = load_state(out, model, optimizer, scheduler)
+        state["options"].update(epochs=options.epochs, patience=options.patience)  # an extended budget sticks
+    else:
+        state = {"epoch": 0, "best_epoch": 0, "best_val_accuracy": -1.0, "history": [], "finished": False,
+                 "options": {**asdict(options), "data": str(options.data), "out": str(out)}}
+    checkpoint_config = _checkpoint_config(config, options, index, made_with)
+    loss_of = _distributed_loss(model, ranks)  # also gives every rank rank 0's weights
+
+    try:
+        while state["epoch"] < options.epochs and state["epoch"] - state["best_epoch"] < options.patience:
+            epoch = state["epoch"] + 1
+            record = _run_epoch(model, optimizer, train_set, val_set, options, epoch, state, ranks, loss_of)
+            state["history"].append(record)
+            state["epoch"] = epoch
+            if scheduler is not None:
+                scheduler.step(record["val_loss"])
+                state["scheduler"] = scheduler.state_dict()
+            if _better(how, record["val_accuracy"], record["val_loss"], state):
+                state["best_epoch"], state["best_val_accuracy"] = epoch, record["val_accuracy"]
+                state["best_val_loss"] = record["val_loss"]
+                if ranks.main:
+                    save_checkpoint(out, model.state_dict(), checkpoint_config,
+                                    _metrics(state, index, train_set, val_set))
+            if ranks.main:
+                save_state(out, model, optimizer, state)
+            if on_epoch and ranks.main:
+                on_epoch(record, options.epochs)
+    except KeyboardInterrupt:
+        raise _interrupted(out, state, ranks) from None
+    state["finished"] = True
+    metrics = _metrics(state, index, train_set, val_set)
+    if ranks.main:
+        save_state(out, model, optimizer, state)
+        if fuses_late(model):
+            metrics["calibration"] = _calibrate_checkpoint(out, config, options, val_set)
+        atomic_write_json(out / "metrics.json", metrics)
+    return {"out": str(out), **metrics}
+
+
+def _datasets(options: TrainOptions, ranks: Ranks, on_progress
+              ) -> tuple[DatasetIndex, FeatureRecipe, ModelConfig, Sequences, Sequences]:
+    """The dataset, its splits (written once, by rank 0) and features: (index, the recipe the features were made
+    with, the model config, the training and validation sequences)."""
     index = index_for_training(options.data, letsdance_classes(options.classes))
     if ranks.main:  # the splits file is written once; the others read it
         load_or_make_splits(index.root, index)
@@ -261,7 +307,12 @@ def _train(options: TrainOptions, out: Path, on_epoch, on_progress, ranks: Ranks
     if not len(train_set) or not len(val_set):
         raise UsageError(f"The split of {index.root} leaves train or val empty "
                          f"({len(train_set)}/{len(val_set)} clips).", "Use a dataset with more clips per class.")
+    return index, made_with, config, train_set, val_set
 
+
+def _model_and_optimizer(options: TrainOptions, config: ModelConfig, train_set: Sequences):
+    """(model, the training recipe, its optimizer, the lr scheduler or None). A new run starts the model from
+    published weights where it has some and pre-trains its encoders; a resumed one gets its state after."""
     torch.manual_seed(options.seed)
     model = DanceClassifier(config, options.flow).to(options.device)
     how = recipe(options.recipe)
@@ -274,61 +325,36 @@ def _train(options: TrainOptions, out: Path, on_epoch, on_progress, ranks: Ranks
     if how.plateau_factor:
         scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, "min", factor=how.plateau_factor,
                                                                patience=max(1, options.patience // 2))
-    if options.resume:
-        state = load_state(out, model, optimizer, scheduler)
-        state["options"].update(epochs=options.epochs, patience=options.patience)  # an extended budget sticks
-    else:
-        state = {"epoch": 0, "best_epoch": 0, "best_val_accuracy": -1.0, "history": [], "finished": False,
-                 "options": {**asdict(options), "data": str(options.data), "out": str(out)}}
-    checkpoint_config = _checkpoint_config(config, options, index, made_with)
-    loss_of = _distributed_loss(model, ranks)  # also gives every rank rank 0's weights
+    return model, how, optimizer, scheduler
 
-    try:
-        while state["epoch"] < options.epochs and state["epoch"] - state["best_epoch"] < options.patience:
-            epoch, started = state["epoch"] + 1, time.perf_counter()
-            train_loss, train_accuracy = _epoch(model, optimizer, train_set, options.seed, epoch, options.device,
-                                                options.augment, ranks, loss_of)
-            if not math.isfinite(train_loss):
-                kept = (f"the checkpoint keeps epoch {state['best_epoch']}" if state["best_epoch"]
-                        else "no checkpoint was written")
-                raise TrainingDiverged(f"Training diverged: the training loss of epoch {epoch} is {train_loss} "
-                                       f"({kept}).", "Train again with a lower learning rate (--set lr=...).")
-            # rank 0 validates and every rank follows its numbers, so all stop at the same epoch
-            val_loss, val_accuracy = distributed.broadcast(
-                ranks, _validate(model, val_set, options.device) if ranks.main else None)
-            record = {"epoch": epoch, "train_loss": round(train_loss, 4), "train_accuracy": round(train_accuracy, 4),
-                      "val_loss": round(val_loss, 4), "val_accuracy": round(val_accuracy, 4),
-                      "lr": optimizer.param_groups[0]["lr"], "seconds": round(time.perf_counter() - started, 2)}
-            state["history"].append(record)
-            state["epoch"] = epoch
-            if scheduler is not None:
-                scheduler.step(val_loss)
-                state["scheduler"] = scheduler.state_dict()
-            if _better(how, val_accuracy, val_loss, state):
-                state["best_epoch"], state["best_val_accuracy"], state["best_val_loss"] = epoch, val_accuracy, val_loss
-                if ranks.main:
-                    save_checkpoint(out, model.state_dict(), checkpoint_config,
-                                    _metrics(state, index, train_set, val_set))
-            if ranks.main:
-                save_state(out, model, optimizer, state)
-            if on_epoch and ranks.main:
-                on_epoch(record, options.epochs)
-    except KeyboardInterrupt:
-        if not state_path(out).is_file():  # during the first epoch: nothing saved yet that --resume could use
-            raise TrainingInterrupted("Training interrupted during its first epoch; no state was saved yet.",
-                                      "Run the same command again (without --resume): cached features are "
-                                      "reused.") from None
-        command = "torchrun <the same options> -m dancestyle" if ranks.world > 1 else "dancestyle"
-        raise TrainingInterrupted(f"Training interrupted after epoch {state['epoch']}; its state is saved in {out}.",
-                                  f"Continue with: {command} train --resume --out {out}") from None
-    state["finished"] = True
-    metrics = _metrics(state, index, train_set, val_set)
-    if ranks.main:
-        save_state(out, model, optimizer, state)
-        if fuses_late(model):
-            metrics["calibration"] = _calibrate_checkpoint(out, config, options, val_set)
-        atomic_write_json(out / "metrics.json", metrics)
-    return {"out": str(out), **metrics}
+
+def _run_epoch(model: DanceClassifier, optimizer, train_set: Sequences, val_set: Sequences, options: TrainOptions,
+               epoch: int, state: dict, ranks: Ranks, loss_of) -> dict:
+    """Train one epoch and validate: the epoch's history record. A loss that is not finite stops the run."""
+    started = time.perf_counter()
+    train_loss, train_accuracy = _epoch(model, optimizer, train_set, options.seed, epoch, options.device,
+                                        options.augment, ranks, loss_of)
+    if not math.isfinite(train_loss):
+        kept = (f"the checkpoint keeps epoch {state['best_epoch']}" if state["best_epoch"]
+                else "no checkpoint was written")
+        raise TrainingDiverged(f"Training diverged: the training loss of epoch {epoch} is {train_loss} ({kept}).",
+                               "Train again with a lower learning rate (--set lr=...).")
+    # rank 0 validates and every rank follows its numbers, so all stop at the same epoch
+    val_loss, val_accuracy = distributed.broadcast(ranks, _validate(model, val_set, options.device) if ranks.main
+                                                   else None)
+    return {"epoch": epoch, "train_loss": round(train_loss, 4), "train_accuracy": round(train_accuracy, 4),
+            "val_loss": round(val_loss, 4), "val_accuracy": round(val_accuracy, 4),
+            "lr": optimizer.param_groups[0]["lr"], "seconds": round(time.perf_counter() - started, 2)}
+
+
+def _interrupted(out: Path, state: dict, ranks: Ranks) -> TrainingInterrupted:
+    """What to tell a user who stopped training (Ctrl-C, or a signal turned into one)."""
+    if not state_path(out).is_file():  # during the first epoch: nothing saved yet that --resume could use
+        return TrainingInterrupted("Training interrupted during its first epoch; no state was saved yet.",
+                                   "Run the same command again (without --resume): cached features are reused.")
+    command = "torchrun <the same options> -m dancestyle" if ranks.world > 1 else "dancestyle"
+    return TrainingInterrupted(f"Training interrupted after epoch {state['epoch']}; its state is saved in {out}.",
+                               f"Continue with: {command} train --resume --out {out}")
 
 
 def _calibrate_checkpoint(out: Path, config: ModelConfig, options: TrainOptions, val: Sequences) -> dict:
