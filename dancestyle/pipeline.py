@@ -24,13 +24,13 @@ from .errors import UsageError
 from .geometry import WATCH_HOP
 from .maker import FeatureMaker
 from .models import DEFAULT_MODEL, DanceClassifier, default_config, mixed_precision
-from .pose import DEFAULT_POSE, PoseSource, pose_backend
+from .pose import PoseSource, pose_backend
 from .recipe import RANDOM_RGB, FeatureRecipe
 from .prediction import Prediction, rank_styles
 from .timeline import ScoredWindow, WindowBuffer, check_hop, segments, window_span
 from .video import ReadAhead, SampledFrame, VideoEnd, chunked, is_live, iter_sampled_frames, sample_interval
 from .windows import steps_per_window
-from .checkpoints import (checkpoint_cautions, classifier_source, load_classifier, newest_run, pose_caution,
+from .checkpoints import (checkpoint_cautions, classifier_source, load_classifier, pose_caution,
                           read_checkpoint)
 
 
@@ -325,32 +325,3 @@ def load_model(model: str = DEFAULT_MODEL, weights: str | None = None, device: s
 def classify(path: str | Path, model: str = DEFAULT_MODEL, **load_options) -> Prediction:
     """One-call convenience: load `model` and classify one video (load once with load_model() for many)."""
     return load_model(model, **load_options).classify(path)
-
-
-def describe_models() -> list[dict]:
-    """One row per registered model: streams, stride, parameter count, weight source, whether cached."""
-    from huggingface_hub import try_to_load_from_cache
-
-    from .models import MODELS, parameter_count
-    from .checkpoints import WEIGHTS_FILE
-
-    rows = []
-    for name, spec in MODELS.items():
-        config = spec.config()
-        local = newest_run(name)
-        cached = local is not None or isinstance(try_to_load_from_cache(spec.hub_repo, WEIGHTS_FILE), str)
-        rows.append({
-            "kind": "model", "name": name, "streams": list(config.streams), "stride": config.stride,
-            "frames_per_window": steps_per_window(config.stride),
-            "parameters": parameter_count(DanceClassifier(config)),
-            "weights": str(local) if local else spec.hub_repo, "cached": cached, "summary": spec.summary,
-        })
-    return rows
-
-
-def describe_pose_backends() -> list[dict]:
-    """One row per pose backend: its weights, licence, published COCO keypoint AP, whether cached, default."""
-    from .pose import POSE_BACKENDS
-
-    return [{"kind": "pose", **backend.to_json(), "cached": backend.cached(), "default": name == DEFAULT_POSE}
-            for name, backend in POSE_BACKENDS.items()]

@@ -174,7 +174,7 @@ def watch(
 @app.command()
 def models(json_output: JsonOption = False) -> None:
     """List the models and the pose backends: where their weights come from and whether they are cached."""
-    from ..pipeline import describe_models, describe_pose_backends
+    from ..catalogue import describe_models, describe_pose_backends
 
     rows, backends = describe_models(), describe_pose_backends()
     if json_output:
