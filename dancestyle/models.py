@@ -82,11 +82,16 @@ class AttentionLSTMModel(nn.Module):
         return self.out(self.attend(x, lengths)[0])
 
 
-def _dilated_conv(in_channels: int, out_channels: int, kernel_size: int, dilation: int) -> nn.Module:
-    """A weight-normed dilated Conv1d whose filters start N(0, 0.01) (drawn before the weight norm, so they hold)."""
-    conv = nn.Conv1d(in_channels, out_channels, kernel_size, dilation=dilation)
-    nn.init.normal_(conv.weight, 0.0, 0.01)  # the paper's init for conv filters
-    return weight_norm(conv)
+def _dilated_conv(in_channels: int, out_channels: int, kernel_size: int, dilation: int, init: str) -> nn.Module:
+    """A weight-normed dilated Conv1d whose filters start as `init` says (TCNConfig.conv_init; drawn before the
+    weight norm, so they hold)."""
+    return weight_norm(_initialised(nn.Conv1d(in_channels, out_channels, kernel_size, dilation=dilation), init))
+
+
+def _initialised(conv: nn.Conv1d, init: str) -> nn.Conv1d:
+    if init == "normal":
+        nn.init.normal_(conv.weight, 0.0, 0.01)  # the paper's init for conv filters
+    return conv  # "pytorch": as nn.Conv1d drew them
 
 
 class TemporalBlock(nn.Module):
@@ -95,19 +100,18 @@ class TemporalBlock(nn.Module):
     causal=False each conv pads both sides (its output at t hears as many steps after t as before)."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, dilation: int,
-                 dropout: float, norm: bool = False, causal: bool = True) -> None:
+                 dropout: float, norm: bool = False, causal: bool = True, init: str = "normal") -> None:
         super().__init__()
         heard = (kernel_size - 1) * dilation  # steps a conv's output hears besides its own
         # causal: pad only the past, so output t never sees t+1
         self.pad = (heard, 0) if causal else (heard // 2, heard - heard // 2)
-        self.conv1 = _dilated_conv(in_channels, out_channels, kernel_size, dilation)
-        self.conv2 = _dilated_conv(out_channels, out_channels, kernel_size, dilation)
+        self.conv1 = _dilated_conv(in_channels, out_channels, kernel_size, dilation, init)
+        self.conv2 = _dilated_conv(out_channels, out_channels, kernel_size, dilation, init)
         self.norm1, self.norm2 = ((nn.BatchNorm1d(out_channels), nn.BatchNorm1d(out_channels)) if norm
                                   else (nn.Identity(), nn.Identity()))
         self.dropout = nn.Dropout(dropout)
-        self.match = nn.Conv1d(in_channels, out_channels, 1) if in_channels != out_channels else nn.Identity()
-        if isinstance(self.match, nn.Conv1d):
-            nn.init.normal_(self.match.weight, 0.0, 0.01)
+        self.match = (_initialised(nn.Conv1d(in_channels, out_channels, 1), init) if in_channels != out_channels
+                      else nn.Identity())
 
     def forward(self, x: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
         """x: (B, C, T); valid: (B, 1, T), 1.0 at real steps. The padding after a shorter clip's steps is zeroed
@@ -135,7 +139,7 @@ class TCNModel(nn.Module):
         widths = [input_dim] + [config.channels] * config.levels
         self.blocks = nn.Sequential(*(
             TemporalBlock(widths[i], widths[i + 1], config.kernel_size, 2**i, config.dropout, config.norm,
-                            causal=config.padding == "causal")
+                          causal=config.padding == "causal", init=config.conv_init)
             for i in range(config.levels)))
         self.readout = config.readout
         self.out = nn.Linear(config.channels, len(config.classes))

@@ -1,3 +1,5 @@
+import math
+
 import pytest
 import torch
 
@@ -209,6 +211,30 @@ def test_same_padding_hears_as_far_after_a_step_as_before_it():
     assert config_from_dict(recorded).padding == "causal"
     with pytest.raises(UsageError, match="padding"):
         default_config("tcn", padding="reflect")
+
+
+def test_tcn_filters_start_as_conv_init_says():
+    """conv_init "normal": the authors' N(0, 0.01) filters (the 1x1 match too); "pytorch": nn.Conv1d's own
+    Kaiming-uniform draw, uniform within 1/sqrt(fan in) (sd = that / sqrt 3: 0.0295 for 128 channels x 3 taps).
+    Configs from before the setting, and --recipe paper, are the authors'."""
+    def spreads(conv_init):
+        """(sd of a block's dilated filters, sd of the first block's 1x1 match from 64 inputs)"""
+        torch.manual_seed(0)
+        blocks = TCNModel(default_config("tcn", streams=["rgb"], conv_init=conv_init), 64).blocks
+        # the weight norm's direction v (original1) keeps the draw; its magnitude g starts at each filter's norm
+        return (blocks[1].conv1.parametrizations.weight.original1.std().item(), blocks[0].match.weight.std().item())
+
+    normal_conv, normal_match = spreads("normal")
+    pytorch_conv, pytorch_match = spreads("pytorch")
+    assert abs(normal_conv - 0.01) < 0.001 and abs(normal_match - 0.01) < 0.002
+    assert abs(pytorch_conv - 1 / math.sqrt(3 * 128 * 3)) < 0.002
+    assert abs(pytorch_match - 1 / math.sqrt(3 * 64)) < 0.005
+    recorded = default_config("tcn", streams=["pose"]).to_dict()
+    del recorded["conv_init"]
+    assert config_from_dict(recorded).conv_init == "normal"
+    assert (default_config("tcn").conv_init, authors_tcn().conv_init) == ("pytorch", "normal")
+    with pytest.raises(UsageError, match="conv_init"):
+        default_config("tcn", conv_init="xavier")
 
 
 def test_time_norm_hides_what_stays_the_same_through_a_clip():
