@@ -16,8 +16,8 @@ from dancestyle.cli import app
 from dancestyle.errors import ChecksumError, UsageError
 from dancestyle.pose import (DEFAULT_POSE, MAX_PEOPLE, POSE_BACKENDS, PoseSource, available_pose_backends,
                              create_pose_estimator, pose_backend)
-from dancestyle.pose.rtmpose import (POSE_HEIGHT, POSE_WIDTH, SIMCC_SPLIT_RATIO, RTMPoseEstimator, crop_boxes,
-                                     crop_people, decode_simcc, frame_boxes, letterbox)
+from dancestyle.pose.rtmpose import (PERSON_NMS_IOU, POSE_HEIGHT, POSE_WIDTH, SIMCC_SPLIT_RATIO, RTMPoseEstimator,
+                                     crop_boxes, crop_people, decode_simcc, frame_boxes, letterbox, suppress_overlaps)
 
 # -- registry --------------------------------------------------------------------------------------------------------
 
@@ -58,6 +58,7 @@ def test_letterbox_scales_to_fit_pads_grey_and_feeds_bgr():
     assert network_input.shape == (3, 320, 320) and ratio == 0.5
     # the frame fills the top 180 rows; red lands in the last (R of BGR) channel
     assert network_input[2, 0, 0] == pytest.approx((255 - 123.675) / 58.395)
+    assert network_input[1, 0, 0] == pytest.approx((0 - 116.28) / 57.12)
     assert network_input[0, 0, 0] == pytest.approx((0 - 103.53) / 57.375)
     assert network_input[0, 200, 10] == pytest.approx((114 - 103.53) / 57.375)  # padding below the frame
 
@@ -75,10 +76,54 @@ def test_frame_boxes_go_back_to_frame_pixels_best_first_and_filtered():
 
 def test_at_most_twenty_people_are_kept():
     scores = np.linspace(0.99, 0.5, 30)
-    dets = np.column_stack([np.zeros(30), np.zeros(30), np.full(30, 50), np.full(30, 100), scores])
+    lefts = np.arange(30) * 20.0  # side by side, apart: the second NMS keeps them all
+    dets = np.column_stack([lefts, np.zeros(30), lefts + 15, np.full(30, 100), scores])
     boxes = frame_boxes(dets, np.zeros(30), 1.0, 640, 360)
     assert len(boxes) == MAX_PEOPLE
     np.testing.assert_allclose(boxes[:, 4], scores[:MAX_PEOPLE], rtol=1e-6)
+
+
+def test_a_person_box_overlapping_a_better_one_by_more_than_the_nms_iou_goes():
+    assert PERSON_NMS_IOU == 0.3  # mmpose's top-down demo (--nms-thr)
+    worse, better = [0, 0, 10, 10, 0.6], [5, 0, 15, 10, 0.8]  # IoU 50 / 150 = 0.33
+    np.testing.assert_allclose(suppress_overlaps(np.array([worse, better], np.float32)), [better])
+
+
+def test_person_boxes_overlapping_less_than_the_nms_iou_are_both_kept():
+    worse, better = [0, 0, 10, 10, 0.6], [6, 0, 16, 10, 0.8]  # IoU 40 / 160 = 0.25
+    np.testing.assert_allclose(suppress_overlaps(np.array([worse, better], np.float32)), [better, worse])
+
+
+def test_suppression_keeps_zero_scores_and_takes_no_boxes():
+    apart = np.array([[0, 0, 10, 10, 0.0], [20, 0, 30, 10, 0.0]], np.float32)  # a 0.0 detection threshold keeps these
+    np.testing.assert_allclose(suppress_overlaps(apart), apart)
+    assert suppress_overlaps(np.zeros((0, 5), np.float32)).shape == (0, 5)
+
+
+@pytest.mark.parametrize("second_left, people", [(40, 1), (90, 2)])  # IoU 0.6: one person; IoU 0.07: two
+def test_the_backend_runs_the_second_nms_on_the_detectors_people(second_left, people):
+    import torch
+
+    from dancestyle.pose.rtm_networks import rtmdet_nano, rtmpose
+    from dancestyle.pose.rtmpose import TorchNetwork
+
+    detector = rtmdet_nano(people=2)
+    detector.boxes.copy_(torch.tensor([[20, 20, 100, 170, 0.9], [second_left, 20, second_left + 80, 170, 0.8]]))
+    estimator = RTMPoseEstimator("t", networks=(TorchNetwork(detector), TorchNetwork(rtmpose("t"))))
+    boxes = estimator.detect(np.zeros((320, 320, 3), np.uint8))  # ratio 1: detector pixels are frame pixels
+    np.testing.assert_allclose(boxes[:, 0], [20, second_left][:people], atol=1e-3)
+
+
+def test_pose_crops_are_rgb_normalised_with_mmposes_statistics():
+    """mmpose's RTMPose configs: data_preprocessor bgr_to_rgb=True, mean (123.675, 116.28, 103.53), std (58.395,
+    57.12, 57.375). Frames are RGB (video.py), so pure red must reach channel 0 unchanged in order."""
+    image = np.zeros((360, 640, 3), np.uint8)
+    image[..., 0] = 255
+    centres, sizes = crop_boxes(np.array([[250, 100, 350, 250]], np.float32))  # the crop lies inside the frame
+    crop = crop_people(image, centres, sizes)[0]
+    np.testing.assert_allclose(crop[0], (255 - 123.675) / 58.395, rtol=1e-6)
+    np.testing.assert_allclose(crop[1], (0 - 116.28) / 57.12, rtol=1e-6)
+    np.testing.assert_allclose(crop[2], (0 - 103.53) / 57.375, rtol=1e-6)
 
 
 def test_crops_are_padded_and_grown_to_three_by_four():

@@ -30,6 +30,10 @@ POSE_STD_RGB = np.array([58.395, 57.12, 57.375], dtype=np.float32)
 BOX_PADDING = 1.25  # mmpose's top-down crops see a little context around the box
 SIMCC_SPLIT_RATIO = 2.0
 DETECTION_THRESHOLD = 0.3  # mmpose's top-down demo default (--bbox-thr)
+# A second NMS over the people kept by DETECTION_THRESHOLD (the exported detector's own NMS is at IoU 0.5): a box
+# overlapping a better one by more than this IoU goes, so one dancer does not come back as two skeletons. The value
+# is mmpose's top-down demo default (demo/topdown_demo_with_mmdet.py: `nms(bboxes, args.nms_thr)`, --nms-thr 0.3).
+PERSON_NMS_IOU = 0.3
 POSE_BATCH = 32  # crops per pose-network call
 
 
@@ -52,8 +56,8 @@ def frame_boxes(dets: np.ndarray, labels: np.ndarray | None, ratio: float, width
                 threshold: float = DETECTION_THRESHOLD, max_people: int = MAX_PEOPLE) -> np.ndarray:
     """One image's detections (N, 5) in detector pixels -> the people kept, (n, 5) in frame pixels, best first.
 
-    Kept: persons (label 0) scoring at least `threshold`, at most `max_people`, boxes clipped to the frame and
-    with some area left.
+    Kept: persons (label 0) scoring at least `threshold`, boxes clipped to the frame and with some area left, then
+    those left by `suppress_overlaps`, at most `max_people`.
     """
     dets = np.asarray(dets, dtype=np.float32).reshape(-1, 5)
     keep = dets[:, 4] >= threshold
@@ -64,8 +68,26 @@ def frame_boxes(dets: np.ndarray, labels: np.ndarray | None, ratio: float, width
     people[:, [0, 2]] = people[:, [0, 2]].clip(0, width)
     people[:, [1, 3]] = people[:, [1, 3]].clip(0, height)
     people = people[(people[:, 2] - people[:, 0] >= 1) & (people[:, 3] - people[:, 1] >= 1)]
-    order = np.argsort(-people[:, 4], kind="stable")
-    return people[order][:max_people]
+    return suppress_overlaps(people)[:max_people]
+
+
+def suppress_overlaps(boxes: np.ndarray, iou_threshold: float = PERSON_NMS_IOU) -> np.ndarray:
+    """Boxes (n, 5) x1 y1 x2 y2 score -> those greedy NMS keeps, best first: a box whose IoU with a better kept
+    box is above `iou_threshold` goes (equal scores: the earlier box counts as better)."""
+    import cv2
+
+    ranked = np.asarray(boxes, dtype=np.float32).reshape(-1, 5)
+    ranked = ranked[np.argsort(-ranked[:, 4], kind="stable")]
+    if len(ranked) < 2:
+        return ranked
+    # OpenCV's NMS, not torchvision's: this backend's hot path is onnxruntime, numpy and OpenCV (torch is imported
+    # only for the random stand-ins). It is given ranks, not scores: its score filter (score > a threshold >= 0)
+    # would drop the zero scores a 0.0 detection threshold keeps.
+    widths_heights = ranked[:, 2:4] - ranked[:, 0:2]
+    corners_sizes = np.column_stack([ranked[:, 0:2], widths_heights]).astype(np.float64)  # float: Rect2d, no rounding
+    ranks = np.arange(len(ranked), 0, -1, dtype=np.float32)
+    kept = np.asarray(cv2.dnn.NMSBoxes(corners_sizes, ranks, 0.0, iou_threshold), dtype=np.int64).reshape(-1)
+    return ranked[np.sort(kept)]
 
 
 def crop_boxes(boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -145,7 +167,7 @@ class TorchNetwork:
         return [output.cpu().numpy() for output in outputs]
 
 
-# -- the estimator ------------------------------------------------------------------------------------------------------
+# -- the estimator -----------------------------------------------------------------------------------------------------
 
 class RTMPoseEstimator:
     """RTMDet-nano + RTMPose-`variant`: up to 20 people x 17 keypoints per frame, best detection first."""
