@@ -19,6 +19,7 @@ from .errors import ChecksumError, WeightsError
 from .flow import DEFAULT_FLOW, FlowSettings
 from .geometry import BASE_FPS, DEFAULT_DETECTOR_SIZE, WINDOW_SECONDS
 from .pose import PoseSource
+from .published import published_checkpoint
 from .recipe import RANDOM_RGB, FeatureRecipe
 from .weights import atomic_write_bytes, atomic_write_json, hub_download, runs_dir, sha256_of
 
@@ -58,17 +59,25 @@ def parse_weights_ref(ref: str) -> tuple[Path | None, str | None, str | None]:
     return None, repo, revision or None
 
 
-def fetch_checkpoint(repo: str, revision: str | None = None) -> Path:
+def fetch_checkpoint(repo: str, revision: str | None = None, sha256: str | None = None) -> Path:
     """Download a checkpoint from the Hub; returns the snapshot directory holding its files.
 
     The weights are fetched at the commit config.json came from (so a branch that moves in between cannot
-    mix two checkpoints) and checked against the sha256 that config.json records.
+    mix two checkpoints) and checked against the sha256 that config.json records, which must be `sha256` when
+    one is pinned (a published checkpoint, published.py).
     """
     config_path = hub_download(repo, CONFIG_FILE, revision)
     commit = config_path.parent.name  # the cache keeps files under snapshots/<commit>/
-    hub_download(repo, WEIGHTS_FILE, commit, _read_config(config_path).get("weights_sha256"),
-                 "The checkpoint's weights do not match its config.json: the download is corrupt or the repo is "
-                 "broken. Delete it from the Hugging Face cache and retry, or use another --weights.")
+    recorded = _read_config(config_path).get("weights_sha256")
+    hint = ("The checkpoint's weights do not match its config.json: the download is corrupt or the repo is "
+            "broken. Delete it from the Hugging Face cache and retry, or use another --weights.")
+    if sha256:
+        hint = (f"{repo}@{commit} is not the checkpoint this version of dancestyle publishes: the repo or the "
+                "cache was altered. Delete it from the Hugging Face cache and retry, or pass --weights.")
+        if recorded != sha256:  # refuse before downloading weights that could never pass
+            raise ChecksumError(f"{repo}@{commit}/{CONFIG_FILE} records weights sha256 {str(recorded)[:12]}…, not "
+                                f"the published {sha256[:12]}….", hint)
+    hub_download(repo, WEIGHTS_FILE, commit, recorded, hint)
     return config_path.parent
 
 
@@ -157,9 +166,8 @@ def pose_caution(recipe: FeatureRecipe, chosen: str) -> str | None:
 
 
 def classifier_source(model: str, weights: str | None) -> tuple[Path, str]:
-    """Find the checkpoint directory: --weights, else the newest local run, else the model's Hub repo."""
-    from .configs import model_spec
-
+    """Find the checkpoint directory: --weights, else the newest local run, else the model's published checkpoint
+    (published.py). Nothing else: no Hub repo is reached for that this project has not published and pinned."""
     if weights:
         directory, repo, revision = parse_weights_ref(weights)
         if directory is not None:
@@ -168,13 +176,24 @@ def classifier_source(model: str, weights: str | None) -> tuple[Path, str]:
     local = newest_run(model)
     if local is not None:
         return local, str(local)
-    repo = model_spec(model).hub_repo
+    published = published_checkpoint(model)
+    if published is None:
+        raise WeightsError(f"No {model} classifier is published yet, and there is no training run of it in "
+                           f"{runs_dir()}.", f"You can {_ways_forward(model)}")
     try:
-        return fetch_checkpoint(repo), repo
-    except WeightsError as e:
-        raise WeightsError(f"No {model} weights: no training run of it in {runs_dir()}; {e.message}",
-                           "Run once online, pass --weights DIR|ORG/NAME, train one with "
-                           f"`dancestyle train --model {model}`, or try the pipeline with --random-weights.") from e
+        return fetch_checkpoint(published.repo, published.revision, published.sha256), published.ref
+    except ChecksumError:
+        raise  # its own hint says what to do about weights that are not the published ones
+    except WeightsError as e:  # offline and not cached, most likely: say every way forward, not only the download's
+        raise WeightsError(f"No {model} weights here: no training run of it in {runs_dir()}, and its published "
+                           f"checkpoint cannot be had: {e.message}",
+                           f"Run once online to cache it, or {_ways_forward(model)}") from e
+
+
+def _ways_forward(model: str) -> str:
+    """What a user without weights for `model` can do instead, as the end of a sentence."""
+    return (f"train one (`dancestyle fetch-dataset`, then `dancestyle train --model {model}`), pass "
+            "--weights DIR|ORG/NAME, or try the pipeline with --random-weights.")
 
 
 def load_classifier(config: dict, state_dict: dict, directory: Path) -> DanceClassifier:

@@ -272,10 +272,6 @@ class ModelSpec:
     config: type[ModelConfig]
     summary: str
 
-    @property
-    def hub_repo(self) -> str:
-        return f"{HUB_ORG}/letsdance-{self.config.name}"
-
 
 # the registry: models.py maps each config class to its network
 MODELS: dict[str, ModelSpec] = {

@@ -102,14 +102,20 @@ def test_asking_for_cuda_without_cuda_is_a_usage_error(videos, fake_pose, isolat
     assert result.exit_code == 2 and "no CUDA device" in result.stderr
 
 
-def test_missing_weights_say_what_to_do_and_fail_every_input(videos, isolated_home):
+def test_missing_weights_say_what_to_do_and_fail_every_input(videos, isolated_home, monkeypatch):
+    downloads = []
+    monkeypatch.setattr("dancestyle.checkpoints.hub_download", lambda *args, **kwargs: downloads.append(args))
+    monkeypatch.setattr("dancestyle.published.PUBLISHED", {})  # as today: nothing published
     result = run("classify", videos / "short.mp4", videos / "dark.mp4", "--json")
     assert result.exit_code == 1
     records = lines(result)
     assert len(records) == 2 and all(record["error"]["type"] == "WeightsError" for record in records)
-    assert "dancestyle/letsdance-lstm" in records[0]["error"]["message"]
-    assert "--weights" in result.stderr and "dancestyle train" in result.stderr
+    assert records[0]["error"]["message"].startswith("No lstm classifier is published yet")
+    assert "letsdance" not in result.output and "Run once online" not in result.stderr
+    for way in ("dancestyle train --model lstm", "dancestyle fetch-dataset", "--weights", "--random-weights"):
+        assert way in result.stderr
     assert "Traceback" not in result.stderr
+    assert downloads == []  # no Hub request was even tried
 
 
 def test_weights_directory_and_newest_local_run(videos, tmp_path, fake_pose, isolated_home):
@@ -123,7 +129,17 @@ def test_weights_directory_and_newest_local_run(videos, tmp_path, fake_pose, iso
     assert newest["model"] == "lstm" and "error" not in newest
     models = {row["name"]: row for row in lines(run("models", "--json"))}
     assert models["lstm"]["cached"] is True and models["lstm"]["weights"].endswith("lstm-1")
-    assert models["tcn"]["cached"] is False and models["tcn"]["weights"] == "dancestyle/letsdance-tcn"
+    assert models["tcn"]["cached"] is False and models["tcn"]["weights"] == "not published"
+
+
+def test_models_shows_a_published_checkpoint_at_its_pinned_commit(isolated_home, monkeypatch):
+    from dancestyle.published import PUBLISHED, PublishedCheckpoint
+
+    monkeypatch.setitem(PUBLISHED, "tcn", PublishedCheckpoint("tcn", "org/tcn", "a" * 40, "b" * 64, "a test", 0.5))
+    models = {row["name"]: row for row in lines(run("models", "--json")) if row["kind"] == "model"}
+    assert (models["tcn"]["weights"], models["tcn"]["cached"]) == (f"org/tcn@{'a' * 40}", False)
+    assert (models["lstm"]["weights"], models["lstm"]["cached"]) == ("not published", False)
+    assert f"org/tcn@{'a' * 40}" in run("models").stdout and "not published" in run("models").stdout
 
 
 def test_tampered_checkpoint_is_refused(videos, tmp_path, fake_pose, isolated_home):

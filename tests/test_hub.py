@@ -18,7 +18,6 @@ import socket
 import subprocess
 import sys
 import time
-from types import SimpleNamespace
 
 import pytest
 import torch
@@ -27,6 +26,7 @@ from dancestyle.errors import ChecksumError, WeightsError
 from dancestyle.models import CLASSES, DanceClassifier, default_config
 from dancestyle.checkpoints import checkpoint_config, classifier_source
 from dancestyle.pipeline import load_model
+from dancestyle.published import PUBLISHED, PublishedCheckpoint
 from dancestyle.checkpoints import (
     CONFIG_FILE,
     METRICS_FILE,
@@ -365,8 +365,9 @@ def silent_url():
         sock.close()
 
 
-def test_an_unreachable_hub_fails_at_once_with_one_message_and_what_to_do(hub, tmp_path):
+def test_an_unreachable_hub_fails_at_once_with_one_message_and_what_to_do(hub, tmp_path, monkeypatch):
     """Connection refused, HF_HUB_OFFLINE not set: no retries (2.x would spend 23 s in them), our message."""
+    publish_entry(monkeypatch, "lstm", REPO, "a" * 40, "b" * 64)  # load_model reaches for a published checkpoint
     url = hub.url
     hub.stop()
     start = time.monotonic()
@@ -412,11 +413,57 @@ def test_a_repo_without_the_weights_file_is_a_weights_error(hub, tmp_path):
         fetch_checkpoint(REPO)
 
 
-def test_no_local_run_and_no_default_repo_says_what_to_do(hub):
+def test_no_local_run_and_nothing_published_says_what_to_do_without_a_request(hub, monkeypatch):
+    monkeypatch.setattr("dancestyle.published.PUBLISHED", {})  # as today: nothing published
     with pytest.raises(WeightsError) as raised:
         load_model("lstm", device="cpu")
-    assert "No lstm weights" in raised.value.message and "dancestyle/letsdance-lstm" in raised.value.message
-    assert "--random-weights" in raised.value.hint and "dancestyle train" in raised.value.hint
+    assert raised.value.message.startswith("No lstm classifier is published yet")
+    assert "letsdance" not in str(raised.value) and "Run once online" not in raised.value.hint
+    for way in ("dancestyle fetch-dataset", "dancestyle train --model lstm", "--weights DIR|ORG/NAME",
+                "--random-weights"):
+        assert way in raised.value.hint
+    assert hub.count() == 0  # no Hub repo was even asked
+
+
+# -- 5b. a published checkpoint (published.py) -----------------------------------------------------------------------
+
+
+def publish_entry(monkeypatch, model: str, repo: str, commit: str, sha256: str) -> PublishedCheckpoint:
+    """Put one checkpoint in the published table, as the reviewed one-line change would."""
+    entry = PublishedCheckpoint(model, repo, commit, sha256, "synthetic corpus (a test)", 0.5)
+    monkeypatch.setitem(PUBLISHED, model, entry)
+    return entry
+
+
+def test_a_published_checkpoint_is_the_default_at_its_pinned_commit(hub, tmp_path, monkeypatch):
+    state, files = make_checkpoint(tmp_path / "made")
+    pinned = hub.publish(REPO, files)
+    hub.publish(REPO, make_checkpoint(tmp_path / "later", seed=1)[1])  # main moves on: the pin does not
+    entry = publish_entry(monkeypatch, "lstm", REPO, pinned, hashlib.sha256(files[WEIGHTS_FILE]).hexdigest())
+
+    directory, source = classifier_source("lstm", None)
+
+    assert (directory.name, source) == (pinned, f"{REPO}@{pinned}") and source == entry.ref
+    assert_same_tensors(read_checkpoint(directory)[1], state)
+
+
+def test_a_published_checkpoint_whose_weights_are_not_the_pinned_ones_is_refused(hub, tmp_path, monkeypatch):
+    files = make_checkpoint(tmp_path / "made")[1]
+    commit = hub.publish(REPO, files)
+    publish_entry(monkeypatch, "lstm", REPO, commit, "0" * 64)
+
+    with pytest.raises(ChecksumError) as raised:
+        classifier_source("lstm", None)
+
+    assert f"{REPO}@{commit}" in raised.value.message and "the published 000000000000" in raised.value.message
+    assert "--weights" in raised.value.hint
+    assert hub.count("GET", f"/{REPO}/resolve/{commit}/{WEIGHTS_FILE}") == 0  # not downloaded at all
+
+    other = make_checkpoint(tmp_path / "other", seed=1)[1][WEIGHTS_FILE]
+    commit = hub.publish(REPO, {**files, WEIGHTS_FILE: other})  # config.json claims the pinned weights; not so
+    publish_entry(monkeypatch, "lstm", REPO, commit, json.loads(files[CONFIG_FILE])["weights_sha256"])
+    with pytest.raises(ChecksumError, match=f"{REPO}@{commit}/{WEIGHTS_FILE} does not match its expected sha256"):
+        classifier_source("lstm", None)
 
 
 # -- 6. push ---------------------------------------------------------------------------------------------------------
@@ -544,11 +591,12 @@ def test_load_model_from_the_hub_classifies_and_works_offline_afterwards(hub, se
                                                                           monkeypatch):
     state, files = make_checkpoint(tmp_path / "made")
     hub.publish(REPO, files)
-    hub.publish("dancestyle/letsdance-lstm", files)  # the model's default repo
+    commit = hub.publish("org/published", files)
+    entry = publish_entry(monkeypatch, "lstm", "org/published", commit, hashlib.sha256(files[WEIGHTS_FILE]).hexdigest())
 
-    for weights in (REPO, None):
+    for weights in (REPO, None):  # --weights, then the published checkpoint
         pipeline = load_model("lstm", weights=weights, device="cpu")
-        assert pipeline.source == (weights or "dancestyle/letsdance-lstm")
+        assert pipeline.source == (weights or entry.ref)
         assert pipeline.rgb is not None and pipeline.pose is None
         assert_same_tensors(pipeline.classifier.state_dict(), state)
         prediction = pipeline.classify(clip)
@@ -610,18 +658,15 @@ def test_cli_reports_weights_that_cannot_be_had_as_json_errors(hub, resnet18_byt
     assert "org/missing does not exist" in record["error"]["message"]
 
 
-def test_cli_offline_without_weights_says_so_once_without_the_libraries_retry_lines(hub, tmp_path, clip):
-    """What a new user sees offline (no HF_HUB_OFFLINE): one error with what to do, not 25 s of retries."""
-    gone = SimpleNamespace(url=hub.url)
-    hub.stop()
-    start = time.monotonic()
-    result = _run_cli(gone, tmp_path, str(clip))
-    seconds = time.monotonic() - start
+def test_cli_without_weights_says_so_once_and_asks_no_hub(hub, tmp_path, clip):
+    """What a new user sees with nothing published (published.py is empty) and no local run: one error with what
+    to do, and not one request to the Hub (HF_ENDPOINT is the stand-in, online)."""
+    result = _run_cli(hub, tmp_path, str(clip))
 
+    said = " ".join(result.stderr.split())  # as one line: the terminal may fold it anywhere
     assert result.returncode == 1, result.stderr
-    assert "No lstm weights" in result.stderr and "cannot be reached" in result.stderr
-    assert "--random-weights" in result.stderr
-    assert result.stderr.count("error:") == 1
-    assert "Retrying" not in result.stderr and "thrown while requesting" not in result.stderr
-    assert "Traceback" not in result.stderr
-    assert seconds < 15  # python + torch start-up included; the library's retries alone sleep 23 s
+    assert "No lstm classifier is published yet" in said
+    assert "dancestyle train --model lstm" in said and "--random-weights" in said
+    assert said.count("error:") == 1
+    assert "letsdance" not in said and "Traceback" not in said
+    assert hub.count() == 0
