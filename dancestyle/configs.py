@@ -22,7 +22,6 @@ POSE_ENCODER_NAMES = ("people", "slots")  # ModelConfig.pose_encoder; the module
 OPTIMIZERS = ("sgd", "adamw")  # ModelConfig.optimizer; train.py builds them
 
 CLASSES = ("ballet", "break", "flamenco", "foxtrot", "latin", "quickstep", "square", "swing", "tango", "waltz")
-HUB_ORG = "dancestyle"  # default classifier repos: f"{HUB_ORG}/letsdance-{name}"
 
 
 @dataclass

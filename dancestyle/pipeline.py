@@ -1,6 +1,6 @@
 """From a video file to a dance style: load the streams and a classifier, then classify videos.
 
-    pipeline = load_model("lstm")            # weights: --weights, newest local run, or the model's Hub repo
+    pipeline = load_model("lstm")            # weights: --weights, newest local run, or its published checkpoint
     prediction = pipeline.classify("clip.mp4")
     prediction.label, prediction.score       # ("waltz", 0.81)
 
@@ -288,7 +288,7 @@ def load_model(model: str = DEFAULT_MODEL, weights: str | None = None, device: s
     """Build the pipeline for `model`.
 
     weights: a checkpoint directory or Hub repo id `org/name[@revision]`; None picks the newest local training
-    run, else the model's default Hub repo. random_weights: every network random, nothing downloaded
+    run, else the model's published checkpoint (published.py). random_weights: every network random, nothing downloaded
     (smoke tests and speed measurements only; predictions are meaningless). pose / detector_size: the pose
     backend and the short side of the frames it reads; None = what the checkpoint records (a different backend
     is allowed, with a caution).

@@ -72,7 +72,7 @@ def root(version: Annotated[bool, typer.Option("--version", callback=_version, i
 ModelOption = Annotated[ModelName, typer.Option(help="Sequence model.")]
 WeightsOption = Annotated[str | None, typer.Option(
     help="Checkpoint directory or Hub repo ORG/NAME\\[@REVISION]. Default: the newest local training run of the "
-         "model, else its Hub repo.", show_default=False)]
+         "model, else its published checkpoint (none is published yet).", show_default=False)]
 DeviceOption = Annotated[Device, typer.Option(help="auto = CUDA when present.")]
 TopKOption = Annotated[int, typer.Option("--top-k", min=1, max=10, help="How many styles to show per video.")]
 RandomWeightsOption = Annotated[bool, typer.Option(
