@@ -13,6 +13,8 @@ What it answers (what huggingface_hub 0.26 … 2.4 needs; see shared/offline.md,
   RepoNotFound, RevisionNotFound or EntryNotFound (the last with X-Repo-Commit, as the Hub sends it).
 - GET /api/models/{repo}[/revision/{revision}]: {"id", "sha", "siblings": [{"rfilename"}]} (snapshot_download).
 - GET /api/models/{repo}/tree/{revision}[/{path}]: the file listing, one page (snapshot_download in 1.x/2.x).
+- GET /{path} of a file put there with `serve(path, data)`: the bytes alone, as a publisher's plain download
+  server (download.openmmlab.com) gives them.
 
 Uploads (HfApi.create_repo + create_commit, as huggingface_hub 2.4 sends them); every POST but validate-yaml needs
 an `Authorization: Bearer …` header (any token), else 401, as the Hub answers a client that is not logged in:
@@ -81,6 +83,7 @@ class StandInHub:
         self.lfs: dict[str, dict[str, bytes]] = {}  # {repo: {sha256: bytes}}: LFS objects uploaded
         self.lfs_announced: dict[tuple[str, str], int] = {}  # (repo, oid) -> size, from batch calls
         self.commit_lines: list[list[dict]] = []  # the NDJSON lines of every commit asked for
+        self.plain: dict[str, bytes] = {}  # {"/path": bytes}: plain downloads, outside any repo
         self._lock = threading.RLock()  # re-entered: a commit reads the branch head and publishes atomically
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -108,6 +111,12 @@ class StandInHub:
             if branch is not None:
                 self.refs[repo][branch] = commit
         return commit
+
+    def serve(self, path: str, data: bytes) -> str:
+        """Serve `data` as a plain file at /`path`, as a publisher's download server would; returns its URL."""
+        with self._lock:
+            self.plain["/" + path.lstrip("/")] = data
+        return f"{self.url}/{path.lstrip('/')}"
 
     def tag(self, repo: str, name: str, commit: str) -> None:
         with self._lock:
@@ -236,7 +245,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _answer(self, body: bool) -> None:
         path = urlsplit(self.path).path
         self.stand_in._record(self.command, path)
-        if path.startswith("/api/models/"):
+        if path in self.stand_in.plain:
+            self._send(200, self.stand_in.plain[path], {"Content-Type": "application/octet-stream"}, body)
+        elif path.startswith("/api/models/"):
             self._api(path[len("/api/models/"):], body)
         elif "/resolve/" in path:
             repo, _, rest = path.lstrip("/").partition("/resolve/")

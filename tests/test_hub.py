@@ -76,11 +76,30 @@ def _point_huggingface_hub_at(monkeypatch, url: str, cache: str) -> None:
     _reset_sessions()
 
 
+def _pins_the_stand_in_can_serve(monkeypatch, server: StandInHub) -> None:
+    """The stand-in serves random networks, never the published zips: the RTM pins become what it can serve (the
+    mirror's main, every hash unknown: recorded at first download, or pinned by the test), and OpenMMLab's server
+    is the stand-in too (/openmmlab/…: 404 until a test serves a file there), so no test leaves 127.0.0.1."""
+    from dataclasses import replace
+
+    from dancestyle import weights
+
+    def servable(pin: weights.ZipMember) -> weights.ZipMember:
+        return weights.ZipMember(replace(pin.archive, revision="main", sha256=""), pin.member, "")
+
+    monkeypatch.setattr(weights, "RTMDET_NANO", servable(weights.RTMDET_NANO))
+    monkeypatch.setattr(weights, "RTMPOSE", {size: servable(pin) for size, pin in weights.RTMPOSE.items()})
+    monkeypatch.setitem(weights.PUBLISHERS, "openmmlab", f"{server.url}/openmmlab")
+    monkeypatch.delenv(weights.WEIGHTS_DIR_VARIABLE, raising=False)  # not the user's folder
+
+
 @pytest.fixture
 def hub(tmp_path, monkeypatch):
-    """A running stand-in Hub that huggingface_hub (in this process) talks to, with its cache in tmp."""
+    """A running stand-in Hub that huggingface_hub (in this process) talks to, with its cache in tmp; the pinned
+    files' other sources point at it too."""
     server = StandInHub().start()
     _point_huggingface_hub_at(monkeypatch, server.url, str(tmp_path / "hf-cache"))
+    _pins_the_stand_in_can_serve(monkeypatch, server)
     monkeypatch.setenv("DANCESTYLE_HOME", str(tmp_path / "home"))
     yield server
     server.stop()
