@@ -339,6 +339,18 @@ def _sources_named(pin: HubFile) -> str:
     return f"{hub} or {pin.origin_url()}" if pin.origin else hub
 
 
+def pinned_file_here(pin: HubFile) -> bool:
+    """Whether one of a pinned file's sources needs no request: $DANCESTYLE_WEIGHTS_DIR, a copy from the publisher,
+    or the Hub cache (`dancestyle models`' "cached"; nothing is checked or downloaded here)."""
+    from huggingface_hub import try_to_load_from_cache
+
+    folder = os.environ.get(WEIGHTS_DIR_VARIABLE)
+    copies = [Path(folder).expanduser() / pin.name] if folder else []
+    if any(path.is_file() for path in [*copies, home() / "downloads" / pin.name]):
+        return True
+    return isinstance(try_to_load_from_cache(pin.repo, pin.filename, revision=pin.revision), str)
+
+
 def fetch_pinned(pin: HubFile, verify: Callable[[Path], bool] | None = None,
                  mismatch_hint: str = PIN_MISMATCH_HINT) -> Path:
     """A pinned file from the first of its sources that gives a copy passing `verify` (default: its sha256):

@@ -117,8 +117,11 @@ def test_a_file_in_the_weights_dir_is_used_without_any_request(hub, detector, tm
 
     assert weights.load_zip_member(detector) == DETECTOR
     plain = weights.HubFile("org/name", "sub/w.bin", "main", _sha256(b"plain weights"))
+    assert weights.pinned_file_here(plain)  # what `dancestyle models` reports as cached
     assert weights.fetch_pinned(plain) == folder / "w.bin"
     assert hub.count() == seen
+    monkeypatch.delenv("DANCESTYLE_WEIGHTS_DIR")
+    assert not weights.pinned_file_here(weights.HubFile("org/name", "sub/w.bin", "main", _sha256(b"plain weights")))
 
 
 def test_a_wrong_file_in_the_weights_dir_is_refused(hub, detector, tmp_path, monkeypatch):

@@ -49,13 +49,9 @@ def _rtmpose(size: str) -> Callable[[str, int, bool], PoseEstimator]:
 
 def _rtmpose_cached(size: str) -> Callable[[], bool]:
     def cached() -> bool:
-        from huggingface_hub import try_to_load_from_cache
+        from ..weights import RTMDET_NANO, RTMPOSE, pinned_file_here
 
-        from ..weights import RTMDET_NANO, RTMPOSE
-
-        archives = [RTMDET_NANO.archive, RTMPOSE[size].archive]
-        return all(isinstance(try_to_load_from_cache(a.repo, a.filename, revision=a.revision), str)
-                   for a in archives)
+        return all(pinned_file_here(pin.archive) for pin in (RTMDET_NANO, RTMPOSE[size]))
 
     return cached
 
