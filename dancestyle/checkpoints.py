@@ -273,8 +273,9 @@ def _unreachable_errors() -> tuple[type[Exception], ...]:
     return tuple(errors)
 
 
-def push_checkpoint(directory: str | Path, repo: str) -> str:
-    """Upload a checkpoint directory with a generated model card, as one commit; returns the repo URL.
+def push_checkpoint(directory: str | Path, repo: str, card: str | None = None) -> str:
+    """Upload a checkpoint directory with a model card (`card`, else model_card's), as one commit; returns the
+    repo URL. benchmarks/release.py passes model_card's text extended with the numbers over seeds.
 
     One commit, so the repo is never seen half-updated (a model card without its weights, new weights beside an
     old config.json). Only the checkpoint's own files go up: never resume/ (training state, not a model).
@@ -285,7 +286,8 @@ def push_checkpoint(directory: str | Path, repo: str) -> str:
     directory = Path(directory)
     config, _ = read_checkpoint(directory)  # never upload something that does not verify
     names = [name for name in (CONFIG_FILE, WEIGHTS_FILE, METRICS_FILE) if (directory / name).is_file()]
-    operations = [CommitOperationAdd(path_in_repo="README.md", path_or_fileobj=model_card(directory, repo).encode())]
+    card = card or model_card(directory, repo)
+    operations = [CommitOperationAdd(path_in_repo="README.md", path_or_fileobj=card.encode())]
     # read once, right after verifying: the upload cannot pick up a file rewritten while it runs
     operations += [CommitOperationAdd(path_in_repo=name, path_or_fileobj=(directory / name).read_bytes())
                    for name in names]
