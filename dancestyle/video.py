@@ -367,7 +367,7 @@ class ReadAhead:
     def __iter__(self) -> Iterator:
         try:
             while True:
-                item, error = self._queue.get()
+                item, error = self._next()
                 if error is not None:
                     raise error
                 if item is self._END:
@@ -375,6 +375,17 @@ class ReadAhead:
                 yield item
         finally:
             self.close()
+
+    def _next(self) -> tuple:
+        """The next entry, waiting in short slices: a Ctrl-C that the OS hands to the decoding thread (blocked
+        reading a silent pipe) only flags the main thread, which must wake to raise it, not wait on forever."""
+        import queue
+
+        while True:
+            try:
+                return self._queue.get(timeout=0.1)
+            except queue.Empty:
+                continue
 
     def close(self, wait: float = 1.0) -> None:
         """Stop decoding (e.g. the consumer gave up) and wait for the thread to finish, at most `wait` seconds: a
