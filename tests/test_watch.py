@@ -114,7 +114,10 @@ def test_ctrl_c_ends_watch_at_once_while_its_pipe_stays_open(tmp_path, isolated_
         process = subprocess.Popen([sys.executable, "-m", "dancestyle", "watch", "-", "--random-weights", "--json"],
                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr,
                                    env={**isolated_env(isolated_home), "OMP_NUM_THREADS": "1",
-                                        "PYTHONFAULTHANDLER": "1"})
+                                        "PYTHONFAULTHANDLER": "1"},
+                                   # a harness started in the background (`cmd &`) hands its children SIGINT ignored,
+                                   # and Python then keeps it ignored: give the child the default, as a terminal does
+                                   preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         process.stdin.write(video[: len(video) * 2 // 3])
         process.stdin.flush()  # and kept open
         assert json.loads(process.stdout.readline())["start"] == 0
