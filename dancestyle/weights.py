@@ -293,9 +293,14 @@ def _weights_dir_copy(pin: HubFile, check: Callable[[Path], bool]) -> Path | Non
     return path
 
 
+def _kept_download(pin: HubFile) -> Path:
+    """Where a copy taken from the publisher's server is kept once verified."""
+    return home() / "downloads" / pin.name
+
+
 def _downloaded_copy(pin: HubFile, check: Callable[[Path], bool]) -> Path | None:
     """A copy from the publisher's server kept by an earlier run, if there is one and it still passes `check`."""
-    path = home() / "downloads" / pin.name
+    path = _kept_download(pin)
     return path if pin.origin and path.is_file() and check(path) else None
 
 
@@ -304,7 +309,7 @@ def _publisher_copy(pin: HubFile, check: Callable[[Path], bool]) -> Path:
     from huggingface_hub import constants
 
     url = pin.origin_url()
-    path = home() / "downloads" / pin.name
+    path = _kept_download(pin)
     if constants.HF_HUB_OFFLINE or not reachable(url):
         why = "HF_HUB_OFFLINE=1 forbids downloads" if constants.HF_HUB_OFFLINE else "it cannot be reached"
         raise WeightsError(f"{url}: {why}.")
@@ -346,7 +351,7 @@ def pinned_file_here(pin: HubFile) -> bool:
 
     folder = os.environ.get(WEIGHTS_DIR_VARIABLE)
     copies = [Path(folder).expanduser() / pin.name] if folder else []
-    if any(path.is_file() for path in [*copies, home() / "downloads" / pin.name]):
+    if any(path.is_file() for path in [*copies, _kept_download(pin)]):
         return True
     return isinstance(try_to_load_from_cache(pin.repo, pin.filename, revision=pin.revision), str)
 
