@@ -20,6 +20,7 @@ STREAM_NAMES = ("rgb", "pose", "flow")  # features.STREAMS, without importing to
 FUSIONS = ("early", "late")  # ModelConfig.fusion
 POSE_ENCODER_NAMES = ("people", "slots")  # ModelConfig.pose_encoder; the modules: features.POSE_ENCODERS
 OPTIMIZERS = ("sgd", "adamw")  # ModelConfig.optimizer; train.py builds them
+LR_SCHEDULES = ("constant", "cosine")  # ModelConfig.lr_schedule
 
 CLASSES = ("ballet", "break", "flamenco", "foxtrot", "latin", "quickstep", "square", "swing", "tango", "waltz")
 
@@ -57,6 +58,10 @@ class ModelConfig:
     # epochs of per-frame pre-training of the pose and flow encoders before the model over time trains (paper.md:
     # 10); 0: the encoders train with the model over time only
     pretrain_epochs: int = 10
+    # "constant", or "cosine": the lr falls along half a cosine from lr to 0 over the run's most epochs (train
+    # --epochs), so its last epochs take small steps instead of jumping about a minimum (the recipe's plateau
+    # schedule, --recipe paper, applies to "constant" only)
+    lr_schedule: str = "constant"
     allowed_streams: ClassVar[tuple[str, ...]] = STREAM_NAMES  # the streams this architecture can read
     mixed_precision: ClassVar[bool] = False  # train, evaluate and classify in bfloat16 on CUDA (models.py)
     fusions: ClassVar[tuple[str, ...]] = FUSIONS  # the fusions this architecture can take
@@ -67,6 +72,7 @@ class ModelConfig:
                              f"Use fusion={self.fusions[0]}.")
         check_choice("pose encoder", "pose_encoder", self.pose_encoder, POSE_ENCODER_NAMES)
         check_choice("optimizer", "optimizer", self.optimizer, OPTIMIZERS)
+        check_choice("lr schedule", "lr_schedule", self.lr_schedule, LR_SCHEDULES)
         if self.pretrain_epochs < 0:
             raise UsageError(f"pretrain_epochs {self.pretrain_epochs}: a number of epochs, 0 or more.",
                              "Use pretrain_epochs=0 to skip the per-frame pre-training, or 10 (the paper's).")
@@ -94,9 +100,9 @@ class ModelConfig:
     def before_recorded(cls) -> dict:
         """Settings added after checkpoints were first written, each with what a config.json without it meant:
         no stream dropout, the one fusion the model had then (its first), the paper's pose encoder and optimizer,
-        no normalisation over time, the paper's 10 epochs of per-frame pre-training."""
+        no normalisation over time, the paper's 10 epochs of per-frame pre-training, a constant lr."""
         return {"stream_dropout": 0.0, "fusion": cls.fusions[0], "pose_encoder": "slots", "optimizer": "sgd",
-                "time_norm": False, "pretrain_epochs": 10}
+                "time_norm": False, "pretrain_epochs": 10, "lr_schedule": "constant"}
 
     @classmethod
     def from_dict(cls, data: dict) -> ModelConfig:

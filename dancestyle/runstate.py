@@ -59,7 +59,7 @@ def load_state(out: Path, model: DanceClassifier, optimizer, scheduler=None) -> 
     if scheduler is not None and "scheduler" in state:
         scheduler.load_state_dict(state["scheduler"])
         for group, lr in zip(optimizer.param_groups, scheduler.get_last_lr()):
-            group["lr"] = lr  # the lr the plateau schedule had reached
+            group["lr"] = lr  # the lr the schedule had reached
     return state
 
 

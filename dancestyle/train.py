@@ -267,7 +267,7 @@ def _train(options: TrainOptions, out: Path, on_epoch, on_progress, ranks: Ranks
             state["history"].append(record)
             state["epoch"] = epoch
             if scheduler is not None:
-                scheduler.step(record["val_loss"])
+                _step_schedule(scheduler, record["val_loss"])
                 state["scheduler"] = scheduler.state_dict()
             if _better(how, record["val_accuracy"], record["val_loss"], state):
                 state["best_epoch"], state["best_val_accuracy"] = epoch, record["val_accuracy"]
@@ -321,11 +321,24 @@ def _model_and_optimizer(options: TrainOptions, config: ModelConfig, train_set: 
             model.load_pretrained()  # r3d on rgb: Kinetics-400 (offline runs pass --random-weights)
         pretrain_encoders(model, train_set, options.seed, options.device, how.pose_pretrain_lr)
     optimizer = sequence_optimizer(model, frozen_encoder=how.freeze_pose_encoder)
-    scheduler = None
+    return model, how, optimizer, _lr_scheduler(optimizer, config, how, options)
+
+
+def _lr_scheduler(optimizer, config: ModelConfig, how: Recipe, options: TrainOptions):
+    """The model's lr schedule (stepped once an epoch), the recipe's plateau schedule, or None (a constant lr)."""
+    if config.lr_schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=options.epochs)
     if how.plateau_factor:
-        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, "min", factor=how.plateau_factor,
-                                                               patience=max(1, options.patience // 2))
-    return model, how, optimizer, scheduler
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, "min", factor=how.plateau_factor,
+                                                          patience=max(1, options.patience // 2))
+    return None
+
+
+def _step_schedule(scheduler, val_loss: float) -> None:
+    if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+        scheduler.step(val_loss)  # the plateau schedule reads the epoch's validation loss
+    else:
+        scheduler.step()
 
 
 def _run_epoch(model: DanceClassifier, optimizer, train_set: Sequences, val_set: Sequences, options: TrainOptions,

@@ -510,6 +510,25 @@ def test_a_resumed_paper_run_keeps_its_lr_schedule(corpus, home, tmp_path, monke
     assert whole["history"][-1]["lr"] < whole["history"][0]["lr"]  # the schedule did cut the lr before the stop
 
 
+def test_a_cosine_schedule_falls_from_lr_towards_zero_over_the_most_epochs_and_survives_a_resume(corpus, home,
+                                                                                                   tmp_path):
+    cosine = {"lr_schedule": "cosine"}
+    whole = train(options(corpus, tmp_path / "whole", epochs=6, patience=6, overrides=cosine))
+    lrs = [record["lr"] for record in whole["history"]]
+    first = lrs[0]
+    assert lrs == pytest.approx([first * (1 + math.cos(math.pi * epoch / 6)) / 2 for epoch in range(6)])
+
+    def stop_after_three(record, most_epochs):
+        if record["epoch"] == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(TrainingInterrupted):
+        train(options(corpus, tmp_path / "cut", epochs=6, patience=6, overrides=cosine), on_epoch=stop_after_three)
+    resumed = train(TrainOptions(model="attention", out=tmp_path / "cut", resume=True))
+    assert [record["lr"] for record in resumed["history"]] == pytest.approx(lrs)
+    assert json.loads((tmp_path / "cut" / "config.json").read_text())["model"]["lr_schedule"] == "cosine"
+
+
 def test_evaluate_extracts_features_for_the_split_it_scores_only(corpus, home, tmp_path, fake_pose, monkeypatch):
     import dancestyle.extract as extract
     from dancestyle.data import index_dataset
