@@ -15,9 +15,9 @@ The peer is a whole-process VideoMAE-base video classification of the same clip 
 first ((time for N - time for 1) / (N - 1)).
 
 All networks use random weights (nothing can be downloaded here). Random pose backends report 5 people in every
-frame (a realistic scene). With --random-weights the RTMPose networks run as torch modules; with real weights
-they run in onnxruntime, which is faster (see benchmarks/pose_backends.py), so their pose times here are an upper
-bound.
+frame (a realistic scene). With --random-weights the RTMPose stand-ins are exported once to ONNX and run in
+onnxruntime as the real weights are (with `onnx` installed, as the bench extra does; without it they run as torch
+modules, about twice as slow, and classify says so).
 """
 
 from __future__ import annotations

@@ -1,13 +1,14 @@
 """The pose backends side by side on the same frames: seconds per frame with 1, 5 and 20 people, and (once the real
 weights are cached) keypoint agreement with Keypoint R-CNN at 800 px.
 
-    pip install '.[bench]'      # onnx, to export the random stand-in networks
+    pip install '.[bench]'      # onnx, so the random stand-in networks run in onnxruntime
     python benchmarks/pose_backends.py [--clip PATH] [--people 1,5,20] [--frames 10] [--repeat 3] [--device cpu]
 
 Speed, random weights (nothing can be downloaded on the machines this project is built on): every backend is
 made to see exactly N people per frame, so the per-person part of its cost (RTMPose's crops, R-CNN's keypoint
 head) is what a scene with N dancers costs. rtmpose-t/-s run the way users run them: onnxruntime on ONNX files,
-here exports of stand-in networks with the published architecture (dancestyle/pose/rtm_networks.py). rcnn runs
+here the stand-in networks with the published architecture (dancestyle/pose/rtm_networks.py), exported once to
+ONNX as `--random-weights` exports them (kept under DANCESTYLE_HOME/standins). rcnn runs
 with the tuned settings `classify` uses and, for the trade, with torchvision's defaults (1000 RPN proposals).
 Frames are the size `classify` reads (short side at most 512 px); a frame's time is the median of --repeat runs
 over --frames frames, in batches of 5 (one `lstm` window).
@@ -26,7 +27,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 BATCH = 5
 
@@ -38,16 +38,14 @@ def sample_frames(clip: Path, count: int, short_side: int = 512) -> list[np.ndar
     return [frame.image for frame, _ in zip(frames, range(count))]
 
 
-def rtmpose_stand_in(variant: str, people: int, folder: Path, device: str):
-    """RTMPoseEstimator over ONNX exports of the random stand-ins, run by onnxruntime as the real files are."""
-    from dancestyle.pose.rtm_networks import export_onnx, rtmdet_nano, rtmpose
-    from dancestyle.pose.rtmpose import OnnxNetwork, RTMPoseEstimator
+def rtmpose_stand_in(variant: str, people: int, device: str):
+    """RTMPoseEstimator over the random stand-ins, run by onnxruntime as the real files are."""
+    from dancestyle.pose.rtmpose import RTMPoseEstimator
 
-    torch.manual_seed(0)
-    detector = export_onnx(rtmdet_nano(people=people), "detector", folder / f"det-{people}.onnx")
-    pose = export_onnx(rtmpose(variant), "pose", folder / f"pose-{variant}.onnx")
-    networks = (OnnxNetwork(str(detector), device), OnnxNetwork(str(pose), device))
-    return RTMPoseEstimator(variant, device, networks=networks)
+    estimator = RTMPoseEstimator(variant, device, random_weights=True, random_people=people)
+    if estimator.torch_stand_ins:
+        raise SystemExit("The stand-ins would run as torch modules, not as the real weights run: pip install onnx.")
+    return estimator
 
 
 def rcnn(people: int | None, device: str, frame_size: int = 512, tuned: bool = True):
@@ -85,12 +83,12 @@ def pck(reference: np.ndarray, other: np.ndarray, threshold: float = 0.05) -> fl
     return hits / total
 
 
-def speed_table(frames: list[np.ndarray], people_counts: list[int], repeat: int, device: str, folder: Path) -> None:
+def speed_table(frames: list[np.ndarray], people_counts: list[int], repeat: int, device: str) -> None:
     print("| backend | " + " | ".join(f"{n} people s/frame" for n in people_counts) + " |")
     print("|---|" + "---|" * len(people_counts))
     builders = {
-        "rtmpose-t (onnxruntime)": lambda n: rtmpose_stand_in("t", n, folder, device),
-        "rtmpose-s (onnxruntime)": lambda n: rtmpose_stand_in("s", n, folder, device),
+        "rtmpose-t (onnxruntime)": lambda n: rtmpose_stand_in("t", n, device),
+        "rtmpose-s (onnxruntime)": lambda n: rtmpose_stand_in("s", n, device),
         "rcnn 512 px, tuned (300/100 proposals)": lambda n: rcnn(n, device),
         "rcnn 512 px, torchvision defaults (1000/1000)": lambda n: rcnn(n, device, tuned=False),
     }
@@ -134,7 +132,7 @@ def main() -> None:
         frames = sample_frames(clip, args.frames)
         print(f"Machine: {machine()}\n{len(frames)} frames of {frames[0].shape[1]}x{frames[0].shape[0]}, "
               f"device {args.device}\n")
-        speed_table(frames, [int(n) for n in args.people.split(",")], args.repeat, args.device, Path(folder))
+        speed_table(frames, [int(n) for n in args.people.split(",")], args.repeat, args.device)
         quality_table(frames, args.device)
 
 

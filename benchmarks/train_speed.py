@@ -5,8 +5,8 @@
 - extraction: ResNet-18 (256 x 256) and the default pose backend (640 x 360 frames) in frames per second, batched
   as `dancestyle train` batches them; reading Let's Dance skeleton JSON files in frames per second. Random weights
   (nothing can be downloaded here): speed does not depend on the weights' values; a random pose backend reports 5
-  people per frame, and runs its networks as torch modules (with real weights onnxruntime runs them, faster:
-  benchmarks/pose_backends.py).
+  people per frame, and runs its stand-in networks in onnxruntime as the real weights run (with `onnx` installed;
+  without it, as torch modules, about twice as slow).
 - training: seconds per epoch of each model, both streams, on a Let's-Dance-sized training set (`--clips`
   clips of 10 s, every 5th frame cached, as `train` holds them in memory); the paper's batch sizes.
 """

@@ -9,8 +9,8 @@ when its timestamp comes due, as a camera or a live stream would deliver it. For
 windows, the samples `watch` dropped to keep up (0 means it kept up), and the latency of each report: when its
 line arrived after the window's last sampled instant was played (median and worst).
 
-Random weights: with them the RTMPose networks run as torch modules, slower than the onnxruntime sessions real
-weights use (benchmarks/pose_backends.py), so a run that keeps up here keeps up with real weights too.
+Random weights: with them the RTMPose stand-ins run in onnxruntime as the real weights do (exported once to ONNX;
+with `onnx` installed, else as torch modules, slower), so a run that keeps up here keeps up with real weights too.
 """
 
 from __future__ import annotations

@@ -318,6 +318,9 @@ def load_model(model: str = DEFAULT_MODEL, weights: str | None = None, device: s
     if getattr(maker.estimator, "cuda_unused", False):
         cautions.append("the pose networks run on the CPU: this onnxruntime has no CUDA; for the GPU, `pip "
                         "uninstall onnxruntime && pip install onnxruntime-gpu` (same results, models.md).")
+    if getattr(maker.estimator, "torch_stand_ins", False):
+        cautions.append("the random pose stand-ins run as torch modules, slower than the real weights run: "
+                        "`pip install onnx` lets them be exported and run by onnxruntime as the real ones are.")
     return DanceStylePipeline(classifier, device, maker, random_weights=random_weights, source=source,
                               cautions=cautions)
 

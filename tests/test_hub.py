@@ -77,18 +77,11 @@ def _point_huggingface_hub_at(monkeypatch, url: str, cache: str) -> None:
 
 
 def _pins_the_stand_in_can_serve(monkeypatch, server: StandInHub) -> None:
-    """The stand-in serves random networks, never the published zips: the RTM pins become what it can serve (the
-    mirror's main, every hash unknown: recorded at first download, or pinned by the test), and OpenMMLab's server
-    is the stand-in too (/openmmlab/…: 404 until a test serves a file there), so no test leaves 127.0.0.1."""
-    from dataclasses import replace
-
+    """OpenMMLab's server is the stand-in too (/openmmlab/…: 404 until a test serves a file there) and the user's
+    weights folder is not searched, so no test leaves 127.0.0.1 (the RTM pins themselves are loosened only where a
+    test serves stand-in networks: test_pose_backends' served_rtmpose)."""
     from dancestyle import weights
 
-    def servable(pin: weights.ZipMember) -> weights.ZipMember:
-        return weights.ZipMember(replace(pin.archive, revision="main", sha256=""), pin.member, "")
-
-    monkeypatch.setattr(weights, "RTMDET_NANO", servable(weights.RTMDET_NANO))
-    monkeypatch.setattr(weights, "RTMPOSE", {size: servable(pin) for size, pin in weights.RTMPOSE.items()})
     monkeypatch.setitem(weights.PUBLISHERS, "openmmlab", f"{server.url}/openmmlab")
     monkeypatch.delenv(weights.WEIGHTS_DIR_VARIABLE, raising=False)  # not the user's folder
 

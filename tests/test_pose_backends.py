@@ -4,20 +4,25 @@ answer is known, its real loading code against the stand-in Hub, and the backend
 import hashlib
 import io
 import json
+import sys
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
-from test_hub import hub  # noqa: F401  (the stand-in Hub fixture)
+import test_hub
 from typer.testing import CliRunner
 
 from dancestyle.cli import app
 from dancestyle.errors import ChecksumError, UsageError
 from dancestyle.pose import (DEFAULT_POSE, MAX_PEOPLE, POSE_BACKENDS, PoseSource, available_pose_backends,
                              create_pose_estimator, pose_backend)
-from dancestyle.pose.rtmpose import (PERSON_NMS_IOU, POSE_HEIGHT, POSE_WIDTH, SIMCC_SPLIT_RATIO, RTMPoseEstimator,
-                                     crop_boxes, crop_people, decode_simcc, frame_boxes, letterbox, suppress_overlaps)
+from dancestyle.pose.rtmpose import (PERSON_NMS_IOU, POSE_HEIGHT, POSE_WIDTH, SIMCC_SPLIT_RATIO, OnnxNetwork,
+                                     RTMPoseEstimator, TorchNetwork, crop_boxes, crop_people, decode_simcc,
+                                     frame_boxes, letterbox, suppress_overlaps)
+
+hub = test_hub.hub  # the stand-in Hub fixture
 
 # -- registry --------------------------------------------------------------------------------------------------------
 
@@ -105,7 +110,6 @@ def test_the_backend_runs_the_second_nms_on_the_detectors_people(second_left, pe
     import torch
 
     from dancestyle.pose.rtm_networks import rtmdet_nano, rtmpose
-    from dancestyle.pose.rtmpose import TorchNetwork
 
     detector = rtmdet_nano(people=2)
     detector.boxes.copy_(torch.tensor([[20, 20, 100, 170, 0.9], [second_left, 20, second_left + 80, 170, 0.8]]))
@@ -151,7 +155,16 @@ def test_a_keypoint_goes_through_crop_and_simcc_back_to_where_it_was():
     np.testing.assert_allclose(keypoints[0, 0], dot, atol=scale + 0.5)
 
 
-def test_random_weights_keep_a_realistic_fixed_number_of_people():
+@pytest.fixture(scope="module")
+def stand_in_home(tmp_path_factory):
+    """One DANCESTYLE_HOME for this module's random-weights runs: the stand-ins are exported once for them all."""
+    with pytest.MonkeyPatch.context() as patch:
+        home = tmp_path_factory.mktemp("stand-ins") / "home"
+        patch.setenv("DANCESTYLE_HOME", str(home))
+        yield home
+
+
+def test_random_weights_keep_a_realistic_fixed_number_of_people(stand_in_home):
     estimator = create_pose_estimator("rtmpose-t", random_weights=True)
     frames = [np.full((144, 176, 3), 90, np.uint8), np.full((1080, 1920, 3), 90, np.uint8),
               np.full((640, 360, 3), 90, np.uint8)]  # tiny, big, portrait
@@ -160,6 +173,73 @@ def test_random_weights_keep_a_realistic_fixed_number_of_people():
     for frame, skeletons in zip(frames, people):  # keypoints land around the boxes inside the frame
         assert np.isfinite(skeletons).all()
         assert (skeletons[..., 0] > -frame.shape[1]).all() and (skeletons[..., 0] < 2 * frame.shape[1]).all()
+
+
+# -- the random stand-ins run as the real files do: onnxruntime, on an export made once ---------------------------
+
+
+def _torch_stand_ins(variant: str = "t", people: int = 5) -> RTMPoseEstimator:
+    """The same seeded stand-ins as random_weights builds, run as torch modules."""
+    from dancestyle.pose.rtm_networks import rtmdet_nano, rtmpose
+    from dancestyle.pose.rtmpose import seeded_stand_in
+
+    networks = (TorchNetwork(seeded_stand_in(rtmdet_nano, people)), TorchNetwork(seeded_stand_in(rtmpose, variant)))
+    return RTMPoseEstimator(variant, networks=networks)
+
+
+def test_random_weights_run_the_stand_ins_in_onnxruntime_with_the_torch_modules_results(stand_in_home):
+    exported = RTMPoseEstimator("t", random_weights=True)
+    assert isinstance(exported.detector, OnnxNetwork) and isinstance(exported.pose, OnnxNetwork)
+    assert not exported.torch_stand_ins
+    in_torch = _torch_stand_ins()
+    crops = np.random.default_rng(0).normal(size=(3, 3, POSE_HEIGHT, POSE_WIDTH)).astype(np.float32)
+    for ours, theirs in zip(exported.pose(crops), in_torch.pose(crops)):  # float32: the same up to rounding
+        np.testing.assert_allclose(ours, theirs, rtol=1e-3, atol=1e-4)
+    frame = np.random.default_rng(1).integers(0, 256, (360, 640, 3), dtype=np.uint8)
+    (ours,), (theirs,) = exported.estimate([frame]), in_torch.estimate([frame])
+    assert ours.shape == theirs.shape == (5, 17, 2)
+    assert np.mean(np.abs(ours - theirs) < 1e-3) > 0.95  # an arg-max tie broken the other way moves a keypoint
+
+
+def test_the_stand_ins_are_exported_once_and_the_export_is_reused(home, monkeypatch):
+    from dancestyle.pose import rtm_networks
+
+    exports = []
+
+    def counted(module, kind, path):
+        exports.append(Path(path).name)
+        return real_export(module, kind, path)
+
+    real_export = rtm_networks.export_onnx
+    monkeypatch.setattr(rtm_networks, "export_onnx", counted)
+    RTMPoseEstimator("t", random_weights=True)
+    assert len(exports) == 2 and sorted(p.name for p in (home / "standins").iterdir()) == sorted(exports)
+    RTMPoseEstimator("t", random_weights=True)  # a later run: the same weights, so the same files
+    assert len(exports) == 2
+    RTMPoseEstimator("t", random_weights=True, random_people=2)  # another detector; the pose network is kept
+    assert len(exports) == 3 and exports[-1].startswith("rtmdet-nano-2-people-")
+
+
+def test_a_stand_in_whose_weights_change_is_exported_under_another_name(home):
+    from dancestyle.pose.rtm_networks import rtmpose
+    from dancestyle.pose.rtmpose import seeded_stand_in, stand_in_path
+
+    module = seeded_stand_in(rtmpose, "t")
+    before = stand_in_path(module, "pose", "rtmpose-t")
+    assert stand_in_path(seeded_stand_in(rtmpose, "t"), "pose", "rtmpose-t") == before  # seeded: the same every time
+    module.head.gau.res_scale.data[0] += 1
+    assert stand_in_path(module, "pose", "rtmpose-t") != before
+
+
+def test_without_onnx_the_stand_ins_run_in_torch_and_classify_says_so(home, monkeypatch):
+    from dancestyle.pipeline import load_model
+
+    monkeypatch.setitem(sys.modules, "onnx", None)  # as if not installed: `import onnx` fails
+    estimator = RTMPoseEstimator("t", random_weights=True)
+    assert isinstance(estimator.detector, TorchNetwork) and isinstance(estimator.pose, TorchNetwork)
+    assert estimator.torch_stand_ins and not (home / "standins").exists()
+    cautions = load_model("lstm", device="cpu", random_weights=True, pose="rtmpose-t").cautions
+    assert [c for c in cautions if "pip install onnx" in c and "torch modules" in c] and len(cautions) == 1
 
 
 # -- the real loading code against the stand-in Hub -------------------------------------------------------------------
@@ -188,12 +268,16 @@ def onnx_models(tmp_path_factory):
 
 
 @pytest.fixture
-def served_rtmpose(hub, onnx_models, monkeypatch):  # noqa: F811
-    """The stand-in Hub serves the two zips at the pinned paths; the pins name the test networks' hashes."""
+def served_rtmpose(hub, onnx_models, monkeypatch):
+    """The stand-in Hub serves the two zips at the pinned paths on its main (the published zips' hashes are
+    dropped); the pins name the test networks' hashes."""
     from dancestyle import weights
 
+    def servable(pin: weights.ZipMember) -> weights.ZipMember:
+        return weights.ZipMember(replace(pin.archive, revision="main", sha256=""), pin.member, "")
+
     detector, pose = onnx_models
-    pins = {"det": weights.RTMDET_NANO, "pose": weights.RTMPOSE["t"]}
+    pins = {"det": servable(weights.RTMDET_NANO), "pose": servable(weights.RTMPOSE["t"])}
     hub.publish(pins["det"].archive.repo, {pins["det"].archive.filename: _zip("rtmdet/end2end.onnx", detector),
                                            pins["pose"].archive.filename: _zip("rtmpose-t/end2end.onnx", pose)})
     monkeypatch.setattr(weights, "RTMDET_NANO",
@@ -307,7 +391,6 @@ def test_pose_weights_that_cannot_be_had_say_which_where_and_what_to_do(clip, tm
 
 def test_frames_with_nobody_give_empty_skeletons():
     from dancestyle.pose.rtm_networks import rtmdet_nano, rtmpose
-    from dancestyle.pose.rtmpose import TorchNetwork
 
     estimator = RTMPoseEstimator("t", networks=(TorchNetwork(rtmdet_nano(people=0)), TorchNetwork(rtmpose("t"))))
     assert [p.shape for p in estimator.estimate([np.zeros((48, 64, 3), np.uint8)] * 2)] == [(0, 17, 2)] * 2

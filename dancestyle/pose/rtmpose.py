@@ -15,6 +15,9 @@ Cost: 0.31 GFLOPs per frame for the detector, 0.36 (t) or 0.68 (s) per person fo
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
+
 import numpy as np
 
 from ..errors import WeightsError
@@ -154,7 +157,8 @@ class OnnxNetwork:
 
 
 class TorchNetwork:
-    """A torch module with the OnnxNetwork call: the random-weights stand-ins run this way, no export needed."""
+    """A torch module with the OnnxNetwork call: the random-weights stand-ins run this way when the `onnx` package
+    (needed to export them) is missing, and tests run hand-changed stand-ins this way."""
 
     def __init__(self, module, device: str = "cpu") -> None:
         self.module, self.device = module.eval().to(device), device
@@ -167,6 +171,66 @@ class TorchNetwork:
         return [output.cpu().numpy() for output in outputs]
 
 
+# -- the random-weights stand-ins: exported once, then run by onnxruntime like the real files ---------------------
+
+STAND_IN_SEED = 0  # the same weights every run, so an export made once serves every later run
+
+
+def seeded_stand_in(build, *args):
+    """A stand-in built under its own seed, leaving the caller's random state as it was."""
+    import torch
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(STAND_IN_SEED)
+        return build(*args)
+
+
+def stand_in_path(module, kind: str, name: str) -> Path:
+    """Where the ONNX export of stand-in `module` is kept: named by a hash of everything the export depends on
+    (weights, kind, name, opset, and rtm_networks.py itself: a forward() change alters no weight)."""
+    from ..weights import home
+    from . import rtm_networks
+
+    digest = hashlib.sha256(f"{kind} {name} opset {rtm_networks.ONNX_OPSET}".encode())
+    digest.update(Path(rtm_networks.__file__).read_bytes())
+    for key, tensor in module.state_dict().items():
+        digest.update(key.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return home() / "standins" / f"{name}-{digest.hexdigest()[:16]}.onnx"
+
+
+def stand_in_onnx(module, kind: str, name: str, device: str = "cpu") -> OnnxNetwork:
+    """The stand-in as an onnxruntime network, exported on first use and loaded from the cache after."""
+    from .rtm_networks import export_onnx
+
+    path = stand_in_path(module, kind, name)
+    if path.is_file():
+        try:
+            return OnnxNetwork(str(path), device)
+        except WeightsError:  # a damaged copy (the export is atomic, so not ours): made again below
+            pass
+    return OnnxNetwork(str(export_onnx(module, kind, path)), device)
+
+
+def onnx_export_possible() -> bool:
+    """Whether torch can export to ONNX: it needs the `onnx` package (the test and bench extras)."""
+    import importlib.util
+
+    return importlib.util.find_spec("onnx") is not None
+
+
+def stand_in_networks(variant: str, people: int, device: str = "cpu") -> tuple[tuple, bool]:
+    """The random (detector, pose) pair and whether onnxruntime runs them. onnxruntime, as the real files run, so
+    that --random-weights speed is the real speed; as torch modules (about twice as slow) without `onnx`."""
+    from .rtm_networks import rtmdet_nano, rtmpose
+
+    stand_ins = [(seeded_stand_in(rtmdet_nano, people), "detector", f"rtmdet-nano-{people}-people"),
+                 (seeded_stand_in(rtmpose, variant), "pose", f"rtmpose-{variant}")]
+    if not onnx_export_possible():
+        return tuple(TorchNetwork(module, device) for module, _, _ in stand_ins), False
+    return tuple(stand_in_onnx(module, kind, name, device) for module, kind, name in stand_ins), True
+
+
 # -- the estimator -----------------------------------------------------------------------------------------------------
 
 class RTMPoseEstimator:
@@ -175,17 +239,17 @@ class RTMPoseEstimator:
     def __init__(self, variant: str = "t", device: str = "cpu", random_weights: bool = False,
                  random_people: int = RANDOM_PEOPLE, detection_threshold: float = DETECTION_THRESHOLD,
                  networks: tuple | None = None) -> None:
-        """networks: a (detector, pose) pair to run instead of the published ones (benchmarks time ONNX exports
-        of the random stand-ins this way)."""
+        """networks: a (detector, pose) pair to run instead of the published ones (tests run hand-changed
+        stand-ins this way). random_weights: the stand-ins of rtm_networks.py, through onnxruntime when `onnx` is
+        installed (else as torch modules: `torch_stand_ins` says so)."""
         self.variant, self.device = variant, device
         self.detection_threshold = 0.0 if random_weights or networks else detection_threshold
+        self.torch_stand_ins = False
         if networks is not None:
             self.detector, self.pose = networks
         elif random_weights:
-            from .rtm_networks import rtmdet_nano, rtmpose
-
-            self.detector = TorchNetwork(rtmdet_nano(people=random_people), device)
-            self.pose = TorchNetwork(rtmpose(variant), device)
+            (self.detector, self.pose), in_onnxruntime = stand_in_networks(variant, random_people, device)
+            self.torch_stand_ins = not in_onnxruntime
         else:
             from ..weights import RTMDET_NANO, RTMPOSE, load_zip_member
 
