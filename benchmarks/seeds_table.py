@@ -28,8 +28,9 @@ Validation numbers flatter every candidate alike (train keeps the epoch best on 
 option for the grid of several keys, in the order given); without it a row has one candidate, the defaults plus
 `--set`. `--control` adds the same protocol with every clip's frames shuffled in time (its candidate chosen on its
 own shuffled validation split, so the control gets the same tuning a real row gets). Runs already finished under
---out are reused (delete them to re-run), so several copies of the script can share the work (e.g. one per model,
-each with OMP_NUM_THREADS=1 on a 2-core machine) and a last run with every row prints the whole table. `--augment`
+--out are reused (delete them to re-run) and runs stopped part way are resumed, so several copies of the script can
+share the work (e.g. one per model, each with OMP_NUM_THREADS=1 on a 2-core machine; train refuses a second writer
+of one run) and a last run with every row prints the whole table. `--augment`
 trains every row with those augmentations (augment.py; its runs are kept apart from the plain ones);
 `--flow-size` computes flow on frames of that short side (rows with flow are kept apart too) and
 `--flow-set refinement=5` changes another flow setting (flow.py's FlowSettings; kept apart as well); `--set
@@ -72,8 +73,10 @@ def train_run(data: Path, out: Path, model: str, recipe: str, streams: list[str]
     options = TrainOptions(model=model, data=data, out=out, streams=streams, seed=seed, recipe=recipe,
                            shuffle_frames=shuffle, random_weights="rgb" in streams, augment=augment, flow=flow,
                            overrides=overrides or {}, epochs=epochs)
-    if not (state_path(out).is_file() and read_state(out)["finished"]):
-        train(options)
+    if state_path(out).is_file() and not read_state(out)["finished"]:
+        train(TrainOptions(model=model, out=out, resume=True))  # a run stopped part way
+    elif not state_path(out).is_file():
+        train(replace(options, overwrite=True))  # (what a run stopped before its first epoch left)
     elif reuse_needs_calibration(out, options):  # a late-fused run from before calibration: calibrate it
         train(TrainOptions(model=model, out=out, resume=True))
     return out

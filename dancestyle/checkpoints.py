@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,7 +22,7 @@ from .geometry import BASE_FPS, DEFAULT_DETECTOR_SIZE, WINDOW_SECONDS
 from .pose import PoseSource
 from .published import published_checkpoint
 from .recipe import RANDOM_RGB, FeatureRecipe
-from .weights import atomic_write_bytes, atomic_write_json, hub_download, runs_dir, sha256_of
+from .weights import atomic_write_bytes, atomic_write_json, hub_download, runs_dir
 
 if TYPE_CHECKING:
     from .models import DanceClassifier
@@ -97,7 +98,8 @@ def newest_run(model_name: str) -> Path | None:
 def save_checkpoint(directory: str | Path, state_dict: dict, config: dict, metrics: dict | None = None) -> Path:
     """Write a checkpoint directory. config.json holds the weights' sha256. Replacing a checkpoint is safe at any
     instant: the new weights wait beside the old ones until config.json names them, and a reader that finds
-    config.json ahead of its weights finishes the swap (read_checkpoint)."""
+    config.json ahead of its weights reads the waiting ones (read_checkpoint). Only the run's one writer (train,
+    under its lock) ever moves a file."""
     from safetensors.torch import save
 
     directory = Path(directory)
@@ -107,46 +109,92 @@ def save_checkpoint(directory: str | Path, state_dict: dict, config: dict, metri
     if metrics is not None:
         atomic_write_json(directory / METRICS_FILE, metrics)
     atomic_write_json(directory / CONFIG_FILE, {**config, "weights_sha256": hashlib.sha256(data).hexdigest()})
-    (directory / PENDING_WEIGHTS_FILE).replace(directory / WEIGHTS_FILE)  # the swap
+    finish_save(directory)
     return directory
+
+
+def finish_save(directory: Path) -> None:
+    """Swap in the weights config.json names (the last step of save_checkpoint, or of one that was stopped before
+    it): for the run's writer only; readers never move files."""
+    pending = directory / PENDING_WEIGHTS_FILE
+    if pending.is_file():
+        pending.replace(directory / WEIGHTS_FILE)
 
 
 def _read_config(config_path: Path) -> dict:
     try:
-        config = json.loads(config_path.read_text())
-    except (OSError, ValueError) as e:
+        text = config_path.read_bytes()
+    except OSError as e:
+        raise WeightsError(f"{config_path} is not a readable JSON file ({e}).", "Re-download or re-train it.") from e
+    return _parse_config(config_path, text)
+
+
+def _parse_config(config_path: Path, text: bytes) -> dict:
+    try:
+        config = json.loads(text)
+    except ValueError as e:
         raise WeightsError(f"{config_path} is not a readable JSON file ({e}).", "Re-download or re-train it.") from e
     if not isinstance(config, dict) or not isinstance(config.get("model"), dict):
         raise WeightsError(f"{config_path} is not a dancestyle checkpoint config.", "Re-download or re-train it.")
     return config
 
 
+# a reader that meets a save in progress (config.json and the weights from two saves) reads again this many times
+CONSISTENT_READ_TRIES = 20
+
+
 def read_checkpoint(directory: str | Path) -> tuple[dict, dict]:
-    """Read and verify a checkpoint directory: (config, state dict)."""
-    from safetensors.torch import load_file
+    """Read and verify a checkpoint directory: (config, state dict). The weights loaded are the very bytes
+    verified; nothing in the directory is changed, so a reader never disturbs `train` saving into it."""
+    from safetensors.torch import load
 
     directory = Path(directory)
+    config, _, weights = read_verified(directory)
+    try:
+        return config, load(weights)
+    except Exception as e:  # safetensors raises its own error types for malformed files
+        raise WeightsError(f"{directory / WEIGHTS_FILE} is not a valid safetensors file ({e}).",
+                           "Re-download it.") from e
+
+
+def read_verified(directory: Path) -> tuple[dict, bytes, bytes]:
+    """(config, config.json's bytes, the weights' bytes) of one save, the weights matching the sha256 that
+    config.json records. A save in progress is read again (it swaps files in between), up to
+    CONSISTENT_READ_TRIES times."""
     config_path, weights_path = directory / CONFIG_FILE, directory / WEIGHTS_FILE
     if not config_path.is_file() or not weights_path.is_file():
         raise WeightsError(f"{directory} is not a checkpoint: it needs {CONFIG_FILE} and {WEIGHTS_FILE}.",
                            "Pass the output directory of `dancestyle train`, or a Hub repo id.")
-    config = _read_config(config_path)
-    expected = config.get("weights_sha256")
-    if not expected:
-        raise WeightsError(f"{config_path} records no weights_sha256, so {WEIGHTS_FILE} cannot be verified.",
-                           "Use a checkpoint written by `dancestyle train` (or save_checkpoint).")
-    actual, pending = sha256_of(weights_path), directory / PENDING_WEIGHTS_FILE
-    if actual != expected and pending.is_file() and sha256_of(pending) == expected:
-        pending.replace(weights_path)  # save_checkpoint stopped between config.json and the swap: finish it
-        actual = expected
-    if actual != expected:
-        raise ChecksumError(f"{weights_path} does not match the sha256 recorded in its config.json.",
-                            "The file is corrupt or was replaced: re-download or re-train it.")
+    last_seen = None
+    for attempt in range(CONSISTENT_READ_TRIES):
+        config_text = _read_bytes(config_path) or b""
+        config = _parse_config(config_path, config_text)
+        expected = config.get("weights_sha256")
+        if not expected:
+            raise WeightsError(f"{config_path} records no weights_sha256, so {WEIGHTS_FILE} cannot be verified.",
+                               "Use a checkpoint written by `dancestyle train` (or save_checkpoint).")
+        # the swapped-in weights, else the ones a save left waiting (it stopped between config.json and the swap)
+        seen = [config_text]
+        for path in (weights_path, directory / PENDING_WEIGHTS_FILE):
+            weights = _read_bytes(path)
+            digest = None if weights is None else hashlib.sha256(weights).hexdigest()
+            if digest == expected:
+                return config, config_text, weights
+            seen.append(digest)
+        if seen == last_seen:  # the same files twice over: no save is moving them, they really disagree
+            break
+        last_seen = seen
+        time.sleep(0.01 * (attempt + 1))
+    raise ChecksumError(f"{weights_path} does not match the sha256 recorded in its config.json.",
+                        "The file is corrupt or was replaced: re-download or re-train it.")
+
+
+def _read_bytes(path: Path) -> bytes | None:
+    """A file's bytes, or None where a save has just moved it away."""
     try:
-        state_dict = load_file(weights_path)
-    except Exception as e:  # safetensors raises its own error types for malformed files
-        raise WeightsError(f"{weights_path} is not a valid safetensors file ({e}).", "Re-download it.") from e
-    return config, state_dict
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
 
 
 def pose_caution(recipe: FeatureRecipe, chosen: str) -> str | None:
@@ -284,13 +332,14 @@ def push_checkpoint(directory: str | Path, repo: str, card: str | None = None) -
     from huggingface_hub.errors import HfHubHTTPError
 
     directory = Path(directory)
-    config, _ = read_checkpoint(directory)  # never upload something that does not verify
-    names = [name for name in (CONFIG_FILE, WEIGHTS_FILE, METRICS_FILE) if (directory / name).is_file()]
+    # the very bytes verified: the upload cannot pick up a file rewritten while it runs
+    config, config_text, weights = read_verified(directory)
+    files = {CONFIG_FILE: config_text, WEIGHTS_FILE: weights}
+    if (directory / METRICS_FILE).is_file():
+        files[METRICS_FILE] = (directory / METRICS_FILE).read_bytes()
     card = card or model_card(directory, repo)
     operations = [CommitOperationAdd(path_in_repo="README.md", path_or_fileobj=card.encode())]
-    # read once, right after verifying: the upload cannot pick up a file rewritten while it runs
-    operations += [CommitOperationAdd(path_in_repo=name, path_or_fileobj=(directory / name).read_bytes())
-                   for name in names]
+    operations += [CommitOperationAdd(path_in_repo=name, path_or_fileobj=data) for name, data in files.items()]
     api = HfApi(library_name="dancestyle")
     hub_errors = (HfHubHTTPError, *_unreachable_errors())
     try:

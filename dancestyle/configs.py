@@ -398,6 +398,7 @@ class TrainOptions:
     pose: str = DEFAULT_POSE  # the pose backend, for pose_source "estimator" and <style>/<video> datasets
     detector_size: int = DEFAULT_DETECTOR_SIZE
     resume: bool = False
+    overwrite: bool = False  # replace the run already in `out` (without it, train refuses to)
     shuffle_frames: bool = False  # control experiment: destroy the order of each clip's frames
     augment: list[str] = field(default_factory=list)  # augment.py's names, beyond the mirror (e.g. ["jitter"])
     flow: FlowSettings = DEFAULT_FLOW  # how the flow stream is computed (flow.py)

@@ -5,16 +5,21 @@ metadata), written atomically after every epoch; and which run `--resume` contin
 from __future__ import annotations
 
 import json
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
 
+from .checkpoints import CONFIG_FILE, METRICS_FILE, PENDING_WEIGHTS_FILE, WEIGHTS_FILE, finish_save
 from .configs import TrainOptions
 from .errors import UsageError
 from .models import DanceClassifier
 from .weights import atomic_write_bytes, runs_dir
 
 RESUME_DIR = "resume"
+LOCK_FILE = ".train.lock"  # held by the one `train` writing a run folder
 
 
 def save_state(out: Path, model: DanceClassifier, optimizer, state: dict) -> None:
@@ -72,3 +77,48 @@ def resume_dir(options: TrainOptions) -> Path:
         raise UsageError(f"No unfinished {options.model} run to resume under {runs_dir()}.",
                          "Pass --out DIR of the run to resume, or start a new run without --resume.")
     return max(candidates, key=lambda p: state_path(p).stat().st_mtime)
+
+
+@contextmanager
+def one_writer(out: Path, replace: bool, resume: bool) -> Iterator[None]:
+    """Hold `out` for one `train` while it writes there. Another train on the same folder is refused, and so is a
+    new run over an earlier one unless `replace` (train --overwrite; its files are removed first). The lock is the
+    operating system's, so a killed run leaves none behind. A resumed run first finishes a save that was stopped
+    before its last step (checkpoints.finish_save)."""
+    from filelock import FileLock, Timeout
+
+    out.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(out / LOCK_FILE)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise UsageError(f"Another `dancestyle train` is writing {out}.",
+                         "Wait for it to finish, or pass another --out.") from None
+    try:
+        if resume:
+            finish_save(out)
+        elif replace:
+            _remove_run(out)
+        else:
+            _refuse_to_replace(out)
+        yield
+    finally:
+        lock.release()
+
+
+def _refuse_to_replace(out: Path) -> None:
+    if state_path(out).is_file():
+        state = read_state(out)
+        if not state.get("finished"):
+            raise UsageError(f"{out} holds a run stopped after epoch {state.get('epoch', 0)}.",
+                             f"Continue it with `dancestyle train --resume --out {out}`, start it again with "
+                             "--overwrite, or pass another --out.")
+    if state_path(out).is_file() or (out / CONFIG_FILE).is_file():
+        raise UsageError(f"{out} already holds a trained run.", "Replace it with --overwrite, or pass another --out.")
+
+
+def _remove_run(out: Path) -> None:
+    """The files a run writes, and only those: --out may be a folder that holds other things too."""
+    for name in (CONFIG_FILE, WEIGHTS_FILE, PENDING_WEIGHTS_FILE, METRICS_FILE):
+        (out / name).unlink(missing_ok=True)
+    shutil.rmtree(out / RESUME_DIR, ignore_errors=True)

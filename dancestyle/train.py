@@ -23,6 +23,7 @@ import json
 import math
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import nullcontext
 from dataclasses import asdict, replace
 from functools import partial
 from datetime import datetime
@@ -46,7 +47,7 @@ from .models import DanceClassifier, mixed_precision
 from .optimizers import pretrain_encoders, sequence_optimizer, step
 from .pose import FRAME_FORM
 from .recipe import FeatureRecipe, rgb_weights_id
-from .runstate import load_state, read_state, resume_dir, save_state, state_path
+from .runstate import load_state, one_writer, read_state, resume_dir, save_state, state_path
 from .sequences import CachedClips, Sequences, load_split, worker_windows
 from .splits import load_or_make_splits
 from .checkpoints import CONFIG_FILE, checkpoint_config, read_checkpoint, save_checkpoint
@@ -203,7 +204,8 @@ def _train_ranked(options: TrainOptions, ranks: Ranks, on_epoch, on_progress) ->
     distributed.agree(ranks, {key: value for key, value in asdict(options).items() if key != "device"},
                       "training options")
     try:
-        return _train(options, out, on_epoch, on_progress, ranks)
+        with one_writer(out, options.overwrite, options.resume) if ranks.main else nullcontext():
+            return _train(options, out, on_epoch, on_progress, ranks)
     except KeyboardInterrupt:  # before the first epoch: extraction keeps every finished clip in its cache
         raise TrainingInterrupted("Training interrupted before its first epoch.",
                                   "Run the same command again: cached features are reused.") from None

@@ -1,4 +1,7 @@
-"""Replacing a checkpoint is safe at any instant: an interrupted save_checkpoint leaves a loadable checkpoint."""
+"""Replacing a checkpoint is safe at any instant: an interrupted save_checkpoint leaves a loadable checkpoint, and
+readers never disturb the writer."""
+
+import threading
 
 from pathlib import Path
 
@@ -8,7 +11,8 @@ import torch
 from dancestyle.errors import ChecksumError
 from dancestyle.models import DanceClassifier, default_config
 from dancestyle.checkpoints import checkpoint_config
-from dancestyle.checkpoints import PENDING_WEIGHTS_FILE, WEIGHTS_FILE, read_checkpoint, save_checkpoint
+from dancestyle.checkpoints import (PENDING_WEIGHTS_FILE, WEIGHTS_FILE, finish_save, read_checkpoint,
+                                   save_checkpoint)
 
 
 def classifier_state(seed):
@@ -38,10 +42,12 @@ def test_a_save_interrupted_anywhere_leaves_a_checkpoint_that_loads(tmp_path, mo
         save_checkpoint(tmp_path, new, config)
     monkeypatch.undo()
     _, loaded = read_checkpoint(tmp_path)
-    # before config.json names the new weights the old checkpoint stands; after, the reader finishes the swap
+    # before config.json names the new weights the old checkpoint stands; after, the reader reads the waiting ones
     assert same(loaded, old if stop_before == "config" else new)
     if stop_before == "swap":
-        assert not (tmp_path / PENDING_WEIGHTS_FILE).exists()
+        assert (tmp_path / PENDING_WEIGHTS_FILE).exists()  # a reader moves nothing: the run's writer finishes it
+        finish_save(tmp_path)
+        assert not (tmp_path / PENDING_WEIGHTS_FILE).exists() and same(read_checkpoint(tmp_path)[1], new)
 
 
 def test_weights_that_match_nothing_still_fail_the_check(tmp_path):
@@ -53,3 +59,26 @@ def test_weights_that_match_nothing_still_fail_the_check(tmp_path):
     with pytest.raises(ChecksumError):
         read_checkpoint(tmp_path)
     assert (tmp_path / PENDING_WEIGHTS_FILE).read_bytes() == b"not the weights"  # never swapped in
+
+
+def test_a_reader_polling_while_train_saves_never_breaks_the_writer_and_loads_only_what_it_verified(tmp_path):
+    """Issue 28's reproducer: a reader in a loop used to finish the writer's swap itself (the writer's own rename
+    then failed) and could pair one save's config with another's weights."""
+    saves, failures, reads = 150, [], []
+
+    def write():
+        try:
+            for step in range(saves):
+                save_checkpoint(tmp_path, {"step": torch.full((64,), float(step))}, {"model": {}, "step": step})
+        except BaseException as e:  # the writer must never fail because of the reader
+            failures.append(e)
+
+    save_checkpoint(tmp_path, {"step": torch.zeros(64)}, {"model": {}, "step": 0})
+    writer = threading.Thread(target=write)
+    writer.start()
+    while writer.is_alive():
+        config, state = read_checkpoint(tmp_path)
+        reads.append((config["step"], state["step"]))
+    writer.join()
+    assert not failures
+    assert len(reads) > 10 and all((weights == step).all() for step, weights in reads)

@@ -120,6 +120,35 @@ def test_interrupted_then_resumed_run_ends_with_the_same_weights(corpus, home):
     assert read_state(home / "cut")["options"]["patience"] == 40
 
 
+def test_one_run_folder_has_one_writer_and_a_run_is_replaced_only_when_asked(corpus, home, tmp_path):
+    """Issue 28: two trains with the same --out both "succeeded", the first run's checkpoint silently replaced."""
+    from filelock import FileLock
+
+    from dancestyle.runstate import LOCK_FILE
+
+    out = tmp_path / "run"
+    first = train(options(corpus, out, epochs=1))
+    weights = (out / "model.safetensors").read_bytes()
+    with FileLock(out / LOCK_FILE):  # another train writing there (the lock is per open file, even in one process)
+        with pytest.raises(UsageError, match="Another `dancestyle train` is writing"):
+            train(options(corpus, out, epochs=1, overwrite=True))
+    with pytest.raises(UsageError, match="already holds a trained run") as refused:
+        train(options(corpus, out, epochs=1, seed=4))
+    assert "--overwrite" in refused.value.hint and (out / "model.safetensors").read_bytes() == weights
+    second = train(options(corpus, out, epochs=2, seed=4, overwrite=True))
+    assert second["epochs_run"] == 2 and read_state(out)["options"]["seed"] == 4 and first["epochs_run"] == 1
+
+    def stop_after_one(record, most_epochs):
+        raise KeyboardInterrupt
+
+    with pytest.raises(TrainingInterrupted):
+        train(options(corpus, tmp_path / "cut", epochs=3), on_epoch=stop_after_one)
+    with pytest.raises(UsageError, match="stopped after epoch 1") as refused:
+        train(options(corpus, tmp_path / "cut", epochs=3))
+    assert "--resume" in refused.value.hint
+    assert train(TrainOptions(model="attention", out=tmp_path / "cut", resume=True))["epochs_run"] == 3
+
+
 def test_a_resumed_run_keeps_the_network_its_checkpoint_records_when_a_default_changed(tmp_path):
     """A multi-stream tcn run started before 2026-12-05 fused early, and its config.json (written before `fusion`,
     `stream_dropout` and `input_dropout` existed) does not say so: resuming it must not build the late-fused one."""

@@ -100,6 +100,8 @@ def train(
                                                  "the checkpoint records it).")] = False,
     resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run (--out, or the newest "
                                          "unfinished run of the model).")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace the run already in --out (train "
+                                            "refuses to otherwise).")] = False,
     recipe: Annotated[str, typer.Option(help="ours (fine-tuned per-person pose encoder, most accurate epoch) or "
                                         "paper (the authors' code: their person-slot pose encoder, frozen; lowest "
                                         "validation loss, lr x0.1 on plateaus, patience 20, their tcn).")
@@ -133,7 +135,8 @@ def train(
                            streams=default_config(model.value).streams if streams is None else _streams(streams),
                            classes=classes, seed=seed, random_weights=random_weights,
                            pose_source=pose_source, pose=pose.value,
-                           detector_size=detector_size, recipe=recipe, resume=resume, shuffle_frames=shuffle_frames,
+                           detector_size=detector_size, recipe=recipe, resume=resume, overwrite=overwrite,
+                           shuffle_frames=shuffle_frames,
                            augment=[name.strip() for name in augment.split(",") if name.strip()])
     with _sigterm_as_ctrl_c():
         try:
