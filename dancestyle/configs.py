@@ -18,7 +18,7 @@ from .pose import DEFAULT_POSE
 
 STREAM_NAMES = ("rgb", "pose", "flow")  # features.STREAMS, without importing torch
 FUSIONS = ("early", "late")  # ModelConfig.fusion
-POSE_ENCODER_NAMES = ("people", "slots")  # ModelConfig.pose_encoder; the modules: features.POSE_ENCODERS
+POSE_ENCODER_NAMES = ("people", "slots", "placed")  # ModelConfig.pose_encoder; the modules: features.POSE_ENCODERS
 OPTIMIZERS = ("sgd", "adamw")  # ModelConfig.optimizer; train.py builds them
 LR_SCHEDULES = ("constant", "cosine")  # ModelConfig.lr_schedule
 
@@ -48,7 +48,8 @@ class ModelConfig:
     # model over time per stream, each trained on its own, their class probabilities averaged (as r3d does)
     fusion: str = "early"
     # how each sampled instant's skeletons become 102 features: "people", one network per person pooled over the
-    # people present (whatever order they are listed in); "slots", the paper's convolution over 20 person slots
+    # people present (whatever order they are listed in); "slots", the paper's convolution over 20 person slots;
+    # "placed", as "people" with each person's box in the frame too (skeletons cached in frame coordinates)
     pose_encoder: str = "people"
     # "sgd": SGD with Nesterov momentum (the paper's); "adamw": Adam with decoupled weight decay
     optimizer: str = "sgd"
@@ -64,6 +65,7 @@ class ModelConfig:
     lr_schedule: str = "constant"
     allowed_streams: ClassVar[tuple[str, ...]] = STREAM_NAMES  # the streams this architecture can read
     mixed_precision: ClassVar[bool] = False  # train, evaluate and classify in bfloat16 on CUDA (models.py)
+    limb_heatmaps: ClassVar[bool] = False  # pose goes in as limb heat-maps of frame-coordinate skeletons (r3d)
     fusions: ClassVar[tuple[str, ...]] = FUSIONS  # the fusions this architecture can take
 
     def __post_init__(self) -> None:
@@ -90,8 +92,8 @@ class ModelConfig:
         """How a stream's per-step input is laid out when not as usual, each a feature cache kind of its own
         (features.StreamSpec.form): {"pose": "frame"} for skeletons in frame coordinates instead of each in its
         own box, {"rgb": "frames112"} for 112 x 112 pixels instead of ResNet-18 features. Follows from the
-        architecture, so it is not in config.json."""
-        return {}
+        architecture and the pose encoder, so it is not in config.json."""
+        return {"pose": "frame"} if self.pose_encoder == "placed" else {}
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -256,6 +258,7 @@ class R3DConfig(ModelConfig):
     fusion: str = "late"  # always: one network per stream (models3d.R3DModel fuses them itself)
     fusions: ClassVar[tuple[str, ...]] = ("late",)
     mixed_precision: ClassVar[bool] = True
+    limb_heatmaps: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -152,17 +152,22 @@ class PeopleEncoder(nn.Module):
     (models.md). `head` (102 -> classes) is for frame-by-frame pre-training only, as PoseEncoder's.
     """
 
+    person_inputs = 2 * NUM_KEYPOINTS  # what the shared MLP reads of each person
+
     def __init__(self, num_classes: int = 10, hidden: int = 128) -> None:
         super().__init__()
-        self.person = nn.Sequential(nn.Linear(2 * NUM_KEYPOINTS, hidden), nn.ReLU(),
+        self.person = nn.Sequential(nn.Linear(self.person_inputs, hidden), nn.ReLU(),
                                     nn.Linear(hidden, POSE_DIM // 2), nn.ReLU())
         self.head = nn.Linear(POSE_DIM, num_classes)
 
+    def each_person(self, poses: torch.Tensor) -> torch.Tensor:
+        """(..., people, 2, 17) skeletons -> (..., people, person_inputs): the box-normalised coordinates."""
+        return poses.flatten(-2)
+
     def forward(self, poses: torch.Tensor) -> torch.Tensor:
-        """poses: (..., people, 2, 17) normalised skeletons, absent people all zeros -> (..., 102) features."""
-        people = poses.flatten(-2)  # (..., people, 34)
-        present = (people != 0).any(-1, keepdim=True).to(people.dtype)
-        each = self.person(people) * present
+        """poses: (..., people, 2, 17) skeletons, absent people all zeros -> (..., 102) features."""
+        present = (poses.flatten(-2) != 0).any(-1, keepdim=True).to(poses.dtype)
+        each = self.person(self.each_person(poses)) * present
         mean = each.sum(-2) / present.sum(-2).clamp(min=1)
         return torch.cat([mean, each.max(-2).values], -1)
 
@@ -171,7 +176,23 @@ class PeopleEncoder(nn.Module):
         return self.head(self(poses))
 
 
-POSE_ENCODERS = dict(zip(POSE_ENCODER_NAMES, (PeopleEncoder, PoseEncoder)))  # configs.ModelConfig.pose_encoder
+class PlacedPeopleEncoder(PeopleEncoder):
+    """PeopleEncoder that also reads where each person is and how big: it takes skeletons in frame coordinates
+    (pose form "frame") and gives the MLP each one's 34 box-normalised coordinates and its box's centre, width and
+    height (38 numbers). A skeleton in its own box cannot show a body rising and falling, travelling or turning
+    about a partner; the box does (pose_encoder "placed")."""
+
+    person_inputs = 2 * NUM_KEYPOINTS + 4
+
+    def each_person(self, poses: torch.Tensor) -> torch.Tensor:
+        low, high = poses.amin(-1, keepdim=True), poses.amax(-1, keepdim=True)  # (..., people, 2, 1)
+        size = high - low
+        in_box = torch.where(size > 0, 2 * (poses - low) / size.clamp(min=1e-6) - 1, torch.zeros_like(poses))
+        box = torch.cat([(low + high) / 2, size], -1).flatten(-2)  # centre x, width, centre y, height
+        return torch.cat([in_box.flatten(-2), box], -1)
+
+
+POSE_ENCODERS = dict(zip(POSE_ENCODER_NAMES, (PeopleEncoder, PoseEncoder, PlacedPeopleEncoder)))  # configs.ModelConfig.pose_encoder
 
 
 class FlowEncoder(nn.Module):

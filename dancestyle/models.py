@@ -22,7 +22,6 @@ from .features import POSE_DIM, POSE_ENCODERS, RGB_DIM, STREAM_DIMS, STREAMS, Fl
 from .recipe import frames_side
 from .flow import DEFAULT_FLOW, FlowSettings
 from .models3d import FramePixels, LimbHeatmaps, R3DModel, late_fusion, streams_loss
-from .pose import FRAME_FORM
 
 TIME_NORM_FLOOR = 1e-3  # the least spread over time a feature is divided by (ModelConfig.time_norm)
 
@@ -349,9 +348,9 @@ def _rgb_input(config: ModelConfig, flow: FlowSettings) -> nn.Module | None:
 
 
 def _pose_encoder(config: ModelConfig, flow: FlowSettings) -> nn.Module:
-    """The pose stream's per-step input: the config's trained pose encoder over box-normalised skeletons, or for
-    a model that reads skeletons in frame coordinates (r3d), their limb heat-maps."""
-    if config.stream_forms.get("pose") == FRAME_FORM:
+    """The pose stream's per-step input: the config's trained pose encoder, or for a model that reads limb
+    heat-maps (r3d), those of the skeletons in frame coordinates."""
+    if config.limb_heatmaps:
         return LimbHeatmaps(config.grid)
     return POSE_ENCODERS[config.pose_encoder](len(config.classes))
 

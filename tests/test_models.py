@@ -332,6 +332,31 @@ def test_the_people_encoder_ignores_the_order_people_are_listed_in_and_the_empty
     assert encoder(torch.zeros(1, 20, 2, 17)).abs().sum() == 0  # nobody found: all zeros, not NaN
 
 
+def test_the_placed_encoder_reads_each_skeleton_in_its_box_as_people_does_and_where_the_box_is():
+    from dancestyle.features import PlacedPeopleEncoder
+    from dancestyle.pose import normalise_skeletons
+
+    torch.manual_seed(0)
+    encoder = PlacedPeopleEncoder()
+    poses = torch.zeros(1, 20, 2, 17)
+    poses[:, :2] = torch.rand(1, 2, 2, 17) - 0.5  # frame coordinates: two people
+    each = encoder.each_person(poses)
+    own_box = normalise_skeletons(poses[0, :2].transpose(1, 2).numpy())  # (people, 17, 2), the usual pose form
+    torch.testing.assert_close(each[0, :2, :34], torch.from_numpy(own_box).transpose(1, 2).flatten(-2))
+    low, high = poses[0, 0].amin(-1), poses[0, 0].amax(-1)
+    torch.testing.assert_close(each[0, 0, 34:], torch.stack([(low[0] + high[0]) / 2, high[0] - low[0],
+                                                              (low[1] + high[1]) / 2, high[1] - low[1]]))
+    risen = poses.clone()
+    risen[:, 0, 1] -= 0.1  # the first dancer rises (y up the frame), the same pose
+    torch.testing.assert_close(encoder.each_person(risen)[..., :34], each[..., :34])
+    assert not torch.allclose(encoder(risen), encoder(poses))
+    torch.testing.assert_close(encoder(poses[:, [1, 0, *range(2, 20)]]), encoder(poses))  # any order
+    assert encoder(torch.zeros(1, 20, 2, 17)).abs().sum() == 0
+    config = default_config("tcn", streams=["pose"], pose_encoder="placed")
+    assert config.stream_forms == {"pose": "frame"} and default_config("tcn", streams=["pose"]).stream_forms == {}
+    assert isinstance(DanceClassifier(config).pose_encoder, PlacedPeopleEncoder)
+
+
 def test_configs_choose_their_pose_encoder_and_older_checkpoints_get_the_papers():
     assert isinstance(DanceClassifier(default_config("tcn", streams=["pose"])).pose_encoder, PeopleEncoder)
     slots = DanceClassifier(default_config("tcn", streams=["pose"], pose_encoder="slots"))

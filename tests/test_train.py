@@ -149,6 +149,15 @@ def test_one_run_folder_has_one_writer_and_a_run_is_replaced_only_when_asked(cor
     assert train(TrainOptions(model="attention", out=tmp_path / "cut", resume=True))["epochs_run"] == 3
 
 
+def test_a_tcn_on_placed_skeletons_trains_on_frame_coordinates_and_evaluates(corpus, home, tmp_path):
+    summary = train(options(corpus, tmp_path / "run", model="tcn", epochs=2,
+                            overrides={"pose_encoder": "placed", "channels": 8, "levels": 2}))
+    assert summary["epochs_run"] == 2
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["model"]["pose_encoder"] == "placed" and "frame" in json.dumps(config["features"])
+    assert evaluate_run(str(tmp_path / "run"), "tcn", None, "test").metrics.accuracy >= 0
+
+
 def test_a_resumed_run_keeps_the_network_its_checkpoint_records_when_a_default_changed(tmp_path):
     """A multi-stream tcn run started before 2026-12-05 fused early, and its config.json (written before `fusion`,
     `stream_dropout` and `input_dropout` existed) does not say so: resuming it must not build the late-fused one."""
