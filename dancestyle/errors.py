@@ -5,6 +5,8 @@ The CLI prints `message` (and `hint`) without a traceback; `--debug` shows the c
 
 from __future__ import annotations
 
+import errno
+
 
 class DanceStyleError(Exception):
     """Base class: a problem the user can do something about."""
@@ -39,6 +41,20 @@ class WeightsError(DanceStyleError):
 
 class ChecksumError(WeightsError):
     """A downloaded or local weights file whose sha256 is not the pinned one."""
+
+
+class OutputError(DanceStyleError):
+    """Results that could not be written to standard output: a full disk, a failing device (a closed pipe is not
+    an error: the reader has all it wanted)."""
+
+    @classmethod
+    def writing_stdout(cls, error: OSError) -> OutputError:
+        what = (error.strerror or str(error)).lower()
+        if error.errno == errno.ENOSPC:
+            hint = "Free some space where standard output goes, or redirect it to another disk, then run again."
+        else:
+            hint = "Check the file or device standard output goes to, or redirect it elsewhere, then run again."
+        return cls(f"Results could not be written to standard output: {what}.", hint)
 
 
 class UnknownModelError(UsageError):

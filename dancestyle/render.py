@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import re
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -17,12 +19,53 @@ from rich.table import Table
 from rich.text import Text
 
 from .configs import CLASSES
-from .errors import DanceStyleError
+from .errors import DanceStyleError, OutputError
 from .evaluate import Metrics
 from .timeline import clock, strip_cells
 
-out = Console(highlight=False, soft_wrap=True)  # results
+
+
+class _Stdout:
+    """sys.stdout as it is now (tests swap it) whose failed writes say they were writes of results to standard
+    output, which an OSError alone cannot tell (a checkpoint's write fails with the same errno)."""
+
+    def write(self, text: str) -> int:
+        return _writing(sys.stdout.write, text)
+
+    def flush(self) -> None:
+        _writing(sys.stdout.flush)
+
+    def __getattr__(self, name: str):
+        return getattr(sys.stdout, name)
+
+
+def _writing(action, *args):
+    try:
+        return action(*args)
+    except OSError as e:
+        if e.errno == errno.EPIPE:  # the reader left (`| head`): click ends quietly, as other tools do
+            raise
+        raise OutputError.writing_stdout(e) from e
+
+
+stdout = _Stdout()
+out = Console(file=stdout, highlight=False, soft_wrap=True)  # results
 err = Console(stderr=True, highlight=False)  # people: progress, warnings, errors
+
+# C0 and C1 control characters but tab and newline: ESC starts the sequences that retitle, clear or move the cursor
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def visible(text: str) -> str:
+    """`text` with its control characters written out as Python writes them (ESC as \\x1b): a name from a checkpoint
+    or a folder never acts on the terminal. Markup is not escaped: print it as Text, or through rich's escape."""
+    return _CONTROL.sub(lambda match: match.group().encode("unicode_escape").decode("ascii"), text)
+
+
+def plain(text: str, style: str = "") -> Text:
+    """Untrusted text (a class, path or repo name) for a table cell: never read as markup, control characters
+    shown."""
+    return Text(visible(text), style=style)
 
 
 def error_record(path: str, error: BaseException) -> dict:
@@ -33,8 +76,8 @@ def error_record(path: str, error: BaseException) -> dict:
 
 def json_line(record: dict) -> None:
     """One JSON object per line on stdout, flushed so a pipe sees it at once."""
-    sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
-    sys.stdout.flush()
+    stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
+    stdout.flush()
 
 
 def error_message(error: BaseException, path: str | None = None) -> None:
@@ -45,11 +88,12 @@ def error_message(error: BaseException, path: str | None = None) -> None:
         text, hint = f"{type(error).__name__}: {error}", "Run again with --debug to see the traceback."
     if path and path not in text:
         text = f"{path}: {text}"
-    err.print(f"[bold red]error:[/] {escape(text)}" + (f" [dim]{escape(hint)}[/]" if hint else ""), markup=True)
+    err.print(f"[bold red]error:[/] {escape(visible(text))}" + (f" [dim]{escape(visible(hint))}[/]" if hint else ""),
+              markup=True)
 
 
 def warning(text: str) -> None:
-    err.print(f"[yellow]warning:[/] {escape(text)}")
+    err.print(f"[yellow]warning:[/] {escape(visible(text))}")
 
 
 def progress() -> Progress:
@@ -82,9 +126,9 @@ def predictions_table(predictions: Iterable, top_k: int) -> Table:
     table.add_column("seconds", justify="right")
     table.add_column("note", style="yellow")
     for prediction in predictions:
-        row = [Text(prediction.path), prediction.label, f"{prediction.score:.2f}"]  # Text: "[id]" in names stays
+        row = [plain(prediction.path), plain(prediction.label), f"{prediction.score:.2f}"]  # "[id]" in names stays
         if top_k > 1:
-            row.append(", ".join(f"{entry['label']} {entry['score']:.2f}" for entry in prediction.top_k[1:]))
+            row.append(plain(", ".join(f"{entry['label']} {entry['score']:.2f}" for entry in prediction.top_k[1:])))
         notes = []
         if prediction.people_max == 0:
             notes.append("no person found: pose stream saw zeros")
@@ -118,13 +162,13 @@ def timeline_view(prediction, width: int = 60) -> Group:
     marks = [clock(start), clock((start + end) / 2), clock(end)]
     gap = max(1, width - sum(map(len, marks)))
     time_marks = Text(marks[0] + " " * (gap // 2) + marks[1] + " " * (gap - gap // 2) + marks[2], style="dim")
-    legend = Text("  ").join(Text.assemble(("█ ", Style(color=_style_colour(label))), label)
+    legend = Text("  ").join(Text.assemble(("█ ", Style(color=_style_colour(label))), visible(label))
                              for label in dict.fromkeys(segment.label for segment in segment_list))
     rows = Table(box=None, show_header=False, padding=(0, 2, 0, 0))
     for segment in segment_list:
-        rows.add_row(f"{clock(segment.start)}–{clock(segment.end)}", Text(segment.label, style="bold"),
+        rows.add_row(f"{clock(segment.start)}–{clock(segment.end)}", plain(segment.label, style="bold"),
                      f"{segment.score:.2f}")
-    title = Text.assemble((prediction.path, "bold"), f"  {len(prediction.windows or [])} windows, "
+    title = Text.assemble((visible(prediction.path), "bold"), f"  {len(prediction.windows or [])} windows, "
                           f"{len(segment_list)} segment{'s' if len(segment_list) != 1 else ''}")
     return Group(title, strip, time_marks, legend, rows, Text())
 
@@ -132,9 +176,9 @@ def timeline_view(prediction, width: int = 60) -> Group:
 def window_line(window) -> None:
     """One `watch` report on stdout, flushed: times, style, score, the next best, and any dropped samples."""
     line = Text.assemble(f"{clock(window.start):>7}–{clock(window.end):<7} ",
-                         (f"{window.label:<10}", Style(color=_style_colour(window.label), bold=True)),
+                         (f"{visible(window.label):<10}", Style(color=_style_colour(window.label), bold=True)),
                          f" {window.score:.2f}  ",
-                         (", ".join(f"{e['label']} {e['score']:.2f}" for e in window.top_k[1:]), "dim"))
+                         (visible(", ".join(f"{e['label']} {e['score']:.2f}" for e in window.top_k[1:])), "dim"))
     if window.dropped:
         line.append(f"  {window.dropped} sample(s) dropped", style="yellow")
     out.print(line)
@@ -155,7 +199,7 @@ def models_table(rows: list[dict]) -> Table:
         table.add_column(column, overflow="fold")
     for row in rows:
         table.add_row(row["name"], ",".join(row["streams"]), str(row["stride"]), str(row["frames_per_window"]),
-                      f"{row['parameters']:,}", row["weights"], "yes" if row["cached"] else "no", row["summary"])
+                      f"{row['parameters']:,}", plain(row["weights"]), "yes" if row["cached"] else "no", row["summary"])
     return table
 
 
@@ -165,7 +209,7 @@ def pose_backends_table(rows: list[dict]) -> Table:
         table.add_column(column, overflow="fold")
     for row in rows:
         name = f"{row['name']} (default)" if row["default"] else row["name"]
-        table.add_row(name, row["weights"], row["license"], row["coco_ap"], "yes" if row["cached"] else "no",
+        table.add_row(name, plain(row["weights"]), row["license"], row["coco_ap"], "yes" if row["cached"] else "no",
                       row["summary"])
     return table
 
@@ -182,7 +226,7 @@ def metrics_table(metrics: Metrics) -> Table:
         table.add_column(column, justify="right")
     for index, style in enumerate(metrics.classes):
         scores = metrics.per_class[style]
-        table.add_row(style, f"{scores['precision']:.3f}", f"{scores['recall']:.3f}", f"{scores['f1']:.3f}",
+        table.add_row(plain(style), f"{scores['precision']:.3f}", f"{scores['recall']:.3f}", f"{scores['f1']:.3f}",
                       str(scores["support"]), style=None if style in evaluated else "dim",
                       end_section=index == len(metrics.classes) - 1)
     clips = str(sum(scores["support"] for scores in metrics.per_class.values()))
@@ -226,14 +270,14 @@ def confusion_heatmap(metrics: Metrics) -> Table:
                   caption="rows: true style, columns: predicted; shade: share of the row (green right, red wrong)")
     # Text, not str, everywhere: a class name is never read as markup
     table.add_column(Padding(Text("true \\ predicted"), (0, 1)), style="bold", no_wrap=True)
-    for short in _short_names(metrics.classes):
+    for short in _short_names([visible(style) for style in metrics.classes]):
         table.add_column(Padding(Text(short), (0, 1)), justify="right")
     table.add_column(Padding(Text("total"), (0, 1)), justify="right", style="dim")
     for i, (style, row) in enumerate(zip(metrics.classes, metrics.confusion)):
         total = sum(row)
         cells = [Padding(Text(str(count)), (0, 1), style=_shade(count / total, _RIGHT if i == j else _WRONG))
                  if count else "" for j, count in enumerate(row)]
-        table.add_row(Padding(Text(style), (0, 1)), *cells, Padding(Text(str(total)), (0, 1)))
+        table.add_row(Padding(plain(style), (0, 1)), *cells, Padding(Text(str(total)), (0, 1)))
     return table
 
 
@@ -248,7 +292,7 @@ def confused_pairs_table(metrics: Metrics, k: int = 5) -> Table:
     table.add_column("share of true", justify="right")
     for true_style, predicted_style, count in pairs:
         share = count / metrics.per_class[true_style]["support"]
-        table.add_row(true_style, predicted_style, str(count), f"{share:.0%}")
+        table.add_row(plain(true_style), plain(predicted_style), str(count), f"{share:.0%}")
     return table
 
 
@@ -267,8 +311,9 @@ def dataset_table(summary: dict, synthetic: bool = False) -> Table:
     table.add_column(style="bold")
     table.add_column()
     classes = summary["classes"]
-    table.add_row("root", Text(str(summary["root"])))
-    table.add_row("classes", f"{len(classes)}: {', '.join(classes)}" if isinstance(classes, list) else str(classes))
+    table.add_row("root", plain(str(summary["root"])))
+    named = f"{len(classes)}: {', '.join(classes)}" if isinstance(classes, list) else str(classes)
+    table.add_row("classes", plain(named))  # folder names: never markup
     table.add_row("clips / frames", f"{summary['clips']:,} / {summary['frames']:,}")
     table.add_row("missing frames / empty pose frames", f"{summary['missing_frames']:,} / "
                                                          f"{summary['empty_pose_frames']:,}")
@@ -289,7 +334,7 @@ def training_table(summary: dict) -> Table:
                   title_justify="left", show_header=False)
     table.add_column(style="bold")
     table.add_column()
-    table.add_row("checkpoint", Text(summary["out"]))
+    table.add_row("checkpoint", plain(summary["out"]))
     table.add_row("model", summary["model"])
     table.add_row("clips", f"train {summary['clips']['train']}, val {summary['clips']['val']}")
     table.add_row("epochs", f"{summary['epochs_run']} (best: {summary['best_epoch']})")
@@ -302,16 +347,16 @@ def training_table(summary: dict) -> Table:
                                              f"{calibration['val_accuracy_before']:.3f} → "
                                              f"{calibration['val_accuracy_after']:.3f})")
     if summary.get("pushed_to"):
-        table.add_row("pushed to", Text(summary["pushed_to"]))
+        table.add_row("pushed to", plain(summary["pushed_to"]))
     return table
 
 
 def show_evaluation(result, split: str) -> None:
     """Scores, per-class table, confusion heat-map and most confused pairs."""
     metrics = result.metrics
-    out.print(f"[bold]{split}[/]: {len(result.predictions)} clips of {escape(result.dataset)}  "
+    out.print(f"[bold]{split}[/]: {len(result.predictions)} clips of {escape(visible(result.dataset))}  "
               f"accuracy [bold]{metrics.accuracy:.3f}[/]  macro-F1 [bold]{metrics.macro_f1:.3f}[/]  "
-              f"(weights: {escape(result.checkpoint)})")
+              f"(weights: {escape(visible(result.checkpoint))})")
     out.print(metrics_table(metrics))
     out.print(confusion_heatmap(metrics))
     out.print(confused_pairs_table(metrics))

@@ -1,5 +1,6 @@
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -7,7 +8,7 @@ from safetensors.torch import load_file
 from typer.testing import CliRunner
 
 from dancestyle.cli import app
-from dancestyle.errors import UsageError
+from dancestyle.errors import InputError, UsageError
 from dancestyle.evaluate import evaluate_run
 from dancestyle.extract import sample_positions
 from dancestyle.models import DanceClassifier, default_config
@@ -156,6 +157,29 @@ def test_a_tcn_on_placed_skeletons_trains_on_frame_coordinates_and_evaluates(cor
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config["model"]["pose_encoder"] == "placed" and "frame" in json.dumps(config["features"])
     assert evaluate_run(str(tmp_path / "run"), "tcn", None, "test").metrics.accuracy >= 0
+
+
+def test_a_relative_data_folder_is_recorded_absolute_and_a_resume_takes_the_dataset_given_again(corpus, home,
+                                                                                               tmp_path, monkeypatch):
+    """Issue 28: `--data syn` was recorded as "syn": evaluate from another folder and --resume failed, and --data
+    given to --resume was ignored."""
+    import shutil
+
+    monkeypatch.chdir(corpus.parent)
+    with pytest.raises(TrainingInterrupted):
+        train(options(Path(corpus.name), tmp_path / "run", epochs=2),
+              on_epoch=lambda record, most: (_ for _ in ()).throw(KeyboardInterrupt))
+    recorded = read_state(tmp_path / "run")["options"]["data"]
+    assert Path(recorded) == corpus.absolute()
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["training"]["dataset"] == recorded
+    monkeypatch.chdir(tmp_path)
+    moved = tmp_path / "moved"
+    shutil.copytree(corpus, moved)
+    with pytest.raises(InputError, match="No dataset"):
+        train(TrainOptions(model="attention", out=tmp_path / "run", resume=True, data=tmp_path / "nowhere"))
+    resumed = train(TrainOptions(model="attention", out=tmp_path / "run", resume=True, data=Path("moved")))
+    assert resumed["epochs_run"] == 2 and read_state(tmp_path / "run")["options"]["data"] == str(moved)
+    assert evaluate_run(str(tmp_path / "run"), "attention", None, "test").metrics.accuracy >= 0
 
 
 def test_a_resumed_run_keeps_the_network_its_checkpoint_records_when_a_default_changed(tmp_path):

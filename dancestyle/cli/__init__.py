@@ -7,12 +7,29 @@ demo). Importing them registers their commands, in the order `dancestyle --help`
 
 from __future__ import annotations
 
+import os
+import sys
+
+from ..errors import OutputError
 from . import use  # registers classify, watch, models: first in --help
 from . import research  # registers fetch-dataset, train, evaluate, demo
-from .app import app
+from .app import app, show_error
 
 __all__ = ["app", "main", "research", "use"]
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except OutputError as e:  # stdout failed (a full disk): one message, as click ends a closed pipe quietly
+        show_error(e, debug="--debug" in sys.argv[1:])
+        _discard_stdout()
+        sys.exit(1)
+
+
+def _discard_stdout() -> None:
+    """What stdout still buffers goes nowhere: Python's flush at exit would fail the same way, with a message."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):  # no file descriptor (a test's stdout): nothing is flushed at exit
+        pass

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
+import signal
+import sys
 import traceback
+from collections.abc import Callable
 from enum import Enum
-from typing import Annotated
+from typing import Annotated, ParamSpec
 
 import typer
 
@@ -53,7 +57,7 @@ JsonOption = Annotated[bool, typer.Option("--json", help="JSON Lines on stdout, 
 
 def show_error(error: BaseException, debug: bool, path: str | None = None) -> None:
     if debug:
-        render.err.print("".join(traceback.format_exception(error)), markup=False)
+        render.err.print(render.visible("".join(traceback.format_exception(error))), markup=False)
     render.error_message(error, path)
 
 
@@ -89,3 +93,40 @@ def fail(error: DanceStyleError, debug: bool) -> None:
     """Report a command-level error and exit: 2 for usage errors, 1 otherwise."""
     show_error(error, debug)
     raise typer.Exit(2 if isinstance(error, UsageError) else 1) from None
+
+
+P = ParamSpec("P")
+INTERRUPTED, TERMINATED = 130, 143  # 128 + SIGINT, 128 + SIGTERM: what a shell reports for a process they end
+
+
+def takes_sigterm(command: Callable[P, None]) -> Callable[P, None]:
+    """The command with SIGTERM taken as Ctrl-C: its own Ctrl-C path runs (finished results shown, what to do next
+    said) and it exits 143 instead of 130. torchrun sends SIGTERM to the other processes when one dies; batch
+    schedulers and `kill` send it to end a job. A Ctrl-C or SIGTERM the command does not handle itself ends it
+    with one line instead of click's "Aborted!"."""
+
+    @functools.wraps(command)
+    def run(*args: P.args, **kwargs: P.kwargs) -> None:
+        terminated = []
+
+        def on_sigterm(signum, frame) -> None:
+            terminated.append(signum)
+            if sys.exc_info()[0] is None:  # not while an error is reported (a peer's death seen first): let it finish
+                raise KeyboardInterrupt
+
+        previous = signal.signal(signal.SIGTERM, on_sigterm)
+        try:
+            command(*args, **kwargs)
+        except KeyboardInterrupt:
+            render.err.print("Terminated (SIGTERM)." if terminated else "Interrupted.")
+            raise typer.Exit(TERMINATED if terminated else INTERRUPTED) from None
+        except typer.Exit as stop:  # a Ctrl-C path's 130, or watch's 0 after a window: SIGTERM's own code
+            if terminated and stop.exit_code in (0, INTERRUPTED):
+                raise typer.Exit(TERMINATED) from None
+            raise
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+        if terminated:
+            raise typer.Exit(TERMINATED)
+
+    return run

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import signal
-import sys
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from typing import Annotated
 
 import typer
@@ -15,10 +13,11 @@ from ..configs import (DEFAULT_MODEL, DEFAULT_RECIPE, EPOCHS, PATIENCE, STREAM_N
 from ..errors import DanceStyleError, UsageError
 from ..geometry import DEFAULT_DETECTOR_SIZE
 from ..pose import DEFAULT_POSE
-from .app import DebugOption, Device, JsonOption, ModelName, PoseName, app, fail, show_error
+from .app import DebugOption, Device, JsonOption, ModelName, PoseName, app, fail, show_error, takes_sigterm
 
 
 @app.command("fetch-dataset")
+@takes_sigterm
 def fetch_dataset(
     source: Annotated[list[str] | None, typer.Option(
         help="A .zip archive (URL or path) or an extracted folder; repeatable. Default: the Let's Dance archives.",
@@ -69,10 +68,12 @@ def fetch_dataset(
 
 
 @app.command()
+@takes_sigterm
 def train(
     model: Annotated[ModelName, typer.Option(help="Sequence model.")] = DEFAULT_MODEL,
     data: Annotated[str | None, typer.Option(help="Dataset folder (Let's Dance layout or <style>/<video>). "
-                                             "Default: the fetched Let's Dance.", show_default=False)] = None,
+                                             "Default: the fetched Let's Dance (with --resume, the run's own).",
+                                        show_default=False)] = None,
     out: Annotated[str | None, typer.Option(help="Output (checkpoint) folder. Default: DANCESTYLE_HOME/runs/"
                                             "<model>-<time>.", show_default=False)] = None,
     classes: Annotated[int, typer.Option(help="Let's Dance: 10 (the paper's) or 16 classes. A <style>/<video> "
@@ -130,7 +131,9 @@ def train(
     from ..pipeline import resolve_device
     from ..train import TrainingInterrupted, train as run_training
 
-    options = TrainOptions(model=model.value, data=Path(data).expanduser() if data else default_root("letsdance"),
+    # with --resume, no --data means the run's own dataset
+    data_path = Path(data).expanduser() if data else None if resume else default_root("letsdance")
+    options = TrainOptions(model=model.value, data=data_path,
                            out=Path(out).expanduser() if out else None, epochs=epochs, patience=patience,
                            streams=default_config(model.value).streams if streams is None else _streams(streams),
                            classes=classes, seed=seed, random_weights=random_weights,
@@ -138,33 +141,32 @@ def train(
                            detector_size=detector_size, recipe=recipe, resume=resume, overwrite=overwrite,
                            shuffle_frames=shuffle_frames,
                            augment=[name.strip() for name in augment.split(",") if name.strip()])
-    with _sigterm_as_ctrl_c():
-        try:
-            if settings and resume:
-                raise UsageError("--set cannot change a resumed run: it continues with the settings its "
-                                 "config.json records.", "Drop --set, or start a new run without --resume.")
-            options.overrides = parse_settings(settings or [], default_config(model.value))
-            if push_to_hub:  # a bad repo id must fail now, not after hours of training
-                from huggingface_hub.utils import validate_repo_id
+    try:
+        if settings and resume:
+            raise UsageError("--set cannot change a resumed run: it continues with the settings its "
+                             "config.json records.", "Drop --set, or start a new run without --resume.")
+        options.overrides = parse_settings(settings or [], default_config(model.value))
+        if push_to_hub:  # a bad repo id must fail now, not after hours of training
+            from huggingface_hub.utils import validate_repo_id
 
-                try:
-                    validate_repo_id(push_to_hub)
-                except ValueError as e:
-                    raise UsageError(f"--push-to-hub {push_to_hub}: not a Hub repo id ({e}).",
-                                     "Use ORG/NAME, e.g. --push-to-hub your-name/letsdance-lstm.") from None
-                if "/" not in push_to_hub:
-                    raise UsageError(f"--push-to-hub {push_to_hub}: name the owner too.", "Use ORG/NAME.")
-            options.device = resolve_device(device.value)
-            summary = _train_with_progress(run_training, options)
-            if push_to_hub:
-                from ..checkpoints import push_checkpoint
+            try:
+                validate_repo_id(push_to_hub)
+            except ValueError as e:
+                raise UsageError(f"--push-to-hub {push_to_hub}: not a Hub repo id ({e}).",
+                                 "Use ORG/NAME, e.g. --push-to-hub your-name/letsdance-lstm.") from None
+            if "/" not in push_to_hub:
+                raise UsageError(f"--push-to-hub {push_to_hub}: name the owner too.", "Use ORG/NAME.")
+        options.device = resolve_device(device.value)
+        summary = _train_with_progress(run_training, options)
+        if push_to_hub:
+            from ..checkpoints import push_checkpoint
 
-                summary["pushed_to"] = push_checkpoint(summary["out"], push_to_hub)
-        except TrainingInterrupted as e:
-            show_error(e, debug)
-            raise typer.Exit(130) from None
-        except DanceStyleError as e:
-            fail(e, debug)
+            summary["pushed_to"] = push_checkpoint(summary["out"], push_to_hub)
+    except TrainingInterrupted as e:
+        show_error(e, debug)
+        raise typer.Exit(130) from None
+    except DanceStyleError as e:
+        fail(e, debug)
     if not ranks_from_env().main:
         return
     if json_output:
@@ -182,22 +184,6 @@ def _streams(value: str) -> list[str]:
     return [stream for stream in STREAM_NAMES if stream in streams]
 
 
-@contextmanager
-def _sigterm_as_ctrl_c():
-    """SIGTERM stops training as Ctrl-C does (the last finished epoch kept, the way to resume said): torchrun sends
-    it to the other processes when one dies, and batch schedulers and `kill` send it to end a job."""
-    previous = signal.signal(signal.SIGTERM, _stop_training)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-def _stop_training(signum, frame) -> None:
-    if sys.exc_info()[0] is None:  # not while an error is reported (a peer's death seen first): let it finish
-        raise KeyboardInterrupt
-
-
 def _train_with_progress(run_training, options) -> dict:
     from ..distributed import ranks_from_env
 
@@ -213,6 +199,7 @@ def _train_with_progress(run_training, options) -> dict:
 
 
 @app.command()
+@takes_sigterm
 def evaluate(
     weights: Annotated[str | None, typer.Option(help="Checkpoint directory or Hub repo. Default: the newest "
                                                 "local run of --model.", show_default=False)] = None,
@@ -255,6 +242,7 @@ def evaluate(
 
 
 @app.command()
+@takes_sigterm
 def demo(
     clips_per_class: Annotated[int, typer.Option(min=5, help="Synthetic clips per style.")] = 20,
     epochs: Annotated[int, typer.Option(min=1, help="Most training epochs.")] = 200,

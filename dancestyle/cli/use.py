@@ -10,10 +10,10 @@ from rich.markup import escape
 
 from .. import render
 from ..configs import DEFAULT_MODEL
-from ..errors import DanceStyleError, UsageError
+from ..errors import DanceStyleError, OutputError, UsageError
 from ..geometry import WATCH_HOP
 from .app import (DebugOption, DetectorSizeOption, Device, DeviceOption, JsonOption, ModelName, ModelOption, PoseName,
-                  PoseOption, RandomWeightsOption, TopKOption, WeightsOption, app, show_error)
+                  PoseOption, RandomWeightsOption, TopKOption, WeightsOption, app, show_error, takes_sigterm)
 
 
 def _load_pipeline(model: ModelName, weights: str | None, device: str, random_weights: bool,
@@ -29,13 +29,14 @@ def _load_pipeline(model: ModelName, weights: str | None, device: str, random_we
         pipeline = load_model(model.value, weights=weights, device=device, random_weights=random_weights,
                               detector_size=detector_size, pose=pose.value if pose else None)
     if not quiet:
-        render.err.print(f"weights: {pipeline.source}", style="dim", markup=False)
+        render.err.print(f"weights: {render.visible(pipeline.source)}", style="dim", markup=False)
         for caution in pipeline.cautions:
             render.warning(caution)
     return pipeline
 
 
 @app.command()
+@takes_sigterm
 def classify(
     paths: Annotated[list[str], typer.Argument(
         help="Video files, directories (searched recursively), glob patterns, - (standard input) or URLs.",
@@ -58,7 +59,7 @@ def classify(
     debug: DebugOption = False,
 ) -> None:
     """Classify the dance style of each video. Exit code 0: all classified; 1: some failed or ended early; 2: usage
-    error; 130: interrupted."""
+    error; 130: Ctrl-C, 143: SIGTERM (what finished is still shown)."""
     from .. import distributed
     from ..pipeline import resolve_device
     from ..timeline import check_hop
@@ -90,7 +91,7 @@ def classify(
         try:
             for (given, path, _), result in zip(inputs, results):  # one bad input never stops the others
                 shown = str(path or given)
-                progress.update(task, description=f"Classified {escape(shown)}", advance=1)
+                progress.update(task, description=f"Classified {escape(render.visible(shown))}", advance=1)
                 if isinstance(result, Exception):
                     failed += 1
                     show_error(result, debug, shown)
@@ -122,6 +123,7 @@ def classify(
 
 
 @app.command()
+@takes_sigterm
 def watch(
     source: Annotated[str, typer.Argument(
         help="A live source: a camera (/dev/video0), a stream URL (rtsp://, http://...), - (standard input) or a "
@@ -141,7 +143,7 @@ def watch(
 ) -> None:
     """Classify a live source as it plays: one line per 10 s window as it completes, until the source ends or
     Ctrl-C. Exit code 0: ended (or Ctrl-C after a window); 1: the source failed or ended early; 2: usage error;
-    130: Ctrl-C before the first window."""
+    130: Ctrl-C before the first window; 143: SIGTERM."""
     from ..pipeline import SeenFrames, resolve_device
     from ..timeline import check_hop
 
@@ -162,6 +164,8 @@ def watch(
     except KeyboardInterrupt:
         render.watch_summary(windows, seen)
         raise typer.Exit(0 if windows else 130) from None
+    except OutputError:  # stdout, not the source, failed: main() says so
+        raise
     except DanceStyleError as e:
         show_error(e, debug, source)
         raise typer.Exit(1) from None
@@ -172,6 +176,7 @@ def watch(
 
 
 @app.command()
+@takes_sigterm
 def models(json_output: JsonOption = False) -> None:
     """List the models and the pose backends: where their weights come from and whether they are cached."""
     from ..catalogue import describe_models, describe_pose_backends
