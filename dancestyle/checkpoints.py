@@ -53,6 +53,11 @@ def parse_weights_ref(ref: str) -> tuple[Path | None, str | None, str | None]:
     path = Path(ref).expanduser()
     if path.is_dir():
         return path, None, None
+    if path.is_symlink() or (path.parent != Path(".") and path.parent.is_dir()):
+        # a link to nowhere (or round in a loop), or a folder here that lacks this run: a path, not a Hub repo
+        raise WeightsError(f"--weights {ref}: no checkpoint directory there.",
+                           f"Check the path (the runs in {path.parent} are its subfolders), or pass a Hub repo id "
+                           "as org/name[@revision].")
     if path.exists() or not HUB_REPO_ID.match(ref) or ref.startswith((".", "/", "~")):
         raise WeightsError(f"--weights {ref}: not a checkpoint directory and not a Hub repo id.",
                            "Pass a directory holding model.safetensors and config.json, or org/name[@revision].")

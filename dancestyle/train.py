@@ -185,16 +185,21 @@ def _train_ranked(options: TrainOptions, ranks: Ranks, on_epoch, on_progress) ->
     out = distributed.broadcast(ranks, out)  # the ranks' clocks may name a new run differently
     if options.resume and state_path(out).is_file():
         saved = read_state(out)
-        # a resumed run keeps its own settings; only a given epoch budget or patience changes (to extend a run)
-        given = {key: getattr(options, key) for key in ("epochs", "patience") if getattr(options, key) is not None}
+        # a resumed run keeps its own settings; only a given epoch budget or patience (to extend a run) and a
+        # dataset given again (moved since, say) change
+        given = {key: getattr(options, key) for key in ("epochs", "patience", "data")
+                 if getattr(options, key) is not None}
+        given.setdefault("data", Path(saved["options"]["data"]))
         flow = FlowSettings.from_dict(saved["options"].get("flow") or {})
-        options = TrainOptions(**{**saved["options"], **given, "data": Path(saved["options"]["data"]), "out": out,
+        options = TrainOptions(**{**saved["options"], **given, "out": out,
                                   "resume": True, "device": options.device, "flow": flow,
                                   "overrides": _recorded_settings(out, saved["options"].get("overrides", {}))})
     elif options.resume:
         raise UsageError(f"{out} holds no saved training state to resume.", "Start a new run without --resume.")
     options = replace(options, epochs=options.epochs or EPOCHS,
-                      patience=options.patience or recipe(options.recipe).patience)
+                      patience=options.patience or recipe(options.recipe).patience,
+                      # recorded absolute, so evaluate and --resume find it from any folder
+                      data=Path(options.data).expanduser().absolute() if options.data else None)
     # a model that cannot read the streams, or an augmentation it cannot take, is refused before any work
     _check_augment(options.augment, options.streams, model_config(options).stream_forms)
     if options.data is None or not Path(options.data).is_dir():
@@ -255,7 +260,8 @@ def _train(options: TrainOptions, out: Path, on_epoch, on_progress, ranks: Ranks
     model, how, optimizer, scheduler = _model_and_optimizer(options, config, train_set)
     if options.resume:
         state = load_state(out, model, optimizer, scheduler)
-        state["options"].update(epochs=options.epochs, patience=options.patience)  # an extended budget sticks
+        # an extended budget, or a dataset given again, sticks
+        state["options"].update(epochs=options.epochs, patience=options.patience, data=str(options.data))
     else:
         state = {"epoch": 0, "best_epoch": 0, "best_val_accuracy": -1.0, "history": [], "finished": False,
                  "options": {**asdict(options), "data": str(options.data), "out": str(out)}}

@@ -247,6 +247,17 @@ def test_a_revision_pin_gets_that_revision_and_no_revision_gets_main(hub, tmp_pa
         assert_same_tensors(read_checkpoint(fetched)[1], state)
 
 
+def test_a_relative_weights_path_that_is_missing_or_loops_is_a_path_error_not_a_hub_miss(tmp_path, monkeypatch):
+    """Issue 28: `--weights runs/tcn-1` with runs/ here but no tcn-1 in it was looked up on the Hub."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    for ref in ("runs/tcn-1", "loop"):
+        with pytest.raises(WeightsError, match="no checkpoint directory there"):
+            parse_weights_ref(ref)
+    assert parse_weights_ref("org/name@v1") == (None, "org/name", "v1")  # no folder org here: a Hub repo id
+
+
 def test_an_unknown_revision_is_a_weights_error(hub, tmp_path):
     hub.publish(REPO, make_checkpoint(tmp_path / "made")[1])
     with pytest.raises(WeightsError, match="has no revision 'v9'"):

@@ -257,7 +257,7 @@ def test_sigterm_stops_training_as_ctrl_c_does_and_the_run_resumes(corpus, home,
     out = str(home / "cut")
     args = ["train", "--model", "lstm", "--data", str(corpus), "--streams", "pose", "--epochs", "4", "--out", out]
     cut = CliRunner().invoke(app, args)
-    assert cut.exit_code == 130 and "interrupted after epoch 2" in cut.stderr
+    assert cut.exit_code == 143 and "interrupted after epoch 2" in cut.stderr
     assert f"dancestyle train --resume --out {out}" in " ".join(cut.stderr.split()) and "Traceback" not in cut.stderr
     assert signal.getsignal(signal.SIGTERM) is before  # the command leaves the process as it found it
     monkeypatch.setattr(render, "epoch_line", real_line)
