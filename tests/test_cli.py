@@ -118,6 +118,22 @@ def test_missing_weights_say_what_to_do_and_fail_every_input(videos, isolated_ho
     assert downloads == []  # no Hub request was even tried
 
 
+def test_inputs_that_cannot_be_used_are_reported_before_any_model_loads(videos, isolated_home, monkeypatch):
+    """Issue 28: `classify nosuch.mp4` waited ~10 s for the models (or their weights error) before saying so."""
+    import dancestyle.pipeline as pipeline
+
+    loads, load_model = [], pipeline.load_model
+    monkeypatch.setattr(pipeline, "load_model", lambda *args, **kwargs: loads.append(args))
+    result = run("classify", "nosuch.mp4", "--json")
+    assert result.exit_code == 1 and loads == [] and "nosuch.mp4" in result.stderr
+    assert lines(result)[0]["error"]["type"] == "InputError"
+    # with weights missing, a missing input still says what is wrong with it, the others what is wrong with weights
+    monkeypatch.setattr(pipeline, "load_model", load_model)
+    monkeypatch.setattr("dancestyle.published.PUBLISHED", {})
+    records = lines(run("classify", "nosuch.mp4", videos / "short.mp4", "--json"))
+    assert [record["error"]["type"] for record in records] == ["InputError", "WeightsError"]
+
+
 def test_weights_directory_and_newest_local_run(videos, tmp_path, fake_pose, isolated_home):
     checkpoint = pose_checkpoint(tmp_path / "ckpt", model="attention")
     given = lines(run("classify", videos / "short.mp4", "--weights", checkpoint, "--json"))[0]

@@ -66,6 +66,12 @@ def classify(
     from ..video import find_videos
 
     inputs = find_videos(paths)
+    if all(error is not None for _, _, error in inputs):  # nothing to classify: say so before loading any model
+        for given, path, error in inputs:
+            show_error(error, debug, str(path or given))
+            if json_output:
+                render.json_line(render.error_record(str(path or given), error))
+        raise typer.Exit(1)
     try:
         if hop is not None:
             check_hop(hop)  # a usage error before the models load
@@ -78,8 +84,8 @@ def classify(
     except DanceStyleError as e:  # weights unavailable: every input fails for the same reason
         show_error(e, debug)
         if json_output:
-            for given, path, _ in inputs:
-                render.json_line(render.error_record(str(path or given), e))
+            for given, path, error in inputs:  # an input that could not be used says why itself
+                render.json_line(render.error_record(str(path or given), error or e))
         raise typer.Exit(1) from None
 
     predictions, failed, interrupted = [], 0, False
