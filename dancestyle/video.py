@@ -55,6 +55,13 @@ class VideoEnd:
     truncated: bool = False
 
 
+# the most samples one decoded frame gives: a 1 fps video sampled every 1/30 s gives 30 of each frame; more only
+# where timestamps jump (a 33-hour gap between two frames of a 3 KB file was sampled 60,000 times, the networks run
+# on one held frame each time) or are broken (an MP4 of timescale 0). The instants a frame would fill beyond it
+# are skipped: the video's samples go on from its next frame.
+MAX_SAMPLES_PER_FRAME = 30
+
+
 def sample_interval(stride: int, base_fps: int = BASE_FPS) -> Fraction:
     """Seconds between samples for a stride given in frames of `base_fps` video."""
     return Fraction(stride, base_fps)
@@ -279,6 +286,7 @@ def _sampled_frames(path: Source, interval: Fraction, max_short_side: int | None
         previous_time = Fraction(0)
         target = 0
         decoded = 0
+        held = 0  # samples taken of the frame on screen
         truncated = False
         try:
             for frame in container.decode(stream):
@@ -289,12 +297,15 @@ def _sampled_frames(path: Source, interval: Fraction, max_short_side: int | None
                     time = decoded * frame_duration
                 decoded += 1
                 while previous is not None and target * interval + slack < time:
+                    if held == MAX_SAMPLES_PER_FRAME:  # the timestamps jump: go on from the next frame
+                        target = _first_instant_from(time - slack, interval)
+                        break
                     image = _to_rgb(previous, max_short_side, reformatter)
                     yield SampledFrame(target, float(target * interval), image)
-                    target += 1
+                    target, held = target + 1, held + 1
                 if with_decoded:
                     yield "frame", time, frame, slack, frame_duration, False
-                previous, previous_time = frame, time
+                previous, previous_time, held = frame, time, 0
         except av.FFmpegError as e:
             if previous is None:
                 raise _stream_error(path, e) or MediaError(
@@ -306,14 +317,19 @@ def _sampled_frames(path: Source, interval: Fraction, max_short_side: int | None
                              "The video is corrupt or truncated; re-export or re-download it.")
         end = previous_time + frame_duration
         truncated = truncated or _ended_early(path, container, end)
-        while target == 0 or target * interval + slack < end:
+        while target == 0 or (target * interval + slack < end and held < MAX_SAMPLES_PER_FRAME):
             image = _to_rgb(previous, max_short_side, reformatter)
             yield SampledFrame(target, float(target * interval), image)
-            target += 1
+            target, held = target + 1, held + 1
         if with_decoded:
             yield "end", end, None, slack, frame_duration, truncated
     finally:
         container.close()
+
+
+def _first_instant_from(time: Fraction, interval: Fraction) -> int:
+    """The first sampling instant at or after `time`."""
+    return -(-time // interval)
 
 
 def _ended_early(source: Source, container, end: Fraction) -> bool:

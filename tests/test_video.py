@@ -8,7 +8,7 @@ import pytest
 from dancestyle.errors import InputError, MediaError
 from dancestyle.video import find_videos, iter_sampled_frames, sample_interval
 
-from media import make_audio_only, make_video, read_index
+from media import index_frame, make_audio_only, make_video, read_index
 
 
 def expected_indices(frames: int, fps: Fraction, interval: Fraction) -> list[int]:
@@ -68,6 +68,33 @@ def test_long_video_is_sampled_every_interval_to_its_end(tmp_path):
     sampled = list(iter_sampled_frames(video, sample_interval(60)))
     assert [frame.index for frame in sampled] == list(range(13))
     assert [read_index(frame.image) for frame in sampled[-3:]] == [600, 660, 720]
+
+
+def test_a_jump_in_timestamps_is_not_sampled_hour_after_hour(tmp_path):
+    """Issue 28: a 3 KB file with a 33-hour gap between frames was sampled ~60,000 times (a day of networks run on
+    one held frame). A frame gives at most MAX_SAMPLES_PER_FRAME samples; sampling goes on from the next frame."""
+    import av
+
+    from dancestyle.video import MAX_SAMPLES_PER_FRAME
+
+    path, gap = tmp_path / "gap.mkv", 33 * 3600
+    container = av.open(str(path), "w")
+    stream = container.add_stream("ffv1", rate=30)  # intra-only: frames come back in the order written
+    stream.width, stream.height, stream.pix_fmt = 32, 48, "yuv420p"
+    for index, pts in enumerate([0, 1, 2, 30 * gap]):
+        frame = av.VideoFrame.from_ndarray(index_frame(index, 32, 48), format="rgb24")
+        frame.pts, frame.time_base = pts, Fraction(1, 30)
+        for packet in stream.encode(frame):
+            container.mux(packet)
+    for packet in stream.encode():
+        container.mux(packet)
+    container.close()
+    sampled = list(iter_sampled_frames(path, sample_interval(3)))
+    shown = [read_index(frame.image) for frame in sampled]
+    assert len(sampled) == 2 + MAX_SAMPLES_PER_FRAME and shown[:2] == [0, 2] and shown[-1] == 3
+    assert sampled[-1].time == pytest.approx(gap) and sampled[-2].time == pytest.approx(3.0)
+    indices = [frame.index for frame in sampled]
+    assert indices == sorted(set(indices))  # instants in order, the skipped ones left out
 
 
 def test_frames_are_downscaled_to_the_short_side_keeping_aspect(tmp_path):
