@@ -393,7 +393,13 @@ def load_resnet18_state_dict() -> dict:
     """The pinned ImageNet ResNet-18 weights, verified, as a state dict for torchvision's resnet18."""
     from safetensors.torch import load_file
 
-    return load_file(fetch_pinned(RESNET18))
+    try:
+        return load_file(fetch_pinned(RESNET18))
+    except WeightsError as e:  # say which network, and the ways out that need no download (train has no --weights)
+        raise type(e)(f"The rgb stream's ResNet-18 (ImageNet) weights: {e.message}",
+                      f"Run once with internet access (they are cached after), or set {WEIGHTS_DIR_VARIABLE} to a "
+                      f"folder holding {RESNET18.name}. Offline, `train --streams pose` needs no ResNet-18, and "
+                      "`classify --random-weights` runs a random one (a smoke test).") from e
 
 
 def load_zip_member(pin: ZipMember) -> bytes:

@@ -372,6 +372,18 @@ def test_offline_a_file_never_downloaded_says_it_is_not_cached_and_what_to_do(hu
     assert hub.count() == seen
 
 
+def test_offline_without_resnet18_train_names_the_network_and_the_offline_way(hub, corpus, tmp_path, monkeypatch):
+    """Issue 28: `train` said "pass --weights DIR ... or train one": train has no --weights, "train one" is
+    circular, and `--streams pose` (which needs no ResNet-18) was not named."""
+    from dancestyle.train import TrainOptions, train
+
+    go_offline(monkeypatch)
+    with pytest.raises(WeightsError) as raised:
+        train(TrainOptions(model="attention", data=corpus, out=tmp_path / "run", epochs=1, streams=["rgb", "pose"]))
+    assert raised.value.message.startswith("The rgb stream's ResNet-18")
+    assert "--streams pose" in raised.value.hint and "--weights DIR" not in raised.value.hint
+
+
 @pytest.fixture
 def silent_url():
     """An http URL on 127.0.0.1 that neither accepts nor refuses: its listen backlog is full, so a connect waits
