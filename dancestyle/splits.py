@@ -87,6 +87,26 @@ def load_or_make_splits(root: str | Path, index: DatasetIndex, seed: int = 0,
     return splits
 
 
+def coverage_cautions(index: DatasetIndex, splits: dict[str, list[str]]) -> list[str]:
+    """What a split leaves out: the classes with no clip on a side. Without val clips of a class, the validation
+    accuracy that picks the epoch kept says nothing about it (a corpus of a few clips a class can have none)."""
+    label_of = {clip.key: clip.label for clip in index.clips}
+    cautions = []
+    for side in SIDES:
+        missing = [label for label in index.classes if label not in {label_of.get(key) for key in splits[side]}]
+        if missing:
+            cautions.append(f"The split of {index.root} has no {side} clips of {', '.join(missing)}: "
+                            f"{_WHAT_A_SIDE_DOES[side]} says nothing about them. Use more clips per class (e.g. "
+                            "`fetch-dataset --synthetic --clips-per-class 20`), or delete splits.json there to "
+                            "re-split.")
+    return cautions
+
+
+_WHAT_A_SIDE_DOES = {"train": "the model never learns them, and accuracy",
+                     "val": "the validation accuracy that picks the epoch kept",
+                     "test": "the test accuracy"}
+
+
 def _log_caution(text: str) -> None:
     log.warning("%s", text)
 

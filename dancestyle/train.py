@@ -20,6 +20,7 @@ offset 0 and averages all windows of a clip, like `classify` does with a video.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -49,10 +50,12 @@ from .pose import FRAME_FORM
 from .recipe import FeatureRecipe, rgb_weights_id
 from .runstate import load_state, one_writer, read_state, resume_dir, save_state, state_path
 from .sequences import CachedClips, Sequences, load_split, worker_windows
-from .splits import load_or_make_splits
+from .splits import coverage_cautions, load_or_make_splits
 from .checkpoints import CONFIG_FILE, checkpoint_config, read_checkpoint, save_checkpoint
 from .windows import batch_windows, clip_probabilities, training_window, window_steps
 from .weights import atomic_write_json, runs_dir
+
+log = logging.getLogger(__name__)
 
 
 class TrainingInterrupted(DanceStyleError):
@@ -308,6 +311,9 @@ def _datasets(options: TrainOptions, ranks: Ranks, on_progress
         load_or_make_splits(index.root, index)
     distributed.barrier(ranks)
     splits = load_or_make_splits(index.root, index)
+    if ranks.main:
+        for text in coverage_cautions(index, splits):
+            log.warning("%s", text)
     made_with, features = _extract(options, index, ranks, on_progress)
     config = model_config(options, list(index.classes))
     train_set, val_set = (load_split(index, features, splits[side], config.classes, options.shuffle_frames)

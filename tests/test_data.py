@@ -322,6 +322,20 @@ def test_splits_keep_one_video_in_train_and_check_fractions():
         make_splits(index, fractions=(0.8, 0.3, 0.1))
 
 
+def test_a_split_that_leaves_a_class_off_a_side_is_pointed_out():
+    """Issue 28: a corpus of 6 clips a style split with styles missing from val and test, silently; training showed
+    validation accuracy 0.000 every epoch."""
+    from dancestyle.splits import coverage_cautions
+
+    index = synthetic_index()  # tango: one video, so train only
+    cautions = coverage_cautions(index, make_splits(index, seed=0))
+    assert len(cautions) == 2 and all("of tango:" in text for text in cautions)
+    assert "no val clips" in cautions[0] and "no test clips" in cautions[1] and "--clips-per-class" in cautions[0]
+    index.clips = [clip for clip in index.clips if clip.label != "tango"]
+    index.classes.remove("tango")
+    assert coverage_cautions(index, make_splits(index, seed=0)) == []
+
+
 def test_splits_file_is_written_once_and_reused(tmp_path, caplog):
     index = synthetic_index()
     splits = load_or_make_splits(tmp_path, index, seed=0)
