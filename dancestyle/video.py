@@ -143,8 +143,7 @@ def _open(path: Source):
     except (av.FFmpegError, OSError, UnicodeDecodeError, ValueError) as e:
         raise _stream_error(path, e) or MediaError(
             f"{path}: not a video FFmpeg can read ({_reason(e)}).",
-            "Check that it is a complete video file; re-export it if it was cut short (an MP4 on standard "
-            "input needs its index first: ffmpeg -movflags +faststart, or pipe Matroska: -f matroska).") from e
+            "Check that it is a complete video file; re-export it if it was cut short (" + PIPED_MP4_HINT + ").") from e
     if not container.streams.video:
         container.close()
         raise MediaError(f"{path}: the file has no video stream (audio only?).",
@@ -167,6 +166,17 @@ def _stream_error(source: Source, error: Exception) -> InputError | None:
                           "Check that the camera is connected and free (ls /dev/video*)." if is_camera(source) else
                           "Check the address, and that FFmpeg supports its protocol (ffmpeg -protocols).")
     return None
+
+
+# an MP4 written as usual keeps its index (moov) at the end, which a pipe reaches only after the frames
+PIPED_MP4_HINT = ("an MP4 on standard input needs its index first: ffmpeg -movflags +faststart, or pipe Matroska: "
+                  "-f matroska")
+
+
+def _corrupt_hint(source: Source) -> str:
+    if source == STDIN:
+        return f"{PIPED_MP4_HINT[0].upper()}{PIPED_MP4_HINT[1:]} (or pass the file itself); otherwise it is corrupt."
+    return "The video is corrupt or truncated; re-export or re-download it."
 
 
 def _reason(error: Exception) -> str:
@@ -309,12 +319,10 @@ def _sampled_frames(path: Source, interval: Fraction, max_short_side: int | None
         except av.FFmpegError as e:
             if previous is None:
                 raise _stream_error(path, e) or MediaError(
-                    f"{path}: no frame could be decoded ({_reason(e)}).",
-                    "The video is corrupt or truncated; re-export or re-download it.") from e
+                    f"{path}: no frame could be decoded ({_reason(e)}).", _corrupt_hint(path)) from e
             truncated = True  # keep what decoded, like a player would, and say so
         if previous is None:
-            raise MediaError(f"{path}: the video stream holds no decodable frames.",
-                             "The video is corrupt or truncated; re-export or re-download it.")
+            raise MediaError(f"{path}: the video stream holds no decodable frames.", _corrupt_hint(path))
         end = previous_time + frame_duration
         truncated = truncated or _ended_early(path, container, end)
         while target == 0 or (target * interval + slack < end and held < MAX_SAMPLES_PER_FRAME):

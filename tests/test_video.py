@@ -97,6 +97,21 @@ def test_a_jump_in_timestamps_is_not_sampled_hour_after_hour(tmp_path):
     assert indices == sorted(set(indices))  # instants in order, the skipped ones left out
 
 
+def test_an_ordinary_mp4_piped_in_says_it_needs_its_index_first(tmp_path):
+    """Issue 28: `cat clip.mp4 | dancestyle classify -` (index at the end, past what FFmpeg buffers from a pipe)
+    said "corrupt or truncated; re-export or re-download it", which is false."""
+    import subprocess
+    import sys
+
+    noise = np.random.default_rng(0).integers(0, 255, (60, 240, 320, 3), dtype=np.uint8)  # big: ~2 MB of H.264
+    video = make_video(tmp_path / "plain.mp4", frames=60, size=(320, 240), images=list(noise))
+    read = ("from dancestyle.video import iter_sampled_frames, sample_interval\n"
+            "try:\n    list(iter_sampled_frames('-', sample_interval(3)))\n"
+            "except Exception as e:\n    print(e)")
+    said = subprocess.run([sys.executable, "-c", read], input=video.read_bytes(), capture_output=True).stdout
+    assert b"+faststart" in said and b"re-download" not in said
+
+
 def test_frames_are_downscaled_to_the_short_side_keeping_aspect(tmp_path):
     video = make_video(tmp_path / "big.mp4", frames=2, size=(320, 192))
     sampled = next(iter_sampled_frames(video, sample_interval(60), max_short_side=96))
