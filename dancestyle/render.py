@@ -15,6 +15,7 @@ from rich.markup import escape
 from rich.padding import Padding
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.style import Style
+from rich import box
 from rich.table import Table
 from rich.text import Text
 
@@ -193,25 +194,30 @@ def watch_summary(windows: int, seen) -> None:
                 "real time (try a longer --hop, --pose rtmpose-t, a smaller --detector-size, or --device cuda).")
 
 
-def models_table(rows: list[dict]) -> Table:
-    table = Table(title="Models", title_justify="left")
-    for column in ("name", "streams", "stride", "frames / 10 s", "parameters", "weights", "cached", "about"):
-        table.add_column(column, overflow="fold")
+def _facts_and_notes(title: str, columns: tuple[str, ...], rows: list[tuple], notes: list[str]) -> Group:
+    """A table of short facts (no cell ever breaks mid-word, so it fits 80 columns), then each row's longer text as
+    a line of its own below it, wrapped between words at any width."""
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    for column in columns:
+        table.add_column(column, no_wrap=True)
     for row in rows:
-        table.add_row(row["name"], ",".join(row["streams"]), str(row["stride"]), str(row["frames_per_window"]),
-                      f"{row['parameters']:,}", plain(row["weights"]), "yes" if row["cached"] else "no", row["summary"])
-    return table
+        table.add_row(*row)
+    return Group(table, *(Text(note, style="dim") for note in notes), Text(""))
 
 
-def pose_backends_table(rows: list[dict]) -> Table:
-    table = Table(title="Pose backends (--pose)", title_justify="left")
-    for column in ("name", "weights", "licence", "COCO keypoint AP", "cached", "about"):
-        table.add_column(column, overflow="fold")
-    for row in rows:
-        name = f"{row['name']} (default)" if row["default"] else row["name"]
-        table.add_row(name, plain(row["weights"]), row["license"], row["coco_ap"], "yes" if row["cached"] else "no",
-                      row["summary"])
-    return table
+def models_table(rows: list[dict]) -> Group:
+    facts = [(row["name"], ",".join(row["streams"]), str(row["stride"]), str(row["frames_per_window"]),
+              f"{row['parameters']:,}", plain(row["weights"]), "yes" if row["cached"] else "no") for row in rows]
+    return _facts_and_notes("Models (frames: sampled per 10 s window)",
+                            ("name", "streams", "stride", "frames", "parameters", "weights", "cached"), facts,
+                            [f"{row['name']}: {row['summary']}" for row in rows])
+
+
+def pose_backends_table(rows: list[dict]) -> Group:
+    facts = [(f"{row['name']} (default)" if row["default"] else row["name"], row["license"], row["coco_ap"],
+              "yes" if row["cached"] else "no") for row in rows]
+    return _facts_and_notes("Pose backends (--pose)", ("name", "licence", "COCO keypoint AP", "cached"), facts,
+                            [f"{row['name']}: {row['summary']}; weights: {visible(row['weights'])}" for row in rows])
 
 
 def metrics_table(metrics: Metrics) -> Table:
@@ -256,7 +262,7 @@ def _shade(share: float, scale: tuple[tuple[int, int, int], tuple[int, int, int]
     return Style(color=Color.from_rgb(*text), bgcolor=Color.from_rgb(*background))
 
 
-def _short_names(classes: list[str], length: int = 5) -> list[str]:
+def _short_names(classes: list[str], length: int = 3) -> list[str]:
     """The first `length` letters of each class, longer where two would read the same."""
     while len({name[:length] for name in classes}) < len(classes) and length < max(map(len, classes)):
         length += 1
@@ -266,13 +272,15 @@ def _short_names(classes: list[str], length: int = 5) -> list[str]:
 def confusion_heatmap(metrics: Metrics) -> Table:
     """The confusion matrix, each cell shaded by its share of the true class's clips (green right, red wrong)."""
     # no table padding: each cell pads itself, so a shade fills its cell edge to edge
+    # three letters a class and short headers: ten classes fit 80 columns (at five letters, "tango" and "total"
+    # both shrank to "t…")
     table = Table(title="Confusion", title_justify="left", caption_justify="left", padding=0,
                   caption="rows: true style, columns: predicted; shade: share of the row (green right, red wrong)")
     # Text, not str, everywhere: a class name is never read as markup
-    table.add_column(Padding(Text("true \\ predicted"), (0, 1)), style="bold", no_wrap=True)
+    table.add_column(Padding(Text("true\\pred"), (0, 1)), style="bold", no_wrap=True)
     for short in _short_names([visible(style) for style in metrics.classes]):
         table.add_column(Padding(Text(short), (0, 1)), justify="right")
-    table.add_column(Padding(Text("total"), (0, 1)), justify="right", style="dim")
+    table.add_column(Padding(Text("all"), (0, 1)), justify="right", style="dim", no_wrap=True)
     for i, (style, row) in enumerate(zip(metrics.classes, metrics.confusion)):
         total = sum(row)
         cells = [Padding(Text(str(count)), (0, 1), style=_shade(count / total, _RIGHT if i == j else _WRONG))

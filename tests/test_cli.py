@@ -1,3 +1,4 @@
+import io
 import json
 
 import numpy as np
@@ -182,6 +183,20 @@ def test_models_lists_every_model(isolated_home):
     assert all(row["license"] and row["coco_ap"] and row["cached"] is False for row in backends)
     table = run("models").stdout
     assert "Models" in table and "Pose backends" in table
+    # issue 28: at 80 columns every cell folded mid-word ("attenti/on", "publishe/d"); the tables keep short facts
+    # whole and each row's sentence goes on a line of its own
+    from rich.console import Console
+
+    from dancestyle import render
+
+    console = Console(width=80, record=True, file=io.StringIO())
+    console.print(render.models_table(models))
+    console.print(render.pose_backends_table(backends))
+    narrow = console.export_text()
+    rows = [line for line in narrow.splitlines() if line.startswith(" ")]
+    assert all(len(line) <= 80 for line in rows) and "…" not in narrow
+    assert " attention " in narrow and " not published " in narrow and "rtmpose-s (default)" in narrow
+    assert "tcn: TCN, 6 x 128 channels" in " ".join(narrow.split())
 
 
 def test_end_to_end_with_the_real_detector_and_random_weights(tmp_path, isolated_home):

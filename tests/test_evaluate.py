@@ -169,12 +169,24 @@ def test_heatmap_shows_names_counts_and_blank_zeros(hand, render):
     text = render(table)[1]
     for style in CLASSES:
         assert re.search(rf"│ {style}\s+│", text)  # full names as row headers
-    header = next(line for line in text.splitlines() if "predicted" in line)
-    assert re.findall(r"\w+", header)[2:] == ["foxtr", "tango", "waltz", "total"]  # short column headers
+    header = next(line for line in text.splitlines() if "true\\pred" in line)
+    assert re.findall(r"\w+", header)[2:] == ["fox", "tan", "wal", "all"]  # short column headers
     rows = [line for line in text.splitlines() if line.startswith("│")]
     numbers = [[cell.strip() for cell in row.strip("│").split("│")[1:]] for row in rows]
     assert numbers == [["4", "2", "", "6"], ["", "3", "3", "6"], ["1", "", "2", "3"]]
     assert set(shades(table)) == {(i, j) for i, row in enumerate(MATRIX) for j, c in enumerate(row) if c}
+
+
+def test_the_heatmap_of_the_ten_styles_fits_80_columns_with_every_header_readable():
+    """Issue 28: at 80 columns the headers of tango and total both collapsed to "t…"."""
+    styles = ["ballet", "break", "flamenco", "foxtrot", "latin", "quickstep", "square", "swing", "tango", "waltz"]
+    metrics = compute_metrics(list(range(10)) * 25, list(range(10)) * 25, styles)
+    console = Console(width=80, record=True, file=io.StringIO())
+    console.print(confusion_heatmap(metrics))
+    text = console.export_text()
+    assert "…" not in text and max(map(len, text.splitlines())) <= 80
+    assert ["bal", "bre", "fla", "fox", "lat", "qui", "squ", "swi", "tan", "wal", "all"] == re.findall(
+        r"\w+", next(line for line in text.splitlines() if "true\\pred" in line))[2:]
 
 
 def test_heatmap_shades_the_diagonal_green_and_mistakes_red_by_share_of_row(hand, render):
