@@ -10,13 +10,14 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import reprlib
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import __version__
 from .configs import config_from_dict
-from .errors import ChecksumError, WeightsError
+from .errors import ChecksumError, DanceStyleError, UsageError, WeightsError
 from .flow import DEFAULT_FLOW, FlowSettings
 from .geometry import BASE_FPS, DEFAULT_DETECTOR_SIZE, WINDOW_SECONDS
 from .pose import PoseSource
@@ -31,6 +32,8 @@ CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 METRICS_FILE = "metrics.json"
 PENDING_WEIGHTS_FILE = "model.safetensors.pending"  # new weights, until config.json names them
+# what to do about a checkpoint whose files are wrong: they are someone else's (a Hub repo) or damaged
+BAD_CHECKPOINT_HINT = "Re-download it, re-train the model, or use another --weights."
 HUB_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+(@[\w./-]+)?$")
 
 
@@ -95,7 +98,9 @@ def newest_run(model_name: str) -> Path | None:
             config = json.loads(config_path.read_text())
         except (OSError, ValueError):
             continue
-        if config.get("model", {}).get("name") == model_name and (config_path.parent / WEIGHTS_FILE).is_file():
+        if not isinstance(config, dict) or not isinstance(config.get("model"), dict):
+            continue  # not a checkpoint's config: read_checkpoint would refuse it
+        if config["model"].get("name") == model_name and (config_path.parent / WEIGHTS_FILE).is_file():
             candidates.append((config_path.stat().st_mtime, config_path.parent))
     return max(candidates)[1] if candidates else None
 
@@ -156,10 +161,41 @@ def read_checkpoint(directory: str | Path) -> tuple[dict, dict]:
     directory = Path(directory)
     config, _, weights = read_verified(directory)
     try:
-        return config, load(weights)
+        state_dict = load(weights)
     except Exception as e:  # safetensors raises its own error types for malformed files
         raise WeightsError(f"{directory / WEIGHTS_FILE} is not a valid safetensors file ({e}).",
                            "Re-download it.") from e
+    check_finite(directory / WEIGHTS_FILE, state_dict)
+    return config, state_dict
+
+
+def check_finite(path: Path, state_dict: dict) -> None:
+    """Refuse weights holding NaN or infinity: every score they gave would be NaN (not even valid JSON)."""
+    import torch
+
+    for name, tensor in state_dict.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise WeightsError(f"{path}: tensor {name!r} holds values that are not finite (NaN or infinity).",
+                               BAD_CHECKPOINT_HINT)
+
+
+def check_config(config_path: Path, config: dict) -> None:
+    """Refuse a config.json that cannot rebuild a classifier: one WeightsError naming the file, the field, what it
+    holds and what was expected. A checkpoint is someone else's files, so a wrong one must end neither in a
+    traceback nor in the allocation it asks for (configs.MODEL_LIMITS)."""
+    for key in ("features", "training"):
+        part = config.get(key, None if key == "features" else {})  # every config.json has had features
+        if not isinstance(part, dict):
+            shown = "missing" if key not in config else reprlib.repr(part)
+            raise WeightsError(f"{config_path}: {key} is {shown}, expected an object ({{...}}).", BAD_CHECKPOINT_HINT)
+    try:
+        config_from_dict(config["model"])
+    except UsageError as e:  # phrased for --set: what is wrong, and the values it takes
+        raise WeightsError(f"{config_path}: model settings: {e}", BAD_CHECKPOINT_HINT) from e
+    try:
+        FeatureRecipe.from_checkpoint(config)
+    except DanceStyleError as e:
+        raise WeightsError(f"{config_path}: {e}", BAD_CHECKPOINT_HINT) from e
 
 
 def read_verified(directory: Path) -> tuple[dict, bytes, bytes]:
@@ -184,6 +220,7 @@ def read_verified(directory: Path) -> tuple[dict, bytes, bytes]:
             weights = _read_bytes(path)
             digest = None if weights is None else hashlib.sha256(weights).hexdigest()
             if digest == expected:
+                check_config(config_path, config)
                 return config, config_text, weights
             seen.append(digest)
         if seen == last_seen:  # the same files twice over: no save is moving them, they really disagree

@@ -6,10 +6,12 @@ models.py builds the networks from these configs; train.py runs a `TrainOptions`
 
 from __future__ import annotations
 
+import math
+import reprlib
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, get_type_hints
 
 from .errors import UnknownModelError, UsageError
 from .flow import DEFAULT_FLOW, FlowSettings
@@ -21,6 +23,26 @@ FUSIONS = ("early", "late")  # ModelConfig.fusion
 POSE_ENCODER_NAMES = ("people", "slots", "placed")  # ModelConfig.pose_encoder; the modules: features.POSE_ENCODERS
 OPTIMIZERS = ("sgd", "adamw")  # ModelConfig.optimizer; train.py builds them
 LR_SCHEDULES = ("constant", "cosine")  # ModelConfig.lr_schedule
+
+# Bounds on a model's settings, above all those that size what it allocates: generous for any real model (the
+# defaults: hidden 32-128, 128 channels, 6 levels, kernel 3, batch 16-64, grid 32, width 16) yet far below what
+# exhausts memory, for a config.json is someone else's file (hidden 1e9 asked torch for 8 TB). A float setting not
+# named here is finite and 0 or more; see typed_settings.
+MODEL_LIMITS: dict[str, tuple[float, float]] = {
+    "stride": (1, 300),  # frames between samples: every frame, up to one sample per 10 s window
+    "hidden": (1, 4096), "channels": (1, 4096),
+    "levels": (1, 16),  # dilations up to 2**15 steps: far past any window
+    "kernel_size": (1, 31),
+    "batch_size": (1, 4096),
+    "pretrain_epochs": (0, 10_000),
+    "clip_steps": (1, 300),  # r3d's steps per clip: up to a window sampled at every frame
+    "grid": (8, 256),  # r3d's heat-map side, cells: its three halvings need 8
+    "width": (1, 256),  # r3d's first 3D convolution's channels, doubled three times
+    "rgb_size": (16, 512),  # r3d's square frames, px (R3D-18 reads 112)
+    "dropout": (0, 1), "stream_dropout": (0, 1), "input_dropout": (0, 1), "momentum": (0, 1),
+}
+KIND_NAMES = {bool: "true or false", int: "a whole number", float: "a number", str: "a string",
+              list[str]: "a non-empty list of distinct names"}
 
 CLASSES = ("ballet", "break", "flamenco", "foxtrot", "latin", "quickstep", "square", "swing", "tango", "waltz")
 
@@ -69,15 +91,14 @@ class ModelConfig:
     fusions: ClassVar[tuple[str, ...]] = FUSIONS  # the fusions this architecture can take
 
     def __post_init__(self) -> None:
+        for key, value in typed_settings(type(self), vars(self), MODEL_LIMITS).items():
+            setattr(self, key, value)  # an integral float (JSON's 128.0) as the int it means
         if self.fusion not in self.fusions:
             raise UsageError(f"{self.name} takes fusion {' or '.join(self.fusions)} (asked: {self.fusion!r}).",
                              f"Use fusion={self.fusions[0]}.")
         check_choice("pose encoder", "pose_encoder", self.pose_encoder, POSE_ENCODER_NAMES)
         check_choice("optimizer", "optimizer", self.optimizer, OPTIMIZERS)
         check_choice("lr schedule", "lr_schedule", self.lr_schedule, LR_SCHEDULES)
-        if self.pretrain_epochs < 0:
-            raise UsageError(f"pretrain_epochs {self.pretrain_epochs}: a number of epochs, 0 or more.",
-                             "Use pretrain_epochs=0 to skip the per-frame pre-training, or 10 (the paper's).")
         if not set(self.streams) <= set(self.allowed_streams):
             raise UsageError(f"{self.name} reads {' or '.join(self.allowed_streams)} only (asked: --streams "
                              f"{','.join(self.streams)}).", f"Use --streams {','.join(self.allowed_streams)}.")
@@ -110,6 +131,46 @@ class ModelConfig:
     def from_dict(cls, data: dict) -> ModelConfig:
         known = {f.name for f in fields(cls)}
         return cls(**{**cls.before_recorded(), **{key: value for key, value in data.items() if key in known}})
+
+
+def typed_settings(cls: type, data: dict, limits: dict[str, tuple[float, float]], prefix: str = "") -> dict:
+    """`data`'s settings of dataclass `cls`, each as its field's type takes it (an integral float as an int) and
+    within `limits`, else one UsageError naming the first that is not (`prefix` + its name). A float not in
+    `limits` is finite and 0 or more; a list of names is non-empty, without repeats; bool is not a number."""
+    kinds = get_type_hints(cls)
+    typed = {}
+    for f in fields(cls):
+        if f.name in data:
+            typed[f.name] = _typed(data[f.name], kinds[f.name], limits.get(f.name))
+            if typed[f.name] is None:
+                # no hint: the message says what it takes, for --set and config.json alike
+                raise UsageError(f"{prefix}{f.name} is {reprlib.repr(data[f.name])}, expected "
+                                 f"{_expected(kinds[f.name], limits.get(f.name))}.")
+    return typed
+
+
+def _typed(value, kind, bounds: tuple[float, float] | None):
+    """`value` as a setting of type `kind` takes it, or None where it cannot (see typed_settings)."""
+    if kind is bool or isinstance(value, bool):
+        return value if kind is bool and isinstance(value, bool) else None
+    if kind == list[str]:
+        ok = isinstance(value, list) and value and all(isinstance(v, str) for v in value)
+        return list(value) if ok and len(set(value)) == len(value) else None
+    if kind is int and isinstance(value, float) and value.is_integer():
+        value = int(value)
+    elif kind is float and isinstance(value, int):
+        value = float(value) if abs(value) < 1e308 else math.inf  # float() of a longer int overflows
+    if not isinstance(value, kind) or (kind is float and not math.isfinite(value)):
+        return None
+    if kind is float and bounds is None:
+        bounds = (0, math.inf)
+    return None if kind in (int, float) and bounds and not bounds[0] <= value <= bounds[1] else value
+
+
+def _expected(kind, bounds: tuple[float, float] | None) -> str:
+    if kind is float and bounds is None:
+        return "a finite number, 0 or more"
+    return f"{KIND_NAMES[kind]} from {bounds[0]} to {bounds[1]}" if bounds else KIND_NAMES[kind]
 
 
 def check_choice(what: str, key: str, value: str, choices: tuple[str, ...]) -> None:
@@ -260,12 +321,6 @@ class R3DConfig(ModelConfig):
     mixed_precision: ClassVar[bool] = True
     limb_heatmaps: ClassVar[bool] = True
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.clip_steps < 1 or self.grid < 8 or self.width < 1 or self.rgb_size < 16:
-            raise UsageError(f"r3d needs clip_steps >= 1, grid >= 8, width >= 1 and rgb_size >= 16 (got "
-                             f"{self.clip_steps}, {self.grid}, {self.width}, {self.rgb_size}).")
-
     @property
     def one_model_per_stream(self) -> bool:
         return False  # its late fusion is inside the one network (models3d.R3DModel)
@@ -331,7 +386,11 @@ def parse_settings(items: Iterable[str], defaults, option: str = "--set") -> dic
 
 
 def config_from_dict(data: dict) -> ModelConfig:
-    return model_spec(data.get("name", "")).config.from_dict(data)
+    name = data.get("name", "")
+    if not isinstance(name, str):
+        raise UnknownModelError(f"Model name {reprlib.repr(name)}: not a name.",
+                                f"Choose one of: {', '.join(available_models())}.")
+    return model_spec(name).config.from_dict(data)
 
 
 EPOCHS, PATIENCE = 200, 40

@@ -9,9 +9,11 @@ block by `to_json` only.
 
 from __future__ import annotations
 
+import reprlib
 from dataclasses import dataclass
 
-from .configs import STREAM_NAMES, ModelConfig, config_from_dict
+from .configs import STREAM_NAMES, ModelConfig, config_from_dict, typed_settings
+from .errors import WeightsError
 from .flow import DEFAULT_FLOW, FlowSettings
 from .geometry import CACHE_STRIDE, DEFAULT_DETECTOR_SIZE, RGB_SIZE, cache_stride
 from .pose import DEFAULT_POSE, FRAME_FORM, LEGACY_ESTIMATOR, PoseSource
@@ -21,6 +23,11 @@ RANDOM_RGB = "random-seed-0"  # a random but reproducible ResNet-18, for offline
 KINETICS_START = "torchvision R3D_18_Weights.KINETICS400_V1"  # what an r3d on rgb starts from (config.json)
 FRAMES_FORM = "frames"  # the rgb stream as pixels, "frames<side>" (a model that reads frames: r3d)
 POSE_PEOPLE, POSE_KEYPOINTS = 20, 17  # what config.json records of the pose input's shape
+# bounds on the recorded sizes that decoding allocates by (a config.json is someone else's file): up to a 4K
+# video's short side for the frames, a tenth of it for flow's; a second of pairs at 300 fps; DIS's refinement
+# (the presets' 5) and a clip bound in px far past any real one
+FRAME_LIMITS = {"frame_size": (32, 2160)}
+FLOW_LIMITS = {"size": (16, 1080), "pairs": (1, 300), "grid": (1, 96), "refinement": (0, 100), "bound": (0.01, 1000)}
 
 
 def rgb_weights_id(random_weights: bool) -> str:
@@ -66,15 +73,19 @@ class FeatureRecipe:
         """The recipe a checkpoint's config.json records, from any layout this project has written (the fixtures
         in tests/test_recipe.py): the legacy keys are read here and nowhere else."""
         model = config_from_dict(config["model"])
-        features = config.get("features") or {}
-        pose = features.get("pose") or {}
+        features = _part(config, "features")
+        pose = _part(features, "pose", "features.")
         # older checkpoints recorded the frame size as the pose detector's (pose.detector_size)
         frame_size = features.get("frame_size") or pose.get("detector_size") or DEFAULT_DETECTOR_SIZE
-        flow = features.get("flow")
+        frame_size = typed_settings(cls, {"frame_size": frame_size}, FRAME_LIMITS, "features.")["frame_size"]
+        flow = _part(features, "flow", "features.") if features.get("flow") is not None else None
+        if flow is not None:  # its sizes typed and bounded; from_dict refuses what this version cannot compute
+            flow = FlowSettings.from_dict({**flow, **typed_settings(FlowSettings, flow, FLOW_LIMITS, "features.flow.")})
+        rgb_weights = _text(_part(features, "rgb", "features.").get("weights"), "features.rgb.weights")
         return cls(_ordered(model.streams), tuple(sorted(model.stream_forms.items())), frame_size,
-                   (features.get("rgb") or {}).get("weights") or rgb_weights_id(random_weights=False),
+                   rgb_weights or rgb_weights_id(random_weights=False),
                    _recorded_pose_source(config, "pose" in model.streams, frame_size), _recorded_pose_backend(pose),
-                   DEFAULT_FLOW if flow is None else FlowSettings.from_dict(flow), cache_stride(model.stride))
+                   DEFAULT_FLOW if flow is None else flow, cache_stride(model.stride))
 
     def to_json(self) -> dict:
         """config.json's `features` block: frame_size is the short side both streams' frames were decoded at
@@ -137,6 +148,21 @@ class FeatureRecipe:
         return self.pose.id if stream == "pose" else self.flow.id
 
 
+def _part(config: dict, key: str, where: str = "") -> dict:
+    """config[key], an object, or {} where absent (null included); anything else is refused, naming it."""
+    part = config.get(key)
+    if part is not None and not isinstance(part, dict):
+        raise WeightsError(f"{where}{key} is {reprlib.repr(part)}, expected an object ({{...}}).")
+    return part or {}
+
+
+def _text(value, where: str) -> str | None:
+    """A recorded name: a string, or None where absent."""
+    if value is not None and not isinstance(value, str):
+        raise WeightsError(f"{where} is {reprlib.repr(value)}, expected a string.")
+    return value
+
+
 def _ordered(streams) -> tuple[str, ...]:
     return tuple(stream for stream in STREAM_NAMES if stream in streams)
 
@@ -149,7 +175,7 @@ def rgb_reads_frames(forms: dict[str, str]) -> bool:
 def _recorded_pose_backend(pose: dict) -> str:
     """features.pose.backend; before backends existed, pose.estimator named Keypoint R-CNN (`rcnn`)."""
     if "backend" in pose:
-        return pose["backend"]
+        return _text(pose["backend"], "features.pose.backend") or DEFAULT_POSE
     return "rcnn" if pose.get("estimator", LEGACY_ESTIMATOR) == LEGACY_ESTIMATOR else DEFAULT_POSE
 
 
@@ -157,10 +183,17 @@ def _recorded_pose_source(config: dict, reads_poses: bool, frame_size: int) -> P
     """Where training's poses came from: training.pose_source (an id; "estimator-[random-]<size>" before
     backends existed), else the skeleton files; for a model without the pose stream (no training.pose_source),
     features.pose as written, so that to_json gives back what training wrote."""
-    recorded = (config.get("training") or {}).get("pose_source")
+    recorded = _text(_part(config, "training").get("pose_source"), "training.pose_source")
     if recorded:
-        return PoseSource.parse(recorded)
-    pose = (config.get("features") or {}).get("pose") or {}
+        try:
+            source = PoseSource.parse(recorded)
+        except ValueError:  # no frame size at its end
+            raise WeightsError(f"training.pose_source is {reprlib.repr(recorded)}, expected 'dataset' or "
+                               "'<backend>[-random]-<frame size>'.") from None
+        typed_settings(PoseSource, {"frame_size": source.frame_size}, FRAME_LIMITS, "training.pose_source's ")
+        return source
+    pose = _part(_part(config, "features"), "pose", "features.")
     if not reads_poses and pose.get("source") == "estimator":
-        return PoseSource(pose.get("backend", DEFAULT_POSE), frame_size, bool(pose.get("random_weights")))
+        return PoseSource(_text(pose.get("backend", DEFAULT_POSE), "features.pose.backend"), frame_size,
+                          bool(pose.get("random_weights")))
     return PoseSource(None)

@@ -65,15 +65,16 @@ def test_a_reader_polling_while_train_saves_never_breaks_the_writer_and_loads_on
     """Issue 28's reproducer: a reader in a loop used to finish the writer's swap itself (the writer's own rename
     then failed) and could pair one save's config with another's weights."""
     saves, failures, reads = 150, [], []
+    _, config = classifier_state(0)  # a real config.json: readers refuse one that rebuilds no classifier
 
     def write():
         try:
             for step in range(saves):
-                save_checkpoint(tmp_path, {"step": torch.full((64,), float(step))}, {"model": {}, "step": step})
+                save_checkpoint(tmp_path, {"step": torch.full((64,), float(step))}, {**config, "step": step})
         except BaseException as e:  # the writer must never fail because of the reader
             failures.append(e)
 
-    save_checkpoint(tmp_path, {"step": torch.zeros(64)}, {"model": {}, "step": 0})
+    save_checkpoint(tmp_path, {"step": torch.zeros(64)}, {**config, "step": 0})
     writer = threading.Thread(target=write)
     writer.start()
     while writer.is_alive():
