@@ -199,6 +199,7 @@ def test_models_lists_every_model(isolated_home):
     assert "tcn: TCN, 6 x 128 channels" in " ".join(narrow.split())
 
 
+@pytest.mark.slow
 def test_end_to_end_with_the_real_detector_and_random_weights(tmp_path, isolated_home):
     video = make_video(tmp_path / "clip.webm", frames=30, codec="libvpx-vp9", size=(96, 64))
     result = run("classify", video, "--random-weights", "--json", "--model", "tcn")
@@ -236,6 +237,7 @@ def test_timeline_adds_windows_and_segments_to_json_and_a_strip_to_the_table(vid
     assert "█" * 60 in table and "0:00" in table and "0:12" in table and "Dance style" in table
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", ["lstm", "attention", "tcn", "frame", "r3d"])
 def test_every_model_gives_a_timeline(model, videos, fake_pose, isolated_home):
     result = run("classify", videos / "long.mkv", "--random-weights", "--timeline", "--hop", "5", "--json",

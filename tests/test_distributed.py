@@ -34,6 +34,7 @@ def environment(home) -> dict:
     return {**os.environ, "DANCESTYLE_HOME": str(home), "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
 
 
+@pytest.mark.slow
 def test_two_processes_train_and_the_checkpoint_works_in_one(corpus, home, tmp_path, fake_pose):
     from dancestyle.evaluate import evaluate_run
     from dancestyle.pipeline import load_model
@@ -63,6 +64,7 @@ def test_two_processes_train_and_the_checkpoint_works_in_one(corpus, home, tmp_p
     assert json.loads(resumed.stdout)["history"][:40] == history and json.loads(resumed.stdout)["epochs_run"] == 44
 
 
+@pytest.mark.slow
 def test_the_3d_cnn_trains_under_torchrun_without_ddp_warnings(corpus, home, tmp_path, fake_pose):
     from dancestyle.pipeline import load_model
 
@@ -77,6 +79,7 @@ def test_the_3d_cnn_trains_under_torchrun_without_ddp_warnings(corpus, home, tmp
     assert load_model("r3d", weights=str(out), device="cpu").config.streams == ["pose"]
 
 
+@pytest.mark.slow
 def test_two_machines_on_loopback_train_together_and_refuse_different_commands(corpus, home, tmp_path):
     def node(rank: int, port: int, extra: list[str]) -> tuple[subprocess.Popen, Path, Path]:
         out, err = tmp_path / f"node{rank}-{port}.out", tmp_path / f"node{rank}-{port}.err"
@@ -143,6 +146,7 @@ def test_more_processes_than_gpus_is_a_usage_error(monkeypatch):
         start("cuda")
 
 
+@pytest.mark.slow
 def test_classify_under_torchrun_gives_the_single_process_records_in_input_order(home, tmp_path):
     from media import make_video
 

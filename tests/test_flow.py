@@ -230,6 +230,7 @@ def test_a_clips_video_gives_the_flow_of_its_frame_folder(corpus, tmp_path):
     assert h264.shape == folder.shape and np.corrcoef(h264.ravel(), folder.ravel())[0, 1] > 0.3
 
 
+@pytest.mark.slow
 def test_flow_caches_are_reused_and_remade_when_a_setting_changes(corpus, home, tmp_path, monkeypatch):
     import dancestyle.extract as extract
     from dancestyle.features import cache_root
@@ -252,6 +253,7 @@ def test_flow_caches_are_reused_and_remade_when_a_setting_changes(corpus, home, 
     assert FlowSettings.from_dict(stored) == other
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fusion", ["early", "late"])
 def test_a_pose_and_flow_run_learns_a_tiny_synthetic_set(corpus, home, tmp_path, fusion):
     from dancestyle.checkpoints import model_card, read_checkpoint
@@ -283,6 +285,7 @@ def test_a_pose_and_flow_run_learns_a_tiny_synthetic_set(corpus, home, tmp_path,
         assert "calibration" not in config
 
 
+@pytest.mark.slow
 def test_a_flow_model_classifies_videos_of_its_clips_as_evaluate_scores_the_frames(corpus, home, tmp_path):
     """Trained on frame folders, classified as video files: the flow `classify` computes is the flow training
     saw, so the held-out clips get the labels evaluate gives them."""
@@ -303,6 +306,7 @@ def test_a_flow_model_classifies_videos_of_its_clips_as_evaluate_scores_the_fram
     assert sum(agree) >= len(agree) - 1  # (the cache holds float16: a near-tie may flip)
 
 
+@pytest.mark.slow
 def test_a_checkpoint_with_flow_settings_classify_cannot_make_is_refused(corpus, home, tmp_path):
     from dancestyle.pipeline import load_model
     from dancestyle.train import train
@@ -316,6 +320,7 @@ def test_a_checkpoint_with_flow_settings_classify_cannot_make_is_refused(corpus,
         load_model("attention", weights=str(tmp_path / "run"), device="cpu")
 
 
+@pytest.mark.slow
 def test_the_frame_baseline_trains_evaluates_and_classifies(corpus, home, tmp_path, fake_pose):
     from typer.testing import CliRunner
 

@@ -669,6 +669,7 @@ def _run_cli(hub: StandInHub, tmp_path, *args: str) -> subprocess.CompletedProce
                           capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.slow
 def test_cli_reports_weights_that_cannot_be_had_as_json_errors(hub, resnet18_bytes, tmp_path, clip):
     """A subprocess with HF_ENDPOINT set: the classifier comes from the stand-in, the ResNet-18 it serves at the
     pinned revision is random so it fails the real pin's sha256; a missing repo fails earlier."""

@@ -144,6 +144,7 @@ def test_rotate_is_refused_for_skeletons_in_frame_coordinates(corpus, home):
         train(TrainOptions(model="r3d", data=corpus, out=home / "run", streams=["pose"], augment=["rotate"]))
 
 
+@pytest.mark.slow
 def test_r3d_learns_a_tiny_synthetic_set_then_evaluates_and_classifies(corpus, home, tmp_path, fake_pose):
     from dancestyle.pipeline import load_model
     from media import make_video
@@ -216,6 +217,7 @@ def test_square_frames_resize_the_short_side_then_crop_the_centre():
     assert 18 <= int((middle > 127).sum()) <= 23  # 40 px of 240 -> about 21 of 128
 
 
+@pytest.mark.slow
 def test_r3d_on_rgb_trains_offline_with_random_weights_and_classifies(corpus, home, tmp_path):
     from dancestyle.pipeline import load_model
     from media import make_video

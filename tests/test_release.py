@@ -91,6 +91,7 @@ def card_table(card: str) -> dict[int, dict[str, str]]:
     return {int(row[0]): dict(zip(header, (value.strip() for value in row))) for row in rows[1:]}
 
 
+@pytest.mark.slow
 def test_the_dry_run_card_carries_the_runs_numbers(dry_run):
     out, printed = dry_run
     runs = {seed: out / f"lstm-seed{seed}" for seed in SEEDS}
@@ -141,6 +142,7 @@ def test_the_dry_run_card_carries_the_runs_numbers(dry_run):
     assert recorded["published_seed"] == chosen and recorded["revision"] is None
 
 
+@pytest.mark.slow
 def test_push_puts_the_published_seed_and_its_card_on_the_hub(dry_run, hub, monkeypatch, fake_pose, capsys):
     from dancestyle.published import PublishedCheckpoint
 

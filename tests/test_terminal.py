@@ -46,6 +46,7 @@ def unread(pipe) -> int:
     return int.from_bytes(fcntl.ioctl(pipe.fileno(), termios.FIONREAD, b"\0\0\0\0"), sys.byteorder)
 
 
+@pytest.mark.slow
 def test_sigterm_shows_the_clips_classify_finished_and_exits_143(tmp_path):
     """The issue's scenario: classify in table mode is sent SIGTERM while a later input is still arriving."""
     first, second = make_video(tmp_path / "first.mp4", frames=60), make_video(tmp_path / "second.mp4", frames=60)
@@ -146,6 +147,7 @@ def test_ctrl_c_in_evaluate_keeps_130_and_says_so(isolated_home, monkeypatch):
     assert result.exit_code == 130 and "Interrupted." in result.stderr and "Aborted" not in result.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args", [["models"], ["classify", "{clip}", "--json", "--random-weights"]])
 def test_a_stdout_that_cannot_be_written_is_said_in_one_line(args, tmp_path):
     """`dancestyle classify --json clip.mp4 > /dev/full`: no traceback, what went wrong and what to do."""

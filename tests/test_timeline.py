@@ -100,6 +100,7 @@ class TruePoses:
         return [self.skeletons[hashlib.sha1(np.ascontiguousarray(image).tobytes()).digest()] for image in images]
 
 
+@pytest.mark.slow
 def test_two_styles_back_to_back_give_two_segments_split_near_the_cut(corpus, home, tmp_path, monkeypatch):
     """Trained on the corpus's skeletons, a video of three break clips then three flamenco ones (12 s each, from
     the training split): windows every hop, segments that tile the video, and each sampled frame's pose computed

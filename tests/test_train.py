@@ -265,6 +265,7 @@ def test_sigterm_stops_training_as_ctrl_c_does_and_the_run_resumes(corpus, home,
     assert resumed.exit_code == 0 and "epoch   3/4" in resumed.stderr and "epoch   2/4" not in resumed.stderr
 
 
+@pytest.mark.slow
 def test_fetch_dataset_synthetic_prints_the_summary(home):
     result = CliRunner().invoke(app, ["fetch-dataset", "--synthetic", "--clips-per-class", "3", "--json"],
                                 catch_exceptions=False)
@@ -337,6 +338,7 @@ def test_shuffled_frames_keep_the_content_and_lose_the_order(corpus, home):
         np.testing.assert_array_equal(b["pose"], c["pose"])  # the same permutation every time
 
 
+@pytest.mark.slow
 def test_demo_runs_offline_end_to_end_and_says_it_is_synthetic(home):
     result = CliRunner().invoke(app, ["demo", "--clips-per-class", "5", "--epochs", "3"], env={"COLUMNS": "160"})
     assert result.exit_code == 0, result.output
@@ -455,6 +457,7 @@ def test_train_takes_the_16_class_release_when_asked(corpus, home, tmp_path):
         train(options(release, tmp_path / "twelve", epochs=1, classes=12))
 
 
+@pytest.mark.slow
 def test_poses_from_a_backend_are_recorded_and_each_clip_is_decoded_once(corpus, home, tmp_path, fake_pose,
                                                                           monkeypatch):
     import dancestyle.extract as extract

@@ -38,6 +38,7 @@ def test_a_dropped_sample_repeats_the_features_before_it_and_is_flagged():
     assert features["pose"].view(-1).tolist() == [3, 3] and features["dropped"].tolist() == [1, 1]
 
 
+@pytest.mark.slow
 def test_watch_on_a_paced_pipe_prints_each_window_before_the_pipe_ends(tmp_path, isolated_home):
     """A 24 s video written to `watch -` in pieces over ~6 s: JSON lines come while it is still being written (the
     last two pieces wait for the first line, so a slow start under load cannot let the whole video in first)."""
@@ -104,6 +105,7 @@ def test_watch_says_what_went_wrong_with_a_source(isolated_home):
     assert runner.invoke(app, ["watch", "-", "--hop", "0"]).exit_code == 2
 
 
+@pytest.mark.slow
 def test_ctrl_c_ends_watch_at_once_while_its_pipe_stays_open(tmp_path, isolated_home):
     """The decoding thread blocks reading a pipe that sends nothing more: Ctrl-C must not wait for it."""
     import signal
