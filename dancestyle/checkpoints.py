@@ -255,9 +255,10 @@ def pose_caution(recipe: FeatureRecipe, chosen: str) -> str | None:
             f"skeletons, so expect lower accuracy (drop --pose to use {recorded}).")
 
 
-def classifier_source(model: str, weights: str | None) -> tuple[Path, str]:
+def classifier_source(model: str, weights: str | None, random_weights_too: bool = True) -> tuple[Path, str]:
     """Find the checkpoint directory: --weights, else the newest local run, else the model's published checkpoint
-    (published.py). Nothing else: no Hub repo is reached for that this project has not published and pinned."""
+    (published.py). Nothing else: no Hub repo is reached for that this project has not published and pinned.
+    random_weights_too: the command takes --random-weights (classify, watch; evaluate does not), so say it."""
     if weights:
         directory, repo, revision = parse_weights_ref(weights)
         if directory is not None:
@@ -269,7 +270,7 @@ def classifier_source(model: str, weights: str | None) -> tuple[Path, str]:
     published = published_checkpoint(model)
     if published is None:
         raise WeightsError(f"No {model} classifier is published yet, and there is no training run of it in "
-                           f"{runs_dir()}.", f"You can {_ways_forward(model)}")
+                           f"{runs_dir()}.", f"You can {_ways_forward(model, random_weights_too)}")
     try:
         return fetch_checkpoint(published.repo, published.revision, published.sha256), published.ref
     except ChecksumError:
@@ -277,13 +278,15 @@ def classifier_source(model: str, weights: str | None) -> tuple[Path, str]:
     except WeightsError as e:  # offline and not cached, most likely: say every way forward, not only the download's
         raise WeightsError(f"No {model} weights here: no training run of it in {runs_dir()}, and its published "
                            f"checkpoint cannot be had: {e.message}",
-                           f"Run once online to cache it, or {_ways_forward(model)}") from e
+                           f"Run once online to cache it, or {_ways_forward(model, random_weights_too)}") from e
 
 
-def _ways_forward(model: str) -> str:
-    """What a user without weights for `model` can do instead, as the end of a sentence."""
-    return (f"train one (`dancestyle fetch-dataset`, then `dancestyle train --model {model}`), pass "
-            "--weights DIR|ORG/NAME, or try the pipeline with --random-weights.")
+def _ways_forward(model: str, random_weights_too: bool = True) -> str:
+    """What a user without weights for `model` can do instead, as the end of a sentence. Only runs under the runs
+    folder are found by themselves: one trained with --out is named with --weights."""
+    ways = (f"train one (`dancestyle fetch-dataset`, then `dancestyle train --model {model}`), or pass --weights "
+            "DIR|ORG/NAME (a run trained with --out elsewhere is found only that way)")
+    return f"{ways}, or try the pipeline with --random-weights." if random_weights_too else f"{ways}."
 
 
 def load_classifier(config: dict, state_dict: dict, directory: Path) -> DanceClassifier:

@@ -169,7 +169,7 @@ def evaluate_run(weights: str | None, model: str, data: str | None, split: str =
     from .sequences import load_split
     from .windows import clip_probabilities, window_steps
 
-    directory, source = classifier_source(model, weights)
+    directory, source = classifier_source(model, weights, random_weights_too=False)  # evaluate has no --random-weights
     config, state_dict = read_checkpoint(directory)
     classifier = load_classifier(config, state_dict, directory).to(device)
     training = config.get("training", {})

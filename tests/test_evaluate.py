@@ -231,3 +231,16 @@ def test_confused_pairs_table_lists_the_top_mistakes(hand, render):
     assert re.search(r"tango\s+│\s+waltz\s+│\s+3\s+│\s+50%", text)
     assert re.search(r"foxtrot\s+│\s+tango\s+│\s+2\s+│\s+33%", text)
     assert len([line for line in text.splitlines() if line.startswith("│")]) == 2  # waltz -> foxtrot cut by k
+
+
+def test_evaluate_without_a_run_names_its_own_ways_forward(isolated_home, monkeypatch):
+    """Issue 28: `evaluate` with no run suggested --random-weights, which it does not take, and did not say that a
+    run trained with --out elsewhere must be named."""
+    from dancestyle.errors import WeightsError
+    from dancestyle.evaluate import evaluate_run
+
+    monkeypatch.setattr("dancestyle.published.PUBLISHED", {})
+    with pytest.raises(WeightsError) as raised:
+        evaluate_run(None, "tcn", None, "test")
+    assert "--random-weights" not in raised.value.hint and "--out" in raised.value.hint
+    assert "dancestyle train --model tcn" in raised.value.hint
