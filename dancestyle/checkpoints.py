@@ -95,10 +95,8 @@ def newest_run(model_name: str) -> Path | None:
     candidates = []
     for config_path in runs_dir().glob(f"*/{CONFIG_FILE}"):
         try:
-            config = json.loads(config_path.read_text())
-        except (OSError, ValueError):
-            continue
-        if not isinstance(config, dict) or not isinstance(config.get("model"), dict):
+            config = _read_config(config_path)
+        except WeightsError:
             continue  # not a checkpoint's config: read_checkpoint would refuse it
         if config["model"].get("name") == model_name and (config_path.parent / WEIGHTS_FILE).is_file():
             candidates.append((config_path.stat().st_mtime, config_path.parent))
