@@ -40,6 +40,7 @@ MODEL_LIMITS: dict[str, tuple[float, float]] = {
     "width": (1, 256),  # r3d's first 3D convolution's channels, doubled three times
     "rgb_size": (16, 512),  # r3d's square frames, px (R3D-18 reads 112)
     "dropout": (0, 1), "stream_dropout": (0, 1), "input_dropout": (0, 1), "momentum": (0, 1),
+    "ema": (0, 0.9999),  # 1 would never move from the first weights
 }
 KIND_NAMES = {bool: "true or false", int: "a whole number", float: "a number", str: "a string",
               list[str]: "a non-empty list of distinct names"}
@@ -85,6 +86,10 @@ class ModelConfig:
     # --epochs), so its last epochs take small steps instead of jumping about a minimum (the recipe's plateau
     # schedule, --recipe paper, applies to "constant" only)
     lr_schedule: str = "constant"
+    # the weights validated and kept are an exponential moving average of the trained ones, each step's weights
+    # entering with weight 1 - ema (0: off, the trained weights themselves): steadier from epoch to epoch, so the
+    # epoch chosen on validation is less a lucky draw (about 1 / (1 - ema) steps are averaged)
+    ema: float = 0.0
     allowed_streams: ClassVar[tuple[str, ...]] = STREAM_NAMES  # the streams this architecture can read
     mixed_precision: ClassVar[bool] = False  # train, evaluate and classify in bfloat16 on CUDA (models.py)
     limb_heatmaps: ClassVar[bool] = False  # pose goes in as limb heat-maps of frame-coordinate skeletons (r3d)
@@ -123,9 +128,9 @@ class ModelConfig:
     def before_recorded(cls) -> dict:
         """Settings added after checkpoints were first written, each with what a config.json without it meant:
         no stream dropout, the one fusion the model had then (its first), the paper's pose encoder and optimizer,
-        no normalisation over time, the paper's 10 epochs of per-frame pre-training, a constant lr."""
+        no normalisation over time, the paper's 10 epochs of per-frame pre-training, a constant lr, no average."""
         return {"stream_dropout": 0.0, "fusion": cls.fusions[0], "pose_encoder": "slots", "optimizer": "sgd",
-                "time_norm": False, "pretrain_epochs": 10, "lr_schedule": "constant"}
+                "time_norm": False, "pretrain_epochs": 10, "lr_schedule": "constant", "ema": 0.0}
 
     @classmethod
     def from_dict(cls, data: dict) -> ModelConfig:

@@ -20,13 +20,17 @@ from .weights import atomic_write_bytes, runs_dir
 
 RESUME_DIR = "resume"
 LOCK_FILE = ".train.lock"  # held by the one `train` writing a run folder
+AVERAGE = "average"  # the resume state's prefix for the average of the weights (ModelConfig.ema)
 
 
-def save_state(out: Path, model: DanceClassifier, optimizer, state: dict) -> None:
-    """Everything needed to continue after `state["epoch"]`: weights, momentum buffers, counters, history."""
+def save_state(out: Path, model: DanceClassifier, optimizer, state: dict, average=None) -> None:
+    """Everything needed to continue after `state["epoch"]`: weights, momentum buffers, counters, history, and the
+    average of the weights (torch's AveragedModel) when the model keeps one."""
     from safetensors.torch import save
 
     tensors = {f"model.{name}": tensor for name, tensor in model.state_dict().items()}
+    if average is not None:
+        tensors.update({f"{AVERAGE}.{name}": tensor for name, tensor in average.state_dict().items()})
     for index, buffers in optimizer.state_dict()["state"].items():
         for name, tensor in buffers.items():
             if isinstance(tensor, torch.Tensor):
@@ -49,12 +53,14 @@ def read_state(out: Path) -> dict:
         return json.loads(file.metadata()["state"])
 
 
-def load_state(out: Path, model: DanceClassifier, optimizer, scheduler=None) -> dict:
+def load_state(out: Path, model: DanceClassifier, optimizer, scheduler=None, average=None) -> dict:
     from safetensors.torch import load_file
 
     state = read_state(out)
     tensors = load_file(state_path(out))
     model.load_state_dict({k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")})
+    if average is not None:
+        average.load_state_dict({k[len(AVERAGE) + 1:]: v for k, v in tensors.items() if k.startswith(AVERAGE + ".")})
     buffers: dict[int, dict] = {}
     for key, tensor in tensors.items():
         if key.startswith("optimizer."):

@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from . import distributed
 from .augment import AUGMENTATIONS, FLIPS
@@ -98,11 +99,12 @@ class LossOf(nn.Module):
 
 
 def _epoch(model: DanceClassifier, optimizer, train: Sequences, seed: int, epoch: int, device: str,
-           augment: Sequence[str] = (), ranks: Ranks = Ranks(), loss_of: nn.Module | None = None
-           ) -> tuple[float, float]:
+           augment: Sequence[str] = (), ranks: Ranks = Ranks(), loss_of: nn.Module | None = None,
+           average: AveragedModel | None = None) -> tuple[float, float]:
     """One pass over the training clips; returns (mean loss, accuracy). Seeded by (seed, epoch) alone. With
     several ranks each takes its share of the epoch's order (`loss_of`: the DDP-wrapped LossOf), in batches of
-    batch_size / world, so the batch the gradients are averaged over stays the configured one."""
+    batch_size / world, so the batch the gradients are averaged over stays the configured one. `average` takes
+    in the weights after every step (ModelConfig.ema)."""
     generator = torch.Generator().manual_seed(seed * 100_003 + epoch)
     torch.manual_seed(seed * 100_003 + epoch)  # dropout
     model.train()
@@ -114,6 +116,8 @@ def _epoch(model: DanceClassifier, optimizer, train: Sequences, seed: int, epoch
         with mixed_precision(model.config, device):
             loss, scores = loss_of(inputs, lengths, labels)
         step(optimizer, loss)
+        if average is not None:
+            average.update_parameters(model)
         total_loss += loss.item() * len(indices)
         correct += int((scores.argmax(1) == labels).sum())
         seen += len(indices)
@@ -261,8 +265,10 @@ def _check_augment(names: list[str], streams: list[str], forms: dict[str, str] |
 def _train(options: TrainOptions, out: Path, on_epoch, on_progress, ranks: Ranks = Ranks()) -> dict:
     index, made_with, config, train_set, val_set = _datasets(options, ranks, on_progress)
     model, how, optimizer, scheduler = _model_and_optimizer(options, config, train_set)
+    average = weights_average(model)
+    kept = average.module if average is not None else model  # the weights validated and saved
     if options.resume:
-        state = load_state(out, model, optimizer, scheduler)
+        state = load_state(out, model, optimizer, scheduler, average)
         # an extended budget, or a dataset given again, sticks
         state["options"].update(epochs=options.epochs, patience=options.patience, data=str(options.data))
     else:
@@ -274,7 +280,8 @@ def _train(options: TrainOptions, out: Path, on_epoch, on_progress, ranks: Ranks
     try:
         while state["epoch"] < options.epochs and state["epoch"] - state["best_epoch"] < options.patience:
             epoch = state["epoch"] + 1
-            record = _run_epoch(model, optimizer, train_set, val_set, options, epoch, state, ranks, loss_of)
+            record = _run_epoch(model, optimizer, train_set, val_set, options, epoch, state, ranks, loss_of,
+                                average)
             state["history"].append(record)
             state["epoch"] = epoch
             if scheduler is not None:
@@ -284,10 +291,10 @@ def _train(options: TrainOptions, out: Path, on_epoch, on_progress, ranks: Ranks
                 state["best_epoch"], state["best_val_accuracy"] = epoch, record["val_accuracy"]
                 state["best_val_loss"] = record["val_loss"]
                 if ranks.main:
-                    save_checkpoint(out, model.state_dict(), checkpoint_config,
+                    save_checkpoint(out, kept.state_dict(), checkpoint_config,
                                     _metrics(state, index, train_set, val_set))
             if ranks.main:
-                save_state(out, model, optimizer, state)
+                save_state(out, model, optimizer, state, average)
             if on_epoch and ranks.main:
                 on_epoch(record, options.epochs)
     except KeyboardInterrupt:
@@ -295,7 +302,7 @@ def _train(options: TrainOptions, out: Path, on_epoch, on_progress, ranks: Ranks
     state["finished"] = True
     metrics = _metrics(state, index, train_set, val_set)
     if ranks.main:
-        save_state(out, model, optimizer, state)
+        save_state(out, model, optimizer, state, average)
         if fuses_late(model):
             metrics["calibration"] = _calibrate_checkpoint(out, config, options, val_set)
         atomic_write_json(out / "metrics.json", metrics)
@@ -338,6 +345,14 @@ def _model_and_optimizer(options: TrainOptions, config: ModelConfig, train_set: 
     return model, how, optimizer, _lr_scheduler(optimizer, config, how, options)
 
 
+def weights_average(model: DanceClassifier) -> AveragedModel | None:
+    """The exponential moving average of the model's weights and buffers that its config's `ema` asks for (None
+    when 0). It starts from the weights of the first step it takes in: after any pre-training of the encoders."""
+    if not model.config.ema:
+        return None
+    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(model.config.ema), use_buffers=True)
+
+
 def _lr_scheduler(optimizer, config: ModelConfig, how: Recipe, options: TrainOptions):
     """The model's lr schedule (stepped once an epoch), the recipe's plateau schedule, or None (a constant lr)."""
     if config.lr_schedule == "cosine":
@@ -356,19 +371,21 @@ def _step_schedule(scheduler, val_loss: float) -> None:
 
 
 def _run_epoch(model: DanceClassifier, optimizer, train_set: Sequences, val_set: Sequences, options: TrainOptions,
-               epoch: int, state: dict, ranks: Ranks, loss_of) -> dict:
-    """Train one epoch and validate: the epoch's history record. A loss that is not finite stops the run."""
+               epoch: int, state: dict, ranks: Ranks, loss_of, average: AveragedModel | None = None) -> dict:
+    """Train one epoch and validate (the average of the weights, when the model keeps one): the epoch's history
+    record. A loss that is not finite stops the run."""
     started = time.perf_counter()
     train_loss, train_accuracy = _epoch(model, optimizer, train_set, options.seed, epoch, options.device,
-                                        options.augment, ranks, loss_of)
+                                        options.augment, ranks, loss_of, average)
     if not math.isfinite(train_loss):
         kept = (f"the checkpoint keeps epoch {state['best_epoch']}" if state["best_epoch"]
                 else "no checkpoint was written")
         raise TrainingDiverged(f"Training diverged: the training loss of epoch {epoch} is {train_loss} ({kept}).",
                                "Train again with a lower learning rate (--set lr=...).")
     # rank 0 validates and every rank follows its numbers, so all stop at the same epoch
-    val_loss, val_accuracy = distributed.broadcast(ranks, _validate(model, val_set, options.device) if ranks.main
-                                                   else None)
+    validated = average.module if average is not None else model
+    val_loss, val_accuracy = distributed.broadcast(ranks, _validate(validated, val_set, options.device)
+                                                   if ranks.main else None)
     return {"epoch": epoch, "train_loss": round(train_loss, 4), "train_accuracy": round(train_accuracy, 4),
             "val_loss": round(val_loss, 4), "val_accuracy": round(val_accuracy, 4),
             "lr": optimizer.param_groups[0]["lr"], "seconds": round(time.perf_counter() - started, 2)}

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from safetensors.torch import load_file
 from typer.testing import CliRunner
 
@@ -90,8 +91,10 @@ def test_training_learns_a_tiny_synthetic_set(corpus, home):
     assert result.dataset == str(corpus) and result.predictions[0].label in STYLES
 
 
-def test_interrupted_then_resumed_run_ends_with_the_same_weights(corpus, home):
-    train(options(corpus, home / "whole", epochs=6, model="lstm", overrides={"hidden": 16}))
+@pytest.mark.parametrize("ema", [0.0, 0.9])  # with an average of the weights, it is part of the state
+def test_interrupted_then_resumed_run_ends_with_the_same_weights(corpus, home, ema):
+    settings = {"hidden": 16, "ema": ema}
+    train(options(corpus, home / "whole", epochs=6, model="lstm", overrides=settings))
 
     def stop_after_three(record, most_epochs):
         assert most_epochs == 6
@@ -99,8 +102,7 @@ def test_interrupted_then_resumed_run_ends_with_the_same_weights(corpus, home):
             raise KeyboardInterrupt
 
     with pytest.raises(TrainingInterrupted, match="after epoch 3"):
-        train(options(corpus, home / "cut", epochs=6, model="lstm", overrides={"hidden": 16}),
-              on_epoch=stop_after_three)
+        train(options(corpus, home / "cut", epochs=6, model="lstm", overrides=settings), on_epoch=stop_after_three)
     state = read_state(home / "cut")
     assert state["epoch"] == 3 and not state["finished"]
     resumed = train(TrainOptions(model="lstm", out=home / "cut", resume=True))
@@ -119,6 +121,30 @@ def test_interrupted_then_resumed_run_ends_with_the_same_weights(corpus, home):
     extended = train(TrainOptions(model="lstm", out=home / "cut", resume=True, epochs=8))
     assert extended["epochs_run"] == 8 and read_state(home / "cut")["options"]["epochs"] == 8
     assert read_state(home / "cut")["options"]["patience"] == 40
+
+
+def test_with_ema_the_average_of_the_weights_is_validated_and_kept(corpus, home, tmp_path, monkeypatch):
+    import dancestyle.train as training
+
+    validated = []
+
+    def improving(model, val, device):  # every epoch better: the last one is kept
+        validated.append({name: tensor.clone() for name, tensor in model.state_dict().items()})
+        return 1.0, len(validated) / 10
+
+    monkeypatch.setattr(training, "_validate", improving)
+    summary = train(options(corpus, tmp_path / "run", epochs=2, model="lstm", overrides={"hidden": 16, "ema": 0.9}))
+    assert summary["best_epoch"] == 2
+    kept, state = load_file(tmp_path / "run" / "model.safetensors"), load_file(state_path(tmp_path / "run"))
+    assert kept.keys() == validated[-1].keys()
+    for name, tensor in kept.items():
+        assert torch.equal(tensor, validated[-1][name]) and torch.equal(tensor, state[f"average.module.{name}"])
+    trained = {name[len("model."):]: tensor for name, tensor in state.items() if name.startswith("model.")}
+    moved = [name for name, tensor in kept.items()
+             if tensor.is_floating_point() and not torch.equal(tensor, trained[name])]
+    assert moved  # the kept weights are the average, not the last step's
+    steps = -(-summary["clips"]["train"] // default_config("lstm").batch_size)  # batches per epoch
+    assert int(state["average.n_averaged"]) == 2 * steps  # every step went into the average
 
 
 def test_one_run_folder_has_one_writer_and_a_run_is_replaced_only_when_asked(corpus, home, tmp_path):
