@@ -58,6 +58,7 @@ BAD_CONFIGS = {  # the issue's cases first, then their neighbours
     "hidden 8.5": (setting("hidden", 8.5), "hidden"),
     "time_norm 1": (setting("time_norm", 1), "time_norm"),
     "dropout NaN": (setting("dropout", math.nan), "dropout"),
+    "ema 1": (setting("ema", 1.0), "ema"),  # an average that never moves from the first weights
     "no classes": (setting("classes", []), "classes"),
     "a class twice": (setting("classes", ["waltz", "waltz"]), "classes"),
     "classes 'waltz'": (setting("classes", "waltz"), "classes"),
