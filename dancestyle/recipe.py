@@ -16,7 +16,7 @@ from .configs import STREAM_NAMES, ModelConfig, config_from_dict, typed_settings
 from .errors import WeightsError
 from .flow import DEFAULT_FLOW, FlowSettings
 from .geometry import CACHE_STRIDE, DEFAULT_DETECTOR_SIZE, RGB_SIZE, cache_stride
-from .pose import DEFAULT_POSE, FRAME_FORM, LEGACY_ESTIMATOR, PoseSource
+from .pose import DEFAULT_POSE, FRAME_FORM, LEGACY_ESTIMATOR, POSE_BACKENDS, PoseSource
 from .weights import RESNET18
 
 RANDOM_RGB = "random-seed-0"  # a random but reproducible ResNet-18, for offline runs
@@ -163,6 +163,14 @@ def _text(value, where: str) -> str | None:
     return value
 
 
+def _known_backend(name: str, where: str) -> str:
+    """A recorded pose backend, refused (a bad checkpoint, not a usage error) when this version has none of the name."""
+    if name not in POSE_BACKENDS:
+        raise WeightsError(f"{where} is {reprlib.repr(name)}, a pose backend this version does not have (it has "
+                           f"{', '.join(POSE_BACKENDS)}).")
+    return name
+
+
 def _ordered(streams) -> tuple[str, ...]:
     return tuple(stream for stream in STREAM_NAMES if stream in streams)
 
@@ -175,7 +183,7 @@ def rgb_reads_frames(forms: dict[str, str]) -> bool:
 def _recorded_pose_backend(pose: dict) -> str:
     """features.pose.backend; before backends existed, pose.estimator named Keypoint R-CNN (`rcnn`)."""
     if "backend" in pose:
-        return _text(pose["backend"], "features.pose.backend") or DEFAULT_POSE
+        return _known_backend(_text(pose["backend"], "features.pose.backend") or DEFAULT_POSE, "features.pose.backend")
     return "rcnn" if pose.get("estimator", LEGACY_ESTIMATOR) == LEGACY_ESTIMATOR else DEFAULT_POSE
 
 
@@ -191,9 +199,12 @@ def _recorded_pose_source(config: dict, reads_poses: bool, frame_size: int) -> P
             raise WeightsError(f"training.pose_source is {reprlib.repr(recorded)}, expected 'dataset' or "
                                "'<backend>[-random]-<frame size>'.") from None
         typed_settings(PoseSource, {"frame_size": source.frame_size}, FRAME_LIMITS, "training.pose_source's ")
+        if source.backend is not None:
+            _known_backend(source.backend, "training.pose_source's backend")
         return source
     pose = _part(_part(config, "features"), "pose", "features.")
     if not reads_poses and pose.get("source") == "estimator":
-        return PoseSource(_text(pose.get("backend", DEFAULT_POSE), "features.pose.backend"), frame_size,
-                          bool(pose.get("random_weights")))
+        backend = _known_backend(_text(pose.get("backend", DEFAULT_POSE), "features.pose.backend"),
+                                 "features.pose.backend")
+        return PoseSource(backend, frame_size, bool(pose.get("random_weights")))
     return PoseSource(None)

@@ -58,7 +58,11 @@ BAD_CONFIGS = {  # the issue's cases first, then their neighbours
     "hidden 8.5": (setting("hidden", 8.5), "hidden"),
     "time_norm 1": (setting("time_norm", 1), "time_norm"),
     "dropout NaN": (setting("dropout", math.nan), "dropout"),
-    "ema 1": (setting("ema", 1.0), "ema"),  # an average that never moves from the first weights
+    "ema 1": (setting("ema", 1.0), "ema"),
+    "pose backend 'openpose'": (lambda config: config["features"]["pose"].__setitem__("backend", "openpose"),
+                                "features.pose.backend"),
+    "pose source 'openpose-512'": (lambda config: config.setdefault("training", {}).__setitem__(
+        "pose_source", "openpose-512"), "training.pose_source"),  # an average that never moves from the first weights
     "no classes": (setting("classes", []), "classes"),
     "a class twice": (setting("classes", ["waltz", "waltz"]), "classes"),
     "classes 'waltz'": (setting("classes", "waltz"), "classes"),
