@@ -185,7 +185,20 @@ def check_choice(what: str, key: str, value: str, choices: tuple[str, ...]) -> N
 
 
 @dataclass
-class LSTMConfig(ModelConfig):
+class RecurrentConfig(ModelConfig):
+    """What the recurrent models (lstm, attention) share."""
+
+    # each step reads its features and their change since the step before (0 at the first): the LSTM is given the
+    # motion a convolution over time (tcn) finds by itself, instead of having to keep the last step in its state
+    deltas: bool = False
+
+    @classmethod
+    def before_recorded(cls) -> dict:
+        return {**super().before_recorded(), "deltas": False}
+
+
+@dataclass
+class LSTMConfig(RecurrentConfig):
     """The paper's tuned lstm: a sample every 2 s, which cannot see a beat (on synthetic corpus v3 it stays at
     chance). On v3's validation split `--set stride=5 --set time_norm=true --set readout=mean --set optimizer=adamw
     --set lr=0.001 --set weight_decay=0.01 --set dropout=0.3` learns (models.md); not the default yet, because at
@@ -211,7 +224,7 @@ class LSTMConfig(ModelConfig):
 
 
 @dataclass
-class AttentionConfig(ModelConfig):
+class AttentionConfig(RecurrentConfig):
     name: str = "attention"
     hidden: int = 32
     stride: int = 30

@@ -17,7 +17,8 @@ from torch import nn
 from torch.nn.utils.parametrizations import weight_norm
 
 from .configs import (CLASSES, DEFAULT_MODEL, MODELS, AttentionConfig, FrameConfig, LSTMConfig, ModelConfig,
-                      R3DConfig, TCNConfig, available_models, config_from_dict, default_config, model_spec)
+                      R3DConfig, RecurrentConfig, TCNConfig, available_models, config_from_dict, default_config,
+                      model_spec)
 from .features import POSE_DIM, POSE_ENCODERS, RGB_DIM, STREAM_DIMS, STREAMS, FlowEncoder
 from .recipe import frames_side
 from .flow import DEFAULT_FLOW, FlowSettings
@@ -37,19 +38,39 @@ def _padding_mask(lengths: torch.Tensor, steps: int) -> torch.Tensor:
     return torch.arange(steps, device=lengths.device).unsqueeze(0) >= lengths.unsqueeze(1)
 
 
+def with_deltas(x: torch.Tensor) -> torch.Tensor:
+    """(B, T, D) steps -> (B, T, 2 D): each step's features, then their change since the step before (0 at the
+    first). Padding at the end is never read: the LSTMs take packed batches."""
+    changes = torch.cat([torch.zeros_like(x[:, :1]), x[:, 1:] - x[:, :-1]], dim=1)
+    return torch.cat([x, changes], dim=-1)
+
+
+class RecurrentInput(nn.Module):
+    """What an LSTM of ours reads: dropout on the steps' features, with their changes too (config.deltas)."""
+
+    def __init__(self, config: RecurrentConfig, input_dim: int) -> None:
+        super().__init__()
+        self.dropout = nn.Dropout(config.dropout)
+        self.deltas = config.deltas
+        self.dim = input_dim * 2 if config.deltas else input_dim
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor | nn.utils.rnn.PackedSequence:
+        return _pack(self.dropout(with_deltas(x) if self.deltas else x), lengths)
+
+
 class LSTMModel(nn.Module):
     """dropout -> LSTM -> Linear on the last hidden state (readout "last", the paper's) or on the mean of the
     hidden states over the real steps ("mean")."""
 
     def __init__(self, config: LSTMConfig, input_dim: int) -> None:
         super().__init__()
-        self.dropout = nn.Dropout(config.dropout)
-        self.lstm = nn.LSTM(input_dim, config.hidden, batch_first=True)
+        self.steps_in = RecurrentInput(config, input_dim)  # no weights: the state dict is as before
+        self.lstm = nn.LSTM(self.steps_in.dim, config.hidden, batch_first=True)
         self.out = nn.Linear(config.hidden, len(config.classes))
         self.readout = config.readout
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
-        outputs, (hidden, _) = self.lstm(_pack(self.dropout(x), lengths))
+        outputs, (hidden, _) = self.lstm(self.steps_in(x, lengths))
         if self.readout == "last":
             return self.out(hidden[-1])
         if lengths is not None:
@@ -62,13 +83,13 @@ class AttentionLSTMModel(nn.Module):
 
     def __init__(self, config: AttentionConfig, input_dim: int) -> None:
         super().__init__()
-        self.dropout = nn.Dropout(config.dropout)
-        self.lstm = nn.LSTM(input_dim, config.hidden, batch_first=True)
+        self.steps_in = RecurrentInput(config, input_dim)
+        self.lstm = nn.LSTM(self.steps_in.dim, config.hidden, batch_first=True)
         self.out = nn.Linear(config.hidden, len(config.classes))
 
     def attend(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Return (context (B, hidden), attention weights alpha (B, T)); alpha sums to 1 over the valid steps."""
-        outputs, (_, cell) = self.lstm(_pack(self.dropout(x), lengths))
+        outputs, (_, cell) = self.lstm(self.steps_in(x, lengths))
         if lengths is not None:
             outputs, _ = nn.utils.rnn.pad_packed_sequence(outputs, batch_first=True, total_length=x.shape[1])
         scores = torch.einsum("bth,bh->bt", outputs, cell[-1]) / math.sqrt(outputs.shape[-1])

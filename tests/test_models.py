@@ -288,6 +288,30 @@ def test_the_lstm_mean_readout_hears_every_real_step_and_no_padding():
         default_config("lstm", readout="max")
 
 
+@pytest.mark.parametrize("name", ["lstm", "attention"])
+def test_with_deltas_the_lstm_reads_each_step_and_its_change_since_the_one_before(name):
+    from dancestyle.models import with_deltas
+
+    x = torch.tensor([[[1.0, 10.0], [4.0, 10.0], [2.0, 13.0]]])
+    assert with_deltas(x).tolist() == [[[1.0, 10.0, 0.0, 0.0], [4.0, 10.0, 3.0, 0.0], [2.0, 13.0, -2.0, 3.0]]]
+    torch.manual_seed(0)
+    config = default_config(name, streams=["rgb"], hidden=8, deltas=True)
+    model = DanceClassifier(config).eval()
+    assert model.sequence.lstm.input_size == 2 * RGB_DIM
+    steps = torch.randn(1, 5, RGB_DIM)
+    with torch.no_grad():  # the model's LSTM is given exactly the steps and their changes
+        outputs, _ = model.sequence.lstm(with_deltas(steps))
+        seen, _ = model.sequence.lstm(model.sequence.steps_in(steps, None))
+    torch.testing.assert_close(seen, outputs)
+    recorded = config.to_dict()
+    del recorded["deltas"]
+    assert config_from_dict(recorded).deltas is False  # checkpoints from before the setting read the steps alone
+    from dancestyle.configs import parse_settings
+
+    with pytest.raises(UsageError, match="deltas"):  # the tcn finds changes with its own filters
+        parse_settings(["deltas=true"], default_config("tcn"))
+
+
 def test_one_convolution_tcn_checkpoints_are_refused_with_a_reason(tmp_path):
     from dancestyle.errors import WeightsError
     from dancestyle.checkpoints import load_classifier
