@@ -64,6 +64,20 @@ FLIPS = {"mirror": MIRRORS, "behind": {**MIRRORS, "pose": behind}}  # name -> st
 DEFAULT_FLIP = "behind"
 
 
+def flipped_batch(inputs: dict[str, torch.Tensor], flip: str) -> dict[str, torch.Tensor]:
+    """A batch of windows {stream: (B, steps, ...)}, each window flipped as FLIPS[flip] flips a training window
+    (the test-time flip, models.py)."""
+    flips = FLIPS[flip]
+
+    def flipped(stream: str, batch: torch.Tensor) -> torch.Tensor:
+        if stream not in flips:
+            return batch
+        windows = [flips[stream](window) for window in batch.detach().cpu().numpy()]
+        return torch.from_numpy(np.stack(windows)).to(batch.device, batch.dtype)
+
+    return {stream: flipped(stream, batch) for stream, batch in inputs.items()}
+
+
 def flip_window(window: Window, generator: torch.Generator, flip: str = DEFAULT_FLIP) -> Window:
     """The window flipped (FLIPS[flip]) half of the time (one draw from `generator` either way)."""
     if bool(torch.rand(1, generator=generator) < 0.5):

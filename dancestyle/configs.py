@@ -23,6 +23,7 @@ FUSIONS = ("early", "late")  # ModelConfig.fusion
 POSE_ENCODER_NAMES = ("people", "slots", "placed")  # ModelConfig.pose_encoder; the modules: features.POSE_ENCODERS
 OPTIMIZERS = ("sgd", "adamw")  # ModelConfig.optimizer; train.py builds them
 LR_SCHEDULES = ("constant", "cosine")  # ModelConfig.lr_schedule
+TEST_FLIPS = ("none", "mirror", "behind")  # ModelConfig.test_flip: none, or one of augment.FLIPS
 
 # Bounds on a model's settings, above all those that size what it allocates: generous for any real model (the
 # defaults: hidden 32-128, 128 channels, 6 levels, kernel 3, batch 16-64, grid 32, width 16) yet far below what
@@ -90,6 +91,9 @@ class ModelConfig:
     # entering with weight 1 - ema (0: off, the trained weights themselves): steadier from epoch to epoch, so the
     # epoch chosen on validation is less a lucky draw (about 1 / (1 - ema) steps are averaged)
     ema: float = 0.0
+    # in evaluation (validation, evaluate, classify, watch): each window's class probabilities averaged with those
+    # of the window flipped ("mirror" or "behind", as augment.py flips training windows); "none": the window alone
+    test_flip: str = "none"
     allowed_streams: ClassVar[tuple[str, ...]] = STREAM_NAMES  # the streams this architecture can read
     mixed_precision: ClassVar[bool] = False  # train, evaluate and classify in bfloat16 on CUDA (models.py)
     limb_heatmaps: ClassVar[bool] = False  # pose goes in as limb heat-maps of frame-coordinate skeletons (r3d)
@@ -104,6 +108,7 @@ class ModelConfig:
         check_choice("pose encoder", "pose_encoder", self.pose_encoder, POSE_ENCODER_NAMES)
         check_choice("optimizer", "optimizer", self.optimizer, OPTIMIZERS)
         check_choice("lr schedule", "lr_schedule", self.lr_schedule, LR_SCHEDULES)
+        check_choice("test-time flip", "test_flip", self.test_flip, TEST_FLIPS)
         if not set(self.streams) <= set(self.allowed_streams):
             raise UsageError(f"{self.name} reads {' or '.join(self.allowed_streams)} only (asked: --streams "
                              f"{','.join(self.streams)}).", f"Use --streams {','.join(self.allowed_streams)}.")
@@ -128,9 +133,11 @@ class ModelConfig:
     def before_recorded(cls) -> dict:
         """Settings added after checkpoints were first written, each with what a config.json without it meant:
         no stream dropout, the one fusion the model had then (its first), the paper's pose encoder and optimizer,
-        no normalisation over time, the paper's 10 epochs of per-frame pre-training, a constant lr, no average."""
+        no normalisation over time, the paper's 10 epochs of per-frame pre-training, a constant lr, no average, no
+        flip at test."""
         return {"stream_dropout": 0.0, "fusion": cls.fusions[0], "pose_encoder": "slots", "optimizer": "sgd",
-                "time_norm": False, "pretrain_epochs": 10, "lr_schedule": "constant", "ema": 0.0}
+                "time_norm": False, "pretrain_epochs": 10, "lr_schedule": "constant", "ema": 0.0,
+                "test_flip": "none"}
 
     @classmethod
     def from_dict(cls, data: dict) -> ModelConfig:

@@ -19,6 +19,7 @@ from torch.nn.utils.parametrizations import weight_norm
 from .configs import (CLASSES, DEFAULT_MODEL, MODELS, AttentionConfig, FrameConfig, LSTMConfig, ModelConfig,
                       R3DConfig, RecurrentConfig, TCNConfig, available_models, config_from_dict, default_config,
                       model_spec)
+from .augment import flipped_batch
 from .features import POSE_DIM, POSE_ENCODERS, RGB_DIM, STREAM_DIMS, STREAMS, FlowEncoder
 from .recipe import frames_side
 from .flow import DEFAULT_FLOW, FlowSettings
@@ -348,8 +349,15 @@ class DanceClassifier(nn.Module):
                 for number, feature in enumerate(features)]
 
     def forward(self, inputs: dict[str, torch.Tensor], lengths: torch.Tensor | None = None) -> torch.Tensor:
-        """lengths: real steps per sequence when a batch is zero-padded at the end (None: all full)."""
-        return self.sequence(self.frame_features(inputs, lengths), lengths)
+        """lengths: real steps per sequence when a batch is zero-padded at the end (None: all full). In evaluation
+        with config.test_flip, the log of the mean of the windows' class probabilities and their flips' (a softmax
+        of it gives that mean back, as everything that scores a model takes one)."""
+        scores = self.sequence(self.frame_features(inputs, lengths), lengths)
+        if self.training or self.config.test_flip == "none":
+            return scores
+        flipped = self.sequence(self.frame_features(flipped_batch(inputs, self.config.test_flip), lengths), lengths)
+        both = torch.stack([torch.log_softmax(scores.float(), -1), torch.log_softmax(flipped.float(), -1)])
+        return torch.logsumexp(both, dim=0) - math.log(2)
 
     def loss(self, inputs: dict[str, torch.Tensor], lengths: torch.Tensor | None, labels: torch.Tensor
              ) -> tuple[torch.Tensor, torch.Tensor]:

@@ -3,6 +3,7 @@ import math
 import pytest
 import torch
 
+from dancestyle.augment import MIRROR
 from dancestyle.configs import recipe
 from dancestyle.errors import UnknownModelError, UsageError
 from dancestyle.features import FLOW_DIM, POSE_DIM, RGB_DIM, PeopleEncoder, PoseEncoder, feature_dim
@@ -310,6 +311,32 @@ def test_with_deltas_the_lstm_reads_each_step_and_its_change_since_the_one_befor
 
     with pytest.raises(UsageError, match="deltas"):  # the tcn finds changes with its own filters
         parse_settings(["deltas=true"], default_config("tcn"))
+
+
+@pytest.mark.parametrize("flip", ["mirror", "behind"])
+def test_with_a_test_flip_evaluation_averages_each_windows_probabilities_with_its_flips(flip):
+    from dancestyle.augment import FLIPS, flipped_batch
+    from dancestyle.configs import TEST_FLIPS
+
+    assert set(TEST_FLIPS) == {"none", *FLIPS}
+    torch.manual_seed(0)
+    model = DanceClassifier(default_config("lstm", streams=["rgb", "pose"], hidden=8, test_flip=flip))
+    batch = inputs(2, 5, ["rgb", "pose"])
+    turned = flipped_batch(batch, flip)
+    assert torch.equal(turned["rgb"], batch["rgb"])  # ResNet-18 features cannot be flipped
+    assert torch.equal(turned["pose"][..., 0, :], -batch["pose"][..., 0, :].index_select(
+        -1, torch.tensor(MIRROR if flip == "mirror" else list(range(17)))))
+    with torch.no_grad():
+        model.train()
+        torch.manual_seed(1)  # the same dropout draws
+        plain = model(batch)  # training sees the window alone (the flip there is an augmentation)
+        torch.manual_seed(1)
+        torch.testing.assert_close(plain, model.sequence(model.frame_features(batch)))
+        model.eval()
+        alone, flipped = (torch.softmax(model.sequence(model.frame_features(x)), -1) for x in (batch, turned))
+        torch.testing.assert_close(torch.softmax(model(batch), -1), (alone + flipped) / 2)
+    with pytest.raises(UsageError, match="test_flip"):
+        default_config("lstm", test_flip="upside-down")
 
 
 def test_one_convolution_tcn_checkpoints_are_refused_with_a_reason(tmp_path):
