@@ -49,6 +49,7 @@ class FeatureMaker:
         self.rgb_backbone: RGBBackbone | None = None
         self.estimator: PoseEstimator | None = None
         self.people_max = 0  # the most people the last make() saw in one frame
+        self.last_people: list[np.ndarray] = []  # the skeletons it found, (people, 17, 2) a sample (--save-video)
 
     def ready(self) -> FeatureMaker:
         """Build now what each stream needs (classify: before any video is read, so a missing download or package
@@ -63,7 +64,7 @@ class FeatureMaker:
         """The samples' features for `streams` (default the recipe's), in the recipe's stream order; the seconds
         each took are added to timings[stream] where timings has that key."""
         wanted = self.recipe.streams if streams is None else set(streams)
-        self.people_max = 0
+        self.people_max, self.last_people = 0, []
         features = {}
         for stream in self.recipe.streams:
             if stream in wanted:
@@ -97,6 +98,7 @@ class FeatureMaker:
         images = [sample.image for sample in samples]
         people = [found for batch in chunked(images, POSE_BATCH) for found in self.estimator.estimate(batch)]
         self.people_max = max([len(found) for found in people], default=0)
+        self.last_people = people
         form = self.recipe.form("pose")
         return np.stack([pose_input(found, form, (image.shape[1], image.shape[0]))
                          for found, image in zip(people, images)])

@@ -7,6 +7,7 @@
 A video longer than the training clips (10 s) is cut into 10 s windows, consecutive or overlapping (`hop`; the
 last one ending at the video's end, see timeline.py); each is classified and the video's probabilities are their
 mean. `pipeline.classify("long.mp4", timeline=True)` keeps the windows and the runs of one style they make.
+`annotate=pipeline.annotator("out.mp4")` also writes the frames the model sampled, drawn (annotate.py).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -32,6 +34,9 @@ from .video import ReadAhead, SampledFrame, VideoEnd, chunked, is_live, iter_sam
 from .windows import steps_per_window
 from .checkpoints import (checkpoint_cautions, classifier_source, load_classifier, pose_caution,
                           read_checkpoint)
+
+if TYPE_CHECKING:
+    from .annotate import VideoAnnotator
 
 
 def resolve_device(device: str = "auto") -> str:
@@ -92,8 +97,15 @@ class DanceStylePipeline:
         check_hop(hop)
         return max(1, round(Fraction(hop) / self.interval))
 
+    def annotator(self, path: str | Path, live: bool = False) -> VideoAnnotator:
+        """A writer of the annotated video (annotate.py) at `path`, at this model's sampling rate, to pass as
+        classify's or watch's `annotate` and close when done (a `with` block)."""
+        from .annotate import VideoAnnotator
+
+        return VideoAnnotator(path, self.interval, live=live)
+
     def classify(self, path: str | Path, top_k: int = 3, frames: ReadAhead | None = None, timeline: bool = False,
-                 hop: float | None = None) -> Prediction:
+                 hop: float | None = None, annotate: VideoAnnotator | None = None) -> Prediction:
         """Classify one video file. Raises InputError / MediaError for files that cannot be used.
 
         Frames are decoded in a background thread while the networks run (`frames`: one already started by
@@ -101,6 +113,7 @@ class DanceStylePipeline:
         the model's sampling interval), each frame's features computed once; see timeline.py for where the
         windows fall. The label is the mean of the windows' probabilities. timeline=True keeps the windows and
         their segments in the Prediction. timings["decode"] is the time spent waiting for decoded frames.
+        annotate: each sampled frame and window is also handed to it (the caller closes it).
         """
         started = time.perf_counter()
         timings = _fresh_timings()
@@ -108,7 +121,7 @@ class DanceStylePipeline:
         video_end: list[VideoEnd] = []
         frames = _timed(_until_end(frames or self.read_ahead(path), video_end), timings)
         seen = SeenFrames()
-        windows = list(self._windows(frames, hop_frames, timings, top_k, seen))
+        windows = list(self._windows(frames, hop_frames, timings, top_k, seen, annotate))
         for window in windows:
             _end_at_most(window, video_end)
         classes = self.config.classes
@@ -122,14 +135,14 @@ class DanceStylePipeline:
                           truncated=bool(video_end) and video_end[0].truncated)
 
     def watch(self, source: str | Path, top_k: int = 3, hop: float | None = WATCH_HOP,
-              seen: SeenFrames | None = None) -> Iterator[ScoredWindow]:
+              seen: SeenFrames | None = None, annotate: VideoAnnotator | None = None) -> Iterator[ScoredWindow]:
         """Classify a live source (a camera such as /dev/video0, a stream URL, "-") as it plays, yielding each
         10 s window as it completes, every `hop` seconds, and the last one when the source ends.
 
         When the networks fall behind a live source's clock (a sample arrives more than two hops after it was
         shown; never for a plain file), samples are dropped until they catch up: a dropped sample repeats the
         features of the one before it, and is counted in its windows' `dropped` and in `seen.dropped`, never
-        skipped silently."""
+        skipped silently. annotate: as in classify (dropped samples are not in its video)."""
         hop_frames = self.hop_frames(hop)
         timings = _fresh_timings()
         seen = seen if seen is not None else SeenFrames()
@@ -137,40 +150,54 @@ class DanceStylePipeline:
         samples = _until_end(self.read_ahead(source), video_end)
         if is_live(source):  # a file is not live: every sample of it is used, however long that takes
             samples = _keep_up(samples, float(2 * hop_frames * self.interval))
-        for window in self._windows(samples, hop_frames, timings, top_k, seen):
+        for window in self._windows(samples, hop_frames, timings, top_k, seen, annotate):
             yield _end_at_most(window, video_end)  # known for the last one
         seen.truncated = bool(video_end) and video_end[0].truncated
 
     def _windows(self, samples: Iterable[SampledFrame | Dropped], hop_frames: int, timings: dict[str, float],
-                 top_k: int, seen: SeenFrames) -> Iterator[ScoredWindow]:
+                 top_k: int, seen: SeenFrames, annotate: VideoAnnotator | None = None) -> Iterator[ScoredWindow]:
         """Score 10 s windows every `hop_frames` samples (timeline.WindowBuffer), each sample's features computed
-        once; a Dropped sample repeats the features before it."""
+        once; a Dropped sample repeats the features before it. `annotate` gets the kept samples with the
+        skeletons found in them, and each window as it is scored."""
         buffer = WindowBuffer(self.window_frames, hop_frames)
         last_row: dict | None = None
         for chunk in chunked(samples, hop_frames):
             kept = [sample for sample in chunk if not isinstance(sample, Dropped)]
             features, people = self._frame_features(kept, timings) if kept else ({}, 0)
+            if annotate is not None:  # the kept samples' places in the stream, as the windows count them
+                places = [buffer.seen + i for i, sample in enumerate(chunk) if not isinstance(sample, Dropped)]
+                annotate.add(kept, self.maker.last_people, places)
             features, last_row = _fill_dropped(chunk, features, last_row)
             seen.add(len(chunk), len(chunk) - len(kept), people)
             for first, rows in buffer.push(features):
-                yield self._window(first, rows, timings, top_k)
+                yield self._window(first, rows, timings, top_k, annotate)
         for first, rows in buffer.finish():
-            yield self._window(first, rows, timings, top_k)
+            yield self._window(first, rows, timings, top_k, annotate)
 
-    def _window(self, first: int, features: dict, timings: dict[str, float], top_k: int) -> ScoredWindow:
+    def _window(self, first: int, features: dict, timings: dict[str, float], top_k: int,
+                annotate: VideoAnnotator | None) -> ScoredWindow:
         dropped = int(features.pop(DROPPED).sum())
         probabilities = self._probabilities(features, timings)
         ranked = rank_styles(probabilities, self.config.classes, top_k)
-        start, end = window_span(first, len(next(iter(features.values()))), float(self.interval))
-        return ScoredWindow(start, end, ranked[0]["label"], ranked[0]["score"], ranked, probabilities, dropped)
+        frames = len(next(iter(features.values())))
+        start, end = window_span(first, frames, float(self.interval))
+        window = ScoredWindow(start, end, ranked[0]["label"], ranked[0]["score"], ranked, probabilities, dropped)
+        if annotate is not None:
+            annotate.scored(first, frames, window)
+        return window
 
     def classify_many(self, items: Iterable[str | Path | Exception], top_k: int = 3, timeline: bool = False,
-                      hop: float | None = None) -> Iterator[Prediction | Exception]:
+                      hop: float | None = None, annotate: VideoAnnotator | None = None,
+                      ) -> Iterator[Prediction | Exception]:
         """Classify videos in order, yielding a Prediction or the exception each failed with (an Exception given
         as an item, e.g. an input that was never found, is yielded back in its place). The next video decodes
-        while the current one is classified. A bad `hop` is refused (UsageError) before any video is read."""
+        while the current one is classified. A bad `hop` is refused (UsageError) before any video is read, and so
+        is `annotate` (one video's writer) with more than one item."""
         self.hop_frames(hop)
         items = list(items)
+        if annotate is not None and len(items) > 1:
+            raise UsageError(f"One annotated video cannot show {len(items)} inputs.",
+                             "Classify one video at a time to save its annotated video.")
         readers: dict[int, ReadAhead] = {}
 
         def start(index: int) -> None:
@@ -185,7 +212,8 @@ class DanceStylePipeline:
                     yield item
                     continue
                 try:
-                    result = self.classify(item, top_k, frames=readers.pop(index), timeline=timeline, hop=hop)
+                    result = self.classify(item, top_k, frames=readers.pop(index), timeline=timeline, hop=hop,
+                                           annotate=annotate)
                 except Exception as error:  # one bad input never stops the others
                     result = error
                 yield result

@@ -147,9 +147,14 @@ _STYLE_COLOURS = ((31, 120, 180), (227, 26, 28), (255, 127, 0), (51, 160, 44), (
                   (166, 206, 227), (251, 154, 153), (253, 191, 111), (178, 223, 138), (202, 178, 214))
 
 
-def _style_colour(label: str) -> Color:
+def style_rgb(label: str) -> tuple[int, int, int]:
+    """A style's colour (RGB), the same in the terminal's timelines and in --save-video's banner."""
     index = CLASSES.index(label) if label in CLASSES else sum(map(ord, label))
-    return Color.from_rgb(*_STYLE_COLOURS[index % len(_STYLE_COLOURS)])
+    return _STYLE_COLOURS[index % len(_STYLE_COLOURS)]
+
+
+def _style_colour(label: str) -> Color:
+    return Color.from_rgb(*style_rgb(label))
 
 
 def timeline_view(prediction, width: int = 60) -> Group:

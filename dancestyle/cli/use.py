@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from contextlib import nullcontext
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -35,6 +37,56 @@ def _load_pipeline(model: ModelName, weights: str | None, device: str, random_we
     return pipeline
 
 
+def _save_video_option(what: str, written: str):
+    return typer.Option("--save-video", metavar="OUT.mp4", show_default=False, help=(
+        f"Also write {what} as the model saw it, as an H.264 MP4: the sampled frames at their real pace, each "
+        "person's skeleton as the pose backend found it, a banner with the top styles of each frame's window and a "
+        f"strip of the style over time. {written}"))
+
+
+def _check_save_video(path: Path | None, inputs: int = 1) -> None:
+    """--save-video's path and what it is asked of, checked before any model loads (UsageError)."""
+    from ..annotate import check_video_path
+
+    if path is None:
+        return
+    if inputs > 1:
+        raise UsageError(f"--save-video writes one video, but {inputs} inputs were given.",
+                         "Classify one video at a time with --save-video, or leave it out.")
+    check_video_path(path)
+
+
+def _video_writer(pipeline, path: Path | None, live: bool = False):
+    """The annotator --save-video asks for (None without it); a model without the pose stream draws no skeletons,
+    which is said once."""
+    if path is None:
+        return None
+    if "pose" not in pipeline.recipe.streams:
+        render.warning(f"--save-video: the {pipeline.config.name} model has no pose stream, so the video shows no "
+                       "skeletons (only its styles).")
+    return pipeline.annotator(path, live=live)
+
+
+@contextmanager
+def _closing_video(video, debug: bool) -> Iterator[None]:
+    """Close the annotated video (if any) when the block ends, however it ends; a failure to finish writing it is
+    shown, its error kept in video.error."""
+    from ..annotate import VideoWriteError
+
+    try:
+        with video or nullcontext():
+            yield
+    except VideoWriteError as e:
+        show_error(e, debug)
+
+
+def _video_saved(video) -> None:
+    """Where the annotated video went, on stderr."""
+    if video is not None and video.error is None:  # a failure was said where it happened
+        render.err.print(f"video: {render.visible(str(video.path))} ({video.frames} frames)" if video.frames else
+                         "--save-video: no frame was sampled, so no video was written.", style="dim", markup=False)
+
+
 @app.command()
 @takes_sigterm
 def classify(
@@ -56,6 +108,8 @@ def classify(
         help="Seconds between the starts of windows, more than 0 and at most 10 (rounded to the model's sampling "
              "interval); shorter hops overlap the windows for a finer timeline. Default: 10.",
         show_default=False)] = None,
+    save_video: Annotated[Path | None, _save_video_option(
+        "the video", "One input only. An existing file is replaced (atomically) when the video is done.")] = None,
     debug: DebugOption = False,
 ) -> None:
     """Classify the dance style of each video. Exit code 0: all classified; 1: some failed or ended early; 2: usage
@@ -75,6 +129,7 @@ def classify(
     try:
         if hop is not None:
             check_hop(hop)  # a usage error before the models load
+        _check_save_video(save_video, len(inputs))
         ranks, device_name = distributed.start(resolve_device(device.value))  # under torchrun: share the inputs
         pipeline = _load_pipeline(model, weights, device_name, random_weights, detector_size, pose,
                                   quiet=not ranks.main)
@@ -89,11 +144,12 @@ def classify(
         raise typer.Exit(1) from None
 
     predictions, failed, interrupted = [], 0, False
-    with render.progress() if ranks.main else nullcontext() as progress:
+    video = _video_writer(pipeline, save_video) if ranks.main else None  # torchrun: rank 0 has the one input
+    with render.progress() if ranks.main else nullcontext() as progress, _closing_video(video, debug):
         task = progress.add_task("Classifying", total=len(inputs)) if progress else None
         results = distributed.classify_in_order(
             pipeline, [path if error is None else error for _, path, error in inputs], ranks, top_k=top_k,
-            timeline=timeline, hop=hop)
+            timeline=timeline, hop=hop, annotate=video)
         try:
             for (given, path, _), result in zip(inputs, results):  # one bad input never stops the others
                 shown = str(path or given)
@@ -116,6 +172,8 @@ def classify(
     distributed.stop()
     if not ranks.main:  # rank 0 reports for every process
         return
+    _video_saved(video)
+    failed = max(failed, int(video is not None and video.error is not None))  # its input, or the video, failed
     if predictions and not json_output:
         for prediction in predictions if timeline else []:
             render.out.print(render.timeline_view(prediction))
@@ -145,6 +203,9 @@ def watch(
     hop: Annotated[float, typer.Option(
         help="Seconds between reports: a 10 s window ends every hop (more than 0, at most 10; rounded to the "
              "model's sampling interval).")] = WATCH_HOP,
+    save_video: Annotated[Path | None, _save_video_option(
+        "what was watched", "It grows in a hidden file beside OUT.mp4 and replaces OUT.mp4 (atomically) when "
+                            "watching ends, by Ctrl-C too.")] = None,
     debug: DebugOption = False,
 ) -> None:
     """Classify a live source as it plays: one line per 10 s window as it completes, until the source ends or
@@ -155,26 +216,32 @@ def watch(
 
     try:
         check_hop(hop)
+        _check_save_video(save_video)
         pipeline = _load_pipeline(model, weights, resolve_device(device.value), random_weights, detector_size, pose)
     except DanceStyleError as e:
         show_error(e, debug)
         raise typer.Exit(2 if isinstance(e, UsageError) else 1) from None
     seen, windows = SeenFrames(), 0
+    video = _video_writer(pipeline, save_video, live=True)
     try:
-        for window in pipeline.watch(source, top_k, hop, seen):
-            windows += 1
-            if json_output:
-                render.json_line({"path": source, **window.to_json(), "dropped": window.dropped})
-            else:
-                render.window_line(window)
+        with video or nullcontext():  # closed (the MP4 finished and put in place) however watch ends
+            for window in pipeline.watch(source, top_k, hop, seen, annotate=video):
+                windows += 1
+                if json_output:
+                    render.json_line({"path": source, **window.to_json(), "dropped": window.dropped})
+                else:
+                    render.window_line(window)
     except KeyboardInterrupt:
+        _video_saved(video)
         render.watch_summary(windows, seen)
         raise typer.Exit(0 if windows else 130) from None
     except OutputError:  # stdout, not the source, failed: main() says so
         raise
     except DanceStyleError as e:
+        _video_saved(video)
         show_error(e, debug, source)
         raise typer.Exit(1) from None
+    _video_saved(video)
     render.watch_summary(windows, seen)
     if seen.truncated:
         render.warning(f"{source}: the input ended early (truncated); what arrived was classified.")
