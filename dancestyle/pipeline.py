@@ -13,9 +13,10 @@ mean. `pipeline.classify("long.mp4", timeline=True)` keeps the windows and the r
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from fractions import Fraction
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -105,7 +106,8 @@ class DanceStylePipeline:
         return VideoAnnotator(path, self.interval, live=live)
 
     def classify(self, path: str | Path, top_k: int = 3, frames: ReadAhead | None = None, timeline: bool = False,
-                 hop: float | None = None, annotate: VideoAnnotator | None = None) -> Prediction:
+                 hop: float | None = None, annotate: VideoAnnotator | None = None,
+                 on_progress: Callable[[float], None] | None = None) -> Prediction:
         """Classify one video file. Raises InputError / MediaError for files that cannot be used.
 
         Frames are decoded in a background thread while the networks run (`frames`: one already started by
@@ -113,13 +115,16 @@ class DanceStylePipeline:
         the model's sampling interval), each frame's features computed once; see timeline.py for where the
         windows fall. The label is the mean of the windows' probabilities. timeline=True keeps the windows and
         their segments in the Prediction. timings["decode"] is the time spent waiting for decoded frames.
-        annotate: each sampled frame and window is also handed to it (the caller closes it).
+        annotate: each sampled frame and window is also handed to it (the caller closes it). on_progress(seconds):
+        told how far into the video each sampled frame is, as the networks take it (a long video's progress).
         """
         started = time.perf_counter()
         timings = _fresh_timings()
         hop_frames = self.hop_frames(hop)
         video_end: list[VideoEnd] = []
         frames = _timed(_until_end(frames or self.read_ahead(path), video_end), timings)
+        if on_progress is not None:
+            frames = _told(frames, on_progress)
         seen = SeenFrames()
         windows = list(self._windows(frames, hop_frames, timings, top_k, seen, annotate))
         for window in windows:
@@ -188,11 +193,13 @@ class DanceStylePipeline:
 
     def classify_many(self, items: Iterable[str | Path | Exception], top_k: int = 3, timeline: bool = False,
                       hop: float | None = None, annotate: VideoAnnotator | None = None,
+                      on_progress: Callable[[str | Path, float], None] | None = None,
                       ) -> Iterator[Prediction | Exception]:
         """Classify videos in order, yielding a Prediction or the exception each failed with (an Exception given
         as an item, e.g. an input that was never found, is yielded back in its place). The next video decodes
         while the current one is classified. A bad `hop` is refused (UsageError) before any video is read, and so
-        is `annotate` (one video's writer) with more than one item."""
+        is `annotate` (one video's writer) with more than one item. on_progress(item, seconds): how far into the
+        video being classified the networks are."""
         self.hop_frames(hop)
         items = list(items)
         if annotate is not None and len(items) > 1:
@@ -212,8 +219,9 @@ class DanceStylePipeline:
                     yield item
                     continue
                 try:
+                    told = partial(on_progress, item) if on_progress is not None else None
                     result = self.classify(item, top_k, frames=readers.pop(index), timeline=timeline, hop=hop,
-                                           annotate=annotate)
+                                           annotate=annotate, on_progress=told)
                 except Exception as error:  # one bad input never stops the others
                     result = error
                 yield result
@@ -289,6 +297,13 @@ def _until_end(items: Iterable[SampledFrame | VideoEnd], video_end: list[VideoEn
             video_end.append(item)
         else:
             yield item
+
+
+def _told(frames: Iterator[SampledFrame], on_progress: Callable[[float], None]) -> Iterator[SampledFrame]:
+    """Pass frames through, telling on_progress each one's instant (seconds into the video)."""
+    for frame in frames:
+        on_progress(float(frame.time))
+        yield frame
 
 
 def _fresh_timings() -> dict[str, float]:

@@ -267,7 +267,7 @@ def test_ctrl_c_shows_what_finished_and_exits_130(videos, fake_pose, isolated_ho
 
     monkeypatch.setattr(DanceStylePipeline, "classify", classify)
     result = run("classify", videos, "--random-weights", "--json")
-    assert result.exit_code == 130 and len(lines(result)) == 1 and "Interrupted: 1 of 3" in result.stderr
+    assert result.exit_code == 130 and len(lines(result)) == 1 and "Stopped: 1 of 3" in result.stderr
     calls.clear()
     table = run("classify", videos, "--random-weights")
     assert table.exit_code == 130 and "Dance style" in table.stdout

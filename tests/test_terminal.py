@@ -105,7 +105,7 @@ def test_classify_takes_sigterm_as_ctrl_c_in_json_mode(tmp_path, fake_pose, isol
     clips = [make_video(tmp_path / f"{name}.mp4", frames=30) for name in ("a", "b", "c")]
     result = runner.invoke(app, ["classify", *map(str, clips), "--random-weights", "--json"])
     assert result.exit_code == 143 and len(result.stdout.splitlines()) == 1
-    assert "Interrupted: 1 of 3" in result.stderr and "Traceback" not in result.stderr
+    assert "Stopped: 1 of 3" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_watch_takes_sigterm_after_a_window_and_exits_143(tmp_path, fake_pose, isolated_home, monkeypatch,

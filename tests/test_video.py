@@ -231,6 +231,19 @@ def test_classify_many_keeps_the_order_and_the_failures_in_place(tmp_path, fake_
     assert results[2] is given_error and results[3].path == str(clips[1])
 
 
+def test_classify_tells_how_far_into_each_video_the_networks_are(tmp_path, fake_pose, isolated_home):
+    """Issue 28: a long video showed no progress until it was done."""
+    from dancestyle.pipeline import load_model
+
+    clips = [make_video(tmp_path / f"{name}.mp4", frames=frames, size=(32, 24)) for name, frames in (("a", 90),
+                                                                                                    ("b", 30))]
+    pipeline = load_model("attention", random_weights=True)  # a sample every second
+    told = []
+    results = list(pipeline.classify_many(clips, on_progress=lambda item, seconds: told.append((item, seconds))))
+    assert all(type(result).__name__ == "Prediction" for result in results)
+    assert told == [(clips[0], 0.0), (clips[0], 1.0), (clips[0], 2.0), (clips[1], 0.0)]
+
+
 def test_a_video_with_display_rotation_comes_out_upright(tmp_path):
     """A phone video: stored landscape with a display matrix rotating it -90 degrees (90 clockwise), as players show
     it: portrait, the stored top-left corner at the top right."""

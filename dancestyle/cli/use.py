@@ -116,7 +116,7 @@ def classify(
     error; 130: Ctrl-C, 143: SIGTERM (what finished is still shown)."""
     from .. import distributed
     from ..pipeline import resolve_device
-    from ..timeline import check_hop
+    from ..timeline import check_hop, clock
     from ..video import find_videos
 
     inputs = find_videos(paths)
@@ -147,9 +147,13 @@ def classify(
     video = _video_writer(pipeline, save_video) if ranks.main else None  # torchrun: rank 0 has the one input
     with render.progress() if ranks.main else nullcontext() as progress, _closing_video(video, debug):
         task = progress.add_task("Classifying", total=len(inputs)) if progress else None
+
+        def within_video(item, seconds: float) -> None:  # a long video moves the line while it is classified
+            progress.update(task, description=f"Classifying {escape(render.visible(str(item)))}: {clock(seconds)}")
+
         results = distributed.classify_in_order(
             pipeline, [path if error is None else error for _, path, error in inputs], ranks, top_k=top_k,
-            timeline=timeline, hop=hop, annotate=video)
+            timeline=timeline, hop=hop, annotate=video, on_progress=within_video if progress else None)
         try:
             for (given, path, _), result in zip(inputs, results):  # one bad input never stops the others
                 shown = str(path or given)
@@ -179,7 +183,7 @@ def classify(
             render.out.print(render.timeline_view(prediction))
         render.out.print(render.predictions_table(predictions, top_k))
     if interrupted:
-        render.err.print(f"Interrupted: {len(predictions)} of {len(inputs)} input(s) classified.")
+        render.err.print(f"Stopped: {len(predictions)} of {len(inputs)} input(s) classified.")
         raise typer.Exit(130)
     if failed:
         render.err.print(f"{failed} of {len(inputs)} input(s) failed or ended early.")
