@@ -53,8 +53,9 @@ stdout = _Stdout()
 out = Console(file=stdout, highlight=False, soft_wrap=True)  # results
 err = Console(stderr=True, highlight=False)  # people: progress, warnings, errors
 
-# C0 and C1 control characters but tab and newline: ESC starts the sequences that retitle, clear or move the cursor
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# C0 and C1 control characters but tab and newline (ESC starts the sequences that retitle, clear or move the
+# cursor), and Unicode's bidirectional embeddings, overrides and isolates (they make text read other than it is)
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
 def visible(text: str) -> str:

@@ -249,3 +249,4 @@ def test_watch_lines_and_messages_show_names_as_text(monkeypatch):
 def test_visible_writes_control_characters_out_and_keeps_the_rest():
     assert render.visible("a\x1b[2Jb\x07\x9b\r") == "a\\x1b[2Jb\\x07\\x9b\\r"
     assert render.visible("tango\tvals\nwaltz [x] ü") == "tango\tvals\nwaltz [x] ü"
+    assert render.visible("waltz\u202egnat\u2066x\u2069") == "waltz\\u202egnat\\u2066x\\u2069"  # bidi overrides
