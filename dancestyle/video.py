@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from . import cores
 from .errors import InputError, MediaError
 from .geometry import BASE_FPS
 
@@ -285,6 +286,7 @@ def _sampled_frames(path: Source, interval: Fraction, max_short_side: int | None
     try:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"  # several times faster; frames still come out in order
+        stream.codec_context.thread_count = cores.decode_threads()  # its share of the cores, beside the networks
         rate = stream.average_rate or stream.guessed_rate
         frame_duration = Fraction(1, 1) / Fraction(rate) if rate else Fraction(0)
         # Containers such as Matroska round timestamps to milliseconds: allow an eighth of a frame of slack
@@ -359,6 +361,7 @@ class ReadAhead:
         import queue
         import threading
 
+        cores.apply_to_torch()  # the networks that run while this decodes keep to their share of the cores
         self._items, self._queue = items, queue.Queue(maxsize=depth)
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._produce, name="dancestyle-decode", daemon=True)

@@ -14,7 +14,7 @@ from typing import Annotated, ParamSpec
 
 import typer
 
-from .. import __version__, render
+from .. import __version__, cores, render
 from ..configs import available_models
 from ..errors import DanceStyleError, UsageError
 from ..pose import available_pose_backends
@@ -67,9 +67,26 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
+def _threads(value: str | None) -> str | None:
+    """--threads (or DANCESTYLE_THREADS, which typer reads for it) becomes the process's thread budget. This runs
+    before any command imports torch, so OpenMP's wait policy can still be set."""
+    try:
+        if value is None:
+            cores.prepare_openmp()
+        else:
+            cores.use_threads(cores.parse_threads(value))
+    except UsageError as e:
+        raise typer.BadParameter(e.message) from None
+    return value
+
+
 @app.callback()
 def root(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
-                                               help="Print the version and exit.")] = False) -> None:
+                                               help="Print the version and exit.")] = False,
+         threads: Annotated[str | None, typer.Option(
+             "--threads", envvar=cores.THREADS_ENV, callback=_threads, metavar="N", show_default=False,
+             help="CPU cores to use: decoding and the networks share them. Default: the cores this process may use "
+                  "(affinity, cgroup quota). 0: each library's own default threads.")] = None) -> None:
     """dancestyle: classify dance videos; train and evaluate on Let's Dance."""
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import cores
 from ..errors import WeightsError
 from ..geometry import DEFAULT_DETECTOR_SIZE
 from . import DEFAULT_SCORE_THRESHOLD, MAX_PEOPLE, RANDOM_PEOPLE
@@ -22,6 +23,7 @@ class KeypointRCNNEstimator:
                  random_people: int = RANDOM_PEOPLE) -> None:
         from torchvision.models.detection import KeypointRCNN_ResNet50_FPN_Weights, keypointrcnn_resnet50_fpn
 
+        cores.apply_to_torch()
         weights = None if random_weights else KeypointRCNN_ResNet50_FPN_Weights.COCO_V1
         # random weights score every box alike: keep a realistic, fixed number of people instead of 20 random ones
         score_threshold, most_people = (0.0, random_people) if random_weights else (score_threshold, MAX_PEOPLE)

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import cores
 from ..errors import WeightsError
 from . import MAX_PEOPLE, NUM_KEYPOINTS, RANDOM_PEOPLE
 
@@ -139,6 +140,8 @@ class OnnxNetwork:
             providers.insert(0, "CUDAExecutionProvider")
         options = onnxruntime.SessionOptions()
         options.log_severity_level = 3  # its warnings are about the graph, not about anything a user can change
+        cores.apply_to_onnxruntime(options)
+        cores.apply_to_torch()
         try:
             self.session = onnxruntime.InferenceSession(model, sess_options=options, providers=providers)
         except Exception as e:  # onnxruntime raises its own exception types for unreadable models
@@ -161,6 +164,7 @@ class TorchNetwork:
     (needed to export them) is missing, and tests run hand-changed stand-ins this way."""
 
     def __init__(self, module, device: str = "cpu") -> None:
+        cores.apply_to_torch()
         self.module, self.device = module.eval().to(device), device
 
     def __call__(self, batch: np.ndarray) -> list[np.ndarray]:

@@ -1,0 +1,179 @@
+"""How many threads this process gives video decoding and the networks: one budget, decided once.
+
+PyAV, torch (OpenMP) and onnxruntime each assume by default that they own every core, and their idle workers
+spin. Decoding runs ahead in its own thread while the networks run, so on a laptop that is busy with anything else
+the threads spin against each other (one busy program made `classify` 4-5x slower on 2 cores). The budget:
+- counts the cores this process may really use (CPU affinity and a cgroup CPU quota, not os.cpu_count());
+- gives the networks all of them (pose and RGB take turns in one thread, never run at once), and decoding, which
+  runs beside them, a share of them (`split`);
+- makes waiting workers sleep instead of spin (OpenMP's wait policy, onnxruntime's allow_spinning).
+
+`--threads N` (or DANCESTYLE_THREADS=N) sets the core count by hand; 0 leaves every library its own defaults (the
+behaviour before the budget, kept for comparison). An OMP_NUM_THREADS or OMP_WAIT_POLICY the user set is kept.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import UsageError
+
+THREADS_ENV = "DANCESTYLE_THREADS"
+LIBRARY_DEFAULTS = 0  # --threads 0: no budget, each library picks its own threads (and spins)
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
+@dataclass(frozen=True)
+class ThreadBudget:
+    """cores: what this process may use. inference: torch's and onnxruntime's intra-op threads. decode: FFmpeg's
+    threads for one video (1: decoding stays in the read-ahead thread)."""
+
+    cores: int
+    inference: int
+    decode: int
+
+
+# -- the cores this process may use ------------------------------------------------------------------------------
+
+def cgroup_cpu_limit(root: Path = CGROUP_ROOT) -> float | None:
+    """The cgroup's CPU quota in cores (2.5 for "250000 100000"), or None where none is set or none can be read.
+    cgroup v2 keeps it in cpu.max ("max 100000": no limit); v1 in cpu.cfs_quota_us / cpu.cfs_period_us (-1: none)."""
+    v2 = _read(root / "cpu.max")
+    if v2 is not None:
+        quota, _, period = v2.partition(" ")
+        return _quota(quota, period)
+    for folder in (root / "cpu", root / "cpu,cpuacct", root):
+        quota, period = _read(folder / "cpu.cfs_quota_us"), _read(folder / "cpu.cfs_period_us")
+        if quota is not None and period is not None:
+            return _quota(quota, period)
+    return None
+
+
+def _quota(quota: str, period: str) -> float | None:
+    try:
+        quota_us, period_us = int(quota), int(period)
+    except ValueError:  # "max": no limit
+        return None
+    return quota_us / period_us if quota_us > 0 and period_us > 0 else None
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text().strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def available_cores(cgroup_root: Path = CGROUP_ROOT) -> int:
+    """The cores this process may run on (its CPU affinity), fewer where a cgroup quota allows less CPU time."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # macOS, Windows: no affinity call
+        cores = os.cpu_count() or 1
+    limit = cgroup_cpu_limit(cgroup_root)
+    if limit is not None:
+        cores = min(cores, math.ceil(limit))  # 1.5 cores of quota: two threads can use it
+    return max(1, cores)
+
+
+# -- the budget ---------------------------------------------------------------------------------------------------
+
+def parse_threads(value: str | int) -> int:
+    """A --threads / DANCESTYLE_THREADS value: a whole number of cores >= 0 (0: the libraries' own defaults)."""
+    try:
+        threads = int(str(value).strip())
+    except ValueError:
+        threads = -1
+    if threads < 0:
+        raise UsageError(f"{str(value)!r} is not a whole number of cores (1 or more; 0 leaves each library its own "
+                         "threads).")
+    return threads
+
+
+def split(cores: int) -> ThreadBudget:
+    """The networks get every core: pose and RGB run one after the other, and with spinning off a waiting worker
+    costs nothing. Decoding runs beside them: it gets half the cores, so on 2 cores it decodes in the read-ahead
+    thread itself and never competes with more than the networks' own threads."""
+    return ThreadBudget(cores=cores, inference=cores, decode=max(1, cores // 2))
+
+
+@functools.cache
+def budget() -> ThreadBudget | None:
+    """This process's budget (decided on first use, then kept); None where DANCESTYLE_THREADS=0 asks for the
+    libraries' defaults. DANCESTYLE_THREADS (which --threads sets) wins over OMP_NUM_THREADS; an OMP_NUM_THREADS
+    the user set alone is the networks' thread count."""
+    requested = os.environ.get(THREADS_ENV, "").strip()
+    if requested:
+        try:
+            cores = parse_threads(requested)
+        except UsageError as e:
+            raise UsageError(f"{THREADS_ENV}: {e.message}", "Set it to a number of cores, e.g. 2.") from None
+        return None if cores == LIBRARY_DEFAULTS else split(cores)
+    plan = split(available_cores())
+    user_omp = _positive_int(os.environ.get("OMP_NUM_THREADS"))
+    if user_omp:
+        plan = ThreadBudget(plan.cores, inference=user_omp, decode=plan.decode)
+    return plan
+
+
+def _positive_int(value: str | None) -> int | None:
+    try:
+        number = int(value or "")
+    except ValueError:
+        return None
+    return number if number > 0 else None
+
+
+def use_threads(threads: int) -> None:
+    """Set this process's core count (the CLI's --threads), for it and the processes it starts. Call before the
+    networks are built and before torch is imported (the OpenMP wait policy is read when torch loads)."""
+    os.environ[THREADS_ENV] = str(threads)
+    budget.cache_clear()
+    prepare_openmp()
+
+
+# -- applying it to each library --------------------------------------------------------------------------------
+
+def prepare_openmp() -> None:
+    """OpenMP reads its wait policy once, when torch loads it: ask for sleeping (PASSIVE) workers before that.
+    Too late (torch already imported) or set by the user: left alone."""
+    if budget() is not None and "torch" not in sys.modules:
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
+def apply_to_torch() -> None:
+    """torch's intra-op threads follow the budget (if torch is loaded; it is process-wide). Its inter-op pool only
+    serves torch.jit.fork, unused here: one thread."""
+    torch = sys.modules.get("torch")
+    plan = budget()
+    if torch is None or plan is None:
+        return
+    if torch.get_num_threads() != plan.inference:
+        torch.set_num_threads(plan.inference)
+    try:
+        torch.set_num_interop_threads(1)
+    except RuntimeError:  # allowed once, and only before inter-op work started: already settled
+        pass
+
+
+def apply_to_onnxruntime(options) -> None:
+    """An onnxruntime SessionOptions follows the budget: intra-op threads, one inter-op thread (the graph runs
+    sequentially), and workers that sleep instead of spinning between calls."""
+    plan = budget()
+    if plan is None:
+        return
+    options.intra_op_num_threads = plan.inference
+    options.inter_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.add_session_config_entry("session.inter_op.allow_spinning", "0")
+
+
+def decode_threads() -> int:
+    """FFmpeg's thread count for one video's decoder; 0 lets FFmpeg choose (one per core)."""
+    plan = budget()
+    return 0 if plan is None else plan.decode

@@ -1,0 +1,249 @@
+"""The thread budget (dancestyle/cores.py): the cores a process may use, --threads / DANCESTYLE_THREADS, and the
+libraries' settings that follow it. Objects are checked, not timings (benchmarks/busy_machine.py times it)."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from dancestyle import cores
+from dancestyle.cli import app
+from dancestyle.errors import UsageError
+
+from media import make_video
+
+
+@pytest.fixture(autouse=True)
+def fresh_budget(monkeypatch):
+    """No thread setting from the environment (the test command sets OMP_NUM_THREADS); the budget decided anew;
+    torch's thread count put back."""
+    for name in (cores.THREADS_ENV, "OMP_NUM_THREADS", "OMP_WAIT_POLICY"):
+        monkeypatch.delenv(name, raising=False)
+    threads = torch.get_num_threads()
+    cores.budget.cache_clear()
+    yield
+    cores.budget.cache_clear()
+    torch.set_num_threads(threads)
+
+
+def write(folder, name, text):
+    path = folder / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+# -- the cores a process may use ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("cpu_max, limit", [("150000 100000", 1.5), ("200000 100000", 2.0), ("max 100000", None)])
+def test_cgroup_v2_quota(tmp_path, cpu_max, limit):
+    write(tmp_path, "cpu.max", cpu_max + "\n")
+    assert cores.cgroup_cpu_limit(tmp_path) == limit
+
+
+@pytest.mark.parametrize("quota, limit", [("50000", 0.5), ("300000", 3.0), ("-1", None)])
+def test_cgroup_v1_quota(tmp_path, quota, limit):
+    write(tmp_path, "cpu,cpuacct/cpu.cfs_quota_us", quota)
+    write(tmp_path, "cpu,cpuacct/cpu.cfs_period_us", "100000")
+    assert cores.cgroup_cpu_limit(tmp_path) == limit
+
+
+def test_no_cgroup_files_no_limit(tmp_path):
+    assert cores.cgroup_cpu_limit(tmp_path) is None
+
+
+def test_available_cores_takes_the_smaller_of_affinity_and_quota(tmp_path, monkeypatch):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
+    assert cores.available_cores(tmp_path) == 4  # no quota: the affinity
+    write(tmp_path, "cpu.max", "250000 100000")
+    assert cores.available_cores(tmp_path) == 3  # 2.5 cores of CPU time: three threads can use them
+    write(tmp_path, "cpu.max", "10000 100000")
+    assert cores.available_cores(tmp_path) == 1
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {5}, raising=False)
+    write(tmp_path, "cpu.max", "max 100000")
+    assert cores.available_cores(tmp_path) == 1  # pinned to one core of many
+
+
+# -- the budget -------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("value, threads", [("2", 2), (" 3 ", 3), ("0", 0), (4, 4)])
+def test_parse_threads(value, threads):
+    assert cores.parse_threads(value) == threads
+
+
+@pytest.mark.parametrize("value", ["-1", "x", "1.5", "", "two"])
+def test_parse_threads_refuses(value):
+    with pytest.raises(UsageError, match="whole number of cores"):
+        cores.parse_threads(value)
+
+
+def test_budget_from_the_environment(monkeypatch):
+    monkeypatch.setenv(cores.THREADS_ENV, "4")
+    assert cores.budget() == cores.ThreadBudget(cores=4, inference=4, decode=2)
+    cores.budget.cache_clear()
+    monkeypatch.setenv(cores.THREADS_ENV, "0")
+    assert cores.budget() is None  # the libraries' own defaults
+    assert cores.decode_threads() == 0  # FFmpeg chooses
+
+
+def test_budget_default_is_the_available_cores(monkeypatch):
+    monkeypatch.setattr(cores, "available_cores", lambda: 3)
+    assert cores.budget() == cores.split(3) == cores.ThreadBudget(cores=3, inference=3, decode=1)
+
+
+def test_users_omp_num_threads_is_kept_unless_threads_is_given(monkeypatch):
+    monkeypatch.setattr(cores, "available_cores", lambda: 2)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert cores.budget().inference == 1
+    cores.budget.cache_clear()
+    monkeypatch.setenv(cores.THREADS_ENV, "2")
+    assert cores.budget().inference == 2
+
+
+def test_bad_environment_value_is_a_usage_error_naming_it(monkeypatch):
+    monkeypatch.setenv(cores.THREADS_ENV, "lots")
+    with pytest.raises(UsageError, match=cores.THREADS_ENV):
+        cores.budget()
+
+
+def test_wait_policy_is_set_only_before_torch_and_only_if_the_user_did_not(monkeypatch):
+    modules = {name: module for name, module in sys.modules.items() if name != "torch"}
+    monkeypatch.setattr(sys, "modules", modules)
+    cores.prepare_openmp()
+    assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    cores.prepare_openmp()
+    assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE"
+
+
+def test_wait_policy_left_alone_once_torch_is_loaded():
+    cores.prepare_openmp()  # torch is imported here: too late, so nothing is promised
+    assert "OMP_WAIT_POLICY" not in os.environ
+
+
+# -- the CLI ------------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("args, env", [(["--threads", "x"], {}), (["--threads", "-2"], {}),
+                                       ([], {cores.THREADS_ENV: "1.5"})])
+def test_bad_threads_is_a_usage_error(args, env):
+    result = CliRunner().invoke(app, [*args, "models"], env={**env, "COLUMNS": "200"})
+    assert result.exit_code == 2
+    assert "whole number of cores" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_threads_option_sets_the_budget(monkeypatch):
+    monkeypatch.setenv(cores.THREADS_ENV, "")  # restored after the test: the option writes it
+    result = CliRunner().invoke(app, ["--threads", "3", "models"])
+    assert result.exit_code == 0, result.output
+    assert os.environ[cores.THREADS_ENV] == "3"
+    assert cores.budget() == cores.split(3)
+
+
+def test_cli_sets_the_wait_policy_before_torch_is_imported(tmp_path):
+    """OpenMP reads OMP_WAIT_POLICY when torch loads: the root callback must run before any import of torch."""
+    script = (
+        "import os, sys\n"
+        "from dancestyle import cores\n"
+        "use_threads = cores.use_threads\n"
+        "def spy(threads):\n"
+        "    print('torch loaded' if 'torch' in sys.modules else 'torch not loaded')\n"
+        "    use_threads(threads)\n"
+        "cores.use_threads = spy\n"
+        "sys.argv = ['dancestyle', '--threads', '1', 'models', '--json']\n"
+        "from dancestyle.cli import main\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print(os.environ.get('OMP_WAIT_POLICY'))\n"
+    )
+    env = {name: value for name, value in os.environ.items() if not name.startswith("OMP_")}
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
+    lines = result.stdout.splitlines()
+    assert lines[0] == "torch not loaded", result.stdout + result.stderr
+    assert lines[-1] == "PASSIVE"
+
+
+# -- the libraries follow it ------------------------------------------------------------------------------------
+
+def test_onnxruntime_options_follow_the_budget(monkeypatch):
+    import onnxruntime
+
+    monkeypatch.setenv(cores.THREADS_ENV, "3")
+    options = onnxruntime.SessionOptions()
+    cores.apply_to_onnxruntime(options)
+    assert (options.intra_op_num_threads, options.inter_op_num_threads) == (3, 1)
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+
+
+def test_onnxruntime_options_untouched_with_library_defaults(monkeypatch):
+    import onnxruntime
+
+    monkeypatch.setenv(cores.THREADS_ENV, "0")
+    options = onnxruntime.SessionOptions()
+    cores.apply_to_onnxruntime(options)
+    assert (options.intra_op_num_threads, options.inter_op_num_threads) == (0, 0)
+    with pytest.raises(RuntimeError, match="does not have configuration"):  # onnxruntime's own default
+        options.get_session_config_entry("session.intra_op.allow_spinning")
+
+
+def test_pose_network_session_is_built_with_the_budget(monkeypatch):
+    """The pose networks' own onnxruntime sessions (what load_model builds) get the budget's options."""
+    import onnxruntime
+
+    from dancestyle.pose.rtmpose import OnnxNetwork
+
+    seen = {}
+
+    class Session:
+        def __init__(self, model, sess_options, providers):
+            seen["options"] = sess_options
+
+        def get_providers(self):
+            return ["CPUExecutionProvider"]
+
+        def get_inputs(self):
+            return [type("Input", (), {"name": "x", "shape": ["batch", 3, 8, 8]})()]
+
+    monkeypatch.setattr(onnxruntime, "InferenceSession", Session)
+    monkeypatch.setenv(cores.THREADS_ENV, "1")
+    OnnxNetwork(b"model")
+    assert seen["options"].intra_op_num_threads == 1
+    assert seen["options"].get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    assert torch.get_num_threads() == 1
+
+
+def test_torch_threads_follow_the_budget_when_decoding_starts(monkeypatch):
+    from dancestyle.video import ReadAhead
+
+    torch.set_num_threads(2)
+    monkeypatch.setenv(cores.THREADS_ENV, "1")
+    assert list(ReadAhead(iter([1, 2]))) == [1, 2]
+    assert torch.get_num_threads() == 1
+
+
+def test_torch_threads_untouched_with_library_defaults(monkeypatch):
+    torch.set_num_threads(2)
+    monkeypatch.setenv(cores.THREADS_ENV, "0")
+    cores.apply_to_torch()
+    assert torch.get_num_threads() == 2
+
+
+def test_decoder_threads_follow_the_budget(tmp_path, monkeypatch):
+    from dancestyle import video
+
+    decoders = []  # each opened video's decoder, kept to look at once decoding is over
+
+    def opened(path, open_container=video._open):
+        container = open_container(path)
+        decoders.append(container.streams.video[0].codec_context)
+        return container
+
+    monkeypatch.setattr(video, "_open", opened)
+    monkeypatch.setenv(cores.THREADS_ENV, "4")
+    clip = make_video(tmp_path / "clip.mp4", frames=10)
+    assert list(video.iter_sampled_frames(clip, video.sample_interval(1)))
+    assert decoders[0].thread_count == cores.split(4).decode == 2
