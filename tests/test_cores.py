@@ -90,7 +90,12 @@ def test_budget_from_the_environment(monkeypatch):
 
 def test_budget_default_is_the_available_cores(monkeypatch):
     monkeypatch.setattr(cores, "available_cores", lambda: 3)
-    assert cores.budget() == cores.split(3) == cores.ThreadBudget(cores=3, inference=3, decode=1)
+    assert cores.budget() == cores.split(3) == cores.ThreadBudget(cores=3, inference=3, decode=2)
+
+
+@pytest.mark.parametrize("available, decode", [(1, 1), (2, 2), (4, 2), (16, 8)])
+def test_split_gives_decoding_a_share(available, decode):
+    assert cores.split(available) == cores.ThreadBudget(cores=available, inference=available, decode=decode)
 
 
 def test_users_omp_num_threads_is_kept_unless_threads_is_given(monkeypatch):
