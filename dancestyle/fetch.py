@@ -27,7 +27,7 @@ from pathlib import Path, PurePosixPath
 
 from .data import SOURCE_FILE, SPLITS_FILE, default_root, index_for_training, letsdance_classes, referred_folder
 from .errors import DownloadError, InputError, UnsafeArchiveError, UsageError
-from .splits import load_or_make_splits
+from .splits import check_rule, load_or_make_splits
 from .weights import atomic_write_json, sha256_of
 
 log = logging.getLogger(__name__)
@@ -255,7 +255,7 @@ def _merge_into(source: Path, target: Path) -> None:
 
 def fetch_dataset(sources: list[str] | None = None, dest: Path | None = None, classes: int = 10,
                   progress: Callable[[str, int, int | None], None] | None = None, seed: int = 0,
-                  on_caution: Callable[[str], None] | None = None) -> dict:
+                  on_caution: Callable[[str], None] | None = None, split: str | None = None) -> dict:
     """Download/extract (or use in place) the dataset, index it, make or reuse its split; return a summary.
 
     sources: http(s) .zip URLs, local .zip files or extracted folders (default: LETSDANCE_ARCHIVES).
@@ -265,8 +265,12 @@ def fetch_dataset(sources: list[str] | None = None, dest: Path | None = None, cl
     progress(archive name, bytes done, total) is called while downloading.
     on_caution(text) is told what a user should know (default: the log): the Let's Dance terms (for Let's Dance
     only, not for your own videos or the synthetic corpus) and what the split rule cannot tell.
+    split: the rule of a new split (splits.SPLIT_RULES); None keeps the dataset's split, or makes ours. A rule other
+    than that of the split the dataset already has is refused (splits.load_or_make_splits).
     """
     letsdance = letsdance_classes(classes)
+    if split is not None:
+        check_rule(split)  # before any download
     caution = on_caution or _log_caution
     given_dest = Path(dest).expanduser() if dest else None
     dest = given_dest or default_root("letsdance")
@@ -285,7 +289,7 @@ def fetch_dataset(sources: list[str] | None = None, dest: Path | None = None, cl
     index = index_for_training(root, letsdance)
     if not noted and index.layout == "letsdance" and not _is_synthetic(referred_folder(root) or root):
         caution(TERMS_NOTE)
-    splits = load_or_make_splits(root, index, seed, on_caution=caution)
+    splits = load_or_make_splits(root, index, seed, on_caution=caution, rule=split)
     return {"root": str(root), "classes": index.classes, "clips": len(index.clips), "frames": index.frames,
             "missing_frames": index.missing_frames, "empty_pose_frames": index.empty_pose_frames,
             "splits": {side: len(keys) for side, keys in splits.items()}}

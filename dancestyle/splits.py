@@ -1,6 +1,9 @@
 """The split of a dataset into train, val and test: by YouTube id (or, for users' own videos, by the source a clip
-was cut from), stratified by class, written once (atomically) into the dataset folder and reused by every later
-train and evaluate run; clips added later join their video's side.
+was cut from), written once (atomically) into the dataset folder and reused by every later train and evaluate run;
+clips added later join their video's side.
+
+Two rules (SPLIT_RULES): ours, stratified by class and seeded, and the paper authors', reproduced for comparisons
+with their numbers. The file records which rule wrote it.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .configs import CLASSES
 from .data import SPLITS_FILE, DatasetIndex, source_cautions
 from .errors import InputError, UsageError
 from .weights import atomic_write_json
@@ -22,12 +26,30 @@ log = logging.getLogger(__name__)
 
 SIDES = ("train", "val", "test")
 GROUP_BY = {"letsdance": "youtube_id", "videos": "source"}  # what the split keeps on one side, per layout
+SPLIT_RULES = {
+    "ours": "whole videos, stratified by class, 80/10/10, seeded",
+    "authors": "the paper authors' split (their dataset.py, get_splits): the sorted video ids through scikit-learn's "
+               "train_test_split with random_state=1, 20% held out, then the held-out ids split again, half (rounded "
+               "up) to val and the rest to test; not stratified",
+}
+DEFAULT_RULE = "ours"
+AUTHORS_RANDOM_STATE = 1  # dataset.py's get_splits: random_state=1 in both train_test_split calls
 
 
-def make_splits(index: DatasetIndex, seed: int = 0,
-                fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)) -> dict[str, list[str]]:
-    """{"train", "val", "test"} -> sorted clip keys. Whole YouTube ids go to one side, stratified by the id's
-    majority class; each class's ids are shuffled with a seeded generator and at least one stays in train."""
+def check_rule(rule: str) -> str:
+    """The rule if it is one of SPLIT_RULES; else a usage error that lists them."""
+    if rule not in SPLIT_RULES:
+        raise UsageError(f"Unknown split rule {rule!r}.", f"Use one of: {', '.join(SPLIT_RULES)}.")
+    return rule
+
+
+def make_splits(index: DatasetIndex, seed: int = 0, fractions: tuple[float, float, float] = (0.8, 0.1, 0.1),
+                rule: str = DEFAULT_RULE) -> dict[str, list[str]]:
+    """{"train", "val", "test"} -> sorted clip keys; whole YouTube ids go to one side. Rule "ours": stratified by
+    the id's majority class; each class's ids are shuffled with a seeded generator and at least one stays in train.
+    Rule "authors": `authors_splits` (seed and fractions do not apply)."""
+    if check_rule(rule) == "authors":
+        return authors_splits(index)
     if len(fractions) != 3 or min(fractions) < 0 or not math.isclose(sum(fractions), 1.0, abs_tol=1e-6):
         raise UsageError(f"Split fractions {fractions} must be three non-negative numbers that sum to 1.",
                          "Use e.g. (0.8, 0.1, 0.1) for train, val and test.")
@@ -46,6 +68,50 @@ def make_splits(index: DatasetIndex, seed: int = 0,
         n_val, n_test = _allocate(len(ids), fractions)
         for rank, position in enumerate(rng.permutation(len(ids))):
             side_of[ids[position]] = "val" if rank < n_val else "test" if rank < n_val + n_test else "train"
+    return _clips_by_side(index, side_of)
+
+
+def authors_splits(index: DatasetIndex) -> dict[str, list[str]]:
+    """The split the paper's authors made (noa-codes/danceClassification, dataset.py: make_index and get_splits):
+    the YouTube ids of the clips in the paper's 10 classes, sorted, go through
+    `train, held = train_test_split(ids, test_size=0.2, random_state=1)` and then
+    `test, val = train_test_split(held, test_size=0.5, random_state=1)`; every clip follows its id.
+
+    Their code drops the classes it does not know; here the ids found only in other classes (Let's Dance's 6 later
+    ones, your own styles) are split the same way among themselves, so the paper's classes get exactly their split
+    and a 16-class dataset gets the same one whether its extra classes come at once or later. A group too small for
+    the rule (scikit-learn refuses fewer than 6 ids) goes to train whole."""
+    paper = {clip.youtube_id for clip in index.clips if clip.label in CLASSES}
+    others = {clip.youtube_id for clip in index.clips} - paper
+    side_of: dict[str, str] = {}
+    for ids in (sorted(paper), sorted(others)):  # sorted as Python sorts str, like their sorted(vids)
+        try:
+            train, held = shuffle_split(ids, 0.2, AUTHORS_RANDOM_STATE)
+            test, val = shuffle_split(held, 0.5, AUTHORS_RANDOM_STATE)
+        except ValueError:
+            train, val, test = ids, [], []
+        side_of.update({**dict.fromkeys(train, "train"), **dict.fromkeys(val, "val"), **dict.fromkeys(test, "test")})
+    return _clips_by_side(index, side_of)
+
+
+def shuffle_split(items: list, test_size: float, random_state: int) -> tuple[list, list]:
+    """(train, test) exactly as scikit-learn's `train_test_split(items, test_size=test_size,
+    random_state=random_state)` returns them (shuffled, not stratified; sklearn/model_selection/_split.py): n_test =
+    ceil(test_size * n) in floating point (0.07 * 100 gives 8), then ShuffleSplit's draw: the first n_test entries of
+    np.random.RandomState(random_state).permutation(n) are test, the next n - n_test train, in that order.
+    Raises ValueError where scikit-learn does: test_size outside (0, 1), or nothing left to train on."""
+    n = len(items)
+    if not 0 < test_size < 1:
+        raise ValueError(f"test_size={test_size} should be in the (0, 1) range")
+    n_test = math.ceil(test_size * n)
+    if n - n_test <= 0:
+        raise ValueError(f"With {n} items and test_size={test_size}, the train part would be empty")
+    permutation = np.random.RandomState(random_state).permutation(n)  # the legacy generator: its stream is frozen
+    return [items[i] for i in permutation[n_test:]], [items[i] for i in permutation[:n_test]]
+
+
+def _clips_by_side(index: DatasetIndex, side_of: dict[str, str]) -> dict[str, list[str]]:
+    """{"train", "val", "test"} -> sorted keys of the clips, each on its YouTube id's (or source's) side."""
     splits: dict[str, list[str]] = {side: [] for side in SIDES}
     for clip in index.clips:
         splits[side_of[clip.youtube_id]].append(clip.key)
@@ -63,24 +129,31 @@ def _allocate(n: int, fractions: tuple[float, float, float]) -> tuple[int, int]:
 
 def load_or_make_splits(root: str | Path, index: DatasetIndex, seed: int = 0,
                         fractions: tuple[float, float, float] = (0.8, 0.1, 0.1),
-                        on_caution: Callable[[str], None] | None = None) -> dict[str, list[str]]:
+                        on_caution: Callable[[str], None] | None = None,
+                        rule: str | None = None) -> dict[str, list[str]]:
     """The split in root/splits.json, made once (atomically) and reused on every later run.
 
+    rule: one of SPLIT_RULES, recorded in the file; None takes the file's (train and evaluate), or ours for a new
+    file. Asking for another rule than the file's is a usage error that says what to do: the file is never
+    rewritten, since runs trained on it would then be scored on clips they trained on.
     Clips the file does not list join their video's (or source's) side if it has one; clips of new videos get a
-    stratified split of their own; either way the file is updated (with a warning). Clips it lists but the index
-    lacks are left out. Warnings, and what the source rule cannot tell (`source_cautions`), go to on_caution(text),
-    by default to the log.
+    split of their own by the file's rule; either way the file is updated (with a warning). Clips it lists but the
+    index lacks are left out. Warnings, and what the source rule cannot tell (`source_cautions`), go to
+    on_caution(text), by default to the log.
     """
+    if rule is not None:
+        check_rule(rule)
     caution = on_caution or _log_caution
     for text in source_cautions(index):
         caution(text)
     path = Path(root) / SPLITS_FILE
     if path.is_file():
-        return _reuse_splits(path, index, seed, caution)
-    splits = make_splits(index, seed, fractions)
+        return _reuse_splits(path, index, seed, caution, rule)
+    rule = rule or DEFAULT_RULE
+    splits = make_splits(index, seed, fractions, rule)
+    how = {"seed": seed, "fractions": list(fractions)} if rule == "ours" else {"random_state": AUTHORS_RANDOM_STATE}
     try:
-        atomic_write_json(path, {"seed": seed, "fractions": list(fractions),
-                                 "group_by": GROUP_BY.get(index.layout, "youtube_id"), **splits})
+        atomic_write_json(path, {"rule": rule, **how, "group_by": GROUP_BY.get(index.layout, "youtube_id"), **splits})
     except OSError as e:
         raise InputError(f"Cannot write {path} ({e}).", "Make the dataset folder writable: the split is kept "
                                                         "there so every run uses the same one.") from e
@@ -111,14 +184,22 @@ def _log_caution(text: str) -> None:
     log.warning("%s", text)
 
 
-def _reuse_splits(path: Path, index: DatasetIndex, seed: int, caution: Callable[[str], None]) -> dict[str, list[str]]:
+def _reuse_splits(path: Path, index: DatasetIndex, seed: int, caution: Callable[[str], None],
+                  rule: str | None = None) -> dict[str, list[str]]:
     try:
         saved = json.loads(path.read_text())
         side_of_key = {key: side for side in SIDES for key in saved[side]}
-    except (OSError, ValueError, KeyError, TypeError) as e:
+        saved_rule = check_rule(saved.get("rule", DEFAULT_RULE))  # files from before rules: ours
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, UsageError) as e:
         raise InputError(f"{path} is not a valid split file ({e}).",
                          "Delete it to make a new split (this changes which clips are held out).") from e
-    if saved.get("seed", seed) != seed:
+    if rule is not None and rule != saved_rule:
+        raise UsageError(f"{path} holds the {saved_rule} split, not the {rule} one asked for; a dataset folder keeps "
+                         "one split, which train and evaluate read.",
+                         f"Drop --split to keep it. For both, give the other its own folder: `dancestyle fetch-dataset "
+                         f"--source {path.parent} --dest NEW_FOLDER --split {rule}`. Or delete {path} to re-split "
+                         "(runs trained on the old split would then be scored on clips they trained on).")
+    if saved_rule == "ours" and saved.get("seed", seed) != seed:
         caution(f"{path} was made with seed {saved.get('seed')}; using it as it is (delete it to re-split)")
     if index.layout == "videos" and saved.get("group_by") != GROUP_BY["videos"]:  # split by file, before sources
         sides_of: dict[str, set[str]] = defaultdict(set)
@@ -135,10 +216,10 @@ def _reuse_splits(path: Path, index: DatasetIndex, seed: int, caution: Callable[
     for clip in index.clips:
         if clip.key in side_of_key:
             side_of_video.setdefault(clip.youtube_id, side_of_key[clip.key])
-    # clips of videos the file has never seen (new classes, say) get a stratified split of their own
+    # clips of videos the file has never seen (new classes, say) get a split of their own, by the file's rule
     unseen = [clip for clip in index.clips if clip.key not in side_of_key and clip.youtube_id not in side_of_video]
     if unseen:
-        fresh = make_splits(DatasetIndex(index.root, index.layout, index.classes, unseen), seed)
+        fresh = make_splits(DatasetIndex(index.root, index.layout, index.classes, unseen), seed, rule=saved_rule)
         side_of_key.update({key: side for side, keys in fresh.items() for key in keys})
     splits: dict[str, list[str]] = {side: [] for side in SIDES}
     added = 0
@@ -150,7 +231,8 @@ def _reuse_splits(path: Path, index: DatasetIndex, seed: int, caution: Callable[
         splits[side].append(clip.key)
     splits = {side: sorted(keys) for side, keys in splits.items()}
     if added:
-        caution(f"{added} clips were not in {path}: added (new videos split by class, others beside their video's "
+        how = "by class" if saved_rule == "ours" else f"by the {saved_rule} rule"
+        caution(f"{added} clips were not in {path}: added (new videos split {how}, others beside their video's "
                 "clips) and the file updated")
         kept = {side: sorted(set(saved[side]) | set(splits[side])) for side in SIDES}
         atomic_write_json(path, {**{k: v for k, v in saved.items() if k not in SIDES}, **kept})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from contextlib import nullcontext
+from enum import Enum
 from typing import Annotated
 
 import typer
@@ -14,6 +15,11 @@ from ..errors import DanceStyleError, UsageError
 from ..geometry import DEFAULT_DETECTOR_SIZE
 from ..pose import DEFAULT_POSE
 from .app import DebugOption, Device, JsonOption, ModelName, PoseName, app, fail, show_error, takes_sigterm
+
+
+class SplitRule(str, Enum):  # splits.SPLIT_RULES' names; here, so the CLI starts without the data modules
+    ours = "ours"
+    authors = "authors"
 
 
 @app.command("fetch-dataset")
@@ -34,6 +40,11 @@ def fetch_dataset(
     seed: Annotated[int, typer.Option(help="With --synthetic: the corpus seed.")] = 0,
     pose_noise: Annotated[str, typer.Option(help="With --synthetic: the skeleton files' detector noise, "
                                             "realistic or clean (posenoise.py).")] = "realistic",
+    split: Annotated[SplitRule | None, typer.Option(
+        help="How to split by video: ours (stratified by class, 80/10/10, seeded) or authors (the paper authors' "
+             "split, as their dataset.py makes it: the sorted video ids through scikit-learn's train_test_split, "
+             "random_state=1; for comparing with their numbers). The folder keeps it for train and evaluate. "
+             "Default: the split the dataset already has, else ours.", show_default=False)] = None,
     json_output: JsonOption = False,
     debug: DebugOption = False,
 ) -> None:
@@ -51,10 +62,11 @@ def fetch_dataset(
                 root = Path(dest).expanduser() if dest else data.default_root("synthetic")
                 generate_corpus(root, clips_per_class=clips_per_class, seed=seed, pose_noise=pose_noise,
                                 progress=lambda done, total: report("Generating synthetic clips", done, total))
-                summary = fetch.fetch_dataset([str(root)], root, classes, on_caution=render.warning)
+                summary = fetch.fetch_dataset([str(root)], root, classes, on_caution=render.warning,
+                                              split=split and split.value)
             else:  # Let's Dance's terms, and what the split rule cannot tell, come back through on_caution
                 summary = fetch.fetch_dataset(source, Path(dest) if dest else None, classes, report,
-                                              on_caution=render.warning)
+                                              on_caution=render.warning, split=split and split.value)
     except DanceStyleError as e:
         fail(e, debug)
     except KeyboardInterrupt:
