@@ -1,19 +1,19 @@
 """How much slower `dancestyle classify` gets when other programs keep the CPU busy, with the thread budget and with
 each library's own threads, in the same run.
 
-    python benchmarks/busy_machine.py [--busy 0,1,2] [--repeat 3]
+    python benchmarks/busy_machine.py [--busy 0,1,2] [--repeat 3] [--size 640x360]
 
 Each figure is a median over runs of `python -m dancestyle classify CLIP --random-weights --json` on a generated
-10 s 640x360 H.264 clip (classify_speed.py's) while 0, 1 or 2 other processes spin on the CPU (`python -c "while
-True: pass"`, started before and killed after): the whole process's wall time (what a user waits for: startup is
-most of it) and the classification's own time as the process reports it (JSON "seconds": decode, pose, RGB and
-sequence model, where the threads matter). Two settings take turns run by run, so a drift in the machine's speed
-touches both alike:
+10 s H.264 clip (classify_speed.py's; 640x360 unless --size) while 0, 1 or 2 other processes spin on the CPU
+(`python -c "while True: pass"`, started before and killed after): the whole process's wall time (what a user
+waits for: startup is most of it) and the classification's own time as the process reports it (JSON "seconds":
+decode, pose, RGB and sequence model, where the threads matter). Two settings take turns run by run, so a drift in
+the machine's speed touches both alike:
 - budget: the default (dancestyle/cores.py: the cores this process may use, shared between decoding and the
-  networks, waiting workers asleep);
+  networks, waiting workers asleep or spinning briefly);
 - libraries' defaults: DANCESTYLE_THREADS=0 (PyAV, torch and onnxruntime each take a thread per core and spin),
   the behaviour before the budget.
-OMP_* variables and DANCESTYLE_THREADS are removed from the children's environment so both start alike.
+OMP_*, GOMP_* and DANCESTYLE_THREADS are removed from the children's environment so both start alike.
 The goal (issue 29, 2 cores): with one busy process, classify takes at most 1.5x its idle time.
 """
 
@@ -40,7 +40,7 @@ SPIN = "while True: pass"
 def child_environment(extra: dict[str, str]) -> dict[str, str]:
     """This process's environment without any thread setting, plus `extra`."""
     keep = {name: value for name, value in os.environ.items()
-            if not name.startswith("OMP_") and name != "DANCESTYLE_THREADS"}
+            if not name.startswith(("OMP_", "GOMP_")) and name != "DANCESTYLE_THREADS"}
     return {**keep, **extra}
 
 
@@ -82,17 +82,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--busy", default="0,1,2", help="comma-separated counts of competing busy processes")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each setting per count (median)")
+    parser.add_argument("--size", default="640x360", help="the generated clip's WIDTHxHEIGHT")
     args = parser.parse_args()
     counts = sorted({0, *(int(count) for count in args.busy.split(","))})  # idle first: the others compare to it
+    width, height = (int(side) for side in args.size.split("x"))
 
     from dancestyle.cores import available_cores
 
     with tempfile.TemporaryDirectory() as folder:
-        clip = make_clip(Path(folder) / "clip.mp4")
+        clip = make_clip(Path(folder) / "clip.mp4", size=(width, height))
         started = datetime.datetime.now(datetime.timezone.utc)
         print(f"Machine: {machine()}; {available_cores()} cores available to this process\n"
               f"Date: {started:%Y-%m-%d %H:%M} UTC; load average before: {os.getloadavg()[0]:.2f}\n"
-              f"Clip: generated 10 s 640x360 H.264, 30 fps; medians of {args.repeat} runs\n")
+              f"Clip: generated 10 s {width}x{height} H.264, 30 fps; medians of {args.repeat} runs\n")
         print("| busy processes | threads | whole process s | x idle | classification s | x idle |")
         print("|---|---|---|---|---|---|")
         idle: dict[str, tuple[float, float]] = {}

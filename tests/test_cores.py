@@ -20,7 +20,7 @@ from media import make_video
 def fresh_budget(monkeypatch):
     """No thread setting from the environment (the test command sets OMP_NUM_THREADS); the budget decided anew;
     torch's thread count put back."""
-    for name in (cores.THREADS_ENV, "OMP_NUM_THREADS", "OMP_WAIT_POLICY"):
+    for name in (cores.THREADS_ENV, "OMP_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT"):
         monkeypatch.delenv(name, raising=False)
     threads = torch.get_num_threads()
     cores.budget.cache_clear()
@@ -113,19 +113,28 @@ def test_bad_environment_value_is_a_usage_error_naming_it(monkeypatch):
         cores.budget()
 
 
-def test_wait_policy_is_set_only_before_torch_and_only_if_the_user_did_not(monkeypatch):
+def test_spin_is_shortened_only_before_torch_and_only_if_the_user_did_not_choose(monkeypatch):
     modules = {name: module for name, module in sys.modules.items() if name != "torch"}
     monkeypatch.setattr(sys, "modules", modules)
     cores.prepare_openmp()
-    assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
-    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    assert os.environ["GOMP_SPINCOUNT"] == str(cores.SPIN_COUNT)
+    monkeypatch.setenv("GOMP_SPINCOUNT", "5")
     cores.prepare_openmp()
-    assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE"
+    assert os.environ["GOMP_SPINCOUNT"] == "5"
+    monkeypatch.delenv("GOMP_SPINCOUNT")
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")  # the user's policy, with its own spin count
+    cores.prepare_openmp()
+    assert "GOMP_SPINCOUNT" not in os.environ
 
 
-def test_wait_policy_left_alone_once_torch_is_loaded():
+def test_spin_left_alone_once_torch_is_loaded_or_without_a_budget(monkeypatch):
     cores.prepare_openmp()  # torch is imported here: too late, so nothing is promised
-    assert "OMP_WAIT_POLICY" not in os.environ
+    assert "GOMP_SPINCOUNT" not in os.environ
+    monkeypatch.setattr(sys, "modules", {name: module for name, module in sys.modules.items() if name != "torch"})
+    monkeypatch.setenv(cores.THREADS_ENV, "0")
+    cores.budget.cache_clear()
+    cores.prepare_openmp()
+    assert "GOMP_SPINCOUNT" not in os.environ
 
 
 # -- the CLI ------------------------------------------------------------------------------------------------------
@@ -147,8 +156,8 @@ def test_threads_option_sets_the_budget(monkeypatch):
     assert cores.budget() == cores.split(3)
 
 
-def test_cli_sets_the_wait_policy_before_torch_is_imported(tmp_path):
-    """OpenMP reads OMP_WAIT_POLICY when torch loads: the root callback must run before any import of torch."""
+def test_cli_sets_the_spin_count_before_torch_is_imported():
+    """OpenMP reads GOMP_SPINCOUNT when torch loads: the root callback must run before any import of torch."""
     script = (
         "import os, sys\n"
         "from dancestyle import cores\n"
@@ -163,13 +172,13 @@ def test_cli_sets_the_wait_policy_before_torch_is_imported(tmp_path):
         "    main()\n"
         "except SystemExit:\n"
         "    pass\n"
-        "print(os.environ.get('OMP_WAIT_POLICY'))\n"
+        "print(os.environ.get('GOMP_SPINCOUNT'))\n"
     )
-    env = {name: value for name, value in os.environ.items() if not name.startswith("OMP_")}
+    env = {name: value for name, value in os.environ.items() if not name.startswith(("OMP_", "GOMP_"))}
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
     lines = result.stdout.splitlines()
     assert lines[0] == "torch not loaded", result.stdout + result.stderr
-    assert lines[-1] == "PASSIVE"
+    assert lines[-1] == str(cores.SPIN_COUNT)
 
 
 # -- the libraries follow it ------------------------------------------------------------------------------------

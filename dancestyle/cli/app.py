@@ -69,7 +69,7 @@ def _version(value: bool) -> None:
 
 def _threads(value: str | None) -> str | None:
     """--threads (or DANCESTYLE_THREADS, which typer reads for it) becomes the process's thread budget. This runs
-    before any command imports torch, so OpenMP's wait policy can still be set."""
+    before any command imports torch, so OpenMP's spin count can still be set."""
     try:
         if value is None:
             cores.prepare_openmp()
