@@ -2,7 +2,7 @@
 
 PyAV, torch (OpenMP) and onnxruntime each assume by default that they own every core, and their idle workers
 spin. Decoding runs ahead in its own thread while the networks run, so on a laptop that is busy with anything else
-the threads spin against each other (one busy program made `classify` 4-5x slower on 2 cores). The budget:
+the threads spin against each other (one busy program made `classify` 2-5x slower on 2 cores). The budget:
 - counts the cores this process may really use (CPU affinity and a cgroup CPU quota, not os.cpu_count());
 - gives the networks all of them (pose and RGB take turns in one thread, never run at once), and decoding, which
   runs beside them, a share of them (`split`);
