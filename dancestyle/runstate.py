@@ -58,9 +58,9 @@ def load_state(out: Path, model: DanceClassifier, optimizer, scheduler=None, ave
 
     state = read_state(out)
     tensors = load_file(state_path(out))
-    model.load_state_dict({k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")})
+    model.load_state_dict(_under(tensors, "model"))
     if average is not None:
-        average.load_state_dict({k[len(AVERAGE) + 1:]: v for k, v in tensors.items() if k.startswith(AVERAGE + ".")})
+        average.load_state_dict(_under(tensors, AVERAGE))
     buffers: dict[int, dict] = {}
     for key, tensor in tensors.items():
         if key.startswith("optimizer."):
@@ -72,6 +72,11 @@ def load_state(out: Path, model: DanceClassifier, optimizer, scheduler=None, ave
         for group, lr in zip(optimizer.param_groups, scheduler.get_last_lr()):
             group["lr"] = lr  # the lr the schedule had reached
     return state
+
+
+def _under(tensors: dict, prefix: str) -> dict:
+    """The tensors saved under `prefix.`, by their names without it."""
+    return {key[len(prefix) + 1:]: tensor for key, tensor in tensors.items() if key.startswith(prefix + ".")}
 
 
 def resume_dir(options: TrainOptions) -> Path:
