@@ -198,10 +198,13 @@ class RecurrentConfig(ModelConfig):
     # each step reads its features and their change since the step before (0 at the first): the LSTM is given the
     # motion a convolution over time (tcn) finds by itself, instead of having to keep the last step in its state
     deltas: bool = False
+    # a second LSTM reads the clip backwards and each step's output joins both: every step hears the whole clip, as
+    # the tcn's padding "same" lets it (the paper's LSTMs read forwards only)
+    bidirectional: bool = False
 
     @classmethod
     def before_recorded(cls) -> dict:
-        return {**super().before_recorded(), "deltas": False}
+        return {**super().before_recorded(), "deltas": False, "bidirectional": False}
 
 
 @dataclass

@@ -59,6 +59,19 @@ class RecurrentInput(nn.Module):
         return _pack(self.dropout(with_deltas(x) if self.deltas else x), lengths)
 
 
+def _lstm(input_dim: int, config: RecurrentConfig) -> nn.LSTM:
+    """One LSTM layer, forwards only or both ways (config.bidirectional); output_dim: what each step gives."""
+    lstm = nn.LSTM(input_dim, config.hidden, batch_first=True, bidirectional=config.bidirectional)
+    lstm.output_dim = config.hidden * (2 if config.bidirectional else 1)
+    return lstm
+
+
+def _final(state: torch.Tensor, bidirectional: bool) -> torch.Tensor:
+    """(directions, B, H) final hidden or cell state -> (B, H * directions): the forward reader's state after the
+    last step, joined by the backward one's after the first (the same order as each step's outputs)."""
+    return torch.cat([state[-2], state[-1]], dim=-1) if bidirectional else state[-1]
+
+
 class LSTMModel(nn.Module):
     """dropout -> LSTM -> Linear on the last hidden state (readout "last", the paper's) or on the mean of the
     hidden states over the real steps ("mean")."""
@@ -66,14 +79,14 @@ class LSTMModel(nn.Module):
     def __init__(self, config: LSTMConfig, input_dim: int) -> None:
         super().__init__()
         self.steps_in = RecurrentInput(config, input_dim)  # no weights: the state dict is as before
-        self.lstm = nn.LSTM(self.steps_in.dim, config.hidden, batch_first=True)
-        self.out = nn.Linear(config.hidden, len(config.classes))
+        self.lstm = _lstm(self.steps_in.dim, config)
+        self.out = nn.Linear(self.lstm.output_dim, len(config.classes))
         self.readout = config.readout
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         outputs, (hidden, _) = self.lstm(self.steps_in(x, lengths))
         if self.readout == "last":
-            return self.out(hidden[-1])
+            return self.out(_final(hidden, self.lstm.bidirectional))
         if lengths is not None:
             outputs, _ = nn.utils.rnn.pad_packed_sequence(outputs, batch_first=True, total_length=x.shape[1])
         return self.out(_mean_over_steps(outputs, _valid_steps(x, lengths)))
@@ -85,15 +98,16 @@ class AttentionLSTMModel(nn.Module):
     def __init__(self, config: AttentionConfig, input_dim: int) -> None:
         super().__init__()
         self.steps_in = RecurrentInput(config, input_dim)
-        self.lstm = nn.LSTM(self.steps_in.dim, config.hidden, batch_first=True)
-        self.out = nn.Linear(config.hidden, len(config.classes))
+        self.lstm = _lstm(self.steps_in.dim, config)
+        self.out = nn.Linear(self.lstm.output_dim, len(config.classes))
 
     def attend(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Return (context (B, hidden), attention weights alpha (B, T)); alpha sums to 1 over the valid steps."""
         outputs, (_, cell) = self.lstm(self.steps_in(x, lengths))
         if lengths is not None:
             outputs, _ = nn.utils.rnn.pad_packed_sequence(outputs, batch_first=True, total_length=x.shape[1])
-        scores = torch.einsum("bth,bh->bt", outputs, cell[-1]) / math.sqrt(outputs.shape[-1])
+        query = _final(cell, self.lstm.bidirectional)
+        scores = torch.einsum("bth,bh->bt", outputs, query) / math.sqrt(outputs.shape[-1])
         if lengths is not None:  # padding steps get no attention
             scores = scores.masked_fill(_padding_mask(lengths, x.shape[1]), float("-inf"))
         alpha = torch.softmax(scores, dim=1)

@@ -313,6 +313,27 @@ def test_with_deltas_the_lstm_reads_each_step_and_its_change_since_the_one_befor
         parse_settings(["deltas=true"], default_config("tcn"))
 
 
+@pytest.mark.parametrize("name", ["lstm", "attention"])
+def test_a_bidirectional_lstm_hears_the_steps_after_each_one_and_ignores_padding(name):
+    torch.manual_seed(0)
+    last_state = {"readout": "last"} if name == "lstm" else {}  # the final states of both readers, joined
+    config = default_config(name, streams=["rgb"], hidden=8, bidirectional=True, **last_state)
+    model = DanceClassifier(config).eval().sequence
+    steps = torch.randn(2, 6, RGB_DIM)
+    with torch.no_grad():
+        outputs, _ = model.lstm(steps)
+        later_changed = steps.clone()
+        later_changed[:, 5] += 1.0
+        changed, _ = model.lstm(later_changed)
+        assert outputs.shape[-1] == 16  # each step: the forward reader's 8 and the backward one's 8
+        assert not torch.allclose(changed[:, 0], outputs[:, 0])  # the first step hears the last
+        padded = torch.cat([steps[:, :4], torch.full((2, 2, RGB_DIM), 7.0)], dim=1)
+        torch.testing.assert_close(model(padded, torch.tensor([4, 4])), model(steps[:, :4]))
+    recorded = config.to_dict()
+    del recorded["bidirectional"]
+    assert config_from_dict(recorded).bidirectional is False  # checkpoints from before it read forwards only
+
+
 @pytest.mark.parametrize("flip", ["mirror", "behind"])
 def test_with_a_test_flip_evaluation_averages_each_windows_probabilities_with_its_flips(flip):
     from dancestyle.augment import FLIPS, flipped_batch
