@@ -1,8 +1,8 @@
 """What training does to a window of a clip's features so the model sees more than the clips themselves.
 
-Always, half of the time, one flip in every stream that has a left and a right (skeletons, flow, RGB frames read as
-pixels: r3d; ResNet-18 features cannot be flipped after the fact), by default DEFAULT_FLIP; `--augment` names the
-other instead:
+Always (but under `--recipe paper`, as the authors' code had no flip), half of the time, one flip in every stream
+that has a left and a right (skeletons, flow, RGB frames read as pixels: r3d; ResNet-18 features cannot be flipped
+after the fact), by default DEFAULT_FLIP; `--augment` names the other instead (and then flips under either recipe):
 - `mirror`: the mirrored dance (x negated; a skeleton's left and right keypoints swapped, so a left foot stays a
   left foot);
 - `behind`: the dance seen from the other side of the floor. Pixels and flow flip as in the mirror (in two
@@ -122,10 +122,12 @@ AUGMENTATIONS: dict[str, tuple[str, Callable[[np.ndarray, torch.Generator], np.n
     "jitter": ("pose", jitter), "rotate": ("pose", rotate), "shift": ("flow", shift)}
 
 
-def augment_window(window: Window, names: Sequence[str], generator: torch.Generator) -> Window:
-    """The window flipped half of the time (by the flip named, else DEFAULT_FLIP), then each other named
-    augmentation applied to its stream."""
-    window = flip_window(window, generator, next((name for name in names if name in FLIPS), DEFAULT_FLIP))
+def augment_window(window: Window, names: Sequence[str], generator: torch.Generator, flip: bool = True) -> Window:
+    """The window flipped half of the time (by the flip named, else DEFAULT_FLIP; not at all when no flip is
+    named and `flip` is False: the paper's recipe), then each other named augmentation applied to its stream."""
+    named = next((name for name in names if name in FLIPS), None)
+    if named or flip:
+        window = flip_window(window, generator, named or DEFAULT_FLIP)
     for name in names:
         if name in FLIPS:
             continue

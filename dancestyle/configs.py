@@ -441,6 +441,12 @@ class Recipe:
     patience: int  # default epochs without a better epoch before stopping
     # model hyper-parameters this recipe sets over the model's defaults, by model name
     model_settings: dict = field(default_factory=dict)
+    epochs: int = EPOCHS  # default most epochs (train --epochs)
+    clip_gradients: bool = True  # each step's gradient clipped to optimizers.MAX_GRAD_NORM
+    # each epoch a new window of each clip (a random offset within the stride and start: windows.training_window);
+    # False: the same window every epoch
+    random_windows: bool = True
+    flip_windows: bool = True  # half of the training windows flipped (augment.DEFAULT_FLIP, or --augment's flip)
 
     def settings_for(self, model: str) -> dict:
         return dict(self.model_settings.get(model, {}))
@@ -453,11 +459,18 @@ RECIPES = {
     # the authors' run.py (github.com/noa-codes/danceClassification): encoder pre-trained at lr 1e-3 (the paper's
     # text says 0.01) then frozen (its features are precomputed); ReduceLROnPlateau on the validation loss (factor
     # 0.1 in one version of run.py, 0.5 in another; scheduler patience 10 by default); stop after 2 x 10 epochs
-    # without a lower validation loss; the lowest-loss epoch is the one kept
+    # without a lower validation loss; the lowest-loss epoch is the one kept. Its train() steps with no gradient
+    # clipping, and training and validation read frame_select=range(5,305,5) whatever --frame-freq says: the same 60
+    # frames at stride 5 every epoch (so stride 5 for every model; the paper's text says 60 for the lstm and 30 for
+    # attention: --set stride=60 or 30), never flipped (dataset.py has no flip); run.sh trains with --epochs=500
     "paper": Recipe("paper", "as the authors' code: their pose encoder (person slots), pre-trained then frozen, lowest "
-                    "validation loss, lr x0.1 on plateaus, the authors' tcn (no input or stream dropout, early fusion)",
+                    "validation loss, lr x0.1 on plateaus, the authors' tcn (no input or stream dropout, early "
+                    "fusion), stride 5 for every model, the same window every epoch, no flips, no gradient "
+                    "clipping, 500 epochs",
                     freeze_pose_encoder=True, select_on="loss", plateau_factor=0.1, pose_pretrain_lr=1e-3, patience=20,
-                    model_settings={"lstm": {"pose_encoder": "slots"}, "attention": {"pose_encoder": "slots"},
+                    epochs=500, clip_gradients=False, random_windows=False, flip_windows=False,
+                    model_settings={"lstm": {"pose_encoder": "slots", "stride": 5},
+                                    "attention": {"pose_encoder": "slots", "stride": 5},
                                     "frame": {"pose_encoder": "slots"},
                                     "tcn": {"input_dropout": 0.0, "stream_dropout": 0.0, "fusion": "early",
                                             "pose_encoder": "slots", "norm": False, "readout": "last",
@@ -479,7 +492,7 @@ class TrainOptions:
     model: str = DEFAULT_MODEL
     data: Path | None = None
     out: Path | None = None
-    epochs: int | None = None  # most epochs; None: EPOCHS, or when resuming, the run's own
+    epochs: int | None = None  # most epochs; None: the recipe's, or when resuming, the run's own
     patience: int | None = None  # epochs without a better epoch before stopping; None: the recipe's, or when
     # resuming, the run's own
     recipe: str = DEFAULT_RECIPE

@@ -45,10 +45,12 @@ def sequence_optimizer(model: DanceClassifier, frozen_encoder: bool = False) -> 
     return optimizer(groups, config.lr, config.weight_decay, config.momentum, config.optimizer)
 
 
-def pretrain_encoders(model: DanceClassifier, train: Sequences, seed: int, device: str, lr: float) -> None:
+def pretrain_encoders(model: DanceClassifier, train: Sequences, seed: int, device: str, lr: float,
+                      clip: bool = True) -> None:
     """Per-frame classification with each trained encoder (pose: paper.md; flow: the same, as Simonyan &
     Zisserman train their temporal net on single stacks); an encoder keeps what it learned, its head is unused.
-    Flow stacks are mirrored at random, as in training. With pretrain_epochs 0 nothing is gathered at all."""
+    Flow stacks are mirrored at random, as in training. With pretrain_epochs 0 nothing is gathered at all.
+    `clip`: each step's gradient clipped (see step)."""
     if not model.config.pretrain_epochs:
         return
     for stream, encoder in model.encoders().items():
@@ -66,13 +68,16 @@ def pretrain_encoders(model: DanceClassifier, train: Sequences, seed: int, devic
                 if mirror is not None and bool(torch.rand(1, generator=generator) < 0.5):
                     inputs = mirror(inputs)
                 scores = encoder.classify(torch.from_numpy(inputs.astype(np.float32)).to(device))
-                step(encoder_optimizer, nn.functional.cross_entropy(scores, torch.from_numpy(labels[rows]).to(device)))
+                step(encoder_optimizer, nn.functional.cross_entropy(scores, torch.from_numpy(labels[rows]).to(device)),
+                     clip)
 
 
-def step(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
-    """One optimizer step on `loss`, its gradient clipped to MAX_GRAD_NORM over every parameter that has one."""
+def step(optimizer: torch.optim.Optimizer, loss: torch.Tensor, clip: bool = True) -> None:
+    """One optimizer step on `loss`, its gradient clipped to MAX_GRAD_NORM over every parameter that has one (not
+    `clip`: left as it is, as in the authors' train loop: configs.Recipe.clip_gradients)."""
     optimizer.zero_grad()
     loss.backward()
-    nn.utils.clip_grad_norm_([parameter for group in optimizer.param_groups for parameter in group["params"]
-                              if parameter.grad is not None], MAX_GRAD_NORM)
+    if clip:
+        nn.utils.clip_grad_norm_([parameter for group in optimizer.param_groups for parameter in group["params"]
+                                  if parameter.grad is not None], MAX_GRAD_NORM)
     optimizer.step()

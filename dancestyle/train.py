@@ -5,7 +5,7 @@
 1. Features are extracted once per clip and cached (extract.py).
 2. With the pose or flow stream, its encoder is first trained frame by frame as a classifier (paper.md), then the
    whole classifier (encoders included) is trained on sequences with SGD + Nesterov and the paper's settings
-   (gradients clipped to a norm of 5).
+   (gradients clipped to a norm of 5; not under the paper's recipe, configs.RECIPES).
 3. Each epoch ends with a validation pass; the best epoch's weights are the checkpoint (model.safetensors +
    config.json + metrics.json). The full training state is saved after every epoch under resume/, so Ctrl-C loses
    at most the epoch in progress and `resume=True` continues exactly: every epoch seeds its own random streams
@@ -13,8 +13,9 @@
 
 Training windows (windows.py): a clip's cache holds every 5th frame; a model with stride s reads every (s/5)-th
 of those, starting at a random offset (a free augmentation: stride 60 gives 12 distinct sequences per clip), in
-windows of 10 s, mirrored half of the time and changed by any `augment` named (augment.py). Evaluation uses
-offset 0 and averages all windows of a clip, like `classify` does with a video.
+windows of 10 s, flipped half of the time and changed by any `augment` named (augment.py); under the paper's
+recipe, the authors' same window every epoch, never flipped. Evaluation uses offset 0 and averages all windows of
+a clip, like `classify` does with a video.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from . import distributed
 from .augment import AUGMENTATIONS, FLIPS
 from .calibration import calibrate, fuses_late, negative_log_likelihood
-from .configs import EPOCHS, ModelConfig, Recipe, TrainOptions, config_from_dict, default_config, recipe
+from .configs import DEFAULT_RECIPE, ModelConfig, Recipe, TrainOptions, config_from_dict, default_config, recipe
 from .data import DatasetIndex, index_for_training, letsdance_classes
 from .distributed import Ranks
 from .errors import DanceStyleError, InputError, UsageError
@@ -68,12 +69,13 @@ class TrainingDiverged(DanceStyleError):
 
 
 def _epoch_windows(train: Sequences, config: ModelConfig, generator: torch.Generator, augment: Sequence[str],
-                   ranks: Ranks, seed: int, epoch: int) -> Iterator[tuple[list[int], list[Window]]]:
+                   ranks: Ranks, seed: int, epoch: int, how: Recipe) -> Iterator[tuple[list[int], list[Window]]]:
     """This rank's batches of the epoch as (clip indices, their windows): for clips in memory, every clip's window
     drawn here in clip order, then the order; for clips read from the cache, the order, then each window drawn
-    by a DataLoader worker from its own generator (sequences.py)."""
+    by a DataLoader worker from its own generator (sequences.py). Windows as the recipe `how` draws them."""
     every, per_window = window_steps(config)
-    choose = partial(training_window, every=every, per_window=per_window, augment=tuple(augment))
+    choose = partial(training_window, every=every, per_window=per_window, augment=tuple(augment),
+                     random_window=how.random_windows, flip=how.flip_windows)
     batch_size = max(1, config.batch_size // ranks.world)
     if isinstance(train.features, CachedClips):
         order = shard_order(torch.randperm(len(train), generator=generator), ranks)
@@ -100,22 +102,22 @@ class LossOf(nn.Module):
 
 def _epoch(model: DanceClassifier, optimizer, train: Sequences, seed: int, epoch: int, device: str,
            augment: Sequence[str] = (), ranks: Ranks = Ranks(), loss_of: nn.Module | None = None,
-           average: AveragedModel | None = None) -> tuple[float, float]:
+           average: AveragedModel | None = None, how: Recipe = recipe(DEFAULT_RECIPE)) -> tuple[float, float]:
     """One pass over the training clips; returns (mean loss, accuracy). Seeded by (seed, epoch) alone. With
     several ranks each takes its share of the epoch's order (`loss_of`: the DDP-wrapped LossOf), in batches of
     batch_size / world, so the batch the gradients are averaged over stays the configured one. `average` takes
-    in the weights after every step (ModelConfig.ema)."""
+    in the weights after every step (ModelConfig.ema). `how`: the recipe's windows and gradient clipping."""
     generator = torch.Generator().manual_seed(seed * 100_003 + epoch)
     torch.manual_seed(seed * 100_003 + epoch)  # dropout
     model.train()
     loss_of = loss_of or LossOf(model)
     total_loss = correct = seen = 0.0
-    for indices, windows in _epoch_windows(train, model.config, generator, augment, ranks, seed, epoch):
+    for indices, windows in _epoch_windows(train, model.config, generator, augment, ranks, seed, epoch, how):
         labels = torch.from_numpy(train.labels[indices]).to(device)
         inputs, lengths = batch_windows(windows, device)
         with mixed_precision(model.config, device):
             loss, scores = loss_of(inputs, lengths, labels)
-        step(optimizer, loss)
+        step(optimizer, loss, how.clip_gradients)
         if average is not None:
             average.update_parameters(model)
         total_loss += loss.item() * len(indices)
@@ -203,7 +205,7 @@ def _train_ranked(options: TrainOptions, ranks: Ranks, on_epoch, on_progress) ->
                                   "overrides": _recorded_settings(out, saved["options"].get("overrides", {}))})
     elif options.resume:
         raise UsageError(f"{out} holds no saved training state to resume.", "Start a new run without --resume.")
-    options = replace(options, epochs=options.epochs or EPOCHS,
+    options = replace(options, epochs=options.epochs or recipe(options.recipe).epochs,
                       patience=options.patience or recipe(options.recipe).patience,
                       # recorded absolute, so evaluate and --resume find it from any folder
                       data=Path(options.data).expanduser().absolute() if options.data else None)
@@ -340,7 +342,7 @@ def _model_and_optimizer(options: TrainOptions, config: ModelConfig, train_set: 
     if not options.resume:
         if not options.random_weights:
             model.load_pretrained()  # r3d on rgb: Kinetics-400 (offline runs pass --random-weights)
-        pretrain_encoders(model, train_set, options.seed, options.device, how.pose_pretrain_lr)
+        pretrain_encoders(model, train_set, options.seed, options.device, how.pose_pretrain_lr, how.clip_gradients)
     optimizer = sequence_optimizer(model, frozen_encoder=how.freeze_pose_encoder)
     return model, how, optimizer, _lr_scheduler(optimizer, config, how, options)
 
@@ -376,7 +378,7 @@ def _run_epoch(model: DanceClassifier, optimizer, train_set: Sequences, val_set:
     record. A loss that is not finite stops the run."""
     started = time.perf_counter()
     train_loss, train_accuracy = _epoch(model, optimizer, train_set, options.seed, epoch, options.device,
-                                        options.augment, ranks, loss_of, average)
+                                        options.augment, ranks, loss_of, average, recipe(options.recipe))
     if not math.isfinite(train_loss):
         kept = (f"the checkpoint keeps epoch {state['best_epoch']}" if state["best_epoch"]
                 else "no checkpoint was written")

@@ -2,10 +2,11 @@
 
 A model reads a step every `stride` frames of 30 fps video; a window is 10 s of those steps (the training clips'
 length). The feature cache holds a sample every geometry.cache_stride(s) frames (5 for every multiple of 5, else s),
-so a model with stride s reads every (s / cache_stride(s))-th of them. Training draws one random full window per clip and epoch (a random offset within
-the stride, a random start, then the augmentations: augment.py); evaluation tiles a clip with consecutive windows
-at offset 0, the last one ending at the clip's end, and averages their probabilities, as `classify` does with a
-video (pipeline.py, timeline.WindowBuffer).
+so a model with stride s reads every (s / cache_stride(s))-th of them. Training draws one random full window per
+clip and epoch (a random offset within the stride, a random start, then the augmentations: augment.py), or under
+the paper's recipe the authors' one fixed window; evaluation tiles a clip with consecutive windows at offset 0, the
+last one ending at the clip's end, and averages their probabilities, as `classify` does with a video (pipeline.py,
+timeline.WindowBuffer).
 """
 
 from __future__ import annotations
@@ -42,18 +43,25 @@ def clip_windows(features: Window, every: int, per_window: int, offset: int = 0)
 
 
 def training_window(features: Window, generator: torch.Generator, every: int, per_window: int,
-                    augment: Sequence[str] = ()) -> Window:
-    """A clip's random full window: a random offset within the stride, then a random start, then mirrored at
-    random and `augment`ed (augment.py). (Only a clip shorter than a window gives a shorter one; a 1-step tail
-    is never picked on its own.)"""
+                    augment: Sequence[str] = (), random_window: bool = True, flip: bool = True) -> Window:
+    """A clip's random full window: a random offset within the stride, then a random start, then flipped at
+    random (unless not `flip`) and `augment`ed (augment.py). (Only a clip shorter than a window gives a shorter
+    one; a 1-step tail is never picked on its own.) Not `random_window`: the same window every time, the
+    authors'."""
     total = len(next(iter(features.values())))
     # offsets that still leave a full window (a 251-frame clip has fewer than a 301-frame one)
     full = total - (per_window - 1) * every
-    offset = int(torch.randint(min(every, full if full > 0 else total), (1,), generator=generator))
-    steps = len(range(offset, total, every))
-    start = int(torch.randint(max(1, steps - per_window + 1), (1,), generator=generator))
+    if random_window:
+        offset = int(torch.randint(min(every, full if full > 0 else total), (1,), generator=generator))
+        steps = len(range(offset, total, every))
+        start = int(torch.randint(max(1, steps - per_window + 1), (1,), generator=generator))
+    else:
+        # run.py: frame_select=range(5, 305, 5) (range(s, 300 + s, s) at --frame-freq s), frames numbered from 1:
+        # its k-th frame is near our cache's sample k * every - 1 (ours start at the clip's first frame: each is
+        # the cache stride - 1 frames before theirs, 4 at stride 5)
+        offset, start = min(every - 1, max(0, full - 1)), 0
     window = {stream: array[offset::every][start:start + per_window] for stream, array in features.items()}
-    return augment_window(window, augment, generator)
+    return augment_window(window, augment, generator, flip)
 
 
 def batch_windows(windows: list[Window], device: str) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
