@@ -230,7 +230,7 @@ def row_lines(model: str, recipe: str, streams: str, rows: list[dict]) -> list[s
 def main() -> None:
     from dancestyle.configs import default_config, parse_settings
     from dancestyle.errors import DanceStyleError
-    from dancestyle.flow import DEFAULT_FLOW
+    from dancestyle.recipe import flow_overrides
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, required=True)
@@ -267,7 +267,7 @@ def main() -> None:
         raise SystemExit(f"--set and --choose both name {', '.join(sorted(both))}: a setting is fixed or chosen.")
     candidates = [[*args.set, *items] for items in choices]
     try:  # every setting checked before the first run trains
-        flow_overrides = parse_settings(args.flow_set, DEFAULT_FLOW, "--flow-set")
+        flow_changes = flow_overrides(args.flow_set)
         for model in args.models.split(","):
             for items in candidates:
                 parse_settings(items, default_config(model), "--set/--choose")
@@ -298,7 +298,7 @@ def main() -> None:
                 for shuffle in controls:
                     try:
                         row = protocol_row(args, model, recipe, streams, shuffle, suffix, candidates, seeds,
-                                           row_augment, flow_overrides)
+                                           row_augment, flow_changes)
                     except DanceStyleError as e:
                         raise SystemExit(str(e)) from None
                     results[f"{model}/{recipe}/{streams}{'/shuffled' if shuffle else ''}{suffix}"

@@ -10,11 +10,12 @@ block by `to_json` only.
 from __future__ import annotations
 
 import reprlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .configs import STREAM_NAMES, ModelConfig, config_from_dict, typed_settings
-from .errors import WeightsError
-from .flow import DEFAULT_FLOW, FlowSettings
+from .configs import STREAM_NAMES, ModelConfig, check_choice, config_from_dict, parse_settings, typed_settings
+from .errors import UsageError, WeightsError
+from .flow import DEFAULT_FLOW, DIS_PRESETS, FlowSettings
 from .geometry import CACHE_STRIDE, DEFAULT_DETECTOR_SIZE, RGB_SIZE, cache_stride
 from .pose import DEFAULT_POSE, FRAME_FORM, LEGACY_ESTIMATOR, POSE_BACKENDS, PoseSource
 from .weights import RESNET18
@@ -28,6 +29,20 @@ POSE_PEOPLE, POSE_KEYPOINTS = 20, 17  # what config.json records of the pose inp
 # (the presets' 5) and a clip bound in px far past any real one
 FRAME_LIMITS = {"frame_size": (32, 2160)}
 FLOW_LIMITS = {"size": (16, 1080), "pairs": (1, 300), "grid": (1, 96), "refinement": (0, 100), "bound": (0.01, 1000)}
+
+
+def flow_overrides(items: Iterable[str]) -> dict:
+    """`--flow-set` items (["pairs=1", "size=128"]) as FlowSettings fields, each typed, within FLOW_LIMITS and
+    computable by this version, else one UsageError with a hint: `train --flow-set` and benchmarks/seeds_table.py."""
+    parsed = parse_settings(items, DEFAULT_FLOW, "--flow-set")
+    try:
+        typed = typed_settings(FlowSettings, parsed, FLOW_LIMITS, "--flow-set ")
+    except UsageError as e:
+        bounds = ", ".join(f"{key} {low:g} to {high:g}" for key, (low, high) in FLOW_LIMITS.items())
+        raise UsageError(e.message, f"Flow settings take: {bounds}.") from None
+    check_choice("flow algorithm", "algorithm", typed.get("algorithm", DEFAULT_FLOW.algorithm), ("dis",))
+    check_choice("DIS preset", "preset", typed.get("preset", DEFAULT_FLOW.preset), tuple(DIS_PRESETS))
+    return typed
 
 
 def rgb_weights_id(random_weights: bool) -> str:

@@ -198,3 +198,9 @@ def test_the_wilson_interval_and_pooled_counts():
     assert seeds_table.pooled(runs) == seeds_table.Score(0.85, 255, 300)
     cell = seeds_table.test_cell(runs)
     assert cell.startswith("85.0 ± 5.0 (90.0, 80.0, 85.0); pooled 85.0 [") and cell.endswith("(255/300)")
+
+
+def test_seeds_table_checks_flow_settings_as_train_does(tmp_path, monkeypatch):
+    monkeypatch.setattr("sys.argv", ["seeds_table.py", "--data", str(tmp_path), "--flow-set", "pairs=0"])
+    with pytest.raises(SystemExit, match="pairs is 0"):
+        seeds_table.main()

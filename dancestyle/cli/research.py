@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from contextlib import nullcontext
+from dataclasses import replace
 from enum import Enum
 from typing import Annotated
 
 import typer
 
 from .. import render
-from ..configs import (DEFAULT_MODEL, DEFAULT_RECIPE, EPOCHS, PATIENCE, STREAM_NAMES, TrainOptions, default_config,
-                       parse_settings)
+from ..configs import (DEFAULT_MODEL, DEFAULT_RECIPE, EPOCHS, PATIENCE, RECIPES, STREAM_NAMES, TrainOptions,
+                       default_config, parse_settings)
 from ..errors import DanceStyleError, UsageError
+from ..flow import DEFAULT_FLOW, FlowSettings
 from ..geometry import DEFAULT_DETECTOR_SIZE
 from ..pose import DEFAULT_POSE
 from .app import DebugOption, Device, JsonOption, ModelName, PoseName, app, fail, show_error, takes_sigterm
@@ -91,7 +93,8 @@ def train(
     classes: Annotated[int, typer.Option(help="Let's Dance: 10 (the paper's) or 16 classes. A <style>/<video> "
                                          "dataset uses every style folder.")] = 10,
     epochs: Annotated[int | None, typer.Option(min=1, help=f"Most epochs; early stopping may end sooner. "
-                                               f"Default: {EPOCHS}, or with --resume the run's own.",
+                                               f"Default: {EPOCHS} (--recipe paper: {RECIPES['paper'].epochs}), "
+                                               "or with --resume the run's own.",
                                                show_default=False)] = None,
     patience: Annotated[int | None, typer.Option(min=1, help=f"Stop after this many epochs without a better "
                                                  f"epoch (validation accuracy; with --recipe paper, loss). Default: "
@@ -117,7 +120,9 @@ def train(
                                             "refuses to otherwise).")] = False,
     recipe: Annotated[str, typer.Option(help="ours (fine-tuned per-person pose encoder, most accurate epoch) or "
                                         "paper (the authors' code: their person-slot pose encoder, frozen; lowest "
-                                        "validation loss, lr x0.1 on plateaus, patience 20, their tcn).")
+                                        "validation loss, lr x0.1 on plateaus, patience 20, their tcn; stride 5 for "
+                                        "every model, the same frames every epoch, no flips, no gradient clipping, "
+                                        "500 epochs; models.md lists each choice).")
                       ] = DEFAULT_RECIPE,
     shuffle_frames: Annotated[bool, typer.Option("--shuffle-frames", help="Control experiment: shuffle the "
                                                  "frames of every clip in time (shows how much motion is used).")
@@ -130,6 +135,10 @@ def train(
         "--set", metavar="KEY=VALUE", help="A model setting over its defaults and the recipe's, e.g. "
         "--set fusion=early or --set hidden=64 (repeatable; config.json records them all).",
         show_default=False)] = None,
+    flow_set: Annotated[list[str] | None, typer.Option(
+        "--flow-set", metavar="KEY=VALUE", help="A flow setting over the defaults (flow.py), for the flow stream, "
+        "e.g. --flow-set pairs=1 (one frame pair per sample) or --flow-set size=128 (repeatable; config.json "
+        "records them, and evaluate and classify compute the same flow).", show_default=False)] = None,
     push_to_hub: Annotated[str | None, typer.Option(help="Upload the checkpoint to this Hub repo (ORG/NAME) "
                                                     "with a generated model card.", show_default=False)] = None,
     json_output: JsonOption = False,
@@ -158,6 +167,7 @@ def train(
             raise UsageError("--set cannot change a resumed run: it continues with the settings its "
                              "config.json records.", "Drop --set, or start a new run without --resume.")
         options.overrides = parse_settings(settings or [], default_config(model.value))
+        options.flow = _flow_settings(flow_set or [], options.streams, resume)
         if push_to_hub:  # a bad repo id must fail now, not after hours of training
             from huggingface_hub.utils import validate_repo_id
 
@@ -194,6 +204,19 @@ def _streams(value: str) -> list[str]:
         raise typer.BadParameter(f"a non-empty set of {', '.join(STREAM_NAMES)}, comma-separated "
                                  "(e.g. pose,flow)", param_hint="--streams")
     return [stream for stream in STREAM_NAMES if stream in streams]
+
+
+def _flow_settings(items: list[str], streams: list[str], resume: bool) -> FlowSettings:
+    """The run's flow settings: the defaults with `--flow-set`'s changes (recipe.flow_overrides)."""
+    from ..recipe import flow_overrides
+
+    if items and resume:
+        raise UsageError("--flow-set cannot change a resumed run: it continues with the flow its config.json "
+                         "records.", "Drop --flow-set, or start a new run without --resume.")
+    if items and "flow" not in streams:
+        raise UsageError(f"--flow-set changes the flow stream, which this run does not use (--streams "
+                         f"{','.join(streams)}).", "Add flow to --streams, or drop --flow-set.")
+    return replace(DEFAULT_FLOW, **flow_overrides(items))
 
 
 def _train_with_progress(run_training, options) -> dict:
