@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from . import cores
 from .errors import UsageError
 from .geometry import WATCH_HOP
 from .maker import FeatureMaker
@@ -31,7 +32,8 @@ from .pose import PoseSource, pose_backend
 from .recipe import RANDOM_RGB, FeatureRecipe
 from .prediction import Prediction, rank_styles
 from .timeline import ScoredWindow, WindowBuffer, check_hop, segments, window_span
-from .video import ReadAhead, SampledFrame, VideoEnd, chunked, is_live, iter_sampled_frames, sample_interval
+from .video import (Decoding, EarlyStart, ReadAhead, SampledFrame, VideoEnd, chunked, is_live,
+                    sample_interval)
 from .windows import steps_per_window
 from .checkpoints import (checkpoint_cautions, classifier_source, load_classifier, pose_caution,
                           read_checkpoint)
@@ -70,6 +72,8 @@ class DanceStylePipeline:
         # the flow settings of training, for a model with the flow stream (flow stacks are decoded with the frames)
         self.flow = self.recipe.flow_settings
         self.interval = sample_interval(self.config.stride)
+        self.decoding = Decoding(self.interval, self.frame_size, self.flow)
+        self.early: EarlyStart | None = None  # a video's decoding started while this loaded (cli/use.py)
         self.window_frames = steps_per_window(self.config.stride)  # sampled frames in a 10 s window
 
     def _frame_features(self, window: list[SampledFrame], timings: dict[str, float]) -> tuple[dict, int]:
@@ -87,9 +91,13 @@ class DanceStylePipeline:
         return torch.softmax(scores, dim=-1)[0].float().cpu().numpy()
 
     def read_ahead(self, path: str | Path) -> ReadAhead:
-        """Start decoding `path`'s sampled frames in the background (at the size the streams need)."""
-        return ReadAhead(iter_sampled_frames(path, self.interval, max_short_side=self.frame_size, flow=self.flow,
-                                             with_end=True))
+        """Start decoding `path`'s sampled frames in the background (at the size the streams need), or take over
+        `early`'s if it decodes the same file the same way."""
+        reader = self.early.take(path, self.decoding) if self.early is not None else None
+        if reader is None:
+            return self.decoding.read_ahead(path)
+        cores.apply_to_torch()  # as a ReadAhead made now would: the early one started before torch was imported
+        return reader
 
     def hop_frames(self, hop: float | None) -> int:
         """--hop SECONDS as a count of sampled frames (the nearest, at least one); None: one window, no overlap."""

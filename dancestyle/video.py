@@ -422,6 +422,41 @@ class ReadAhead:
         self._thread.join(wait)
 
 
+@dataclass(frozen=True)
+class Decoding:
+    """How a model reads a video: an instant every `interval` seconds, frames of at most `max_short_side` px on
+    the short side, and the flow stacks decoded with them (None: none)."""
+
+    interval: Fraction
+    max_short_side: int | None = None
+    flow: FlowSettings | None = None
+
+    def read_ahead(self, source: Source) -> ReadAhead:
+        """Start decoding `source`'s sampled frames in a background thread, a VideoEnd last."""
+        return ReadAhead(iter_sampled_frames(source, self.interval, self.max_short_side, self.flow, with_end=True))
+
+
+class EarlyStart:
+    """A local file's decoding started before the networks load (importing torch alone takes a second or more), so
+    the two overlap. Whoever then asks for the same file decoded the same way takes it over (`take`); anything else
+    decodes afresh, and `close` stops what nobody took. Not for live sources: they can be read only once."""
+
+    def __init__(self, source: Source, decoding: Decoding) -> None:
+        self.source, self.decoding = source, decoding
+        self.reader: ReadAhead | None = decoding.read_ahead(source)
+
+    def take(self, source: Source, decoding: Decoding) -> ReadAhead | None:
+        if self.reader is None or str(source) != str(self.source) or decoding != self.decoding:
+            return None
+        reader, self.reader = self.reader, None
+        return reader
+
+    def close(self) -> None:
+        if self.reader is not None:
+            self.reader.close()
+            self.reader = None
+
+
 def chunked(items: Iterable, size: int) -> Iterator[list]:
     """Consecutive lists of `size` items (the last may be shorter), without holding more than one list."""
     chunk: list = []

@@ -281,3 +281,50 @@ def test_with_end_the_last_item_says_where_the_video_ends(tmp_path, with_flow):
     assert [type(item).__name__ for item in items] == ["SampledFrame"] * 4 + ["VideoEnd"]
     assert items[-1] == VideoEnd(7.0)
     assert not any(isinstance(item, VideoEnd) for item in iter_sampled_frames(video, sample_interval(60)))
+
+
+def _decoded(items) -> list:
+    """Sampled frames as (index, time, pixels) and the VideoEnd, comparable between two decodings."""
+    return [(item.index, item.time, item.image.tobytes()) if hasattr(item, "image") else item for item in items]
+
+
+def test_early_start_is_taken_over_only_for_the_same_file_decoded_the_same_way(tmp_path):
+    from dancestyle.video import Decoding, EarlyStart
+
+    video = make_video(tmp_path / "clip.mp4", frames=60)
+    decoding = Decoding(sample_interval(10), 64)
+    early = EarlyStart(video, decoding)
+    assert early.take(video, Decoding(sample_interval(5), 64)) is None
+    assert early.take(video, Decoding(sample_interval(10), 32)) is None
+    assert early.take(tmp_path / "other.mp4", decoding) is None
+    reader = early.take(str(video), decoding)  # the CLI's paths and the pipeline's may differ in type
+    assert reader is not None and early.take(video, decoding) is None  # taken once
+    assert _decoded(reader) == _decoded(decoding.read_ahead(video))
+    early.close()  # nothing left to stop
+
+
+def test_early_start_not_taken_is_stopped_by_close(tmp_path):
+    from dancestyle.video import Decoding, EarlyStart
+
+    early = EarlyStart(make_video(tmp_path / "clip.mp4", frames=90), Decoding(sample_interval(1), 64))
+    reader = early.reader
+    early.close()
+    assert early.reader is None and not reader._thread.is_alive()
+
+
+def test_the_pipeline_reads_ahead_with_the_early_start_when_it_decodes_the_same_way(tmp_path):
+    from types import SimpleNamespace
+
+    from dancestyle.pipeline import DanceStylePipeline
+    from dancestyle.video import Decoding, EarlyStart
+
+    video = make_video(tmp_path / "clip.mp4", frames=30)
+    early = EarlyStart(video, Decoding(sample_interval(10), 64))
+    same = SimpleNamespace(early=early, decoding=Decoding(sample_interval(10), 64))
+    other = SimpleNamespace(early=early, decoding=Decoding(sample_interval(5), 64))
+    expected = early.reader
+    fresh = DanceStylePipeline.read_ahead(other, video)
+    fresh.close()
+    assert fresh is not expected
+    assert DanceStylePipeline.read_ahead(same, video) is expected
+    early.close()

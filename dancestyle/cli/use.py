@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import closing, contextmanager, nullcontext
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -16,6 +16,9 @@ from ..errors import DanceStyleError, OutputError, UsageError
 from ..geometry import WATCH_HOP
 from .app import (DebugOption, DetectorSizeOption, Device, DeviceOption, JsonOption, ModelName, ModelOption, PoseName,
                   PoseOption, RandomWeightsOption, TopKOption, WeightsOption, app, show_error, takes_sigterm)
+
+if TYPE_CHECKING:
+    from ..video import EarlyStart
 
 
 def _load_pipeline(model: ModelName, weights: str | None, device: str, random_weights: bool,
@@ -35,6 +38,29 @@ def _load_pipeline(model: ModelName, weights: str | None, device: str, random_we
         for caution in pipeline.cautions:
             render.warning(caution)
     return pipeline
+
+
+def _decode_early(model: ModelName, detector_size: int | None, inputs: list) -> EarlyStart | None:
+    """The first input's decoding, started before the networks load so that the two overlap, the way `model`
+    decodes by default (its stride, frame size, flow stacks): the pipeline takes it over only if its weights decode
+    the same way. None for a live source (read once), under torchrun (each rank has its own inputs), or no input."""
+    from .. import distributed
+    from ..configs import default_config
+    from ..recipe import FeatureRecipe
+    from ..video import Decoding, EarlyStart, is_live, sample_interval
+
+    first = next((path for _, path, error in inputs if error is None), None)
+    if first is None or is_live(first) or distributed.ranks_from_env().distributed:
+        return None
+    config = default_config(model.value)
+    recipe = FeatureRecipe.for_model(config)
+    return EarlyStart(first, Decoding(sample_interval(config.stride), detector_size or recipe.frame_size,
+                                      recipe.flow_settings))
+
+
+def _stop(early: EarlyStart | None) -> None:
+    if early is not None:
+        early.close()
 
 
 def _save_video_option(what: str, written: str):
@@ -115,7 +141,6 @@ def classify(
     """Classify the dance style of each video. Exit code 0: all classified; 1: some failed or ended early; 2: usage
     error; 130: Ctrl-C, 143: SIGTERM (what finished is still shown)."""
     from .. import distributed
-    from ..pipeline import resolve_device
     from ..timeline import check_hop, clock
     from ..video import find_videos
 
@@ -126,17 +151,23 @@ def classify(
             if json_output:
                 render.json_line(render.error_record(str(path or given), error))
         raise typer.Exit(1)
+    early = None
     try:
         if hop is not None:
             check_hop(hop)  # a usage error before the models load
         _check_save_video(save_video, len(inputs))
+        early = _decode_early(model, detector_size, inputs)  # decodes while torch is imported and the models load
+        from ..pipeline import resolve_device  # imports torch
         ranks, device_name = distributed.start(resolve_device(device.value))  # under torchrun: share the inputs
         pipeline = _load_pipeline(model, weights, device_name, random_weights, detector_size, pose,
                                   quiet=not ranks.main)
+        pipeline.early = early
     except UsageError as e:
+        _stop(early)
         show_error(e, debug)
         raise typer.Exit(2) from None
     except DanceStyleError as e:  # weights unavailable: every input fails for the same reason
+        _stop(early)
         show_error(e, debug)
         if json_output:
             for given, path, error in inputs:  # an input that could not be used says why itself
@@ -145,7 +176,8 @@ def classify(
 
     predictions, failed, interrupted = [], 0, False
     video = _video_writer(pipeline, save_video) if ranks.main else None  # torchrun: rank 0 has the one input
-    with render.progress() if ranks.main else nullcontext() as progress, _closing_video(video, debug):
+    with (render.progress() if ranks.main else nullcontext() as progress, _closing_video(video, debug),
+          closing(early) if early else nullcontext()):  # what the pipeline did not take over is stopped
         task = progress.add_task("Classifying", total=len(inputs)) if progress else None
 
         def within_video(item, seconds: float) -> None:  # a long video moves the line while it is classified
