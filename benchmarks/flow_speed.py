@@ -7,10 +7,11 @@ For each video size it decodes a generated 10 s, 30 fps clip (moving figures, be
 the way `classify` and training do, twice: sampled frames only, and sampled frames with their flow stacks. The
 difference per sampled step is what flow adds (the decoder's extra frame conversions included); it is reported at
 the cache's 1/6 s steps (every frame of 30 fps video is in a pair) and at lstm's 2 s steps. It also reports DIS
-alone per pair at the flow size. --data: the first clip of a Let's Dance-style dataset of frame folders (e.g. the
-synthetic corpus), as training reads it. Medians over --repeat runs. --flow-size and --pairs price other flow
-settings than the defaults (the clip bound scales with the size; it costs nothing), --refinement DIS's
-variational refinement iterations.
+alone per pair at the flow size, and Farneback's (flow.FARNEBACK_PARAMETERS, `--flow-set algorithm=farneback`) on
+the same frames in the same run, with its ratio to DIS. --data: the first clip of a Let's Dance-style dataset of
+frame folders (e.g. the synthetic corpus), as training reads it. Medians over --repeat runs. --flow-size and
+--pairs price other flow settings than the defaults (the clip bound scales with the size; it costs nothing),
+--refinement DIS's variational refinement iterations.
 """
 
 from __future__ import annotations
@@ -56,7 +57,8 @@ def video_costs(clip: Path, interval: Fraction, repeat: int, settings: FlowSetti
     return steps, median_seconds(lambda: decode(None), repeat), median_seconds(lambda: decode(settings), repeat)
 
 
-def dis_per_pair(repeat: int, settings: FlowSettings) -> float:
+def per_pair(repeat: int, settings: FlowSettings) -> float:
+    """Seconds per flow pair by `settings` (its algorithm) on a 16:9 random texture shifted 3 px."""
     from dancestyle.flow import FlowField
 
     rng = np.random.default_rng(0)
@@ -88,9 +90,12 @@ def main() -> None:
                        refinement=DEFAULT_FLOW.refinement if args.refinement is None else args.refinement)
     print(f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; flow settings "
           f"{settings.to_dict()}\n")
-    per_pair = dis_per_pair(args.repeat, settings)
-    print(f"DIS alone: {1000 * per_pair:.2f} ms per pair at short side {size} px, "
-          f"{1000 * per_pair * settings.pairs:.1f} ms for a stack of {settings.pairs}\n")
+    dis = per_pair(args.repeat, settings)
+    farneback = per_pair(args.repeat, replace(settings, algorithm="farneback"))
+    for name, seconds in (("DIS", dis), ("Farneback", farneback)):
+        print(f"{name} alone: {1000 * seconds:.2f} ms per pair at short side {size} px, "
+              f"{1000 * seconds * settings.pairs:.1f} ms for a stack of {settings.pairs}")
+    print(f"Farneback / DIS: {farneback / dis:.1f}x\n")
     print("| video | steps every | steps | decode only, ms/step | with flow, ms/step | flow adds, ms/step |")
     print("|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as scratch:

@@ -335,7 +335,7 @@ def model_card(directory: Path, repo: str) -> str:
         f"- hyper-parameters: `{json.dumps({k: v for k, v in model.items() if k not in ('classes', 'streams')})}`",
     ]
     if recipe.flow_settings is not None:
-        lines += [f"- flow (OpenCV DIS; `classify` computes exactly these): "
+        lines += [f"- flow (OpenCV's {recipe.flow_settings.algorithm}; `classify` computes exactly these): "
                   f"`{json.dumps(recipe.flow_settings.to_dict())}`"]
     if config.get("calibration"):
         lines += [f"- streams fused late, each one's scores divided by its temperature (fit on the validation "

@@ -1,9 +1,11 @@
-"""The motion stream's input: dense optical flow (OpenCV's DIS) around each sampled instant, as a small stack.
+"""The motion stream's input: dense optical flow (OpenCV's DIS, or Farneback's) around each sampled instant, as a
+small stack.
 
 At a sampled instant t, the stack holds `pairs` flow fields (30: one second of motion): for k = 0 .. pairs-1,
 the flow from the frame on screen at t + k/30 s to the frame after it. Every field is:
 
-1. computed on greyscale frames resized to a short side of `size` px (whatever the video's resolution), with DIS;
+1. computed on greyscale frames resized to a short side of `size` px (whatever the video's resolution), with DIS
+   (the default) or Farneback's algorithm (`algorithm`: Castro et al.'s two-/three-stream flow);
 2. rescaled to pixels per 1/30 s: a field between frames dt seconds apart is multiplied by (1/30) / dt, so a 25,
    30 or 60 fps video of the same motion gives the same numbers (at 60 fps the pairs are 1/60 s apart and
    doubled; at 25 fps one frame may serve two instants);
@@ -32,6 +34,12 @@ from .geometry import FLOW_BASE
 
 OPENCV_PACKAGE = "opencv-python-headless"
 DIS_PRESETS = {"ultrafast": 0, "fast": 1, "medium": 2}  # cv2.DISOPTICAL_FLOW_PRESET_*
+FLOW_ALGORITHMS = ("dis", "farneback")
+# cv2.calcOpticalFlowFarneback's pyr_scale, levels, winsize, iterations, poly_n, poly_sigma, flags: the values of
+# OpenCV's own optical-flow tutorial and samples/python/opt_flow.py, and of MMAction2's flow_extraction.py
+# (research/flow.md); poly_sigma 1.2 is what OpenCV's docs advise for poly_n 5 (1.1) to 7 (1.5). Not settings:
+# changing them would change a cached flow without changing its FlowSettings.id
+FARNEBACK_PARAMETERS = (0.5, 3, 15, 3, 5, 1.2, 0)
 
 
 class OpenCVMissing(DanceStyleError):
@@ -42,7 +50,7 @@ class OpenCVMissing(DanceStyleError):
 class FlowSettings:
     """Everything that decides the flow stream's numbers; recorded in checkpoints and in cache keys."""
 
-    algorithm: str = "dis"
+    algorithm: str = "dis"  # FLOW_ALGORITHMS; "farneback" ignores the DIS settings (preset, refinement)
     preset: str = "medium"  # "fast" cost accuracy (models.md)
     # DIS variational refinement iterations per scale (the preset's 5; 0: off, since 2026-12-05: more than half a
     # call's cost, for no accuracy on the seeds table)
@@ -67,8 +75,8 @@ class FlowSettings:
         data = {**RECORDED_BEFORE, **data}  # a checkpoint older than a setting was made with its value then
         settings = cls(**{key: value for key, value in data.items() if key in known})
         problems = [f"unknown settings {unknown}"] if unknown else []
-        if settings.algorithm != "dis":
-            problems.append(f"algorithm {settings.algorithm!r} (this version computes 'dis')")
+        if settings.algorithm not in FLOW_ALGORITHMS:
+            problems.append(f"algorithm {settings.algorithm!r} (this version computes {' or '.join(FLOW_ALGORITHMS)})")
         if settings.preset not in DIS_PRESETS:
             problems.append(f"DIS preset {settings.preset!r}")
         if settings.refinement < 0:
@@ -83,7 +91,8 @@ class FlowSettings:
     def id(self) -> str:
         """A short readable key for caches: changes whenever any setting does."""
         digest = hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:8]
-        return f"{self.algorithm}-{self.preset}-{self.size}px-L{self.pairs}-g{self.grid}-{digest}"
+        method = f"dis-{self.preset}" if self.algorithm == "dis" else self.algorithm  # DIS's ids as they have been
+        return f"{method}-{self.size}px-L{self.pairs}-g{self.grid}-{digest}"
 
     @property
     def shape(self) -> tuple[int, int, int, int]:
@@ -131,18 +140,22 @@ def to_grey(image: np.ndarray, size: int) -> np.ndarray:
 
 
 class FlowField:
-    """DIS flow between two grey frames, encoded as described at the top of this module."""
+    """Flow between two grey frames by the settings' algorithm, encoded as described at the top of this module."""
 
     def __init__(self, settings: FlowSettings = DEFAULT_FLOW) -> None:
         self.settings = settings
         self._cv2 = _cv2()
-        self._dis = self._cv2.DISOpticalFlow_create(DIS_PRESETS[settings.preset])
-        self._dis.setVariationalRefinementIterations(settings.refinement)
+        self._dis = None
+        if settings.algorithm == "dis":
+            self._dis = self._cv2.DISOpticalFlow_create(DIS_PRESETS[settings.preset])
+            self._dis.setVariationalRefinementIterations(settings.refinement)
 
     def raw(self, first: np.ndarray, second: np.ndarray) -> np.ndarray:
         """(H, W, 2) displacement in pixels from `first` to `second` (same-size grey uint8 frames)."""
         if first.shape != second.shape:  # a resolution change mid-stream: compare at the first's size
             second = self._cv2.resize(second, (first.shape[1], first.shape[0]), interpolation=self._cv2.INTER_AREA)
+        if self._dis is None:
+            return self._cv2.calcOpticalFlowFarneback(first, second, None, *FARNEBACK_PARAMETERS)
         return self._dis.calc(first, second, None)
 
     def encode(self, displacement: np.ndarray, seconds: float) -> np.ndarray:

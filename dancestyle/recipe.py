@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from .configs import STREAM_NAMES, ModelConfig, check_choice, config_from_dict, parse_settings, typed_settings
 from .errors import UsageError, WeightsError
-from .flow import DEFAULT_FLOW, DIS_PRESETS, FlowSettings
+from .flow import DEFAULT_FLOW, DIS_PRESETS, FLOW_ALGORITHMS, FlowSettings
 from .geometry import CACHE_STRIDE, DEFAULT_DETECTOR_SIZE, RGB_SIZE, cache_stride
 from .pose import DEFAULT_POSE, FRAME_FORM, LEGACY_ESTIMATOR, POSE_BACKENDS, PoseSource
 from .weights import RESNET18
@@ -40,7 +40,7 @@ def flow_overrides(items: Iterable[str]) -> dict:
     except UsageError as e:
         bounds = ", ".join(f"{key} {low:g} to {high:g}" for key, (low, high) in FLOW_LIMITS.items())
         raise UsageError(e.message, f"Flow settings take: {bounds}.") from None
-    check_choice("flow algorithm", "algorithm", typed.get("algorithm", DEFAULT_FLOW.algorithm), ("dis",))
+    check_choice("flow algorithm", "algorithm", typed.get("algorithm", DEFAULT_FLOW.algorithm), FLOW_ALGORITHMS)
     check_choice("DIS preset", "preset", typed.get("preset", DEFAULT_FLOW.preset), tuple(DIS_PRESETS))
     return typed
 

@@ -163,7 +163,7 @@ def test_settings_round_trip_and_unreproducible_ones_are_refused():
     settings = FlowSettings(pairs=3, grid=8)
     assert FlowSettings.from_dict(json.loads(json.dumps(settings.to_dict()))) == settings
     assert settings.id != DEFAULT_FLOW.id and FlowSettings(preset="fast").id != DEFAULT_FLOW.id
-    for recorded in ({"algorithm": "farneback"}, {"preset": "slow"}, {"warp": 2}, {"refinement": -1}):
+    for recorded in ({"algorithm": "tvl1"}, {"preset": "slow"}, {"warp": 2}, {"refinement": -1}):
         with pytest.raises(WeightsError, match="cannot reproduce"):
             FlowSettings.from_dict({**DEFAULT_FLOW.to_dict(), **recorded})
 
@@ -183,6 +183,22 @@ def test_variational_refinement_is_what_the_settings_say():
     refined, raw = (FlowField(FlowSettings(refinement=n)).raw(first, second) for n in (5, 0))
     assert not np.allclose(refined, raw)
     assert abs(np.median(raw[..., 0]) - 2) < 0.5  # without it DIS still finds the motion
+
+
+@pytest.mark.parametrize("algorithm", ["dis", "farneback"])
+def test_both_algorithms_measure_a_known_shift(algorithm):
+    """A smooth texture shifted 3 px right at the flow size: both algorithms read ~3 px in x, ~0 in y."""
+    import cv2
+
+    first = cv2.GaussianBlur(np.random.default_rng(1).integers(0, 255, (SIZE, 170), dtype=np.uint8), (7, 7), 0)
+    raw = FlowField(FlowSettings(algorithm=algorithm)).raw(first, np.roll(first, 3, axis=1))
+    assert abs(np.median(raw[..., 0]) - 3) < 0.05 and abs(np.median(raw[..., 1])) < 0.05
+
+
+def test_farneback_is_recorded_and_cached_apart_from_dis():
+    farneback = FlowSettings(algorithm="farneback")
+    assert FlowSettings.from_dict(json.loads(json.dumps(farneback.to_dict()))) == farneback
+    assert farneback.id.startswith("farneback-") and DEFAULT_FLOW.id.startswith("dis-medium-")
 
 
 def test_missing_opencv_names_the_package(monkeypatch):
@@ -314,7 +330,7 @@ def test_a_checkpoint_with_flow_settings_classify_cannot_make_is_refused(corpus,
     train(flow_options(corpus, tmp_path / "run", epochs=1))
     config_path = tmp_path / "run" / "config.json"
     config = json.loads(config_path.read_text())
-    config["features"]["flow"]["algorithm"] = "farneback"
+    config["features"]["flow"]["algorithm"] = "tvl1"
     config_path.write_text(json.dumps(config))
     with pytest.raises(WeightsError, match="cannot reproduce"):
         load_model("attention", weights=str(tmp_path / "run"), device="cpu")

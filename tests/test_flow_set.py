@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from dancestyle.cli import app
+from dancestyle.configs import default_config
 from dancestyle.errors import UsageError
 from dancestyle.flow import DEFAULT_FLOW
 from dancestyle.recipe import FeatureRecipe, flow_overrides
@@ -18,11 +19,27 @@ from dancestyle.recipe import FeatureRecipe, flow_overrides
 def test_flow_settings_are_typed_and_bounded():
     assert flow_overrides(["pairs=1", "bound=2.5", "preset=fast"]) == {"pairs": 1, "bound": 2.5, "preset": "fast"}
     for bad, said in ((["pairs=0"], "pairs is 0"), (["size=9999"], "size is 9999"), (["nope=1"], "known KEY"),
-                      (["preset=slow"], "preset 'slow'"), (["algorithm=farneback"], "algorithm"),
+                      (["preset=slow"], "preset 'slow'"), (["algorithm=tvl1"], "algorithm 'tvl1'"),
                       (["grid=x"], "grid takes int")):
         with pytest.raises(UsageError, match=said) as refused:
             flow_overrides(bad)
         assert refused.value.hint
+
+
+def test_farneback_is_a_flow_algorithm_and_an_unknown_one_names_both():
+    assert flow_overrides(["algorithm=farneback"]) == {"algorithm": "farneback"}
+    with pytest.raises(UsageError) as refused:
+        flow_overrides(["algorithm=tvl1"])
+    assert "algorithm=dis" in refused.value.hint and "algorithm=farneback" in refused.value.hint
+
+
+def test_a_farneback_checkpoint_reads_back_its_algorithm():
+    """evaluate and classify compute the flow the checkpoint's recipe records: Farneback's, not DIS's."""
+    model = default_config("frame", streams=["flow"], classes=["a", "b"])
+    recipe = FeatureRecipe.for_model(model, flow=replace(DEFAULT_FLOW, algorithm="farneback", pairs=1))
+    config = json.loads(json.dumps({"model": model.to_dict(), "features": recipe.to_json()}))
+    assert FeatureRecipe.from_checkpoint(config).flow == recipe.flow
+    assert recipe.source_id("flow") != FeatureRecipe.for_model(model).source_id("flow")
 
 
 def test_train_records_its_flow_settings_for_evaluate_and_classify(corpus, home, tmp_path):
