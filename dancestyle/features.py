@@ -26,6 +26,9 @@ POSE_DIM = 3 * 2 * NUM_KEYPOINTS  # 102: PoseEncoder's three conv channels over 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 FLOW_DIM = 64
+# torchvision's R3D_18_Weights.KINETICS400_V1.transforms(): VideoClassification(crop_size=(112, 112),
+# resize_size=(128, 171)), (height, width) resized to whatever the aspect ratio (transforms/_presets.py)
+KINETICS_RESIZE, KINETICS_CROP = (128, 171), 112
 STREAMS = STREAM_NAMES  # the order of the per-frame concatenation, whatever order a user names them in
 Window = dict[str, np.ndarray]  # one window of a clip: stream -> its (steps, ...) per-step features
 STREAM_DIMS = dict(zip(STREAMS, (RGB_DIM, POSE_DIM, FLOW_DIM)))
@@ -224,21 +227,32 @@ class FlowEncoder(nn.Module):
         return self.head(self(stacks))
 
 
-def square_frames(images: list[np.ndarray], side: int) -> np.ndarray:
-    """(T, side, side, 3) uint8: each frame's short side resized to 8/7 of `side`, then its centre cropped to
-    side x side (Kinetics' video models: short side 128, crop 112)."""
+def square_frames(images: list[np.ndarray], side: int, resize: str = "kinetics") -> np.ndarray:
+    """(T, side, side, 3) uint8: each frame resized, then its centre cropped to side x side. resize "kinetics": to
+    KINETICS_RESIZE scaled by side / KINETICS_CROP whatever the frame's aspect ratio, as torchvision's preset for
+    R3D-18's Kinetics-400 weights does (a 16:9 frame keeps 112/171 = 65% of its width; a portrait one is
+    squeezed, as Kinetics' own would be); "short-side" (r3d checkpoints before 2026-12-07): the short side to 8/7
+    of `side`, the aspect ratio kept (49% of a 16:9 frame's width). PIL's bilinear filter, which smooths when it
+    shrinks; the preset's torch resize does not (antialias=False, kept there only for old results' sake)."""
     from PIL import Image
 
-    short = round(side * 8 / 7)
     frames = []
     for image in images:
         height, width = image.shape[:2]
-        scale = short / min(height, width)
-        size = (max(side, round(width * scale)), max(side, round(height * scale)))
+        size = _resized_size(width, height, side, resize)
         resized = np.asarray(Image.fromarray(image).resize(size, Image.BILINEAR))
         top, left = (size[1] - side) // 2, (size[0] - side) // 2
         frames.append(resized[top:top + side, left:left + side])
     return np.stack(frames) if frames else np.zeros((0, side, side, 3), np.uint8)
+
+
+def _resized_size(width: int, height: int, side: int, resize: str) -> tuple[int, int]:
+    """(width, height) a frame is resized to before square_frames' centre crop of `side`."""
+    if resize == "kinetics":
+        return (max(side, round(side * KINETICS_RESIZE[1] / KINETICS_CROP)),
+                max(side, round(side * KINETICS_RESIZE[0] / KINETICS_CROP)))
+    scale = round(side * 8 / 7) / min(height, width)
+    return max(side, round(width * scale)), max(side, round(height * scale))
 
 
 def mirror_flow(stacks: np.ndarray) -> np.ndarray:

@@ -88,7 +88,7 @@ class FeatureMaker:
         """(T, 512) ResNet-18 features, or (T, side, side, 3) uint8 frames for a model that reads pixels (r3d)."""
         images = [sample.image for sample in samples]
         if self.recipe.reads_frames:
-            return square_frames(images, frames_side(self.recipe.form("rgb")))
+            return square_frames(images, frames_side(self.recipe.form("rgb")), self.recipe.frames_resize)
         self._rgb_ready()
         return np.concatenate([self.rgb_backbone(batch).cpu().numpy() for batch in chunked(images, RGB_BATCH)])
 

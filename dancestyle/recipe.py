@@ -23,6 +23,10 @@ from .weights import RESNET18
 RANDOM_RGB = "random-seed-0"  # a random but reproducible ResNet-18, for offline runs
 KINETICS_START = "torchvision R3D_18_Weights.KINETICS400_V1"  # what an r3d on rgb starts from (config.json)
 FRAMES_FORM = "frames"  # the rgb stream as pixels, "frames<side>" (a model that reads frames: r3d)
+# how those frames are brought to their square side (features.square_frames): "kinetics" as torchvision's preset
+# for R3D-18's Kinetics weights (128 x 171, then the centre); "short-side", r3d's until 2026-12-07 (aspect kept)
+FRAME_RESIZES = ("kinetics", "short-side")
+LEGACY_FRAME_RESIZE = "short-side"  # what an r3d config.json without features.rgb.resize was made with
 POSE_PEOPLE, POSE_KEYPOINTS = 20, 17  # what config.json records of the pose input's shape
 # bounds on the recorded sizes that decoding allocates by (a config.json is someone else's file): up to a 4K
 # video's short side for the frames, a tenth of it for flow's; a second of pairs at 300 fps; DIS's refinement
@@ -68,6 +72,7 @@ class FeatureRecipe:
     pose_backend: str = DEFAULT_POSE  # the backend classify runs for this model's poses
     flow: FlowSettings = DEFAULT_FLOW
     stride: int = CACHE_STRIDE  # frames between cached samples: geometry.cache_stride of the model's stride
+    frames_resize: str = FRAME_RESIZES[0]  # a model that reads frames (r3d): how they were made square
 
     @classmethod
     def for_model(cls, model: ModelConfig, pose: PoseSource | None = None, rgb_weights: str | None = None,
@@ -96,11 +101,13 @@ class FeatureRecipe:
         flow = _part(features, "flow", "features.") if features.get("flow") is not None else None
         if flow is not None:  # its sizes typed and bounded; from_dict refuses what this version cannot compute
             flow = FlowSettings.from_dict({**flow, **typed_settings(FlowSettings, flow, FLOW_LIMITS, "features.flow.")})
-        rgb_weights = _text(_part(features, "rgb", "features.").get("weights"), "features.rgb.weights")
+        rgb = _part(features, "rgb", "features.")
+        rgb_weights = _text(rgb.get("weights"), "features.rgb.weights")
         return cls(_ordered(model.streams), tuple(sorted(model.stream_forms.items())), frame_size,
                    rgb_weights or rgb_weights_id(random_weights=False),
                    _recorded_pose_source(config, "pose" in model.streams, frame_size), _recorded_pose_backend(pose),
-                   DEFAULT_FLOW if flow is None else flow, cache_stride(model.stride))
+                   DEFAULT_FLOW if flow is None else flow, cache_stride(model.stride),
+                   _recorded_frames_resize(rgb, rgb_reads_frames(model.stream_forms)))
 
     def to_json(self) -> dict:
         """config.json's `features` block: frame_size is the short side both streams' frames were decoded at
@@ -109,7 +116,8 @@ class FeatureRecipe:
         flow settings (flow.py), which classify computes exactly."""
         rgb = {"backbone": "resnet18", "weights": self.rgb_weights, "size": RGB_SIZE}
         if self.reads_frames:
-            rgb = {"backbone": "r3d_18", "weights": self.rgb_weights, "size": frames_side(self.form("rgb"))}
+            rgb = {"backbone": "r3d_18", "weights": self.rgb_weights, "size": frames_side(self.form("rgb")),
+                   "resize": self.frames_resize}
         return {
             "frame_size": self.frame_size,
             "rgb": rgb,
@@ -158,8 +166,12 @@ class FeatureRecipe:
     def source_id(self, stream: str) -> str:
         """What `stream`'s cached features were made from (its cache folder, features.StreamSpec.source)."""
         if stream == "rgb":
-            # frames (pixels) do not depend on the ResNet weights that make rgb features
-            return f"frames@{self.frame_size}px" if self.reads_frames else f"{self.rgb_weights}@{self.frame_size}px"
+            # frames (pixels) do not depend on the ResNet weights that make rgb features; the legacy resize keeps
+            # the caches' names it had
+            if not self.reads_frames:
+                return f"{self.rgb_weights}@{self.frame_size}px"
+            resize = "" if self.frames_resize == LEGACY_FRAME_RESIZE else f"-{self.frames_resize}"
+            return f"frames{resize}@{self.frame_size}px"
         return self.pose.id if stream == "pose" else self.flow.id
 
 
@@ -193,6 +205,19 @@ def _ordered(streams) -> tuple[str, ...]:
 def rgb_reads_frames(forms: dict[str, str]) -> bool:
     """Whether a model's rgb stream is its frames' pixels (r3d) rather than ResNet-18 features."""
     return forms.get("rgb", "").startswith(FRAMES_FORM)
+
+
+def _recorded_frames_resize(rgb: dict, reads_frames: bool) -> str:
+    """features.rgb.resize of a model that reads frames; r3d checkpoints from before it was recorded kept the aspect
+    ratio. Other models have no such frames: the default, as for_model gives them."""
+    if not reads_frames:
+        return FRAME_RESIZES[0]
+    resize = _text(rgb.get("resize"), "features.rgb.resize") or LEGACY_FRAME_RESIZE
+    if resize not in FRAME_RESIZES:
+        raise WeightsError(f"features.rgb.resize is {reprlib.repr(resize)}, a way of resizing frames this version "
+                           f"does not have (it has {', '.join(FRAME_RESIZES)}).",
+                           "Use the dancestyle version that trained it, or train the model again.")
+    return resize
 
 
 def _recorded_pose_backend(pose: dict) -> str:

@@ -210,11 +210,24 @@ def test_square_frames_resize_the_short_side_then_crop_the_centre():
 
     image = np.zeros((120, 240, 3), np.uint8)
     image[:, 100:140] = 255  # a bright band in the middle third of the width
-    frames = square_frames([image], 56)  # short side 120 -> 64, width 128; the centre 56 x 56 kept
+    frames = square_frames([image], 56, "short-side")  # short side 120 -> 64, width 128; the centre 56 x 56 kept
     assert frames.shape == (1, 56, 56, 3) and frames.dtype == np.uint8
     middle = frames[0, 28, :, 0]
     assert middle[28] == 255 and middle[0] == 0 and middle[-1] == 0  # the band stays centred
     assert 18 <= int((middle > 127).sum()) <= 23  # 40 px of 240 -> about 21 of 128
+
+
+@pytest.mark.parametrize(("resize", "kept"), [("kinetics", 112 / 171), ("short-side", 112 / (128 * 16 / 9))])
+def test_a_16_9_frames_crop_keeps_the_share_of_its_width_the_resize_says(resize, kept):
+    """torchvision's Kinetics preset resizes to 128 x 171 whatever the shape: 65% of a 16:9 frame's width reaches
+    R3D-18; keeping the aspect ratio (short side 128) kept 49%."""
+    from dancestyle.features import square_frames
+
+    image = np.repeat(np.linspace(0, 255, 1920)[None, :, None], 1080, 0).repeat(3, 2).astype(np.uint8)  # a ramp
+    frames = square_frames([image], 112, resize)
+    assert frames.shape == (1, 112, 112, 3)
+    seen = (int(frames[0, 56, -1, 0]) - int(frames[0, 56, 0, 0])) / 255  # the share of the ramp's width seen
+    assert abs(seen - kept) < 0.02
 
 
 @pytest.mark.slow
@@ -229,7 +242,8 @@ def test_r3d_on_rgb_trains_offline_with_random_weights_and_classifies(corpus, ho
     assert len(history) == 3 and all(np.isfinite(record["train_loss"]) for record in history)
     assert history[-1]["train_loss"] < history[0]["train_loss"]
     config = json.loads((home / "rgb" / "config.json").read_text())
-    assert config["features"]["rgb"] == {"backbone": "r3d_18", "weights": "random-seed-0", "size": 16}
+    assert config["features"]["rgb"] == {"backbone": "r3d_18", "weights": "random-seed-0", "size": 16,
+                                         "resize": "kinetics"}
     caches = [path.name for path in (home / "features").glob("*/rgb-*")]
     assert len(caches) == 1 and caches[0].startswith("rgb-frames-") and "-frames16-" in caches[0]
 

@@ -29,6 +29,19 @@ def checkpoint(features: dict, training: dict | None = None, model: dict = LSTM)
     return config
 
 
+def r3d_layout(rgb: dict, resize: str) -> tuple[dict, FeatureRecipe]:
+    """An r3d checkpoint on pose and rgb frames with `rgb` in features.rgb, and the recipe it means."""
+    rgb = {"backbone": "r3d_18", "weights": KINETICS_START, "size": 112, **rgb}
+    config = checkpoint({"frame_size": 512, "rgb": rgb,
+                         "pose": {"backend": "rtmpose-s", "source": "estimator", "random_weights": False,
+                                  "people": 20, "keypoints": 17, "normalisation": FRAME},
+                         "flow": DEFAULT_FLOW.to_dict()},
+                        {"pose_source": "rtmpose-s-512"}, model={"name": "r3d", "classes": STYLES,
+                                                                 "streams": ["pose", "rgb"]})
+    return config, FeatureRecipe(("rgb", "pose"), (("pose", "frame"), ("rgb", "frames112")), 512, KINETICS_START,
+                                 PoseSource("rtmpose-s", 512), "rtmpose-s", DEFAULT_FLOW, frames_resize=resize)
+
+
 # One config.json per layout `checkpoint_config` (pipeline.py) and train have written, from `git log -p`, with the
 # recipe it must load into.
 LAYOUTS = {
@@ -76,16 +89,10 @@ LAYOUTS = {
                    {"pose_source": None}, model={**LSTM, "name": "frame", "streams": ["flow"]}),
         FeatureRecipe(("flow",), (), 512, RANDOM_RGB, PoseSource("rtmpose-s", 512), "rtmpose-s",
                       FlowSettings(size=128, pairs=5, bound=10.0, refinement=5))),
-    # a9d4eec (2026-12-03) to today: r3d's rgb as frames, its poses in frame coordinates
-    "r3d-frames": (
-        checkpoint({"frame_size": 512, "rgb": {"backbone": "r3d_18", "weights": KINETICS_START, "size": 112},
-                    "pose": {"backend": "rtmpose-s", "source": "estimator", "random_weights": False,
-                             "people": 20, "keypoints": 17, "normalisation": FRAME},
-                    "flow": DEFAULT_FLOW.to_dict()},
-                   {"pose_source": "rtmpose-s-512"}, model={"name": "r3d", "classes": STYLES,
-                                                            "streams": ["pose", "rgb"]}),
-        FeatureRecipe(("rgb", "pose"), (("pose", "frame"), ("rgb", "frames112")), 512, KINETICS_START,
-                      PoseSource("rtmpose-s", 512), "rtmpose-s", DEFAULT_FLOW)),
+    # a9d4eec (2026-12-03): r3d's rgb as frames (short side resized), its poses in frame coordinates
+    "r3d-frames": r3d_layout({}, "short-side"),
+    # 2026-12-07 to today: r3d's frames resized as torchvision's Kinetics preset does, recorded
+    "r3d-kinetics-frames": r3d_layout({"resize": "kinetics"}, "kinetics"),
 }
 
 
@@ -95,7 +102,7 @@ def test_every_layout_ever_written_loads_into_the_recipe_it_meant(layout):
     assert FeatureRecipe.from_checkpoint(copy.deepcopy(config)) == expected
 
 
-@pytest.mark.parametrize("layout", ["one-frame-size", "r3d-frames"])
+@pytest.mark.parametrize("layout", ["one-frame-size", "r3d-kinetics-frames"])
 def test_todays_layouts_are_written_back_exactly(layout):
     config, _ = LAYOUTS[layout]
     recipe = FeatureRecipe.from_checkpoint(config)
@@ -128,8 +135,20 @@ def test_a_recipe_survives_its_own_config_json(streams):
 def test_r3d_records_the_weights_its_network_started_from():
     r3d = default_config("r3d", streams=["rgb"], classes=STYLES)
     assert FeatureRecipe.for_model(r3d).to_json()["rgb"] == {"backbone": "r3d_18", "weights": KINETICS_START,
-                                                            "size": 112}
+                                                            "size": 112, "resize": "kinetics"}
     assert FeatureRecipe.for_model(r3d, rgb_weights=RANDOM_RGB).rgb_weights == RANDOM_RGB  # an offline run
+
+
+def test_r3d_frames_from_before_the_kinetics_resize_read_and_cache_as_they_were_made():
+    old, _ = LAYOUTS["r3d-frames"]
+    new, _ = LAYOUTS["r3d-kinetics-frames"]
+    old_recipe, new_recipe = FeatureRecipe.from_checkpoint(copy.deepcopy(old)), FeatureRecipe.from_checkpoint(new)
+    assert old_recipe.frames_resize == "short-side" and old_recipe.to_json()["rgb"]["resize"] == "short-side"
+    assert old_recipe.source_id("rgb") == "frames@512px"  # the cache folder such checkpoints made, still theirs
+    assert new_recipe.source_id("rgb") == "frames-kinetics@512px"
+    old["features"]["rgb"]["resize"] = "stretch"
+    with pytest.raises(WeightsError, match="resize"):
+        FeatureRecipe.from_checkpoint(old)
 
 
 # -- one test per legacy key -----------------------------------------------------------------------------------------
