@@ -3,6 +3,7 @@ weights are cached) keypoint agreement with Keypoint R-CNN at 800 px.
 
     pip install '.[bench]'      # onnx, so the random stand-in networks run in onnxruntime
     python benchmarks/pose_backends.py [--clip PATH] [--people 1,5,20] [--frames 10] [--repeat 3] [--device cpu]
+    python benchmarks/pose_backends.py --batching [--people 1,5,20]   # batched calls against one call each
 
 Speed, random weights (nothing can be downloaded on the machines this project is built on): every backend is
 made to see exactly N people per frame, so the per-person part of its cost (RTMPose's crops, R-CNN's keypoint
@@ -97,6 +98,37 @@ def speed_table(frames: list[np.ndarray], people_counts: list[int], repeat: int,
         print(f"| {name} | " + " | ".join(cells) + " |", flush=True)
 
 
+def wall_and_cpu_per_frame(estimator, frames: list[np.ndarray]) -> tuple[float, float]:
+    """One pass over the frames in batches of BATCH: wall and process CPU seconds per frame. CPU time barely moves
+    when other programs take the cores, so it compares two ways of running on a busy machine."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    for start in range(0, len(frames), BATCH):
+        estimator.estimate(frames[start:start + BATCH])
+    return (time.perf_counter() - wall) / len(frames), (time.process_time() - cpu) / len(frames)
+
+
+def batching_table(frames: list[np.ndarray], people_counts: list[int], repeat: int, device: str) -> None:
+    """rtmpose-t/-s as `estimate` runs them (the detector once per BATCH frames, the crops POSE_BATCH a call) against
+    one call per frame and per person's crop (what a static batch-1 export gets), alternated in the same run."""
+    print("| backend, people | batched: wall s/frame, CPU s/frame | one call each: wall, CPU | ratio wall, CPU |")
+    print("|---|---|---|---|")
+    for variant in ("t", "s"):
+        for people in people_counts:
+            batched, one_by_one = rtmpose_stand_in(variant, people, device), rtmpose_stand_in(variant, people, device)
+            one_by_one.detector.batchable = one_by_one.pose.batchable = False
+            runs = {batched: [], one_by_one: []}
+            for estimator in runs:
+                estimator.estimate(frames[:BATCH])  # warm-up
+            for _ in range(repeat):  # alternated, so that a busy machine slows both alike
+                for estimator, times in runs.items():
+                    times.append(wall_and_cpu_per_frame(estimator, frames))
+            (fast_wall, fast_cpu), (slow_wall, slow_cpu) = (
+                (statistics.median(t[0] for t in times), statistics.median(t[1] for t in times))
+                for times in runs.values())
+            print(f"| rtmpose-{variant}, {people} | {fast_wall:.4f}, {fast_cpu:.4f} | {slow_wall:.4f}, "
+                  f"{slow_cpu:.4f} | {fast_wall / slow_wall:.2f}, {fast_cpu / slow_cpu:.2f} |", flush=True)
+
+
 def quality_table(frames: list[np.ndarray], device: str) -> None:
     from dancestyle.errors import WeightsError
     from dancestyle.pose import create_pose_estimator
@@ -124,6 +156,8 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=10)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--batching", action="store_true",
+                        help="only rtmpose batched against one call per frame and crop (same run)")
     args = parser.parse_args()
     from classify_speed import machine, make_clip
 
@@ -132,7 +166,10 @@ def main() -> None:
         frames = sample_frames(clip, args.frames)
         print(f"Machine: {machine()}\n{len(frames)} frames of {frames[0].shape[1]}x{frames[0].shape[0]}, "
               f"device {args.device}\n")
-        speed_table(frames, [int(n) for n in args.people.split(",")], args.repeat, args.device)
+        people = [int(n) for n in args.people.split(",")]
+        if args.batching:
+            return batching_table(frames, people, args.repeat, args.device)
+        speed_table(frames, people, args.repeat, args.device)
         quality_table(frames, args.device)
 
 

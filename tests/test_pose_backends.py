@@ -201,6 +201,36 @@ def test_random_weights_run_the_stand_ins_in_onnxruntime_with_the_torch_modules_
     assert np.mean(np.abs(ours - theirs) < 1e-3) > 0.95  # an arg-max tie broken the other way moves a keypoint
 
 
+def _counted(network, calls: list):
+    """`network`, recording the batch size of each call."""
+    def call(batch):
+        calls.append(len(batch))
+        return network(batch)
+
+    return call
+
+
+def test_batched_frames_and_crops_give_the_keypoints_of_one_call_each(stand_in_home):
+    """estimate runs the detector once on all its frames and the pose network once on all their people's crops; a
+    static batch-1 export (batchable False) runs one frame and one crop a call. Both give the same keypoints."""
+    batched = RTMPoseEstimator("t", random_weights=True, random_people=6)
+    one_by_one = RTMPoseEstimator("t", random_weights=True, random_people=6)
+    one_by_one.detector.batchable = one_by_one.pose.batchable = False
+    rng = np.random.default_rng(3)
+    frames = [rng.integers(0, 256, size, dtype=np.uint8) for size in ((360, 640, 3), (640, 360, 3), (720, 1280, 3))]
+    crops = rng.normal(size=(6, 3, POSE_HEIGHT, POSE_WIDTH)).astype(np.float32)
+    for ours, theirs in zip(batched.pose(crops), one_by_one.pose(crops)):  # the networks' outputs
+        np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-5)
+    detector_calls, pose_calls = [], []
+    batched.detector, batched.pose = _counted(batched.detector, detector_calls), _counted(batched.pose, pose_calls)
+    ours, theirs = batched.estimate(frames), one_by_one.estimate(frames)
+    assert detector_calls == [3] and pose_calls == [18]
+    assert [p.shape for p in ours] == [p.shape for p in theirs] == [(6, 17, 2)] * 3
+    for mine, one in zip(ours, theirs):
+        np.testing.assert_allclose(mine, one, atol=1e-3)
+    assert batched.estimate([]) == []
+
+
 def test_the_stand_ins_are_exported_once_and_the_export_is_reused(home, monkeypatch):
     from dancestyle.pose import rtm_networks
 

@@ -272,17 +272,26 @@ class RTMPoseEstimator:
 
     def detect(self, image: np.ndarray) -> np.ndarray:
         """The people in one RGB frame: (n, 5) boxes x1 y1 x2 y2 score in frame pixels, best first."""
-        network_input, ratio = letterbox(image)
-        outputs = self.detector(network_input[None])
-        # told apart by shape, not by position: dets (1, N, 5) float, labels (1, N) int
+        return self.detect_all([image])[0]
+
+    def detect_all(self, images: list[np.ndarray]) -> list[np.ndarray]:
+        """`detect` for each frame, in one detector call for them all (one per frame for a static batch-1 export):
+        every frame is letterboxed to the same 320 x 320, and a call's fixed cost is paid once."""
+        letterboxed = [letterbox(image) for image in images]
+        outputs = self.detector(np.stack([network_input for network_input, _ in letterboxed]))
+        # told apart by shape, not by position: dets (B, N, 5) float, labels (B, N) int
         dets = next(output for output in outputs if output.ndim == 3 and output.shape[-1] == 5)
         labels = next((output for output in outputs if output.ndim == 2), None)
-        return frame_boxes(dets[0], None if labels is None else labels[0], ratio, image.shape[1], image.shape[0],
-                           self.detection_threshold)
+        return [frame_boxes(dets[i], None if labels is None else labels[i], ratio, image.shape[1], image.shape[0],
+                            self.detection_threshold)
+                for i, (image, (_, ratio)) in enumerate(zip(images, letterboxed))]
 
     def estimate(self, images: list[np.ndarray]) -> list[np.ndarray]:
-        """RGB frames -> one (people, 17, 2) array of pixel (x, y) per frame."""
-        boxes = [self.detect(image) for image in images]
+        """RGB frames -> one (people, 17, 2) array of pixel (x, y) per frame. The detector sees all the frames in
+        one call, the pose network all their people's crops in calls of POSE_BATCH."""
+        if not images:
+            return []
+        boxes = self.detect_all(images)
         centres, sizes, crops = [], [], []
         for image, people in zip(images, boxes):
             centre, size = crop_boxes(people[:, :4])
