@@ -323,3 +323,26 @@ def test_model_settings_are_typed_as_their_defaults():
     parsed = parse_settings(["fusion=early", "hidden=64", "stream_dropout=1"], default_config("lstm"))
     assert parsed == {"fusion": "early", "hidden": 64, "stream_dropout": 1.0}
     assert type(parsed["stream_dropout"]) is float
+
+
+def test_classify_decodes_each_video_once_the_first_from_before_the_models_load(videos, fake_pose, isolated_home,
+                                                                               monkeypatch):
+    from dancestyle import pipeline, video
+
+    events = []
+    read_ahead, load_model = video.Decoding.read_ahead, pipeline.load_model
+
+    def decoding(decoding, source):
+        events.append(source.name)
+        return read_ahead(decoding, source)
+
+    def loading(*args, **kwargs):
+        events.append("models loaded")
+        return load_model(*args, **kwargs)
+
+    monkeypatch.setattr(video.Decoding, "read_ahead", decoding)
+    monkeypatch.setattr(pipeline, "load_model", loading)
+    result = run("classify", videos / "short.mp4", videos / "long.mkv", "--random-weights", "--json")
+    assert result.exit_code == 0, result.output
+    assert [record["frames"] > 0 for record in lines(result)] == [True, True]
+    assert events == ["short.mp4", "models loaded", "long.mkv"]  # the first taken over, not decoded again
