@@ -346,3 +346,20 @@ def test_classify_decodes_each_video_once_the_first_from_before_the_models_load(
     assert result.exit_code == 0, result.output
     assert [record["frames"] > 0 for record in lines(result)] == [True, True]
     assert events == ["short.mp4", "models loaded", "long.mkv"]  # the first taken over, not decoded again
+
+
+@pytest.mark.parametrize("failure", [KeyboardInterrupt, RuntimeError])
+def test_a_load_that_fails_or_is_interrupted_stops_the_early_decoding(failure, videos, isolated_home, monkeypatch):
+    from dancestyle import pipeline, video
+
+    early = []
+    monkeypatch.setattr(video.EarlyStart, "close", lambda self: early.append(self.reader))
+
+    def failing(*args, **kwargs):
+        raise failure
+
+    monkeypatch.setattr(pipeline, "load_model", failing)
+    result = run("classify", videos / "short.mp4", "--random-weights")
+    assert result.exit_code != 0
+    assert len(early) == 1 and early[0] is not None
+    early[0].close()

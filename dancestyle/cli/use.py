@@ -173,6 +173,9 @@ def classify(
             for given, path, error in inputs:  # an input that could not be used says why itself
                 render.json_line(render.error_record(str(path or given), error or e))
         raise typer.Exit(1) from None
+    except BaseException:  # Ctrl-C while the models load: no decoding is left running behind
+        _stop(early)
+        raise
 
     predictions, failed, interrupted = [], 0, False
     video = _video_writer(pipeline, save_video) if ranks.main else None  # torchrun: rank 0 has the one input
