@@ -72,10 +72,10 @@ def _save_video_option(what: str, written: str):
 
 def _check_save_video(path: Path | None, inputs: int = 1) -> None:
     """--save-video's path and what it is asked of, checked before any model loads (UsageError)."""
-    from ..annotate import check_video_path
-
     if path is None:
         return
+    from ..annotate import check_video_path
+
     if inputs > 1:
         raise UsageError(f"--save-video writes one video, but {inputs} inputs were given.",
                          "Classify one video at a time with --save-video, or leave it out.")
@@ -97,10 +97,13 @@ def _video_writer(pipeline, path: Path | None, live: bool = False):
 def _closing_video(video, debug: bool) -> Iterator[None]:
     """Close the annotated video (if any) when the block ends, however it ends; a failure to finish writing it is
     shown, its error kept in video.error."""
+    if video is None:  # nothing to close: annotate.py (7 ms of imports) is not needed
+        yield
+        return
     from ..annotate import VideoWriteError
 
     try:
-        with video or nullcontext():
+        with video:
             yield
     except VideoWriteError as e:
         show_error(e, debug)
