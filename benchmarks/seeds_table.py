@@ -27,7 +27,8 @@ Validation numbers flatter every candidate alike (train keeps the epoch best on 
 `--choose KEY=V1,V2` makes each row's candidates the values of one model setting (a `--set` key; repeat the
 option for the grid of several keys, in the order given); without it a row has one candidate, the defaults plus
 `--set`. `--control` adds the same protocol with every clip's frames shuffled in time (its candidate chosen on its
-own shuffled validation split, so the control gets the same tuning a real row gets). Runs already finished under
+own shuffled validation split, so the control gets the same tuning a real row gets); `--only-control` runs that
+alone (e.g. beside the process that trains the row itself). Runs already finished under
 --out are reused (delete them to re-run) and runs stopped part way are resumed, so several copies of the script can
 share the work (e.g. one per model, each with OMP_NUM_THREADS=1 on a 2-core machine; train refuses a second writer
 of one run) and a last run with every row prints the whole table. `--augment`
@@ -244,6 +245,8 @@ def main() -> None:
                         help="candidate values of a model setting, chosen on validation per row (repeatable: the "
                              "grid; default: one candidate, the defaults)")
     parser.add_argument("--control", action="store_true", help="also the frames-shuffled control")
+    parser.add_argument("--only-control", action="store_true", help="the frames-shuffled control alone (its row's "
+                        "own runs trained by another process, or not wanted)")
     parser.add_argument("--augment", default="", help="augmentations for every row, e.g. jitter,shift (each row "
                         "gets those that change one of its streams)")
     parser.add_argument("--flow-size", type=int, help="short side flow is computed at, px (default: the "
@@ -259,7 +262,7 @@ def main() -> None:
     args = parser.parse_args()
     stream_sets = args.streams or ["pose"]
     seeds = [int(seed) for seed in args.seeds.split(",")]
-    controls = [False, True] if args.control else [False]
+    controls = [True] if args.only_control else [False, True] if args.control else [False]
     augment = [name for name in args.augment.split(",") if name]
     choices = candidate_items(args.choose)
     both = {item.partition("=")[0].strip() for item in args.set} & {item.partition("=")[0] for item in choices[0]}
@@ -304,7 +307,8 @@ def main() -> None:
                     results[f"{model}/{recipe}/{streams}{'/shuffled' if shuffle else ''}{suffix}"
                             f"{run_name(args.set)}"] = row
                     rows.append(row)
-                print("\n".join(row_lines(model, recipe, streams, rows)), flush=True)
+                label = f"{streams}, frames shuffled" if args.only_control else streams
+                print("\n".join(row_lines(model, recipe, label, rows)), flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "seeds_table.json").write_text(json.dumps(results, indent=2) + "\n")
 
