@@ -447,6 +447,9 @@ class Recipe:
     # False: the same window every epoch
     random_windows: bool = True
     flip_windows: bool = True  # half of the training windows flipped (augment.DEFAULT_FLIP, or --augment's flip)
+    # validation, and evaluate of the recipe's checkpoints, score each clip on its one fixed window
+    # (windows.fixed_window); False: the mean over all its windows at offset 0, as classify
+    score_fixed_window: bool = False
 
     def settings_for(self, model: str) -> dict:
         return dict(self.model_settings.get(model, {}))
@@ -459,16 +462,19 @@ RECIPES = {
     # the authors' run.py (github.com/noa-codes/danceClassification): encoder pre-trained at lr 1e-3 (the paper's
     # text says 0.01) then frozen (its features are precomputed); ReduceLROnPlateau on the validation loss (factor
     # 0.1 in one version of run.py, 0.5 in another; scheduler patience 10 by default); stop after 2 x 10 epochs
-    # without a lower validation loss; the lowest-loss epoch is the one kept. Its train() steps with no gradient
-    # clipping, and training and validation read frame_select=range(5,305,5) whatever --frame-freq says: the same 60
-    # frames at stride 5 every epoch (so stride 5 for every model; the paper's text says 60 for the lstm and 30 for
-    # attention: --set stride=60 or 30), never flipped (dataset.py has no flip); run.sh trains with --epochs=500
+    # without a lower validation loss; the lowest-loss epoch is the one kept.
+    # Its train() steps with no gradient clipping, and training and validation read frame_select=range(5,305,5)
+    # whatever --frame-freq says (run.py:266; test: range(5,305,5) too at the default --frame-freq 5, run.py:280):
+    # the same 60 frames at stride 5 every epoch and each clip scored on them (so stride 5 for every model; the
+    # paper's text says 60 for the lstm and 30 for attention: --set stride=60 or 30), never flipped (dataset.py has
+    # no flip); run.sh trains with --epochs=500
     "paper": Recipe("paper", "as the authors' code: their pose encoder (person slots), pre-trained then frozen, lowest "
                     "validation loss, lr x0.1 on plateaus, the authors' tcn (no input or stream dropout, early "
                     "fusion), stride 5 for every model, the same window every epoch, no flips, no gradient "
-                    "clipping, 500 epochs",
+                    "clipping, 500 epochs, validation on the training window",
                     freeze_pose_encoder=True, select_on="loss", plateau_factor=0.1, pose_pretrain_lr=1e-3, patience=20,
                     epochs=500, clip_gradients=False, random_windows=False, flip_windows=False,
+                    score_fixed_window=True,
                     model_settings={"lstm": {"pose_encoder": "slots", "stride": 5},
                                     "attention": {"pose_encoder": "slots", "stride": 5},
                                     "frame": {"pose_encoder": "slots"},

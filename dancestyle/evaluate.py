@@ -139,17 +139,36 @@ def evaluation_pose_source(recipe: FeatureRecipe, layout: str, pose_source: str 
 
 # -- evaluating a checkpoint on a dataset split --------------------------------------------------------------------
 
+WINDOWS = {"all": "the mean over all its windows at offset 0, as classify",
+           "fixed": "its one fixed window, as the authors' test (--recipe paper)"}  # how a clip is scored
+
+
+def scoring_windows(training: dict, windows: str | None = None) -> str:
+    """How evaluate scores each clip (a key of WINDOWS): as the checkpoint's recipe (config.json's
+    training.recipe) validated, unless `windows` says. The paper's recipe scores on the fixed window training read:
+    run.py's test mode reads range(s, 300 + s, s) at --frame-freq s, default 5 (run.py:280), which run.sh's test
+    commands keep: the 60 frames of its training and validation. Any other recipe, or none recorded: all."""
+    from .configs import DEFAULT_RECIPE, RECIPES
+
+    if windows is not None and windows not in WINDOWS:
+        raise UsageError(f"--windows {windows}: use {' or '.join(WINDOWS)}.")
+    trained = RECIPES.get(training.get("recipe", DEFAULT_RECIPE))
+    return windows or ("fixed" if trained is not None and trained.score_fixed_window else "all")
+
+
 @dataclass
 class EvaluationResult:
     metrics: Metrics
     predictions: list  # one prediction.Prediction per clip, in split order
     dataset: str
     checkpoint: str
+    windows: str = "all"  # how each clip was scored: a key of WINDOWS
 
 
 def evaluate_run(weights: str | None, model: str, data: str | None, split: str = "test", device: str = "cpu",
                  on_progress=None, pose: str | None = None, on_caution=None,
-                 pose_source: str | None = None, ranks: Ranks = Ranks()) -> EvaluationResult:
+                 pose_source: str | None = None, ranks: Ranks = Ranks(), windows: str | None = None
+                 ) -> EvaluationResult:
     """Score a checkpoint on a split of a dataset, with features made the way its training made them, unless told:
 
     pose_source: "dataset" (the skeleton files) or "estimator" (a pose backend on the frames: what `classify`
@@ -157,6 +176,7 @@ def evaluate_run(weights: str | None, model: str, data: str | None, split: str =
     pose: the backend for estimator poses; default the checkpoint's. on_caution(text) hears of any difference.
     ranks: under torchrun, the missing features are extracted shard by shard (distributed.py); every rank then
     scores the split (it is quick) and gets the same result.
+    windows: how each clip is scored, "all" or "fixed" (scoring_windows); default as its recipe validated.
     """
     import time
     from pathlib import Path
@@ -173,6 +193,7 @@ def evaluate_run(weights: str | None, model: str, data: str | None, split: str =
     config, state_dict = read_checkpoint(directory)
     classifier = load_classifier(config, state_dict, directory).to(device)
     training = config.get("training", {})
+    windows = scoring_windows(training, windows)
     root = Path(data or training.get("dataset") or "")
     if not str(root) or not root.is_dir():
         raise InputError(f"No dataset to evaluate on ({root or 'none recorded in the checkpoint'}).",
@@ -188,19 +209,20 @@ def evaluate_run(weights: str | None, model: str, data: str | None, split: str =
     distributed.barrier(ranks)  # every clip's features are in the cache
     sequences = load_split(index, features, keys, classes, training.get("shuffle_frames", False))
     started = time.perf_counter()
-    probabilities = clip_probabilities(classifier, sequences.features, device)
+    probabilities = clip_probabilities(classifier, sequences.features, device, fixed=windows == "fixed")
     seconds = (time.perf_counter() - started) / max(1, len(sequences))
     metrics = compute_metrics(sequences.labels.tolist(), probabilities.argmax(1).tolist(), classes)
     clips = index.clips_for(keys)
-    every, _ = window_steps(classifier.config)
+    every, per_window = window_steps(classifier.config)
     predictions = []
     for clip, scores, clip_features in zip(clips, probabilities, sequences.features):
         top = rank_styles(scores, classes, 3)
         poses = clip_features.get("pose")
         people = int((np.abs(poses).sum(axis=(2, 3)) > 0).sum(axis=1).max()) if poses is not None else 0
-        frames = len(next(iter(clip_features.values())))
+        frames = -(-len(next(iter(clip_features.values()))) // every)  # the clip's frames at the model's stride
+        frames = min(frames, per_window) if windows == "fixed" else frames  # the fixed window: one window's
         predictions.append(Prediction(path=f"{clip.key} (true: {clip.label})", label=top[0]["label"],
                                       score=top[0]["score"], top_k=top, model=classifier.config.name,
-                                      frames=-(-frames // every), people_max=people, seconds=round(seconds, 3),
+                                      frames=frames, people_max=people, seconds=round(seconds, 3),
                                       random_weights=False))
-    return EvaluationResult(metrics, predictions, str(index.root), source)
+    return EvaluationResult(metrics, predictions, str(index.root), source, windows)

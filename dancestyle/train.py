@@ -14,8 +14,9 @@
 Training windows (windows.py): a clip's cache holds every 5th frame; a model with stride s reads every (s/5)-th
 of those, starting at a random offset (a free augmentation: stride 60 gives 12 distinct sequences per clip), in
 windows of 10 s, flipped half of the time and changed by any `augment` named (augment.py); under the paper's
-recipe, the authors' same window every epoch, never flipped. Evaluation uses offset 0 and averages all windows of
-a clip, like `classify` does with a video.
+recipe, the authors' same window every epoch, never flipped. Validation uses offset 0 and averages all windows of
+a clip, like `classify` does with a video; under the paper's recipe it scores each clip on that same fixed window,
+as the authors' validation does.
 """
 
 from __future__ import annotations
@@ -138,8 +139,10 @@ def shard_order(order: torch.Tensor, ranks: Ranks) -> torch.Tensor:
     return padded[ranks.rank::ranks.world]
 
 
-def _validate(model: DanceClassifier, val: Sequences, device: str) -> tuple[float, float]:
-    probabilities = clip_probabilities(model, val.features, device)
+def _validate(model: DanceClassifier, val: Sequences, device: str, fixed: bool = False) -> tuple[float, float]:
+    """(loss, accuracy) on the validation clips, each scored on all its windows or, `fixed`, on its one fixed
+    window (the paper's recipe: run.py validates on the training frames, frame_select=range(5,305,5))."""
+    probabilities = clip_probabilities(model, val.features, device, fixed)
     return negative_log_likelihood(probabilities, val.labels), float((probabilities.argmax(1) == val.labels).mean())
 
 
@@ -386,7 +389,8 @@ def _run_epoch(model: DanceClassifier, optimizer, train_set: Sequences, val_set:
                                "Train again with a lower learning rate (--set lr=...).")
     # rank 0 validates and every rank follows its numbers, so all stop at the same epoch
     validated = average.module if average is not None else model
-    val_loss, val_accuracy = distributed.broadcast(ranks, _validate(validated, val_set, options.device)
+    fixed = recipe(options.recipe).score_fixed_window
+    val_loss, val_accuracy = distributed.broadcast(ranks, _validate(validated, val_set, options.device, fixed)
                                                    if ranks.main else None)
     return {"epoch": epoch, "train_loss": round(train_loss, 4), "train_accuracy": round(train_accuracy, 4),
             "val_loss": round(val_loss, 4), "val_accuracy": round(val_accuracy, 4),

@@ -1,5 +1,6 @@
 """`--recipe paper` trains as the authors' code does (run.py, run.sh): no gradient clipping, the same window every
-epoch, no flips, 500 epochs at most, stride 5 for every model; `--recipe ours` keeps its own."""
+epoch and in validation, no flips, 500 epochs at most, stride 5 for every model;
+`--recipe ours` keeps its own."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import torch
 from dancestyle.augment import augment_window
 from dancestyle.configs import EPOCHS, recipe
 from dancestyle.train import TrainOptions, model_config, train
-from dancestyle.windows import training_window
+from dancestyle.windows import clip_windows, fixed_window, per_clip, training_window
 
 
 def options(corpus, out, **changes) -> TrainOptions:
@@ -72,8 +73,14 @@ def test_training_windows_gradients_and_epochs_follow_the_recipe(corpus, home, t
         windows.append((features["pose"][::every][:per_window], window["pose"]))
         return window
 
-    real_clip = torch.nn.utils.clip_grad_norm_
+    real_clip, real_probabilities, validated = torch.nn.utils.clip_grad_norm_, training.clip_probabilities, []
+
+    def spy_probabilities(model, clips, device, fixed=False):
+        validated.append(fixed)
+        return real_probabilities(model, clips, device, fixed)
+
     monkeypatch.setattr(training, "training_window", spy_window)
+    monkeypatch.setattr(training, "clip_probabilities", spy_probabilities)
     monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_",
                         lambda *args, **kwargs: clipped.append(1) or real_clip(*args, **kwargs))
     # the text's stride (60), so that the clips (4 s) leave offsets to draw from
@@ -85,24 +92,72 @@ def test_training_windows_gradients_and_epochs_follow_the_recipe(corpus, home, t
     unflipped = all(np.array_equal(fixed, window) for fixed, window in windows)
     assert (same, unflipped, bool(clipped), most[0]) == ((True, True, False, 500) if chosen == "paper" else
                                                          (False, False, True, EPOCHS))
+    # every epoch's validation scores each clip on the training's fixed window (paper) or on all its windows (ours)
+    assert validated == [chosen == "paper"] * len(most)
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config["model"]["stride"] == 60 and config["training"]["recipe"] == chosen
 
 
-def test_a_paper_checkpoint_records_stride_5_for_evaluate_and_classify(corpus, home, tmp_path):
+def test_a_paper_checkpoint_records_stride_5_for_evaluate_and_classify_and_evaluate_scores_its_fixed_window(
+        corpus, home, tmp_path, monkeypatch):
+    import dancestyle.windows as windows
     from dancestyle.checkpoints import read_checkpoint
     from dancestyle.configs import config_from_dict
+    from dancestyle.evaluate import evaluate_run
 
     train(options(corpus, tmp_path / "run", model="lstm", epochs=1, recipe="paper"))
     config, _ = read_checkpoint(tmp_path / "run")
     assert config_from_dict(config["model"]).stride == 5 and recipe("paper").epochs == 500
+    scored, real_per_clip = [], windows.per_clip
+    monkeypatch.setattr(windows, "per_clip", lambda *args, fixed=False: scored.append(fixed) or real_per_clip(
+        *args, fixed=fixed))
+    assert evaluate_run(str(tmp_path / "run"), "lstm", str(corpus), "val").windows == "fixed"
+    assert evaluate_run(str(tmp_path / "run"), "lstm", str(corpus), "val", windows="all").windows == "all"
+    assert scored == [True, False]
+    from typer.testing import CliRunner
+
+    from dancestyle.cli import app
+
+    command = ["evaluate", "--model", "lstm", "--weights", str(tmp_path / "run")]
+    evaluated = CliRunner().invoke(app, [*command, "--json"])
+    assert evaluated.exit_code == 0, evaluated.output
+    assert json.loads(evaluated.stdout)["windows"] == "fixed"
+    shown = CliRunner().invoke(app, [*command, "--windows", "all"])
+    assert shown.exit_code == 0 and "as classify (--windows all)" in shown.stdout, shown.output
 
 
-def test_a_step_without_clipping_moves_by_the_whole_gradient():
-    from dancestyle.optimizers import MAX_GRAD_NORM, optimizer, step
+def test_fixed_scoring_reads_each_clip_once_on_the_training_window_and_all_scoring_every_window():
+    from dancestyle.models import DanceClassifier, default_config
 
-    weights = torch.nn.Parameter(torch.zeros(10))
-    step(optimizer([weights], lr=0.1, weight_decay=0.0), (weights * 1e3).sum(), clip=False)  # gradient norm 3162
-    # a first Nesterov step moves by lr * (1 + momentum) * the gradient, far past the clipped norm's
-    assert float(weights.detach().norm()) == pytest.approx(0.1 * 1.9 * 1e3 * 10 ** 0.5, rel=1e-4)
-    assert float(weights.detach().norm()) > 100 * MAX_GRAD_NORM
+    model = DanceClassifier(default_config("lstm", streams=["pose"], stride=60))  # 12 cache samples a step, 5 steps
+    features, seen = clip(130), []
+
+    def forward(inputs, lengths):
+        seen.append(inputs["pose"].numpy())
+        return torch.zeros(len(lengths), 10)
+
+    per_clip(model, [features], "cpu", forward, fixed=True)
+    per_clip(model, [features], "cpu", forward)
+    fixed, tiled = seen
+    window = training_window(features, torch.Generator(), 12, 5, random_window=False, flip=False)
+    np.testing.assert_array_equal(fixed, window["pose"][None])
+    np.testing.assert_array_equal(fixed[0], features["pose"][11::12][:5])  # run.py's frames 60, 120, ... 300
+    np.testing.assert_array_equal(tiled, np.stack([w["pose"] for w in clip_windows(features, 12, 5)]))
+    assert len(tiled) == 3 and fixed_window(features, 12, 5)["pose"].shape[0] == 5
+
+
+@pytest.mark.parametrize(("training", "windows", "expected"), [
+    ({"recipe": "paper"}, None, "fixed"), ({"recipe": "ours"}, None, "all"), ({}, None, "all"),
+    ({"recipe": "retired"}, None, "all"), ({"recipe": "paper"}, "all", "all"), ({"recipe": "ours"}, "fixed", "fixed")])
+def test_evaluate_scores_as_the_checkpoints_recipe_validated_unless_told(training, windows, expected):
+    from dancestyle.evaluate import scoring_windows
+
+    assert scoring_windows(training, windows) == expected
+
+
+def test_an_unknown_way_of_scoring_is_a_usage_error():
+    from dancestyle.errors import UsageError
+    from dancestyle.evaluate import scoring_windows
+
+    with pytest.raises(UsageError, match="all or fixed"):
+        scoring_windows({}, "some")

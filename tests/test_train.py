@@ -128,7 +128,7 @@ def test_with_ema_the_average_of_the_weights_is_validated_and_kept(corpus, home,
 
     validated = []
 
-    def improving(model, val, device):  # every epoch better: the last one is kept
+    def improving(model, val, device, fixed=False):  # every epoch better: the last one is kept
         validated.append({name: tensor.clone() for name, tensor in model.state_dict().items()})
         return 1.0, len(validated) / 10
 
@@ -254,7 +254,8 @@ def test_cli_train_evaluate_and_classify_with_the_run(corpus, home):
     evaluated = runner.invoke(app, ["evaluate", "--model", "lstm", "--json"])
     assert evaluated.exit_code == 0, evaluated.output
     report = json.loads(evaluated.stdout)
-    assert set(report) == {"accuracy", "macro_f1", "per_class", "confusion", "classes", "split", "clips"}
+    assert set(report) == {"accuracy", "macro_f1", "per_class", "confusion", "classes", "split", "clips", "windows"}
+    assert report["windows"] == "all"  # --recipe ours: every window, as classify
     assert report["split"] == "test" and report["classes"] == list(STYLES)
     assert sum(map(sum, report["confusion"])) == report["clips"] > 0
 
@@ -572,7 +573,7 @@ def test_the_paper_recipe_trains_the_authors_tcn_without_input_dropout_fusing_ea
 def test_a_plateau_divides_the_lr_by_ten_then_stops_the_run(corpus, home, tmp_path, monkeypatch):
     import dancestyle.train as training
 
-    monkeypatch.setattr(training, "_validate", lambda model, val, device: (1.0, 0.5))  # never improves
+    monkeypatch.setattr(training, "_validate", lambda model, val, device, fixed: (1.0, 0.5))  # never improves
     summary = train(options(corpus, tmp_path / "run", epochs=20, recipe="paper", patience=4))
     lrs = [record["lr"] for record in summary["history"]]
     assert len(lrs) == 5  # the first epoch, then 4 without a lower loss
@@ -587,7 +588,7 @@ def test_an_unknown_recipe_is_a_usage_error(corpus, home, tmp_path):
 def test_a_resumed_paper_run_keeps_its_lr_schedule(corpus, home, tmp_path, monkeypatch):
     import dancestyle.train as training
 
-    monkeypatch.setattr(training, "_validate", lambda model, val, device: (1.0, 0.5))  # never improves
+    monkeypatch.setattr(training, "_validate", lambda model, val, device, fixed: (1.0, 0.5))  # never improves
     whole = train(options(corpus, tmp_path / "whole", epochs=20, recipe="paper", patience=6))
 
     def stop_after_six(record, most_epochs):

@@ -24,6 +24,11 @@ class SplitRule(str, Enum):  # splits.SPLIT_RULES' names; here, so the CLI start
     authors = "authors"
 
 
+class ScoringWindows(str, Enum):  # evaluate.WINDOWS' names; here, so the CLI starts without the model modules
+    all = "all"
+    fixed = "fixed"
+
+
 @app.command("fetch-dataset")
 @takes_sigterm
 def fetch_dataset(
@@ -120,9 +125,10 @@ def train(
                                             "refuses to otherwise).")] = False,
     recipe: Annotated[str, typer.Option(help="ours (fine-tuned per-person pose encoder, most accurate epoch) or "
                                         "paper (the authors' code: their person-slot pose encoder, frozen; lowest "
-                                        "validation loss, lr x0.1 on plateaus, patience 20, their tcn; stride 5 for "
-                                        "every model, the same frames every epoch, no flips, no gradient clipping, "
-                                        "500 epochs; models.md lists each choice).")
+                                        "validation loss, lr x0.1 on plateaus, patience 20, their "
+                                        "tcn; stride 5 for every model, the same frames every epoch and in "
+                                        "validation, no flips, no gradient clipping, 500 epochs; models.md lists "
+                                        "each choice).")
                       ] = DEFAULT_RECIPE,
     shuffle_frames: Annotated[bool, typer.Option("--shuffle-frames", help="Control experiment: shuffle the "
                                                  "frames of every clip in time (shows how much motion is used).")
@@ -248,12 +254,16 @@ def evaluate(
              "Default: what the checkpoint was trained on.", show_default=False)] = None,
     pose: Annotated[PoseName | None, typer.Option(
         help="Pose backend for estimator poses. Default: the checkpoint's.", show_default=False)] = None,
+    windows: Annotated[ScoringWindows | None, typer.Option(
+        help="How each clip is scored: all (the mean over its windows, as classify) or fixed (its one window of "
+             "the paper's recipe, as the authors' test). Default: as the checkpoint's recipe validated (paper: "
+             "fixed, ours: all).", show_default=False)] = None,
     json_output: JsonOption = False,
     debug: DebugOption = False,
 ) -> None:
     """Accuracy, macro-F1, per-class scores, the confusion matrix and the most confused pairs on a split."""
     from .. import distributed
-    from ..evaluate import evaluate_run
+    from ..evaluate import WINDOWS, evaluate_run
     from ..pipeline import resolve_device
 
     try:
@@ -264,15 +274,16 @@ def evaluate(
             result = evaluate_run(weights, model.value, data, split, device_name, report,
                                   pose=pose.value if pose else None,
                                   on_caution=render.warning if ranks.main else None, pose_source=pose_source,
-                                  ranks=ranks)
+                                  ranks=ranks, windows=windows.value if windows else None)
         distributed.stop()
     except DanceStyleError as e:
         fail(e, debug)
     if not ranks.main:
         return
     if json_output:
-        render.json_line(result.metrics.to_json(split, len(result.predictions)))
+        render.json_line({**result.metrics.to_json(split, len(result.predictions)), "windows": result.windows})
         return
+    render.out.print(f"Each clip scored on {WINDOWS[result.windows]} (--windows {result.windows}).")
     render.show_evaluation(result, split)
 
 
