@@ -438,7 +438,7 @@ class Recipe:
     select_on: str  # the epoch kept: "accuracy" (best validation accuracy, ties by loss) or "loss" (lowest loss)
     plateau_factor: float | None  # multiply the lr by this when the validation loss stalls for patience // 2 epochs
     pose_pretrain_lr: float
-    patience: int  # default epochs without a better epoch before stopping
+    patience: int  # default epochs without a better epoch before stopping (a model's own: patience_for)
     # model hyper-parameters this recipe sets over the model's defaults, by model name
     model_settings: dict = field(default_factory=dict)
     epochs: int = EPOCHS  # default most epochs (train --epochs)
@@ -450,9 +450,14 @@ class Recipe:
     # validation, and evaluate of the recipe's checkpoints, score each clip on its one fixed window
     # (windows.fixed_window); False: the mean over all its windows at offset 0, as classify
     score_fixed_window: bool = False
+    model_patience: dict = field(default_factory=dict)  # a patience of its own, by model name
 
     def settings_for(self, model: str) -> dict:
         return dict(self.model_settings.get(model, {}))
+
+    def patience_for(self, model: str) -> int:
+        """The default patience of `model` under this recipe (train --patience overrides it)."""
+        return self.model_patience.get(model, self.patience)
 
 
 RECIPES = {
@@ -461,8 +466,9 @@ RECIPES = {
                    patience=PATIENCE),
     # the authors' run.py (github.com/noa-codes/danceClassification): encoder pre-trained at lr 1e-3 (the paper's
     # text says 0.01) then frozen (its features are precomputed); ReduceLROnPlateau on the validation loss (factor
-    # 0.1 in one version of run.py, 0.5 in another; scheduler patience 10 by default); stop after 2 x 10 epochs
-    # without a lower validation loss; the lowest-loss epoch is the one kept.
+    # 0.1 in one version of run.py, 0.5 in another; scheduler patience = --patience, run.py:366); stop after
+    # 2 x --patience epochs without a lower validation loss (run.py:361), --patience as run.sh passes it: 20 for
+    # the lstm, 30 for attention, none for the tcn (run.py's default 10); the lowest-loss epoch is the one kept.
     # Its train() steps with no gradient clipping, and training and validation read frame_select=range(5,305,5)
     # whatever --frame-freq says (run.py:266; test: range(5,305,5) too at the default --frame-freq 5, run.py:280):
     # the same 60 frames at stride 5 every epoch and each clip scored on them (so stride 5 for every model; the
@@ -471,10 +477,10 @@ RECIPES = {
     "paper": Recipe("paper", "as the authors' code: their pose encoder (person slots), pre-trained then frozen, lowest "
                     "validation loss, lr x0.1 on plateaus, the authors' tcn (no input or stream dropout, early "
                     "fusion), stride 5 for every model, the same window every epoch, no flips, no gradient "
-                    "clipping, 500 epochs, validation on the training window",
+                    "clipping, 500 epochs, validation on the training window, run.sh's patience per model",
                     freeze_pose_encoder=True, select_on="loss", plateau_factor=0.1, pose_pretrain_lr=1e-3, patience=20,
                     epochs=500, clip_gradients=False, random_windows=False, flip_windows=False,
-                    score_fixed_window=True,
+                    score_fixed_window=True, model_patience={"lstm": 40, "attention": 60, "tcn": 20},
                     model_settings={"lstm": {"pose_encoder": "slots", "stride": 5},
                                     "attention": {"pose_encoder": "slots", "stride": 5},
                                     "frame": {"pose_encoder": "slots"},

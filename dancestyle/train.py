@@ -209,7 +209,7 @@ def _train_ranked(options: TrainOptions, ranks: Ranks, on_epoch, on_progress) ->
     elif options.resume:
         raise UsageError(f"{out} holds no saved training state to resume.", "Start a new run without --resume.")
     options = replace(options, epochs=options.epochs or recipe(options.recipe).epochs,
-                      patience=options.patience or recipe(options.recipe).patience,
+                      patience=options.patience or recipe(options.recipe).patience_for(options.model),
                       # recorded absolute, so evaluate and --resume find it from any folder
                       data=Path(options.data).expanduser().absolute() if options.data else None)
     # a model that cannot read the streams, or an augmentation it cannot take, is refused before any work

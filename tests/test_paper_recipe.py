@@ -1,5 +1,5 @@
 """`--recipe paper` trains as the authors' code does (run.py, run.sh): no gradient clipping, the same window every
-epoch and in validation, no flips, 500 epochs at most, stride 5 for every model;
+epoch and in validation, no flips, 500 epochs at most, stride 5 for every model, run.sh's patience per model;
 `--recipe ours` keeps its own."""
 
 from __future__ import annotations
@@ -161,3 +161,30 @@ def test_an_unknown_way_of_scoring_is_a_usage_error():
 
     with pytest.raises(UsageError, match="all or fixed"):
         scoring_windows({}, "some")
+
+
+def test_the_paper_recipes_patience_is_run_shs_per_model_and_ours_one_for_all():
+    paper, ours = recipe("paper"), recipe("ours")
+    # run.sh: --patience=20 (lstm), 30 (attention), none for the tcn (run.py's 10); stop after 2 x patience
+    assert [paper.patience_for(model) for model in ("lstm", "attention", "tcn", "frame", "r3d")] == [40, 60, 20, 20, 20]
+    assert {ours.patience_for(model) for model in ("lstm", "attention", "tcn", "frame", "r3d")} == {ours.patience}
+
+
+@pytest.mark.parametrize(("model", "patience", "stop", "plateau"), [("tcn", None, 20, 10), ("attention", 6, 6, 3)])
+def test_training_stops_and_lowers_the_lr_with_the_models_patience_or_the_one_given(corpus, home, tmp_path, model,
+                                                                                    patience, stop, plateau):
+    from dancestyle.runstate import read_state
+
+    train(options(corpus, tmp_path / "run", model=model, epochs=1, recipe="paper", patience=patience))
+    state = read_state(tmp_path / "run")
+    assert (state["options"]["patience"], state["scheduler"]["patience"]) == (stop, plateau)
+
+
+def test_a_step_without_clipping_moves_by_the_whole_gradient():
+    from dancestyle.optimizers import MAX_GRAD_NORM, optimizer, step
+
+    weights = torch.nn.Parameter(torch.zeros(10))
+    step(optimizer([weights], lr=0.1, weight_decay=0.0), (weights * 1e3).sum(), clip=False)  # gradient norm 3162
+    # a first Nesterov step moves by lr * (1 + momentum) * the gradient, far past the clipped norm's
+    assert float(weights.detach().norm()) == pytest.approx(0.1 * 1.9 * 1e3 * 10 ** 0.5, rel=1e-4)
+    assert float(weights.detach().norm()) > 100 * MAX_GRAD_NORM

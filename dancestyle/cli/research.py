@@ -29,6 +29,13 @@ class ScoringWindows(str, Enum):  # evaluate.WINDOWS' names; here, so the CLI st
     fixed = "fixed"
 
 
+def _paper_patience() -> str:
+    """The paper recipe's patience per model, for --patience's help: "lstm 40, attention 60, tcn 20, others 20"."""
+    paper = RECIPES["paper"]
+    return ", ".join([*(f"{model} {value}" for model, value in paper.model_patience.items()),
+                      f"others {paper.patience}"])
+
+
 @app.command("fetch-dataset")
 @takes_sigterm
 def fetch_dataset(
@@ -103,7 +110,8 @@ def train(
                                                show_default=False)] = None,
     patience: Annotated[int | None, typer.Option(min=1, help=f"Stop after this many epochs without a better "
                                                  f"epoch (validation accuracy; with --recipe paper, loss). Default: "
-                                                 f"{PATIENCE} (paper: 20), or with --resume the run's own.",
+                                                 f"{PATIENCE} (paper: {_paper_patience()}), or with --resume the "
+                                                 "run's own.",
                                                  show_default=False)] = None,
     streams: Annotated[str | None, typer.Option(help="Feature streams: any of rgb, pose, flow, comma-separated "
                                                      "(rgb,pose,flow: the three-stream model). Default: the "
@@ -125,7 +133,7 @@ def train(
                                             "refuses to otherwise).")] = False,
     recipe: Annotated[str, typer.Option(help="ours (fine-tuned per-person pose encoder, most accurate epoch) or "
                                         "paper (the authors' code: their person-slot pose encoder, frozen; lowest "
-                                        "validation loss, lr x0.1 on plateaus, patience 20, their "
+                                        "validation loss, lr x0.1 on plateaus, run.sh's patience per model, their "
                                         "tcn; stride 5 for every model, the same frames every epoch and in "
                                         "validation, no flips, no gradient clipping, 500 epochs; models.md lists "
                                         "each choice).")
