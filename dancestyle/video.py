@@ -3,7 +3,9 @@
 The paper's strides count frames of 30 fps video, so a stride is really a time interval (stride / 30 s).
 We sample the frame *on screen* at each instant k * interval, which picks the same moments in a 25, 30 or
 60 fps video. Only sampled frames are converted to RGB, and frames are yielded as they are decoded, so memory
-stays bounded whatever the video's length.
+stays bounded whatever the video's length. Without flow, the frames no instant shows are not decoded where the codec
+can skip them (non-reference frames: `UnseenFrames`); a sparse model pays for about half the decoding of an H.264
+video with B-frames, and the sampled frames are the same.
 """
 
 from __future__ import annotations
@@ -225,7 +227,7 @@ def iter_sampled_frames(path: Source, interval: Fraction, max_short_side: int | 
     from the frames that follow it, so it is yielded a few frames later. with_end: a VideoEnd comes last.
     """
     if flow is None:
-        for item in _sampled_frames(path, interval, max_short_side, with_decoded=with_end):
+        for item in _sampled_frames(path, interval, max_short_side, with_decoded=with_end, skip_unseen=True):
             if isinstance(item, SampledFrame):
                 yield item
             elif item[0] == "end":
@@ -275,10 +277,11 @@ def _flow_grey(frame, size: int, reformatter) -> np.ndarray:
 
 
 def _sampled_frames(path: Source, interval: Fraction, max_short_side: int | None,
-                    with_decoded: bool = False) -> Iterator:
+                    with_decoded: bool = False, skip_unseen: bool = False) -> Iterator:
     """iter_sampled_frames without flow. with_decoded: also yield ("frame", start, av frame, slack, frame
     duration, False) for every decoded frame after the samples it ends, and ("end", end time, None, slack, frame
-    duration, truncated) last."""
+    duration, truncated) last. skip_unseen: the decoder skips non-reference frames that no instant can show
+    (`UnseenFrames`), so "frame" items are then not every frame: flow, which needs them all, leaves it off."""
     import av
 
     path = path if is_live(path) else Path(path)
@@ -301,7 +304,8 @@ def _sampled_frames(path: Source, interval: Fraction, max_short_side: int | None
         held = 0  # samples taken of the frame on screen
         truncated = False
         try:
-            for frame in container.decode(stream):
+            unseen = UnseenFrames(interval, slack) if skip_unseen else None
+            for frame in _decode(container, stream, unseen):
                 if frame.pts is not None and frame.time_base is not None:
                     first_pts = frame.pts if first_pts is None else first_pts
                     time = (frame.pts - first_pts) * Fraction(frame.time_base)
@@ -335,6 +339,58 @@ def _sampled_frames(path: Source, interval: Fraction, max_short_side: int | None
             yield "end", end, None, slack, frame_duration, truncated
     finally:
         container.close()
+
+
+class UnseenFrames:
+    """Which frames no sampling instant shows, told from a packet before it is decoded, so that a sparse model
+    (lstm: an instant every 2 s) does not pay for decoding the frames between its instants.
+
+    A frame starting at t is on screen at the instants k * interval with t <= k * interval + slack < the next
+    frame's start (the rule of _sampled_frames). The next frame's start is not known before decoding (B-frames
+    come out of order), but it is at most the earliest later timestamp among the packets seen so far, which
+    include a B-frame's forward reference: judged with that bound, a frame said to be unseen is never one an
+    instant shows. Only non-reference frames are skipped (FFmpeg's skip_frame NONREF: no other frame is decoded
+    from them), so every frame kept decodes exactly as before; codecs without the option decode everything."""
+
+    RECENT = 64  # timestamps kept for the bound: far more than any decoder's reordering depth
+
+    def __init__(self, interval: Fraction, slack: Fraction) -> None:
+        from collections import deque
+
+        self.interval, self.slack = interval, slack
+        self.first_pts: int | None = None  # the first decoded frame's, which times count from (set by _decode)
+        self.recent: deque[int] = deque(maxlen=self.RECENT)
+        self.off = False  # a packet without a timestamp: frames are then timed by their count, so keep them all
+
+    def unseen(self, packet) -> bool:
+        """Whether `packet`'s frame is on screen at no instant (a packet with no frame, or no time, is seen)."""
+        if packet.pts is None or packet.time_base is None:
+            self.off = self.off or packet.size > 0
+            return False
+        later = [pts for pts in self.recent if pts > packet.pts]
+        self.recent.append(packet.pts)
+        if self.off or self.first_pts is None or not later:
+            return False
+        time_base = Fraction(packet.time_base)
+        start, next_start = (packet.pts - self.first_pts) * time_base, (min(later) - self.first_pts) * time_base
+        instant = max(0, _first_instant_from(start - self.slack, self.interval))  # the first it could show
+        return instant * self.interval + self.slack >= next_start
+
+
+def _decode(container, stream, unseen: UnseenFrames | None) -> Iterator:
+    """container.decode(stream), the decoder told to skip the non-reference frames `unseen` says no instant shows."""
+    if unseen is None:
+        yield from container.decode(stream)
+        return
+    codec, skipping = stream.codec_context, False
+    for packet in container.demux(stream):
+        if unseen.unseen(packet) != skipping:  # frame threads copy the setting as each packet goes in
+            skipping = not skipping
+            codec.skip_frame = "NONREF" if skipping else "DEFAULT"
+        for frame in packet.decode():
+            if unseen.first_pts is None and frame.pts is not None:
+                unseen.first_pts = frame.pts
+            yield frame
 
 
 def _first_instant_from(time: Fraction, interval: Fraction) -> int:

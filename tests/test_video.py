@@ -328,3 +328,50 @@ def test_the_pipeline_reads_ahead_with_the_early_start_when_it_decodes_the_same_
     assert fresh is not expected
     assert DanceStylePipeline.read_ahead(same, video) is expected
     early.close()
+
+
+def decoded_and_sampled(video, interval: Fraction, skip_unseen: bool) -> tuple[int, list[np.ndarray]]:
+    """How many frames the decoder gave, and the sampled images, with or without skipping unseen frames."""
+    from dancestyle.video import SampledFrame, _sampled_frames
+
+    items = list(_sampled_frames(video, interval, None, with_decoded=True, skip_unseen=skip_unseen))
+    decoded = sum(1 for item in items if isinstance(item, tuple) and item[0] == "frame")
+    return decoded, [item.image for item in items if isinstance(item, SampledFrame)]
+
+
+@pytest.mark.parametrize("suffix,fps", [(".mp4", 30), (".mp4", Fraction(30000, 1001)), (".mkv", 25), (".mp4", 60)])
+@pytest.mark.parametrize("stride", [60, 5, 1])
+def test_skipping_unseen_frames_samples_the_same_frames(tmp_path, suffix, fps, stride):
+    # libx264's default B-frames: the frames between sparse instants are mostly non-reference ones, which are skipped
+    video = make_video(tmp_path / f"clip{suffix}", frames=int(3 * fps), fps=fps)
+    interval = sample_interval(stride)
+    every, before = decoded_and_sampled(video, interval, skip_unseen=False)
+    fewer, after = decoded_and_sampled(video, interval, skip_unseen=True)
+    assert [read_index(image) for image in after] == [read_index(image) for image in before]
+    for image_before, image_after in zip(before, after):
+        np.testing.assert_array_equal(image_after, image_before)  # the very frames, not look-alikes
+    assert every == int(3 * fps)
+    if stride == 60:
+        assert fewer < every * 0.75
+    if interval <= 1 / Fraction(fps):  # every frame is on screen at some instant: none may be skipped
+        assert fewer == every
+
+
+def test_a_frame_is_unseen_only_when_no_instant_falls_before_a_later_frame():
+    from types import SimpleNamespace
+
+    from dancestyle.video import UnseenFrames
+
+    unseen = UnseenFrames(Fraction(2), Fraction(1, 240))  # an instant every 2 s; a 30 fps stream's slack
+    unseen.first_pts = 0
+
+    def packet(pts):  # timestamps in 1/30 s
+        return SimpleNamespace(pts=pts, time_base=Fraction(1, 30), size=100)
+
+    assert not unseen.unseen(packet(0)) and not unseen.unseen(packet(6))  # nothing later seen yet: kept
+    assert unseen.unseen(packet(3))  # it ends by 6/30 s at the latest, before the 2 s instant
+    assert not unseen.unseen(packet(63))
+    assert not unseen.unseen(packet(59))  # the frame after it could start as late as 63/30 s: it may show 2 s
+    assert unseen.unseen(packet(58))  # 59 starts before 2 s
+    unseen.unseen(SimpleNamespace(pts=None, time_base=None, size=100))  # untimed: frames are counted, keep all
+    assert not unseen.unseen(packet(61))
