@@ -4,6 +4,7 @@ weights are cached) keypoint agreement with Keypoint R-CNN at 800 px.
     pip install '.[bench]'      # onnx, so the random stand-in networks run in onnxruntime
     python benchmarks/pose_backends.py [--clip PATH] [--people 1,5,20] [--frames 10] [--repeat 3] [--device cpu]
     python benchmarks/pose_backends.py --batching [--people 1,5,20]   # batched calls against one call each
+    python benchmarks/pose_backends.py --detector-share [--people 1,2,5,20]   # what detecting every frame costs
 
 Speed, random weights (nothing can be downloaded on the machines this project is built on): every backend is
 made to see exactly N people per frame, so the per-person part of its cost (RTMPose's crops, R-CNN's keypoint
@@ -98,12 +99,13 @@ def speed_table(frames: list[np.ndarray], people_counts: list[int], repeat: int,
         print(f"| {name} | " + " | ".join(cells) + " |", flush=True)
 
 
-def wall_and_cpu_per_frame(estimator, frames: list[np.ndarray]) -> tuple[float, float]:
-    """One pass over the frames in batches of BATCH: wall and process CPU seconds per frame. CPU time barely moves
-    when other programs take the cores, so it compares two ways of running on a busy machine."""
+def wall_and_cpu_per_frame(estimator, frames: list[np.ndarray], method: str = "estimate") -> tuple[float, float]:
+    """One pass of estimator.`method` over the frames in batches of BATCH: wall and process CPU seconds per frame.
+    CPU time barely moves when other programs take the cores, so it compares two ways of running on a busy machine."""
+    run = getattr(estimator, method)
     wall, cpu = time.perf_counter(), time.process_time()
     for start in range(0, len(frames), BATCH):
-        estimator.estimate(frames[start:start + BATCH])
+        run(frames[start:start + BATCH])
     return (time.perf_counter() - wall) / len(frames), (time.process_time() - cpu) / len(frames)
 
 
@@ -127,6 +129,27 @@ def batching_table(frames: list[np.ndarray], people_counts: list[int], repeat: i
                 for times in runs.values())
             print(f"| rtmpose-{variant}, {people} | {fast_wall:.4f}, {fast_cpu:.4f} | {slow_wall:.4f}, "
                   f"{slow_cpu:.4f} | {fast_wall / slow_wall:.2f}, {fast_cpu / slow_cpu:.2f} |", flush=True)
+
+
+def detector_share_table(frames: list[np.ndarray], people_counts: list[int], repeat: int, device: str) -> None:
+    """rtmpose-t/-s: the person detector's part of a frame's pose time (letterbox, network, boxes: `detect_all`)
+    against the whole `estimate`, alternated in the same run: the most that detecting every k-th sample and
+    carrying the boxes between detections could save."""
+    print("| backend, people | estimate: wall s/frame, CPU s/frame | detector alone: wall, CPU | detector's share "
+          "(CPU) |\n|---|---|---|---|")
+    for variant in ("t", "s"):
+        for people in people_counts:
+            estimator = rtmpose_stand_in(variant, people, device)
+            estimator.estimate(frames[:BATCH])  # warm-up
+            runs: dict[str, list[tuple[float, float]]] = {"estimate": [], "detect_all": []}
+            for _ in range(repeat):
+                for method, times in runs.items():
+                    times.append(wall_and_cpu_per_frame(estimator, frames, method))
+            (whole_wall, whole_cpu), (detector_wall, detector_cpu) = (
+                (statistics.median(t[0] for t in times), statistics.median(t[1] for t in times))
+                for times in runs.values())
+            print(f"| rtmpose-{variant}, {people} | {whole_wall:.4f}, {whole_cpu:.4f} | {detector_wall:.4f}, "
+                  f"{detector_cpu:.4f} | {detector_cpu / whole_cpu:.0%} |", flush=True)
 
 
 def quality_table(frames: list[np.ndarray], device: str) -> None:
@@ -158,6 +181,8 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--batching", action="store_true",
                         help="only rtmpose batched against one call per frame and crop (same run)")
+    parser.add_argument("--detector-share", action="store_true",
+                        help="only rtmpose's person detector against its whole pose estimate (same run)")
     args = parser.parse_args()
     from classify_speed import machine, make_clip
 
@@ -169,6 +194,8 @@ def main() -> None:
         people = [int(n) for n in args.people.split(",")]
         if args.batching:
             return batching_table(frames, people, args.repeat, args.device)
+        if args.detector_share:
+            return detector_share_table(frames, people, args.repeat, args.device)
         speed_table(frames, people, args.repeat, args.device)
         quality_table(frames, args.device)
 
