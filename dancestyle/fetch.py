@@ -128,7 +128,6 @@ def _fetch_into(url: str, part: Path, progress: Progress | None) -> None:
     """Append the rest of `url` to `part`; raise DownloadError unless the body arrived whole."""
     done = part.stat().st_size if part.exists() else 0
     headers = {"User-Agent": "dancestyle", **({"Range": f"bytes={done}-"} if done else {})}
-    retry = f"Check the network and run the same command again: it resumes from {part.name}."
     try:
         with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=TIMEOUT_S) as response:
             if response.status != 206:  # the server ignored the Range: the body starts at byte 0
@@ -153,9 +152,17 @@ def _fetch_into(url: str, part: Path, progress: Progress | None) -> None:
                             "yourself and pass its path or extracted folder.") from e
     except (urllib.error.URLError, OSError, http.client.HTTPException) as e:
         reason = getattr(e, "reason", None) or e
-        raise DownloadError(f"Downloading {url} failed: {reason}.", retry) from e
+        raise DownloadError(f"Downloading {url} failed: {reason}.", _retry_hint(part)) from e
     if total is not None and done != total:  # http.client reads a short body as a clean end of file
-        raise DownloadError(f"The connection closed after {done:,} of {total:,} bytes of {url}.", retry)
+        raise DownloadError(f"The connection closed after {done:,} of {total:,} bytes of {url}.", _retry_hint(part))
+
+
+def _retry_hint(part: Path) -> str:
+    """What to do after a failed transfer: a resume only where bytes arrived, else the archive by hand."""
+    if part.is_file() and part.stat().st_size:
+        return f"Check the network and run the same command again: it resumes from {part}."
+    return (f"Check the network and run the same command again, or download {part.stem} (and any other archive "
+            "of the dataset) yourself and pass each one's path with --source.")
 
 
 # -- safe extraction ----------------------------------------------------------------------------------------------

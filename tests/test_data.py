@@ -95,6 +95,7 @@ def test_download_resumes_after_a_dropped_connection(server, payload, tmp_path):
         download(f"{server.url}/rgb.zip", tmp_path)
     assert "again" in failure.value.hint
     part = tmp_path / "rgb.zip.part"
+    assert f"resumes from {part}" in failure.value.hint
     assert 0 < part.stat().st_size < len(payload)
     assert not (tmp_path / "rgb.zip").exists()  # nothing that looks whole
 
@@ -146,6 +147,8 @@ def test_http_and_network_errors_say_what_to_do(server, tmp_path):
     with pytest.raises(DownloadError, match="failed") as failure:
         download(f"http://127.0.0.1:{port}/rgb.zip", tmp_path)
     assert "network" in failure.value.hint
+    assert "resumes" not in failure.value.hint and "--source" in failure.value.hint  # no byte arrived: no .part
+    assert not (tmp_path / "rgb.zip.part").exists()
 
 
 # -- safe extraction ------------------------------------------------------------------------------------------------
