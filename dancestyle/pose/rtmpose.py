@@ -263,7 +263,8 @@ class RTMPoseEstimator:
             except WeightsError as e:  # say which backend, and the ways out that have nothing to do with classifiers
                 raise type(e)(f"The rtmpose-{variant} pose backend's weights: {e.message}",
                               "Run once with internet access (they are cached after), use another backend with "
-                              "--pose rcnn (torchvision's weights), or try the pipeline with --random-weights.") from e
+                              "--pose rcnn (torchvision's weights), or try `dancestyle classify` with "
+                              "--random-weights.") from e
 
     @property
     def cuda_unused(self) -> bool:
