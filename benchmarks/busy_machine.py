@@ -7,10 +7,13 @@ Each figure is a median over runs of `python -m dancestyle classify CLIP --rando
 10 s H.264 clip (classify_speed.py's; 640x360 unless --size) while 0, 1 or 2 other processes spin on the CPU
 (`python -c "while True: pass"`, started before and killed after): the whole process's wall time (what a user
 waits for: startup is most of it) and the classification's own time as the process reports it (JSON "seconds":
-decode, pose, RGB and sequence model, where the threads matter). Two settings take turns run by run, so a drift in
-the machine's speed touches both alike:
+decode, pose, RGB and sequence model, where the threads matter). The settings take turns run by run, so a drift in
+the machine's speed touches each alike:
 - budget: the default (dancestyle/cores.py: the cores this process may use, shared between decoding and the
-  networks, waiting workers asleep or spinning briefly);
+  networks, waiting workers asleep or spinning briefly, the networks on fewer threads while other programs keep
+  cores busy);
+- every core: DANCESTYLE_THREADS=<the cores available> (the same budget, with the networks on every core
+  whatever the load: the default before 2026-12-08);
 - libraries' defaults: DANCESTYLE_THREADS=0 (PyAV, torch and onnxruntime each take a thread per core and spin),
   the behaviour before the budget.
 OMP_*, GOMP_* and DANCESTYLE_THREADS are removed from the children's environment so both start alike.
@@ -32,8 +35,15 @@ from pathlib import Path
 
 from classify_speed import machine, make_clip
 
-BUDGET, DEFAULTS = "budget", "libraries' defaults"
-SETTINGS = {BUDGET: {}, DEFAULTS: {"DANCESTYLE_THREADS": "0"}}
+BUDGET, EVERY_CORE, DEFAULTS = "budget", "every core", "libraries' defaults"
+
+
+def settings() -> dict[str, dict[str, str]]:
+    """Each setting's environment for the classify processes."""
+    from dancestyle.cores import available_cores
+
+    return {BUDGET: {}, EVERY_CORE: {"DANCESTYLE_THREADS": str(available_cores())},
+            DEFAULTS: {"DANCESTYLE_THREADS": "0"}}
 SPIN = "while True: pass"
 
 
@@ -58,9 +68,9 @@ def medians_while_busy(clip: Path, busy: int, repeat: int) -> dict[str, tuple[fl
     while `busy` spinning processes run."""
     spinners = [subprocess.Popen([sys.executable, "-c", SPIN]) for _ in range(busy)]
     try:
-        runs: dict[str, list[tuple[float, float]]] = {name: [] for name in SETTINGS}
+        runs: dict[str, list[tuple[float, float]]] = {name: [] for name in settings()}
         for _ in range(repeat):
-            for name, extra in SETTINGS.items():
+            for name, extra in settings().items():
                 runs[name].append(classify_seconds(clip, extra))
         return {name: (statistics.median(run[0] for run in values), statistics.median(run[1] for run in values))
                 for name, values in runs.items()}

@@ -7,19 +7,25 @@ the threads spin against each other (one busy program made `classify` 2-5x slowe
 - gives the networks all of them (pose and RGB take turns in one thread, never run at once), and decoding, which
   runs beside them, a share of them (`split`);
 - makes waiting workers sleep instead of spinning (onnxruntime's allow_spinning), or spin only briefly (OpenMP's
-  spin count: its default spins ~3 ms, which under load burns the time a shared core has left).
+  spin count: its default spins ~3 ms, which under load burns the time a shared core has left);
+- gives the networks fewer threads while other programs keep some of those cores busy (measured from /proc/stat
+  since the process started, less this process's own CPU time): a thread that shares its core with another
+  program runs at a fraction of its speed, and every other thread of a parallel operation waits for it (with
+  both cores busy, ResNet-18 took 502-535 ms a frame with 2 threads against 75-130 ms with 1).
 
-`--threads N` (or DANCESTYLE_THREADS=N) sets the core count by hand; 0 leaves every library its own defaults (the
-behaviour before the budget, kept for comparison). An OMP_NUM_THREADS, OMP_WAIT_POLICY or GOMP_SPINCOUNT the
-user set is kept.
+`--threads N` (or DANCESTYLE_THREADS=N) sets the core count by hand (then no load is measured); 0 leaves every
+library its own defaults (the behaviour before the budget, kept for comparison). An OMP_NUM_THREADS,
+OMP_WAIT_POLICY or GOMP_SPINCOUNT the user set is kept.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 import math
 import os
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,12 +35,18 @@ THREADS_ENV = "DANCESTYLE_THREADS"
 LIBRARY_DEFAULTS = 0  # --threads 0: no budget, each library picks its own threads (and spins)
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 SPIN_COUNT = 10_000  # libgomp's busy-wait loops before a waiting worker sleeps (~0.1 ms; its default is 300,000)
+PROC_STAT = Path("/proc/stat")
+SHORTEST_LOOK_S = 0.25  # /proc/stat counts in ticks of 10 ms: over a shorter time the load it shows is noise
+RECHECK_S = 30.0  # the networks' thread count follows the load when it is older than this (next video, next network)
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class ThreadBudget:
-    """cores: what this process may use. inference: torch's and onnxruntime's intra-op threads. decode: FFmpeg's
-    threads for one video (1: decoding stays in the read-ahead thread)."""
+    """cores: what this process may use. inference: torch's and onnxruntime's intra-op threads (fewer while other
+    programs keep cores busy: inference_threads). decode: FFmpeg's threads for one video (1: decoding stays in the
+    read-ahead thread)."""
 
     cores: int
     inference: int
@@ -133,6 +145,87 @@ def _positive_int(value: str | None) -> int | None:
     return number if number > 0 else None
 
 
+def _chosen_by_user() -> bool:
+    """--threads / DANCESTYLE_THREADS or OMP_NUM_THREADS: a thread count the user chose is used as given."""
+    return bool(os.environ.get(THREADS_ENV, "").strip()) or _positive_int(os.environ.get("OMP_NUM_THREADS")) is not None
+
+
+# -- how busy other programs keep those cores ---------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CpuSample:
+    """At monotonic time `at`: the CPU seconds every program has spent on this process's cores (`busy`) and this
+    process's own CPU seconds (`own`), both since boot / since the process started."""
+
+    at: float
+    busy: float
+    own: float
+
+
+def cpu_sample(stat: Path = PROC_STAT) -> CpuSample | None:
+    """Now's CpuSample, from /proc/stat's lines of the cores this process may run on; None where there is no
+    /proc/stat (macOS, Windows) or it cannot be read."""
+    text = _read(stat)
+    if text is None:
+        return None
+    try:
+        mine = {f"cpu{core}" for core in os.sched_getaffinity(0)}
+    except (AttributeError, OSError):
+        mine = {"cpu"}  # the line summing every core
+    ticks = 0
+    for line in text.splitlines():
+        name, *fields = line.split()
+        if name in mine and len(fields) >= 4:
+            counts = [int(field) for field in fields[:8]]
+            ticks += sum(counts) - counts[3] - (counts[4] if len(counts) > 4 else 0)  # all but idle and iowait
+    own = os.times()
+    return CpuSample(time.monotonic(), ticks / os.sysconf("SC_CLK_TCK"), own.user + own.system)
+
+
+def others_busy(before: CpuSample, after: CpuSample) -> float:
+    """How many cores other programs kept busy between two samples, on average (this process's own CPU time taken
+    out: its threads were importing, decoding or computing meanwhile)."""
+    seconds = after.at - before.at
+    if seconds <= 0:
+        return 0.0
+    return max(0.0, (after.busy - before.busy) - (after.own - before.own)) / seconds
+
+
+def threads_beside(cores: int, busy_elsewhere: float) -> int:
+    """The networks' threads where other programs keep `busy_elsewhere` of the `cores` busy: the cores left
+    (rounded), one at least."""
+    return max(1, min(cores, math.floor(cores - busy_elsewhere + 0.5)))
+
+
+_last_look: CpuSample | None = cpu_sample()  # when this module loads: the CLI then imports torch (about 1 s)
+_last_threads: int | None = None
+
+
+def inference_threads() -> int | None:
+    """The networks' intra-op threads now: the budget's, fewer while other programs keep some of its cores busy
+    (measured since the last decision, which is kept for RECHECK_S); a count the user chose as given; None with
+    the libraries' defaults."""
+    global _last_look, _last_threads
+    plan = budget()
+    if plan is None or _chosen_by_user():
+        return None if plan is None else plan.inference
+    if _last_threads is not None and _last_look is not None and time.monotonic() - _last_look.at < RECHECK_S:
+        return _last_threads
+    now = cpu_sample()
+    if now is None or _last_look is None:  # nothing to measure with: every core of the budget
+        return plan.inference
+    if now.at - _last_look.at < SHORTEST_LOOK_S:  # started a moment ago (a library call): look a little longer
+        time.sleep(SHORTEST_LOOK_S - (now.at - _last_look.at))
+        now = cpu_sample() or now
+    busy = others_busy(_last_look, now)
+    threads = threads_beside(plan.inference, busy)
+    if threads != _last_threads:
+        log.debug("other programs keep %.1f of %d cores busy: the networks run %d thread(s)", busy, plan.cores,
+                  threads)
+    _last_look, _last_threads = now, threads
+    return threads
+
+
 def use_threads(threads: int) -> None:
     """Set this process's core count (the CLI's --threads), for it and the processes it starts. Call before the
     networks are built and before torch is imported (OpenMP reads its spin count when torch loads)."""
@@ -158,11 +251,13 @@ def apply_to_torch() -> None:
     """torch's intra-op threads follow the budget (if torch is loaded; it is process-wide). Its inter-op pool only
     serves torch.jit.fork, unused here: one thread."""
     torch = sys.modules.get("torch")
-    plan = budget()
-    if torch is None or plan is None:
+    if torch is None:
         return
-    if torch.get_num_threads() != plan.inference:
-        torch.set_num_threads(plan.inference)
+    threads = inference_threads()
+    if threads is None:
+        return
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
     try:
         torch.set_num_interop_threads(1)
     except RuntimeError:  # allowed once, and only before inter-op work started: already settled
@@ -172,10 +267,10 @@ def apply_to_torch() -> None:
 def apply_to_onnxruntime(options) -> None:
     """An onnxruntime SessionOptions follows the budget: intra-op threads, one inter-op thread (the graph runs
     sequentially), and workers that sleep instead of spinning between calls."""
-    plan = budget()
-    if plan is None:
+    threads = inference_threads()
+    if threads is None:
         return
-    options.intra_op_num_threads = plan.inference
+    options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.add_session_config_entry("session.inter_op.allow_spinning", "0")

@@ -4,6 +4,7 @@ libraries' settings that follow it. Objects are checked, not timings (benchmarks
 import os
 import subprocess
 import sys
+import types
 
 import pytest
 import torch
@@ -24,6 +25,8 @@ def fresh_budget(monkeypatch):
         monkeypatch.delenv(name, raising=False)
     threads = torch.get_num_threads()
     cores.budget.cache_clear()
+    monkeypatch.setattr(cores, "_last_look", None)  # no load measured unless a test measures one
+    monkeypatch.setattr(cores, "_last_threads", None)
     yield
     cores.budget.cache_clear()
     torch.set_num_threads(threads)
@@ -135,6 +138,124 @@ def test_spin_left_alone_once_torch_is_loaded_or_without_a_budget(monkeypatch):
     cores.budget.cache_clear()
     cores.prepare_openmp()
     assert "GOMP_SPINCOUNT" not in os.environ
+
+
+# -- fewer threads while other programs keep cores busy ----------------------------------------------------------
+
+STAT = """cpu  400 0 200 1000 0 0 0 0 0 0
+cpu0 100 0 50 300 20 0 5 0 0 0
+cpu1 100 0 50 300 0 0 0 0 0 0
+cpu2 200 0 100 400 0 0 0 0 0 0
+intr 12345 0 0
+"""
+
+
+def test_cpu_sample_counts_the_busy_time_of_this_process_s_cores(tmp_path, monkeypatch):
+    write(tmp_path, "stat", STAT)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    monkeypatch.setattr(os, "sysconf", lambda name: 100)
+    sample = cores.cpu_sample(tmp_path / "stat")
+    assert sample.busy == pytest.approx((155 + 150) / 100)  # cpu0 and cpu1, idle and iowait left out; not cpu2
+    assert sample.own == pytest.approx(sum(os.times()[:2]), abs=0.5)
+    assert cores.cpu_sample(tmp_path / "missing") is None  # no /proc/stat (macOS): no measure
+
+
+def test_cpu_sample_reads_this_machine():
+    if not cores.PROC_STAT.is_file():
+        pytest.skip("no /proc/stat here")
+    before = cores.cpu_sample()
+    sum(range(3_000_000))  # some CPU time of this process's own
+    after = cores.cpu_sample()
+    assert after.busy >= before.busy > 0
+    assert after.own > before.own
+
+
+def test_others_busy_takes_this_process_s_own_time_out():
+    before = cores.CpuSample(at=10.0, busy=100.0, own=5.0)
+    assert cores.others_busy(before, cores.CpuSample(at=12.0, busy=103.0, own=6.0)) == pytest.approx(1.0)
+    assert cores.others_busy(before, cores.CpuSample(at=12.0, busy=101.0, own=7.0)) == 0.0  # never below 0
+    assert cores.others_busy(before, before) == 0.0
+
+
+@pytest.mark.parametrize("available, busy, threads", [(2, 0.0, 2), (2, 0.4, 2), (2, 1.0, 1), (2, 2.6, 1),
+                                                      (8, 3.2, 5), (1, 0.0, 1)])
+def test_threads_beside_other_programs(available, busy, threads):
+    assert cores.threads_beside(available, busy) == threads
+
+
+class Machine:
+    """A clock and a /proc/stat for cores.py: other programs keep `busy_cores` busy; time moves by advance()."""
+
+    def __init__(self, monkeypatch, busy_cores: float):
+        self.now, self.busy, self.busy_cores, self.samples = 100.0, 50.0, busy_cores, 0
+        monkeypatch.setattr(cores, "time", types.SimpleNamespace(monotonic=lambda: self.now, sleep=self.advance))
+        monkeypatch.setattr(cores, "cpu_sample", self.sample)
+        monkeypatch.setattr(cores, "_last_look", self.sample())
+        self.samples = 0
+
+    def sample(self):
+        self.samples += 1
+        return cores.CpuSample(at=self.now, busy=self.busy, own=1.0)
+
+    def advance(self, seconds: float):
+        self.now += seconds
+        self.busy += self.busy_cores * seconds
+
+
+def test_networks_get_fewer_threads_beside_a_busy_program(monkeypatch):
+    monkeypatch.setattr(cores, "available_cores", lambda: 2)
+    Machine(monkeypatch, busy_cores=1.0).advance(2.0)
+    torch.set_num_threads(2)
+    cores.apply_to_torch()
+    assert torch.get_num_threads() == 1
+
+
+def test_an_idle_machine_keeps_every_core(monkeypatch):
+    monkeypatch.setattr(cores, "available_cores", lambda: 2)
+    Machine(monkeypatch, busy_cores=0.2).advance(2.0)
+    assert cores.inference_threads() == 2
+
+
+def test_a_thread_count_the_user_chose_is_not_cut(monkeypatch):
+    machine = Machine(monkeypatch, busy_cores=2.0)
+    machine.advance(2.0)
+    monkeypatch.setenv(cores.THREADS_ENV, "2")
+    assert cores.inference_threads() == 2
+    monkeypatch.delenv(cores.THREADS_ENV)
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    cores.budget.cache_clear()
+    assert cores.inference_threads() == 3
+    assert machine.samples == 0  # nothing measured
+
+
+def test_the_decision_is_kept_a_while_then_measured_again(monkeypatch):
+    monkeypatch.setattr(cores, "available_cores", lambda: 2)
+    machine = Machine(monkeypatch, busy_cores=1.0)
+    machine.advance(2.0)
+    assert cores.inference_threads() == 1
+    machine.busy_cores = 0.0  # the other program finishes
+    machine.advance(cores.RECHECK_S / 2)
+    assert cores.inference_threads() == 1 and machine.samples == 1  # kept: decided RECHECK_S / 2 ago
+    machine.advance(cores.RECHECK_S / 2)
+    assert cores.inference_threads() == 2 and machine.samples == 2
+
+
+def test_a_process_that_just_started_looks_a_little_longer(monkeypatch):
+    monkeypatch.setattr(cores, "available_cores", lambda: 2)
+    machine = Machine(monkeypatch, busy_cores=1.0)
+    machine.advance(0.01)  # 10 ms: one tick of /proc/stat
+    assert cores.inference_threads() == 1
+    assert machine.now == pytest.approx(100.0 + cores.SHORTEST_LOOK_S)
+
+
+def test_onnxruntime_threads_follow_the_load(monkeypatch):
+    import onnxruntime
+
+    monkeypatch.setattr(cores, "available_cores", lambda: 4)
+    Machine(monkeypatch, busy_cores=2.0).advance(2.0)
+    options = onnxruntime.SessionOptions()
+    cores.apply_to_onnxruntime(options)
+    assert options.intra_op_num_threads == 2
 
 
 # -- the CLI ------------------------------------------------------------------------------------------------------
