@@ -86,7 +86,8 @@ def root(version: Annotated[bool, typer.Option("--version", callback=_version, i
          threads: Annotated[str | None, typer.Option(
              "--threads", envvar=cores.THREADS_ENV, callback=_threads, metavar="N", show_default=False,
              help="CPU cores to use: decoding and the networks share them. Default: the cores this process may use "
-                  "(affinity, cgroup quota). 0: each library's own default threads.")] = None) -> None:
+                  "(affinity, cgroup quota), the networks on fewer while other programs keep some busy. "
+                  "0: each library's own default threads.")] = None) -> None:
     """dancestyle: classify dance videos; train and evaluate on Let's Dance."""
 
 
