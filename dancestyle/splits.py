@@ -160,19 +160,39 @@ def load_or_make_splits(root: str | Path, index: DatasetIndex, seed: int = 0,
     return splits
 
 
-def coverage_cautions(index: DatasetIndex, splits: dict[str, list[str]]) -> list[str]:
+def coverage_cautions(index: DatasetIndex, splits: dict[str, list[str]], rule: str = DEFAULT_RULE) -> list[str]:
     """What a split leaves out: the classes with no clip on a side. Without val clips of a class, the validation
-    accuracy that picks the epoch kept says nothing about it (a corpus of a few clips a class can have none)."""
+    accuracy that picks the epoch kept says nothing about it (a corpus of a few clips a class can have none).
+    What to do depends on the data: a synthetic corpus can be made bigger; the authors' split is kept as it is."""
     label_of = {clip.key: clip.label for clip in index.clips}
     cautions = []
     for side in SIDES:
         missing = [label for label in index.classes if label not in {label_of.get(key) for key in splits[side]}]
         if missing:
             cautions.append(f"The split of {index.root} has no {side} clips of {', '.join(missing)}: "
-                            f"{_WHAT_A_SIDE_DOES[side]} says nothing about them. Use more clips per class (e.g. "
-                            "`fetch-dataset --synthetic --clips-per-class 20`), or delete splits.json there to "
-                            "re-split.")
+                            f"{_WHAT_A_SIDE_DOES[side]} says nothing about them. {_coverage_advice(index, rule)}")
     return cautions
+
+
+def _coverage_advice(index: DatasetIndex, rule: str) -> str:
+    if rule == "authors":  # deleting splits.json would re-split by our rule: no longer the authors' split
+        return ("That is the authors' split of this release, kept as their code makes it so results compare with "
+                "theirs. For a split that covers every class, train on a folder with the default split: the one "
+                "`dancestyle fetch-dataset` made, or `dancestyle fetch-dataset --source THIS_FOLDER --dest "
+                "NEW_FOLDER`.")
+    if (index.root / "synthetic.json").is_file():
+        return ("Use more clips per class (e.g. `fetch-dataset --synthetic --clips-per-class 20`), or delete "
+                "splits.json there to re-split.")
+    return ("Those classes have too few videos to fill every side (a video's clips stay on one side): add videos "
+            "of them, or expect no score for them on that side.")
+
+
+def split_rule(root: str | Path) -> str:
+    """The rule of the split file in `root` (ours where it has none, or there is no file yet)."""
+    try:
+        return json.loads((Path(root) / SPLITS_FILE).read_text()).get("rule", DEFAULT_RULE)
+    except (OSError, ValueError, AttributeError):
+        return DEFAULT_RULE
 
 
 _WHAT_A_SIDE_DOES = {"train": "the model never learns them, and accuracy",

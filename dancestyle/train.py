@@ -53,7 +53,7 @@ from .pose import FRAME_FORM
 from .recipe import FeatureRecipe, rgb_weights_id
 from .runstate import load_state, one_writer, read_state, resume_dir, save_state, state_path
 from .sequences import CachedClips, Sequences, load_split, worker_windows
-from .splits import coverage_cautions, load_or_make_splits
+from .splits import coverage_cautions, load_or_make_splits, split_rule
 from .checkpoints import CONFIG_FILE, checkpoint_config, read_checkpoint, save_checkpoint
 from .windows import batch_windows, clip_probabilities, training_window, window_steps
 from .weights import atomic_write_json, runs_dir
@@ -324,7 +324,7 @@ def _datasets(options: TrainOptions, ranks: Ranks, on_progress
     distributed.barrier(ranks)
     splits = load_or_make_splits(index.root, index)
     if ranks.main:
-        for text in coverage_cautions(index, splits):
+        for text in coverage_cautions(index, splits, split_rule(index.root)):
             log.warning("%s", text)
     made_with, features = _extract(options, index, ranks, on_progress)
     config = model_config(options, list(index.classes))

@@ -333,10 +333,29 @@ def test_a_split_that_leaves_a_class_off_a_side_is_pointed_out():
     index = synthetic_index()  # tango: one video, so train only
     cautions = coverage_cautions(index, make_splits(index, seed=0))
     assert len(cautions) == 2 and all("of tango:" in text for text in cautions)
-    assert "no val clips" in cautions[0] and "no test clips" in cautions[1] and "--clips-per-class" in cautions[0]
+    assert "no val clips" in cautions[0] and "no test clips" in cautions[1] and "add videos" in cautions[0]
     index.clips = [clip for clip in index.clips if clip.label != "tango"]
     index.classes.remove("tango")
     assert coverage_cautions(index, make_splits(index, seed=0)) == []
+
+
+def test_the_advice_on_a_class_left_out_fits_the_data(tmp_path):
+    """A synthetic corpus can be made bigger or re-split; the authors' split must not be deleted (it would come back
+    as ours), and real data without enough videos of a style needs more of them."""
+    from dataclasses import replace
+
+    from dancestyle.splits import coverage_cautions, split_rule
+
+    index = replace(synthetic_index(), root=tmp_path)
+    splits = make_splits(index, seed=0)
+    assert split_rule(tmp_path) == "ours"  # no split file yet
+    assert "add videos" in coverage_cautions(index, splits)[0]
+    (tmp_path / "synthetic.json").write_text("{}")
+    assert "--clips-per-class 20" in coverage_cautions(index, splits)[0]
+    (tmp_path / SPLITS_FILE).write_text('{"rule": "authors"}')
+    assert split_rule(tmp_path) == "authors"
+    advice = coverage_cautions(index, splits, split_rule(tmp_path))[0]
+    assert "authors' split" in advice and "delete" not in advice and "--dest NEW_FOLDER" in advice
 
 
 def test_splits_file_is_written_once_and_reused(tmp_path, caplog):
