@@ -154,12 +154,13 @@ def _chosen_by_user() -> bool:
 
 @dataclass(frozen=True)
 class CpuSample:
-    """At monotonic time `at`: the CPU seconds every program has spent on this process's cores (`busy`) and this
-    process's own CPU seconds (`own`), both since boot / since the process started."""
+    """At monotonic time `at`: the CPU seconds every program has spent on the `cores` this process may run on
+    (`busy`) and this process's own CPU seconds (`own`), both since boot / since the process started."""
 
     at: float
     busy: float
     own: float
+    cores: int = 1
 
 
 def cpu_sample(stat: Path = PROC_STAT) -> CpuSample | None:
@@ -172,14 +173,17 @@ def cpu_sample(stat: Path = PROC_STAT) -> CpuSample | None:
         mine = {f"cpu{core}" for core in os.sched_getaffinity(0)}
     except (AttributeError, OSError):
         mine = {"cpu"}  # the line summing every core
-    ticks = 0
+    ticks, cores = 0, 0
     for line in text.splitlines():
         name, *fields = line.split()
         if name in mine and len(fields) >= 4:
             counts = [int(field) for field in fields[:8]]
             ticks += sum(counts) - counts[3] - (counts[4] if len(counts) > 4 else 0)  # all but idle and iowait
+            cores += 1
+    if mine == {"cpu"}:
+        cores = os.cpu_count() or 1
     own = os.times()
-    return CpuSample(time.monotonic(), ticks / os.sysconf("SC_CLK_TCK"), own.user + own.system)
+    return CpuSample(time.monotonic(), ticks / os.sysconf("SC_CLK_TCK"), own.user + own.system, max(1, cores))
 
 
 def others_busy(before: CpuSample, after: CpuSample) -> float:
@@ -191,10 +195,12 @@ def others_busy(before: CpuSample, after: CpuSample) -> float:
     return max(0.0, (after.busy - before.busy) - (after.own - before.own)) / seconds
 
 
-def threads_beside(cores: int, busy_elsewhere: float) -> int:
-    """The networks' threads where other programs keep `busy_elsewhere` of the `cores` busy: the cores left
-    (rounded), one at least."""
-    return max(1, min(cores, math.floor(cores - busy_elsewhere + 0.5)))
+def threads_beside(threads: int, cores: int, busy_elsewhere: float) -> int:
+    """The networks' threads, at most `threads`, where other programs keep `busy_elsewhere` of the `cores` this
+    process may run on busy: the cores left (rounded), one at least. A cgroup quota that allows fewer cores than
+    the process may run on keeps its share of a busy host: only when fewer than `threads` cores are left does the
+    count go down."""
+    return max(1, min(threads, math.floor(cores - busy_elsewhere + 0.5)))
 
 
 _last_look: CpuSample | None = cpu_sample()  # when this module loads: the CLI then imports torch (about 1 s)
@@ -218,7 +224,7 @@ def inference_threads() -> int | None:
         time.sleep(SHORTEST_LOOK_S - (now.at - _last_look.at))
         now = cpu_sample() or now
     busy = others_busy(_last_look, now)
-    threads = threads_beside(plan.inference, busy)
+    threads = threads_beside(plan.inference, now.cores, busy)
     if threads != _last_threads:
         log.debug("other programs keep %.1f of %d cores busy: the networks run %d thread(s)", busy, plan.cores,
                   threads)

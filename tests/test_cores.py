@@ -156,6 +156,7 @@ def test_cpu_sample_counts_the_busy_time_of_this_process_s_cores(tmp_path, monke
     monkeypatch.setattr(os, "sysconf", lambda name: 100)
     sample = cores.cpu_sample(tmp_path / "stat")
     assert sample.busy == pytest.approx((155 + 150) / 100)  # cpu0 and cpu1, idle and iowait left out; not cpu2
+    assert sample.cores == 2
     assert sample.own == pytest.approx(sum(os.times()[:2]), abs=0.5)
     assert cores.cpu_sample(tmp_path / "missing") is None  # no /proc/stat (macOS): no measure
 
@@ -177,17 +178,20 @@ def test_others_busy_takes_this_process_s_own_time_out():
     assert cores.others_busy(before, before) == 0.0
 
 
-@pytest.mark.parametrize("available, busy, threads", [(2, 0.0, 2), (2, 0.4, 2), (2, 1.0, 1), (2, 2.6, 1),
-                                                      (8, 3.2, 5), (1, 0.0, 1)])
-def test_threads_beside_other_programs(available, busy, threads):
-    assert cores.threads_beside(available, busy) == threads
+@pytest.mark.parametrize("budget, run_on, busy, threads", [(2, 2, 0.0, 2), (2, 2, 0.4, 2), (2, 2, 1.0, 1),
+                                                             (2, 2, 2.6, 1), (8, 8, 3.2, 5), (1, 1, 0.0, 1),
+                                                             (2, 64, 40.0, 2), (4, 8, 5.0, 3)])
+def test_threads_beside_other_programs(budget, run_on, busy, threads):
+    """(2, 64, 40.0): a quota of 2 cores on a big host with 24 cores idle keeps both threads."""
+    assert cores.threads_beside(budget, run_on, busy) == threads
 
 
 class Machine:
-    """A clock and a /proc/stat for cores.py: other programs keep `busy_cores` busy; time moves by advance()."""
+    """A clock and a /proc/stat for cores.py: other programs keep `busy_cores` of the `run_on` cores busy; time moves
+    by advance()."""
 
-    def __init__(self, monkeypatch, busy_cores: float):
-        self.now, self.busy, self.busy_cores, self.samples = 100.0, 50.0, busy_cores, 0
+    def __init__(self, monkeypatch, busy_cores: float, run_on: int = 2):
+        self.now, self.busy, self.busy_cores, self.samples, self.run_on = 100.0, 50.0, busy_cores, 0, run_on
         monkeypatch.setattr(cores, "time", types.SimpleNamespace(monotonic=lambda: self.now, sleep=self.advance))
         monkeypatch.setattr(cores, "cpu_sample", self.sample)
         monkeypatch.setattr(cores, "_last_look", self.sample())
@@ -195,7 +199,7 @@ class Machine:
 
     def sample(self):
         self.samples += 1
-        return cores.CpuSample(at=self.now, busy=self.busy, own=1.0)
+        return cores.CpuSample(at=self.now, busy=self.busy, own=1.0, cores=self.run_on)
 
     def advance(self, seconds: float):
         self.now += seconds
@@ -252,7 +256,7 @@ def test_onnxruntime_threads_follow_the_load(monkeypatch):
     import onnxruntime
 
     monkeypatch.setattr(cores, "available_cores", lambda: 4)
-    Machine(monkeypatch, busy_cores=2.0).advance(2.0)
+    Machine(monkeypatch, busy_cores=2.0, run_on=4).advance(2.0)
     options = onnxruntime.SessionOptions()
     cores.apply_to_onnxruntime(options)
     assert options.intra_op_num_threads == 2
