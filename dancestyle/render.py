@@ -51,7 +51,18 @@ def _writing(action, *args):
 
 stdout = _Stdout()
 out = Console(file=stdout, highlight=False, soft_wrap=True)  # results
-err = Console(stderr=True, highlight=False)  # people: progress, warnings, errors
+
+
+class _Messages(Console):
+    """The stderr console: on a terminal, lines wrap at its width; elsewhere (a log file, a pipe) a message stays
+    on one line, not cut at rich's default 80 columns, so grep and scripts find it whole. Decided at each print:
+    the stream can change after import (tests swap sys.stderr)."""
+
+    def print(self, *objects, soft_wrap: bool | None = None, **options) -> None:
+        super().print(*objects, soft_wrap=not self.is_terminal if soft_wrap is None else soft_wrap, **options)
+
+
+err = _Messages(stderr=True, highlight=False)  # people: progress, warnings, errors
 
 # C0 and C1 control characters but tab and newline (ESC starts the sequences that retitle, clear or move the
 # cursor), and Unicode's bidirectional embeddings, overrides and isolates (they make text read other than it is)

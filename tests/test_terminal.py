@@ -2,6 +2,7 @@
 checkpoint or a folder shown as text (never as rich markup or terminal escapes). Issue 28, items 3, 5 and 6."""
 
 import fcntl
+import io
 import json
 import os
 import signal
@@ -250,3 +251,24 @@ def test_visible_writes_control_characters_out_and_keeps_the_rest():
     assert render.visible("a\x1b[2Jb\x07\x9b\r") == "a\\x1b[2Jb\\x07\\x9b\\r"
     assert render.visible("tango\tvals\nwaltz [x] ü") == "tango\tvals\nwaltz [x] ü"
     assert render.visible("waltz\u202egnat\u2066x\u2069") == "waltz\\u202egnat\\u2066x\\u2069"  # bidi overrides
+
+
+def test_an_error_on_a_stderr_that_is_no_terminal_stays_on_one_line(tmp_path, isolated_home, monkeypatch):
+    """stderr to a log file: rich wrapped at 80 columns, which cut a message mid-sentence for grep and scripts."""
+    monkeypatch.delenv("COLUMNS", raising=False)  # rich's default width for a non-terminal, as a log file gets
+    missing = tmp_path / "a-dataset-folder-whose-name-alone-takes-most-of-a-line-of-eighty-columns"
+    result = runner.invoke(app, ["train", "--data", str(missing), "--out", str(tmp_path / "run")])
+    assert result.exit_code == 1 and result.stdout == ""
+    [line] = [line for line in result.stderr.splitlines() if line.strip()]
+    assert line.startswith(f"error: No dataset at {missing}.") and line.endswith("or pass --data DIR."), line
+
+
+def test_messages_keep_wrapping_at_a_terminals_width():
+    message = "error: " + " ".join(["word"] * 30)
+    terminal = render._Messages(file=io.StringIO(), force_terminal=True, width=40, color_system=None)
+    terminal.print(message)
+    assert len(terminal.file.getvalue().splitlines()) > 1
+    assert all(len(line) <= 40 for line in terminal.file.getvalue().splitlines())
+    log = render._Messages(file=io.StringIO(), force_terminal=False, width=40)
+    log.print(message)
+    assert log.file.getvalue() == message + "\n"
