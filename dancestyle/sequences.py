@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gc
 import os
+import signal
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -116,5 +117,15 @@ def worker_windows(clips: CachedClips, choose: Callable[[Window, torch.Generator
         gc.collect()
     loader = torch.utils.data.DataLoader(TrainingWindows(clips, choose, seed, epoch), batch_sampler=batches,
                                          num_workers=workers, collate_fn=_keep_list,
-                                         prefetch_factor=1 if workers else None)
+                                         prefetch_factor=1 if workers else None,
+                                         worker_init_fn=_leave_stop_signals_to_the_main_process if workers else None)
     yield from loader
+
+
+def _leave_stop_signals_to_the_main_process(worker_id: int) -> None:
+    """Ctrl-C and SIGTERM go to a whole process group (a terminal, `timeout`, batch schedulers): a worker that took
+    them died first, and torch then raised "DataLoader worker ... is killed by signal: Terminated" with a traceback
+    over the CLI's own message. The main process handles them and shuts the loader down, which ends the workers
+    (they also end when they see the main process gone)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)

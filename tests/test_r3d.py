@@ -1,6 +1,8 @@
 """Castro's temporal 3D CNN on the pose stream (`--model r3d`): limb heat-maps, clips, training, classify."""
 
 import json
+import os
+import signal
 
 import numpy as np
 import pytest
@@ -279,6 +281,34 @@ def test_worker_windows_are_read_on_demand_and_the_same_with_or_without_workers(
             assert window["rgb"].shape == (8, 4, 4, 3) and (steps // 100 == index).all()
             assert (np.diff(steps) == 2).all()  # every 2nd sample, from a random start
             assert np.array_equal(window["rgb"], other["rgb"])  # each clip's window: its own seed
+
+
+def _stop_signals_ignored(clip, generator) -> dict:
+    """A training window that says whether the process making it ignores Ctrl-C and SIGTERM."""
+    ignored = [signal.getsignal(number) == signal.SIG_IGN for number in (signal.SIGINT, signal.SIGTERM)]
+    return {"pose": np.array([ignored + [os.getpid()]])}
+
+
+def test_training_workers_leave_ctrl_c_and_sigterm_to_the_main_process():
+    """A signal to the whole process group killed the loader's worker first: torch then raised "DataLoader worker
+    ... is killed by signal: Terminated" with a traceback (seen with `timeout` around an r3d training)."""
+    from types import SimpleNamespace
+
+    from dancestyle.sequences import CachedClips, worker_windows
+
+    if (os.cpu_count() or 1) < 2:
+        pytest.skip("worker_windows makes no worker process on one core")
+
+    class Cache:
+        def load(self, clip):
+            return {"pose": np.zeros((4, 1))}
+
+    clips = CachedClips(Cache(), [SimpleNamespace(key=f"waltz/{n}") for n in range(2)])
+    [batch] = list(worker_windows(clips, _stop_signals_ignored, 0, 1, [[0, 1]], workers=1))
+    for _, window in batch:
+        sigint_ignored, sigterm_ignored, pid = window["pose"][0]
+        assert sigint_ignored and sigterm_ignored and pid != os.getpid()  # made in a worker, which ignores both
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # this process still takes Ctrl-C
 
 
 def test_cli_trains_r3d_on_its_own_streams_then_evaluates_and_classifies_with_a_timeline(corpus, home, tmp_path,
