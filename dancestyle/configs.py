@@ -34,6 +34,7 @@ MODEL_LIMITS: dict[str, tuple[float, float]] = {
     "hidden": (1, 4096), "channels": (1, 4096),
     "levels": (1, 16),  # dilations up to 2**15 steps: far past any window
     "kernel_size": (1, 31),
+    "front": (0, 31),  # the recurrent models' convolution over steps before the LSTM (0: none)
     "batch_size": (1, 4096),
     "pretrain_epochs": (0, 10_000),
     "clip_steps": (1, 300),  # r3d's steps per clip: up to a window sampled at every frame
@@ -201,10 +202,20 @@ class RecurrentConfig(ModelConfig):
     # a second LSTM reads the clip backwards and each step's output joins both: every step hears the whole clip, as
     # the tcn's padding "same" lets it (the paper's LSTMs read forwards only)
     bidirectional: bool = False
+    # a convolution over this many steps (odd; then batch norm and ReLU, `hidden` channels) before the LSTM: each
+    # step it reads is the motion around an instant, as a tcn's first block finds it, and the LSTM follows those
+    # motions through the clip; 0: none, the LSTM reads the steps themselves (the paper's)
+    front: int = 0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.front and self.front % 2 == 0:
+            raise UsageError(f"front is {self.front}: the convolution before the LSTM needs an odd number of steps "
+                             "(as many after each step as before).", f"Use front={self.front + 1} or front=0.")
 
     @classmethod
     def before_recorded(cls) -> dict:
-        return {**super().before_recorded(), "deltas": False, "bidirectional": False}
+        return {**super().before_recorded(), "deltas": False, "bidirectional": False, "front": 0}
 
 
 @dataclass

@@ -46,17 +46,37 @@ def with_deltas(x: torch.Tensor) -> torch.Tensor:
     return torch.cat([x, changes], dim=-1)
 
 
+class ConvFront(nn.Module):
+    """A convolution over `kernel` steps centred on each one (zeros beyond the clip's real steps) -> batch norm ->
+    ReLU: (B, T, D) -> (B, T, channels), the padding after a shorter clip's steps kept at zero."""
+
+    def __init__(self, input_dim: int, channels: int, kernel: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv1d(input_dim, channels, kernel, padding=kernel // 2)
+        self.norm = nn.BatchNorm1d(channels)
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
+        valid = _valid_steps(x, lengths).unsqueeze(1)  # (B, 1, T)
+        y = torch.relu(self.norm(self.conv(x.transpose(1, 2) * valid))) * valid
+        return y.transpose(1, 2)
+
+
 class RecurrentInput(nn.Module):
-    """What an LSTM of ours reads: dropout on the steps' features, with their changes too (config.deltas)."""
+    """What an LSTM of ours reads: dropout on the steps' features, with their changes too (config.deltas), through
+    a convolution over steps where config.front asks for one."""
 
     def __init__(self, config: RecurrentConfig, input_dim: int) -> None:
         super().__init__()
         self.dropout = nn.Dropout(config.dropout)
         self.deltas = config.deltas
-        self.dim = input_dim * 2 if config.deltas else input_dim
+        read = input_dim * 2 if config.deltas else input_dim
+        # without a front no weights: the state dict is as before it existed
+        self.front = ConvFront(read, config.hidden, config.front) if config.front else None
+        self.dim = config.hidden if config.front else read
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor | nn.utils.rnn.PackedSequence:
-        return _pack(self.dropout(with_deltas(x) if self.deltas else x), lengths)
+        steps = self.dropout(with_deltas(x) if self.deltas else x)
+        return _pack(steps if self.front is None else self.front(steps, lengths), lengths)
 
 
 def _lstm(input_dim: int, config: RecurrentConfig) -> nn.LSTM:
@@ -78,7 +98,7 @@ class LSTMModel(nn.Module):
 
     def __init__(self, config: LSTMConfig, input_dim: int) -> None:
         super().__init__()
-        self.steps_in = RecurrentInput(config, input_dim)  # no weights: the state dict is as before
+        self.steps_in = RecurrentInput(config, input_dim)
         self.lstm = _lstm(self.steps_in.dim, config)
         self.out = nn.Linear(self.lstm.output_dim, len(config.classes))
         self.readout = config.readout

@@ -334,6 +334,31 @@ def test_a_bidirectional_lstm_hears_the_steps_after_each_one_and_ignores_padding
     assert config_from_dict(recorded).bidirectional is False  # checkpoints from before it read forwards only
 
 
+@pytest.mark.parametrize("name", ["lstm", "attention"])
+def test_a_front_convolution_lets_each_step_hear_its_neighbours_only_and_never_the_padding(name):
+    torch.manual_seed(0)
+    config = default_config(name, streams=["rgb"], hidden=8, front=3, readout="mean") if name == "lstm" else \
+        default_config(name, streams=["rgb"], hidden=8, front=3)
+    model = DanceClassifier(config).eval().sequence
+    assert model.lstm.input_size == 8  # the LSTM reads the front's channels
+    steps = torch.randn(1, 6, RGB_DIM)
+    with torch.no_grad():
+        read = model.steps_in.front(steps, None)
+        changed = steps.clone()
+        changed[:, 3] += 1.0
+        read_changed = model.steps_in.front(changed, None)
+        moved = (read_changed - read).abs().amax(-1)[0]
+        assert moved[2:5].gt(0).all() and moved[[0, 1, 5]].eq(0).all()  # step 3 reaches steps 2-4 only
+        padded = torch.cat([steps[:, :4], torch.full((1, 2, RGB_DIM), 7.0)], dim=1)
+        torch.testing.assert_close(model(padded, torch.tensor([4])), model(steps[:, :4]))
+    recorded = config.to_dict()
+    del recorded["front"]
+    assert config_from_dict(recorded).front == 0  # checkpoints from before it: the LSTM reads the steps
+    assert not any(".front." in key for key in DanceClassifier(default_config(name)).state_dict())
+    with pytest.raises(UsageError, match="odd"):
+        default_config(name, front=4)
+
+
 @pytest.mark.parametrize("flip", ["mirror", "behind"])
 def test_with_a_test_flip_evaluation_averages_each_windows_probabilities_with_its_flips(flip):
     from dancestyle.augment import FLIPS, flipped_batch
