@@ -107,13 +107,21 @@ def videomae_classify(clip: str) -> None:
 
 
 def split_times(model: str, device: str, clip: Path, pose: str) -> dict[str, float]:
-    """One in-process classification (after a warm-up), split by stage."""
+    """One in-process classification (after a warm-up), split by stage, in a process of its own: the thread budget
+    (dancestyle/cores.py) counts the cores other programs kept busy since the process started, and in this one
+    that would be the whole-process runs timed before."""
+    command = [sys.executable, __file__, "--split", json.dumps([model, device, str(clip), pose])]
+    return json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
+
+
+def split_in_process(model: str, device: str, clip: str, pose: str) -> None:
+    """split_times's own process: prints the split as JSON."""
     from dancestyle.pipeline import load_model
 
     pipeline = load_model(model, device=device, random_weights=True, pose=pose)
     pipeline.classify(clip)  # warm-up: first calls pay for allocations and kernel selection
     prediction = pipeline.classify(clip)
-    return {**prediction.timings, "total": prediction.seconds, "frames": prediction.frames}
+    print(json.dumps({**prediction.timings, "total": prediction.seconds, "frames": prediction.frames}))
 
 
 def classify_command(inputs: list[Path], model: str, pose: str | None, device: str) -> list[str]:
@@ -143,9 +151,12 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="whole-process runs per measurement (median)")
     parser.add_argument("--folder", type=int, default=20, help="clips in the folder run (0: skip it)")
     parser.add_argument("--videomae", metavar="CLIP", help=argparse.SUPPRESS)  # the peer's own process
+    parser.add_argument("--split", help=argparse.SUPPRESS)  # split_times's own process: [model, device, clip, pose]
     args = parser.parse_args()
     if args.videomae:
         return videomae_classify(args.videomae)
+    if args.split:
+        return split_in_process(*json.loads(args.split))
 
     import torch
 

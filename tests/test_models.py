@@ -502,6 +502,24 @@ def test_our_resnet18_is_torchvisions():
         torch.testing.assert_close(ours(images), theirs(images))
 
 
+def test_the_rgb_backbone_runs_channels_last_and_gives_the_plain_layouts_features():
+    import numpy as np
+
+    from dancestyle.features import ResNet18, RGBBackbone
+
+    torch.manual_seed(0)
+    plain = ResNet18().eval()
+    backbone = RGBBackbone(plain.state_dict()).eval()
+    plain.fc = torch.nn.Identity()
+    assert backbone.trunk.conv1.weight.is_contiguous(memory_format=torch.channels_last)
+    images = [np.random.default_rng(seed).integers(0, 256, (90, 160, 3), dtype=np.uint8) for seed in range(3)]
+    features = backbone(images)
+    with torch.inference_mode():
+        expected = plain(backbone.preprocess(images))
+    assert features.shape == (3, RGB_DIM)
+    torch.testing.assert_close(features, expected, atol=1e-4, rtol=1e-4)
+
+
 def test_stream_dropout_zeroes_one_whole_stream_of_some_clips_in_training_only():
     # (time_norm off: the features as the streams give them, to see which are zeroed)
     model = DanceClassifier(default_config("lstm", streams=["rgb", "pose"], stream_dropout=0.5, time_norm=False))
