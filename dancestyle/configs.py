@@ -34,7 +34,7 @@ MODEL_LIMITS: dict[str, tuple[float, float]] = {
     "hidden": (1, 4096), "channels": (1, 4096),
     "levels": (1, 16),  # dilations up to 2**15 steps: far past any window
     "kernel_size": (1, 31),
-    "front": (0, 31),  # the recurrent models' convolution over steps before the LSTM (0: none)
+    "front": (0, 31), "front_stride": (1, 31),  # the recurrent models' convolution before the LSTM (0: none)
     "batch_size": (1, 4096),
     "pretrain_epochs": (0, 10_000),
     "clip_steps": (1, 300),  # r3d's steps per clip: up to a window sampled at every frame
@@ -206,16 +206,23 @@ class RecurrentConfig(ModelConfig):
     # step it reads is the motion around an instant, as a tcn's first block finds it, and the LSTM follows those
     # motions through the clip; 0: none, the LSTM reads the steps themselves (the paper's)
     front: int = 0
+    # that convolution centred on every front_stride-th step only: the LSTM reads a step every front_stride (each
+    # the motion of front steps around it), so it follows a clip through fewer steps; 1: every step
+    front_stride: int = 1
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.front and self.front % 2 == 0:
             raise UsageError(f"front is {self.front}: the convolution before the LSTM needs an odd number of steps "
                              "(as many after each step as before).", f"Use front={self.front + 1} or front=0.")
+        if self.front_stride > 1 and not self.front:
+            raise UsageError(f"front_stride={self.front_stride} strides the convolution before the LSTM, and there "
+                             "is none (front=0).", f"Add front=K (odd, e.g. front={self.front_stride | 1}).")
 
     @classmethod
     def before_recorded(cls) -> dict:
-        return {**super().before_recorded(), "deltas": False, "bidirectional": False, "front": 0}
+        return {**super().before_recorded(), "deltas": False, "bidirectional": False, "front": 0,
+                "front_stride": 1}
 
 
 @dataclass

@@ -47,18 +47,22 @@ def with_deltas(x: torch.Tensor) -> torch.Tensor:
 
 
 class ConvFront(nn.Module):
-    """A convolution over `kernel` steps centred on each one (zeros beyond the clip's real steps) -> batch norm ->
-    ReLU: (B, T, D) -> (B, T, channels), the padding after a shorter clip's steps kept at zero."""
+    """A convolution over `kernel` steps centred on each `stride`-th one (zeros beyond the clip's real steps) ->
+    batch norm -> ReLU: (B, T, D) -> (B, ceil(T / stride), channels), with the real lengths of its output; the
+    padding after a shorter clip's steps is kept at zero."""
 
-    def __init__(self, input_dim: int, channels: int, kernel: int) -> None:
+    def __init__(self, input_dim: int, channels: int, kernel: int, stride: int = 1) -> None:
         super().__init__()
-        self.conv = nn.Conv1d(input_dim, channels, kernel, padding=kernel // 2)
+        self.conv = nn.Conv1d(input_dim, channels, kernel, stride=stride, padding=kernel // 2)
         self.norm = nn.BatchNorm1d(channels)
+        self.stride = stride
 
-    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
-        valid = _valid_steps(x, lengths).unsqueeze(1)  # (B, 1, T)
-        y = torch.relu(self.norm(self.conv(x.transpose(1, 2) * valid))) * valid
-        return y.transpose(1, 2)
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        y = self.conv((x * _valid_steps(x, lengths).unsqueeze(-1)).transpose(1, 2)).transpose(1, 2)
+        if lengths is not None:
+            lengths = torch.div(lengths + self.stride - 1, self.stride, rounding_mode="floor")
+        valid = _valid_steps(y, lengths).unsqueeze(-1)
+        return torch.relu(self.norm(y.transpose(1, 2)).transpose(1, 2)) * valid, lengths
 
 
 class RecurrentInput(nn.Module):
@@ -71,12 +75,13 @@ class RecurrentInput(nn.Module):
         self.deltas = config.deltas
         read = input_dim * 2 if config.deltas else input_dim
         # without a front no weights: the state dict is as before it existed
-        self.front = ConvFront(read, config.hidden, config.front) if config.front else None
+        self.front = ConvFront(read, config.hidden, config.front, config.front_stride) if config.front else None
         self.dim = config.hidden if config.front else read
 
-    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor | nn.utils.rnn.PackedSequence:
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(B, T, D) steps -> the (B, T', D') steps the LSTM reads and their real lengths (None: all real)."""
         steps = self.dropout(with_deltas(x) if self.deltas else x)
-        return _pack(steps if self.front is None else self.front(steps, lengths), lengths)
+        return (steps, lengths) if self.front is None else self.front(steps, lengths)
 
 
 def _lstm(input_dim: int, config: RecurrentConfig) -> nn.LSTM:
@@ -104,12 +109,13 @@ class LSTMModel(nn.Module):
         self.readout = config.readout
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
-        outputs, (hidden, _) = self.lstm(self.steps_in(x, lengths))
+        steps, lengths = self.steps_in(x, lengths)
+        outputs, (hidden, _) = self.lstm(_pack(steps, lengths))
         if self.readout == "last":
             return self.out(_final(hidden, self.lstm.bidirectional))
         if lengths is not None:
-            outputs, _ = nn.utils.rnn.pad_packed_sequence(outputs, batch_first=True, total_length=x.shape[1])
-        return self.out(_mean_over_steps(outputs, _valid_steps(x, lengths)))
+            outputs, _ = nn.utils.rnn.pad_packed_sequence(outputs, batch_first=True, total_length=steps.shape[1])
+        return self.out(_mean_over_steps(outputs, _valid_steps(steps, lengths)))
 
 
 class AttentionLSTMModel(nn.Module):
@@ -123,13 +129,14 @@ class AttentionLSTMModel(nn.Module):
 
     def attend(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Return (context (B, hidden), attention weights alpha (B, T)); alpha sums to 1 over the valid steps."""
-        outputs, (_, cell) = self.lstm(self.steps_in(x, lengths))
+        steps, lengths = self.steps_in(x, lengths)
+        outputs, (_, cell) = self.lstm(_pack(steps, lengths))
         if lengths is not None:
-            outputs, _ = nn.utils.rnn.pad_packed_sequence(outputs, batch_first=True, total_length=x.shape[1])
+            outputs, _ = nn.utils.rnn.pad_packed_sequence(outputs, batch_first=True, total_length=steps.shape[1])
         query = _final(cell, self.lstm.bidirectional)
         scores = torch.einsum("bth,bh->bt", outputs, query) / math.sqrt(outputs.shape[-1])
         if lengths is not None:  # padding steps get no attention
-            scores = scores.masked_fill(_padding_mask(lengths, x.shape[1]), float("-inf"))
+            scores = scores.masked_fill(_padding_mask(lengths, steps.shape[1]), float("-inf"))
         alpha = torch.softmax(scores, dim=1)
         return torch.einsum("bt,bth->bh", alpha, outputs), alpha
 

@@ -302,7 +302,7 @@ def test_with_deltas_the_lstm_reads_each_step_and_its_change_since_the_one_befor
     steps = torch.randn(1, 5, RGB_DIM)
     with torch.no_grad():  # the model's LSTM is given exactly the steps and their changes
         outputs, _ = model.sequence.lstm(with_deltas(steps))
-        seen, _ = model.sequence.lstm(model.sequence.steps_in(steps, None))
+        seen, _ = model.sequence.lstm(model.sequence.steps_in(steps, None)[0])
     torch.testing.assert_close(seen, outputs)
     recorded = config.to_dict()
     del recorded["deltas"]
@@ -343,10 +343,10 @@ def test_a_front_convolution_lets_each_step_hear_its_neighbours_only_and_never_t
     assert model.lstm.input_size == 8  # the LSTM reads the front's channels
     steps = torch.randn(1, 6, RGB_DIM)
     with torch.no_grad():
-        read = model.steps_in.front(steps, None)
+        read, _ = model.steps_in.front(steps, None)
         changed = steps.clone()
         changed[:, 3] += 1.0
-        read_changed = model.steps_in.front(changed, None)
+        read_changed, _ = model.steps_in.front(changed, None)
         moved = (read_changed - read).abs().amax(-1)[0]
         assert moved[2:5].gt(0).all() and moved[[0, 1, 5]].eq(0).all()  # step 3 reaches steps 2-4 only
         padded = torch.cat([steps[:, :4], torch.full((1, 2, RGB_DIM), 7.0)], dim=1)
@@ -357,6 +357,24 @@ def test_a_front_convolution_lets_each_step_hear_its_neighbours_only_and_never_t
     assert not any(".front." in key for key in DanceClassifier(default_config(name)).state_dict())
     with pytest.raises(UsageError, match="odd"):
         default_config(name, front=4)
+
+
+@pytest.mark.parametrize("name", ["lstm", "attention"])
+def test_a_strided_front_gives_the_lstm_every_kth_step_and_the_lengths_that_go_with_it(name):
+    torch.manual_seed(0)
+    readout = {"readout": "mean"} if name == "lstm" else {}
+    config = default_config(name, streams=["rgb"], hidden=8, front=3, front_stride=2, **readout)
+    model = DanceClassifier(config).eval().sequence
+    steps = torch.randn(2, 7, RGB_DIM)
+    with torch.no_grad():
+        read, lengths = model.steps_in(steps, torch.tensor([7, 4]))
+        assert read.shape[1] == 4 and lengths.tolist() == [4, 2]  # centred on steps 0, 2, 4, 6
+        assert read[1, 2:].eq(0).all()  # what follows a shorter clip stays zero
+        padded = torch.cat([steps[:1, :5], torch.full((1, 2, RGB_DIM), 7.0)], dim=1)
+        torch.testing.assert_close(model(padded, torch.tensor([5])), model(steps[:1, :5]))
+    assert config_from_dict({**config.to_dict(), "front_stride": 1}).front_stride == 1
+    with pytest.raises(UsageError, match="front=0"):
+        default_config(name, front_stride=2)
 
 
 @pytest.mark.parametrize("flip", ["mirror", "behind"])
