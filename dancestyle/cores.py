@@ -26,7 +26,7 @@ import math
 import os
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .errors import UsageError
@@ -46,11 +46,13 @@ log = logging.getLogger(__name__)
 class ThreadBudget:
     """cores: what this process may use. inference: torch's and onnxruntime's intra-op threads (fewer while other
     programs keep cores busy: inference_threads). decode: FFmpeg's threads for one video (1: decoding stays in the
-    read-ahead thread)."""
+    read-ahead thread). chosen: the user chose the thread count (--threads, DANCESTYLE_THREADS, OMP_NUM_THREADS),
+    so it is used as given, whatever the load (not compared: the same budget either way)."""
 
     cores: int
     inference: int
     decode: int
+    chosen: bool = field(default=False, compare=False)
 
 
 # -- the cores this process may use ------------------------------------------------------------------------------
@@ -129,11 +131,11 @@ def budget() -> ThreadBudget | None:
             cores = parse_threads(requested)
         except UsageError as e:
             raise UsageError(f"{THREADS_ENV}: {e.message}", "Set it to a number of cores, e.g. 2.") from None
-        return None if cores == LIBRARY_DEFAULTS else split(cores)
+        return None if cores == LIBRARY_DEFAULTS else replace(split(cores), chosen=True)
     plan = split(available_cores())
     user_omp = _positive_int(os.environ.get("OMP_NUM_THREADS"))
     if user_omp:
-        plan = ThreadBudget(plan.cores, inference=user_omp, decode=plan.decode)
+        plan = ThreadBudget(plan.cores, inference=user_omp, decode=plan.decode, chosen=True)
     return plan
 
 
@@ -143,11 +145,6 @@ def _positive_int(value: str | None) -> int | None:
     except ValueError:
         return None
     return number if number > 0 else None
-
-
-def _chosen_by_user() -> bool:
-    """--threads / DANCESTYLE_THREADS or OMP_NUM_THREADS: a thread count the user chose is used as given."""
-    return bool(os.environ.get(THREADS_ENV, "").strip()) or _positive_int(os.environ.get("OMP_NUM_THREADS")) is not None
 
 
 # -- how busy other programs keep those cores ---------------------------------------------------------------------
@@ -213,7 +210,7 @@ def inference_threads() -> int | None:
     the libraries' defaults."""
     global _last_look, _last_threads
     plan = budget()
-    if plan is None or _chosen_by_user():
+    if plan is None or plan.chosen:
         return None if plan is None else plan.inference
     if _last_threads is not None and _last_look is not None and time.monotonic() - _last_look.at < RECHECK_S:
         return _last_threads

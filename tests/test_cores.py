@@ -104,10 +104,14 @@ def test_split_gives_decoding_a_share(available, decode):
 def test_users_omp_num_threads_is_kept_unless_threads_is_given(monkeypatch):
     monkeypatch.setattr(cores, "available_cores", lambda: 2)
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    assert cores.budget().inference == 1
+    assert cores.budget().inference == 1 and cores.budget().chosen  # used as given, whatever the load
     cores.budget.cache_clear()
     monkeypatch.setenv(cores.THREADS_ENV, "2")
-    assert cores.budget().inference == 2
+    assert cores.budget().inference == 2 and cores.budget().chosen
+    cores.budget.cache_clear()
+    monkeypatch.delenv(cores.THREADS_ENV)
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    assert not cores.budget().chosen  # follows the load
 
 
 def test_bad_environment_value_is_a_usage_error_naming_it(monkeypatch):
