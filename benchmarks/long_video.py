@@ -1,6 +1,7 @@
 """The long-1080p case: `classify --timeline` on a 2-minute 1920x1080 30 fps H.264 video against decoding it alone.
 
     python benchmarks/long_video.py [--seconds 120] [--repeat 1] [--models lstm,tcn] [--video PATH] [--baseline DIR]
+                                    [--device cuda]
 
 In one run, for each model (random weights, default pose backend, CPU):
 - decode-only: a whole process that decodes the video as classify does for that model (dancestyle.video's
@@ -122,12 +123,14 @@ def classify_with_split(arguments: list[str]) -> None:
     print(json.dumps({"split": splits[-1]}))
 
 
-def model_row(video: Path, model: str, repeat: int, checkout: Path | None, duration: int | None, name: str) -> str:
-    """One table row: `model`'s decode-only floor and whole classify process (from `checkout`), and its split."""
+def model_row(video: Path, model: str, repeat: int, checkout: Path | None, duration: int | None, name: str,
+              device: str = "cpu") -> str:
+    """One table row: `model`'s decode-only floor and whole classify process (from `checkout`, the networks on
+    `device`), and its split."""
     floor, output = whole_process([sys.executable, __file__, "--decode-only", str(video), model], repeat, checkout)
     samples = json.loads(output)["samples"]
     classify = [sys.executable, __file__, "--classify", str(video), "--random-weights", "--timeline", "--json",
-                "--model", model]
+                "--model", model, "--device", device]
     whole, output = whole_process(classify, repeat, checkout)
     split = json.loads(output.splitlines()[-1])["split"]
     real_time = f"{whole / duration:.3f}x" if duration else ""
@@ -143,6 +146,8 @@ def main() -> None:
     parser.add_argument("--models", default="lstm,tcn", help="comma-separated models")
     parser.add_argument("--video", type=Path, help="time this video instead of the generated one")
     parser.add_argument("--baseline", type=Path, help="another checkout of the project, timed in the same run")
+    parser.add_argument("--device", default="cpu", help="classify's --device (cuda: the GPU path; decoding and "
+                        "the floor stay on the CPU)")
     parser.add_argument("--decode-only", nargs=2, metavar=("VIDEO", "MODEL"), help=argparse.SUPPRESS)
     parser.add_argument("--classify", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -163,7 +168,8 @@ def main() -> None:
     checkouts = {"this": None, "baseline": args.baseline.resolve()} if args.baseline else {"this": None}
     for model in args.models.split(","):
         for name, checkout in checkouts.items():
-            print(model_row(video, model, args.repeat, checkout, duration, name if args.baseline else ""), flush=True)
+            print(model_row(video, model, args.repeat, checkout, duration, name if args.baseline else "",
+                            args.device), flush=True)
     print("\nGoals (issue 29, 2 cores): lstm <= 2x its decode-only floor; tcn <= 0.3x real time.")
 
 
