@@ -128,7 +128,8 @@ class AttentionLSTMModel(nn.Module):
         self.out = nn.Linear(self.lstm.output_dim, len(config.classes))
 
     def attend(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Return (context (B, hidden), attention weights alpha (B, T)); alpha sums to 1 over the valid steps."""
+        """Return (context (B, hidden), attention weights alpha (B, T')) over the steps the LSTM reads (T' = T, or
+        fewer with a strided front); alpha sums to 1 over the valid steps."""
         steps, lengths = self.steps_in(x, lengths)
         outputs, (_, cell) = self.lstm(_pack(steps, lengths))
         if lengths is not None:
