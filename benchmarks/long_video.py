@@ -3,7 +3,7 @@
     python benchmarks/long_video.py [--seconds 120] [--repeat 1] [--models lstm,tcn] [--video PATH] [--baseline DIR]
                                     [--device cuda]
 
-In one run, for each model (random weights, default pose backend, CPU):
+In one run, for each model (random weights, default pose backend, the networks on the CPU unless --device):
 - decode-only: a whole process that decodes the video as classify does for that model (dancestyle.video's
   iter_sampled_frames at the model's stride and frame size, RGB conversion of the sampled frames included) and
   nothing else: the floor;
